@@ -1,0 +1,65 @@
+"""The result types shared by the Rust-backed API and the pure-Python reference.
+
+One definition serves both, so that a result from ``fromguard.parse`` and one from
+``fromguard.reference.parse`` compare equal field by field. Spans are byte offsets
+``[start, end)`` into the UTF-8 input.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple, Optional, Tuple
+
+Span = Tuple[int, int]
+
+
+class Severity(enum.IntEnum):
+    """How much a finding matters, ordered."""
+
+    INFO = 0
+    LEGACY = 1
+    DECEPTIVE = 2
+    INVALID = 3
+
+
+class Verdict(enum.IntEnum):
+    """The worst severity present (``INFO`` alone gives ``VALID``): the risk a gateway acts on."""
+
+    VALID = 0
+    LEGACY = 1
+    DECEPTIVE = 2
+    INVALID = 3
+
+
+class Syntax(enum.IntEnum):
+    """How the value stands against the grammar under the profile."""
+
+    STRICT = 0
+    OBSOLETE = 1
+    INVALID = 2
+
+
+class Finding(NamedTuple):
+    """One observation about the value: a stable code, its severity and where it is."""
+
+    code: str
+    severity: Severity
+    start: int
+    end: int
+    message: str
+
+
+class Mailbox(NamedTuple):
+    """One mailbox of the list, with its parts decoded and their byte spans."""
+
+    display_name: Optional[str]
+    local_part: str
+    domain: str
+    addr_spec: str
+    route: Tuple[str, ...]
+    comments: Tuple[str, ...]
+    group: Optional[str]
+    span: Span
+    display_name_span: Optional[Span]
+    local_part_span: Span
+    domain_span: Span
