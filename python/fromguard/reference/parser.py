@@ -93,6 +93,7 @@ class Parser:
         self.mailboxes: List[Mailbox] = []
         self.mailbox_count = 0
         self.element_failed = False
+        self.group_seen = False
         self.tokens: List[Token] = []
         self.i = 0  # the next token
         self.last_end = 0  # end of the last non-white-space token consumed
@@ -134,6 +135,8 @@ class Parser:
         if self.mailbox_count == 0 and not self.element_failed:
             if all(t.kind == WS or t.kind == COMMENT for t in self.tokens):
                 self.report("empty", 0, self.end)
+            elif self.groups and self.group_seen:
+                self.report("group-without-mailbox", 0, self.end)
             else:
                 self.report("no-mailbox", 0, self.end)
 
@@ -194,12 +197,13 @@ class Parser:
     def decode_word(self, word: encoded_word.EncodedWord) -> Optional[str]:
         if encoded_word.too_long(word):
             self.report("encoded-word-too-long", word.start, word.end)
-        result = encoded_word.decode(self.data, word)
-        if isinstance(result, str):
-            self.report("encoded-word", word.start, word.end)
-            return result
-        self.report(result, word.start, word.end)
-        return None
+        try:
+            text = encoded_word.decode(self.data, word)
+        except encoded_word.DecodeError as error:
+            self.report(error.code, word.start, word.end)
+            return None
+        self.report("encoded-word", word.start, word.end)
+        return text
 
     # -- token cursor -----------------------------------------------------------------------
 
@@ -643,6 +647,7 @@ class Parser:
 
         Its mailboxes are kept either way, so that a gateway sees every address; outside
         the groups profile the group itself is reported as invalid."""
+        self.group_seen = True
         name, _ = self.parse_phrase(colon_index)
         colon = self.advance()
         if name is None:
