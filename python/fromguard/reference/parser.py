@@ -197,13 +197,12 @@ class Parser:
     def decode_word(self, word: encoded_word.EncodedWord) -> Optional[str]:
         if encoded_word.too_long(word):
             self.report("encoded-word-too-long", word.start, word.end)
-        try:
-            text = encoded_word.decode(self.data, word)
-        except encoded_word.DecodeError as error:
-            self.report(error.code, word.start, word.end)
+        result = encoded_word.decode(self.data, word)
+        if isinstance(result, encoded_word.DecodeError):
+            self.report(result.code, word.start, word.end)
             return None
         self.report("encoded-word", word.start, word.end)
-        return text
+        return result
 
     # -- token cursor -----------------------------------------------------------------------
 
