@@ -541,7 +541,7 @@ class Parser:
             return None
         at = self.advance()
         if items:
-            local = self.local_part(items, gaps)
+            local = self.dotted_part(items, gaps, "obs-local-part")
             if gaps[-1]:
                 self.report("cfws-around-at", items[-1].end, at.start)
         else:
@@ -557,10 +557,16 @@ class Parser:
             return None
         return _Address(local, domain, [])
 
-    def local_part(self, items: List[Token], gaps: List[bool]) -> _Part:
-        """Judge the local part's words and periods: dot-atom and quoted-string are strict;
-        words separated by CFWS or quoted words among atoms are obs-local-part; a period
-        out of place or two words without one between are invalid."""
+    def dotted_part(self, items: List[Token], gaps: List[bool], obsolete_code: str) -> _Part:
+        """Judge the words and periods of a local part or a domain.
+
+        dot-atom = [CFWS] dot-atom-text [CFWS]  (and, for a local part, quoted-string)
+        obs-local-part = word *("." word);  obs-domain = atom *("." atom)
+
+        A period out of place or two words without one between are invalid; CFWS between
+        the items, or a quoted word among atoms, is ``obsolete_code``. Each word is checked
+        as address text (raw 8-bit bytes, encoded-words).
+        """
         data = self.data
         invalid = False
         pieces: List[str] = []
@@ -586,11 +592,9 @@ class Parser:
         start, end = items[0].start, items[-1].end
         if not invalid:
             single_quoted = len(items) == 1 and items[0].kind == QSTR
-            dot_atom = all(t.kind == ATOM or t.is_special(".") for t in items) and not any(
-                gaps[:-1]
-            )
-            if not single_quoted and not dot_atom:
-                self.report("obs-local-part", start, end)
+            atoms_only = all(t.kind == ATOM or t.is_special(".") for t in items)
+            if not single_quoted and not (atoms_only and not any(gaps[:-1])):
+                self.report(obsolete_code, start, end)
         return _Part("".join(pieces), start, end)
 
     def parse_domain(self, at: Token) -> Optional[_Part]:
@@ -605,7 +609,7 @@ class Parser:
             self.skip_cfws()
             return _Part(literal_value(self.data, token), token.start, token.end)
         items: List[Token] = []
-        gaps: List[bool] = []
+        gaps: List[bool] = []  # gaps[k]: CFWS between items[k] and items[k + 1]
         while True:
             token = self.peek()
             if token is None:
@@ -620,24 +624,7 @@ class Parser:
         if not items:
             self.report("missing-domain", at.start, at.end)
             return None
-        data = self.data
-        invalid = False
-        pieces: List[str] = []
-        for k, token in enumerate(items):
-            if token.is_special("."):
-                if k == 0 or k == len(items) - 1 or items[k - 1].is_special("."):
-                    self.report("misplaced-dot", token.start, token.end)
-                    invalid = True
-                pieces.append(".")
-                continue
-            pieces.append(unescape(data, token.start, token.end))
-            for word in encoded_word.find_encoded_words(data, token.start, token.end):
-                self.report("encoded-word-in-address", word.start, word.end)
-            self.scan_8bit(token.start, token.end, True)
-        start, end = items[0].start, items[-1].end
-        if not invalid and any(gaps[:-1]):
-            self.report("obs-domain", start, end)
-        return _Part("".join(pieces), start, end)
+        return self.dotted_part(items, gaps, "obs-domain")
 
     # -- group (RFC 6854) ---------------------------------------------------------------
 
