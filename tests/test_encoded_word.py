@@ -101,7 +101,9 @@ def test_charset_table() -> None:
         assert label == label.lower()
         encoding = ew.charset_encoding_name(label)
         assert encoding == "utf-7" or encoding in WHATWG_NAMES, label
-        codec = ew._lookup_charset(label).python_codec  # noqa: SLF001
+        charset = ew._lookup_charset(label)  # noqa: SLF001
+        assert charset is not None
+        codec = charset.python_codec
         if encoding == "utf-7":
             assert codec == "-"
         else:
@@ -227,5 +229,5 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
         result = ew.decode(data, w)
         assert isinstance(result, (str, ew.DecodeError))
     for pos in range(len(data)):
-        w = ew.match_encoded_word(data, pos, len(data))
-        assert w is None or w.start == pos
+        found = ew.match_encoded_word(data, pos, len(data))
+        assert found is None or found.start == pos

@@ -150,7 +150,7 @@ def find_encoded_words(data: bytes, start: int, end: int) -> List[EncodedWord]:
     "=?" a match is tried; after a match the search goes on at its end, otherwise at the
     next byte."""
     end = min(end, len(data))
-    words = []
+    words: List[EncodedWord] = []
     pos = max(start, 0)
     while True:
         at = data.find(b"=?", pos, end)
