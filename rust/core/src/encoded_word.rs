@@ -1,0 +1,663 @@
+//! RFC 2047 encoded-words: finding them, and decoding B and Q text in the charsets of
+//! `python/fromguard/data/charsets.tsv`.
+//!
+//! This module is the twin of `python/fromguard/reference/encoded_word.py`: the same
+//! functions under the same names, giving the same results on every input (the case file
+//! `tests/cases/encoded_words.jsonl` is run against both). All positions are byte offsets
+//! into the input.
+//!
+//! Matching is purely syntactic: where an encoded-word may appear (RFC 2047 §5) and the
+//! 75-character limit (§2, see [`too_long`]) are judged by the caller. Decoding never
+//! panics: malformed bytes in the decoded charset become U+FFFD, and only a charset that
+//! is not in the table ([`DecodeError::UnknownCharset`]) or B/Q text that does not decode
+//! ([`DecodeError::BadEncoding`]) is an error.
+//!
+//! Every function is linear in its input. A failed match stops at the third `?` after
+//! its `=?` at the latest (neither the charset token nor the encoded-text may contain
+//! `?`), so [`find_encoded_words`] looks at each byte a bounded number of times.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// RFC 2047 §2: "An 'encoded-word' may not be more than 75 characters long, including
+/// 'charset', 'encoding', 'encoded-text', and delimiters."
+pub const MAX_ENCODED_WORD_LEN: usize = 75;
+
+/// The charset table, shared with the Python reference.
+const CHARSETS_TSV: &str = include_str!("../../../python/fromguard/data/charsets.tsv");
+
+/// The longest charset label the table may hold (a label longer than this is unknown).
+const MAX_LABEL_LEN: usize = 40;
+
+/// The `encoding` of an encoded-word: "B" (base64) or "Q" (quoted-printable-like),
+/// either case in the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WordEncoding {
+    /// RFC 2047 §4.1, the base64 of RFC 2045 §6.8.
+    B,
+    /// RFC 2047 §4.2.
+    Q,
+}
+
+impl WordEncoding {
+    /// `"B"` or `"Q"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WordEncoding::B => "B",
+            WordEncoding::Q => "Q",
+        }
+    }
+}
+
+/// One encoded-word found in the input: `data[start..end]` is
+/// `"=?" charset ["*" language] "?" encoding "?" encoded-text "?="`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodedWord<'a> {
+    /// Offset of the opening `=?`.
+    pub start: usize,
+    /// Offset just past the closing `?=`.
+    pub end: usize,
+    /// The charset label as written (any case), without an RFC 2231 `*language` suffix.
+    pub charset: &'a [u8],
+    /// B or Q.
+    pub encoding: WordEncoding,
+    /// Offset of the first byte of the encoded-text.
+    pub text_start: usize,
+    /// Offset just past the encoded-text (the `?` of the closing `?=`).
+    pub text_end: usize,
+}
+
+/// Why an encoded-word does not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DecodeError {
+    /// The charset label is not in `charsets.tsv`.
+    UnknownCharset,
+    /// The encoded-text is not valid B or Q encoding.
+    BadEncoding,
+}
+
+impl DecodeError {
+    /// `"unknown-charset"` or `"bad-encoding"` (as in the case files).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecodeError::UnknownCharset => "unknown-charset",
+            DecodeError::BadEncoding => "bad-encoding",
+        }
+    }
+
+    /// The finding code that reports this error.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            DecodeError::UnknownCharset => "encoded-word-unknown-charset",
+            DecodeError::BadEncoding => "encoded-word-bad-encoding",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// RFC 2047 §2 `especials`, which a charset or encoding token may not contain.
+fn is_especial(b: u8) -> bool {
+    matches!(
+        b,
+        b'(' | b')'
+            | b'<'
+            | b'>'
+            | b'@'
+            | b','
+            | b';'
+            | b':'
+            | b'"'
+            | b'/'
+            | b'['
+            | b']'
+            | b'?'
+            | b'.'
+            | b'='
+    )
+}
+
+/// RFC 2047 §2: `token = 1*<Any CHAR except SPACE, CTLs, and especials>`.
+fn is_token_char(b: u8) -> bool {
+    (0x21..=0x7E).contains(&b) && !is_especial(b)
+}
+
+/// RFC 2047 §2: encoded-text is printable ASCII other than "?" (and SPACE).
+fn is_encoded_text_char(b: u8) -> bool {
+    (0x21..=0x7E).contains(&b) && b != b'?'
+}
+
+/// The encoded-word that starts exactly at `pos` and ends at or before `end`, if any.
+///
+/// RFC 2047 §2, with the language suffix of RFC 2231 §5:
+///
+/// ```text
+/// encoded-word = "=?" charset "?" encoding "?" encoded-text "?="
+/// charset = token    ; see section 3
+/// encoding = token   ; see section 4
+/// token = 1*<Any CHAR except SPACE, CTLs, and especials>
+/// especials = "(" / ")" / "<" / ">" / "@" / "," / ";" / ":" / "
+///             <"> / "/" / "[" / "]" / "?" / "." / "="
+/// encoded-text = 1*<Any printable ASCII character other than "?"
+///                   or SPACE>
+///                ; (but see "Use of encoded-words in message
+///                ; headers", section 5)
+///
+/// RFC 2231 §5: encoded-word := "=?" charset ["*" language] "?" encoded-text "?="
+/// ```
+///
+/// fromguard reads the charset token as `1*(token-char except "*")`, optionally followed
+/// by `"*"` and a non-empty language of the same characters, which is dropped; the
+/// encoding must be `B` or `Q` in either case. The match ends at the first `?` after the
+/// encoded-text starts, which must be followed by `=`. The 75-character limit is not
+/// enforced here (see [`too_long`]).
+#[must_use]
+pub fn match_encoded_word(data: &[u8], pos: usize, end: usize) -> Option<EncodedWord<'_>> {
+    let data = data.get(..end.min(data.len()))?;
+    if data.get(pos..pos.checked_add(2)?)? != b"=?" {
+        return None;
+    }
+    let token_start = pos + 2;
+    let mut i = token_start;
+    while data.get(i).is_some_and(|&b| is_token_char(b)) {
+        i += 1;
+    }
+    let token = data.get(token_start..i)?;
+    let charset = match token.iter().position(|&b| b == b'*') {
+        None => token,
+        Some(star) => {
+            let language = token.get(star + 1..)?;
+            if language.is_empty() || language.contains(&b'*') {
+                return None;
+            }
+            token.get(..star)?
+        }
+    };
+    if charset.is_empty() || data.get(i) != Some(&b'?') {
+        return None;
+    }
+    let encoding = match data.get(i + 1) {
+        Some(b'B' | b'b') => WordEncoding::B,
+        Some(b'Q' | b'q') => WordEncoding::Q,
+        _ => return None,
+    };
+    if data.get(i + 2) != Some(&b'?') {
+        return None;
+    }
+    let text_start = i + 3;
+    let mut j = text_start;
+    while data.get(j).is_some_and(|&b| is_encoded_text_char(b)) {
+        j += 1;
+    }
+    if j == text_start || data.get(j..j + 2) != Some(b"?=".as_slice()) {
+        return None;
+    }
+    Some(EncodedWord {
+        start: pos,
+        end: j + 2,
+        charset,
+        encoding,
+        text_start,
+        text_end: j,
+    })
+}
+
+/// Every encoded-word in `data[start..end]`, left to right, not overlapping: at each `=?`
+/// a match is tried; after a match the search goes on at its end, otherwise at the next
+/// byte.
+#[must_use]
+pub fn find_encoded_words(data: &[u8], start: usize, end: usize) -> EncodedWords<'_> {
+    let end = end.min(data.len());
+    EncodedWords {
+        data,
+        pos: start,
+        end,
+    }
+}
+
+/// The iterator of [`find_encoded_words`].
+#[derive(Clone, Debug)]
+pub struct EncodedWords<'a> {
+    data: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for EncodedWords<'a> {
+    type Item = EncodedWord<'a>;
+
+    fn next(&mut self) -> Option<EncodedWord<'a>> {
+        let window = self.data.get(..self.end)?;
+        while let Some(rest) = window.get(self.pos..) {
+            // The next "=?" at or after pos.
+            let offset = rest.windows(2).position(|pair| pair == b"=?")?;
+            let at = self.pos + offset;
+            if let Some(word) = match_encoded_word(window, at, self.end) {
+                self.pos = word.end;
+                return Some(word);
+            }
+            self.pos = at + 1;
+        }
+        None
+    }
+}
+
+/// Whether the whole encoded-word is longer than the 75 characters RFC 2047 §2 allows.
+#[must_use]
+pub fn too_long(word: &EncodedWord<'_>) -> bool {
+    word.end.saturating_sub(word.start) > MAX_ENCODED_WORD_LEN
+}
+
+/// The decoded text of `word`, found in `data`.
+///
+/// The charset is looked up first (an unknown charset is [`DecodeError::UnknownCharset`]
+/// whatever the text), then the B or Q text is decoded to bytes
+/// ([`DecodeError::BadEncoding`] when it does not decode), then the bytes are decoded in
+/// the charset, malformed sequences becoming U+FFFD. The text is returned faithfully:
+/// `<`, `@`, controls, line breaks and bidi controls are for the caller to judge.
+///
+/// # Errors
+///
+/// [`DecodeError::UnknownCharset`] when the label is not in `charsets.tsv`;
+/// [`DecodeError::BadEncoding`] when the text is not valid B or Q (or the word's spans do
+/// not lie in `data`).
+pub fn decode<'a>(data: &'a [u8], word: &EncodedWord<'_>) -> Result<Cow<'a, str>, DecodeError> {
+    let charset = lookup_charset(word.charset).ok_or(DecodeError::UnknownCharset)?;
+    let text = data
+        .get(word.text_start..word.text_end)
+        .ok_or(DecodeError::BadEncoding)?;
+    let bytes = match word.encoding {
+        WordEncoding::B => Cow::Owned(decode_b(text)?),
+        WordEncoding::Q => decode_q(text)?,
+    };
+    Ok(match (charset, bytes) {
+        (Charset::Utf7, bytes) => Cow::Owned(decode_utf7(&bytes)),
+        // Q text without escapes in an ASCII-compatible charset borrows from the input.
+        (Charset::Whatwg(encoding), Cow::Borrowed(bytes)) => {
+            encoding.decode_without_bom_handling(bytes).0
+        }
+        (Charset::Whatwg(encoding), Cow::Owned(bytes)) => {
+            Cow::Owned(encoding.decode_without_bom_handling(&bytes).0.into_owned())
+        }
+    })
+}
+
+/// The decoder of a charset label: the WHATWG encoding name (as `encoding_rs` spells it)
+/// or `"utf-7"`; `None` when the label is not in the table. Case-insensitive.
+#[must_use]
+pub fn charset_encoding_name(label: &[u8]) -> Option<&'static str> {
+    lookup_charset(label).map(|charset| match charset {
+        Charset::Utf7 => "utf-7",
+        Charset::Whatwg(encoding) => encoding.name(),
+    })
+}
+
+/// Every label of the charset table, lower case, in the order of the file.
+pub fn charset_labels() -> impl Iterator<Item = &'static str> {
+    charset_table().labels.iter().copied()
+}
+
+// -- the charset table ---------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Charset {
+    Whatwg(&'static encoding_rs::Encoding),
+    Utf7,
+}
+
+struct CharsetTable {
+    by_label: HashMap<Box<[u8]>, Charset>,
+    labels: Vec<&'static str>,
+}
+
+/// `charsets.tsv`, parsed once. Lines starting with `#`, blank lines and the header line
+/// are skipped; so is (and the tests catch) a line whose encoding `encoding_rs` does not
+/// know or whose label is longer than [`MAX_LABEL_LEN`].
+fn charset_table() -> &'static CharsetTable {
+    static TABLE: OnceLock<CharsetTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = CharsetTable {
+            by_label: HashMap::new(),
+            labels: Vec::new(),
+        };
+        for line in CHARSETS_TSV.lines() {
+            if line.is_empty() || line.starts_with('#') || line.starts_with("label\t") {
+                continue;
+            }
+            let mut columns = line.split('\t');
+            let (Some(label), Some(encoding)) = (columns.next(), columns.next()) else {
+                continue;
+            };
+            let charset = if encoding == "utf-7" {
+                Charset::Utf7
+            } else {
+                match encoding_rs::Encoding::for_label(encoding.as_bytes()) {
+                    Some(found) => Charset::Whatwg(found),
+                    None => continue,
+                }
+            };
+            if label.is_empty() || label.len() > MAX_LABEL_LEN {
+                continue;
+            }
+            let key = label.to_ascii_lowercase().into_bytes().into_boxed_slice();
+            table.by_label.insert(key, charset);
+            table.labels.push(label);
+        }
+        table
+    })
+}
+
+fn lookup_charset(label: &[u8]) -> Option<Charset> {
+    if label.len() > MAX_LABEL_LEN {
+        return None;
+    }
+    let mut lower = [0u8; MAX_LABEL_LEN];
+    let key = lower.get_mut(..label.len())?;
+    key.copy_from_slice(label);
+    key.make_ascii_lowercase();
+    charset_table().by_label.get(&*key).copied()
+}
+
+// -- B and Q -------------------------------------------------------------------------------
+
+/// The value of a character of the standard base64 alphabet (RFC 4648 §4).
+fn base64_value(c: u8) -> Option<u32> {
+    let value = match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    };
+    Some(u32::from(value))
+}
+
+/// RFC 2047 §4.1, "B": base64. Padding `=` only at the end; the length without it must
+/// not be 1 more than a multiple of 4; padding, when present, must complete the last
+/// group of 4 exactly; missing padding is accepted; any other character is an error;
+/// leftover bits are ignored.
+fn decode_b(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let body_len = text.iter().rposition(|&c| c != b'=').map_or(0, |p| p + 1);
+    let (body, padding) = text.split_at(body_len);
+    let remainder = body.len() % 4;
+    if remainder == 1 {
+        return Err(DecodeError::BadEncoding);
+    }
+    if !padding.is_empty() && (remainder == 0 || remainder + padding.len() != 4) {
+        return Err(DecodeError::BadEncoding);
+    }
+    let mut out = Vec::with_capacity(body.len() / 4 * 3 + 2);
+    let mut acc: u32 = 0;
+    let mut bits: u32 = 0;
+    for &c in body {
+        let value = base64_value(c).ok_or(DecodeError::BadEncoding)?;
+        acc = (acc << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xFF) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Ok(out)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// RFC 2047 §4.2, "Q": `_` is a space, `=XX` the byte of two hex digits (either case),
+/// any other `=` is an error, every other character stands for itself. Text with neither
+/// `_` nor `=` is returned as it is, borrowed.
+fn decode_q(text: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
+    if !text.iter().any(|&c| c == b'_' || c == b'=') {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(&c) = text.get(i) {
+        match c {
+            b'_' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'=' => {
+                let high = text.get(i + 1).copied().and_then(hex_value);
+                let low = text.get(i + 2).copied().and_then(hex_value);
+                let (Some(high), Some(low)) = (high, low) else {
+                    return Err(DecodeError::BadEncoding);
+                };
+                out.push((high << 4) | low);
+                i += 3;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(Cow::Owned(out))
+}
+
+// -- UTF-7 ---------------------------------------------------------------------------------
+
+/// RFC 2152 UTF-7, which `encoding_rs` lacks. Malformed input becomes U+FFFD:
+///
+/// - an ASCII byte other than `+` stands for itself; a byte of 0x80 or more is one U+FFFD;
+/// - `+-` is `+`;
+/// - `+` followed by base64 characters starts a run of UTF-16 code units in modified
+///   base64; the run ends before the first other character, and a `-` ending it is
+///   dropped; the end of the input ends it too;
+/// - `+` followed by neither `-` nor a base64 character is one U+FFFD (the next character
+///   is then read normally);
+/// - at the end of a run, a high surrogate still waiting is one U+FFFD, and leftover bits
+///   (6 or more, or any of them non-zero) are one more U+FFFD;
+/// - a low surrogate without a high one, or a high surrogate followed by a unit that is
+///   not a low surrogate, is one U+FFFD (the following unit is then read normally).
+fn decode_utf7(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        if b != b'+' {
+            out.push(if b < 0x80 {
+                char::from(b)
+            } else {
+                char::REPLACEMENT_CHARACTER
+            });
+            continue;
+        }
+        if bytes.get(i) == Some(&b'-') {
+            out.push('+');
+            i += 1;
+            continue;
+        }
+        let run_start = i;
+        let mut acc: u32 = 0;
+        let mut bits: u32 = 0;
+        let mut high: Option<u32> = None;
+        while let Some(value) = bytes.get(i).and_then(|&c| base64_value(c)) {
+            i += 1;
+            acc = (acc << 6) | value;
+            bits += 6;
+            if bits >= 16 {
+                bits -= 16;
+                let unit = (acc >> bits) & 0xFFFF;
+                acc &= (1 << bits) - 1;
+                push_utf16_unit(&mut out, &mut high, unit);
+            }
+        }
+        if i == run_start {
+            out.push(char::REPLACEMENT_CHARACTER);
+            continue;
+        }
+        if high.is_some() {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+        if bits >= 6 || acc != 0 {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn push_utf16_unit(out: &mut String, high: &mut Option<u32>, unit: u32) {
+    match unit {
+        0xD800..=0xDBFF => {
+            if high.replace(unit).is_some() {
+                out.push(char::REPLACEMENT_CHARACTER);
+            }
+        }
+        0xDC00..=0xDFFF => match high.take() {
+            Some(h) => {
+                let scalar = 0x10000 + ((h - 0xD800) << 10) + (unit - 0xDC00);
+                out.push(char::from_u32(scalar).unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            None => out.push(char::REPLACEMENT_CHARACTER),
+        },
+        _ => {
+            if high.take().is_some() {
+                out.push(char::REPLACEMENT_CHARACTER);
+            }
+            out.push(char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_str(input: &str) -> Result<String, DecodeError> {
+        let data = input.as_bytes();
+        let word = match_encoded_word(data, 0, data.len()).expect("an encoded-word");
+        decode(data, &word).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn plain_q_text_is_borrowed() {
+        let data = b"=?utf-8?q?Hello?=";
+        let word = match_encoded_word(data, 0, data.len()).expect("an encoded-word");
+        assert!(matches!(decode(data, &word), Ok(Cow::Borrowed("Hello"))));
+        let data = b"=?utf-8?q?caf=C3=A9?=";
+        let word = match_encoded_word(data, 0, data.len()).expect("an encoded-word");
+        assert!(matches!(decode(data, &word), Ok(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn every_label_is_a_whatwg_label_of_its_encoding() {
+        let mut count = 0;
+        for line in CHARSETS_TSV.lines() {
+            if line.is_empty() || line.starts_with('#') || line.starts_with("label\t") {
+                continue;
+            }
+            let columns: Vec<&str> = line.split('\t').collect();
+            assert_eq!(columns.len(), 3, "three columns: {line:?}");
+            let (label, encoding) = (columns[0], columns[1]);
+            assert_eq!(
+                label,
+                label.to_ascii_lowercase(),
+                "lower-case label {label}"
+            );
+            assert!(label.len() <= MAX_LABEL_LEN, "label too long: {label}");
+            let name = charset_encoding_name(label.as_bytes()).expect("label in the table");
+            assert_eq!(name, encoding, "{label}");
+            if encoding == "utf-7" {
+                assert!(encoding_rs::Encoding::for_label(label.as_bytes()).is_none());
+            } else {
+                let by_label = encoding_rs::Encoding::for_label(label.as_bytes())
+                    .unwrap_or_else(|| panic!("{label} is not a WHATWG label"));
+                assert_eq!(by_label.name(), encoding, "{label}");
+            }
+            count += 1;
+        }
+        assert_eq!(count, charset_labels().count());
+        assert_eq!(count, charset_table().by_label.len(), "no duplicate labels");
+    }
+
+    #[test]
+    fn labels_are_case_insensitive() {
+        assert_eq!(charset_encoding_name(b"UTF-8"), Some("UTF-8"));
+        assert_eq!(charset_encoding_name(b"Iso-8859-1"), Some("windows-1252"));
+        assert_eq!(charset_encoding_name(b"UTF-7"), Some("utf-7"));
+        assert_eq!(charset_encoding_name(b"x-unknown"), None);
+        assert_eq!(charset_encoding_name(&[b'a'; 100]), None);
+    }
+
+    #[test]
+    fn decodes_q_and_b() {
+        assert_eq!(decode_str("=?utf-8?q?caf=C3=a9?="), Ok("café".to_owned()));
+        assert_eq!(decode_str("=?UTF-8?B?Y2Fmw6k=?="), Ok("café".to_owned()));
+        assert_eq!(decode_str("=?utf-8?b?Y2Fmw6k?="), Ok("café".to_owned()));
+        assert_eq!(
+            decode_str("=?utf-8?b?Y2Fmw6k==?="),
+            Err(DecodeError::BadEncoding)
+        );
+        assert_eq!(decode_str("=?utf-8?q?a=4?="), Err(DecodeError::BadEncoding));
+        assert_eq!(
+            decode_str("=?x-foo?q?a=4?="),
+            Err(DecodeError::UnknownCharset)
+        );
+    }
+
+    #[test]
+    fn matches_are_bounded_by_end() {
+        let data = b"=?utf-8?q?a?=";
+        assert!(match_encoded_word(data, 0, data.len()).is_some());
+        assert!(match_encoded_word(data, 0, data.len() - 1).is_none());
+        assert!(match_encoded_word(data, usize::MAX, usize::MAX).is_none());
+        assert_eq!(find_encoded_words(data, 0, data.len() - 1).count(), 0);
+        assert_eq!(find_encoded_words(data, 5, 2).count(), 0);
+        assert_eq!(find_encoded_words(data, usize::MAX, usize::MAX).count(), 0);
+    }
+
+    #[test]
+    fn decode_with_foreign_spans_is_an_error_not_a_panic() {
+        let word = EncodedWord {
+            start: 0,
+            end: 100,
+            charset: b"utf-8",
+            encoding: WordEncoding::Q,
+            text_start: 50,
+            text_end: 40,
+        };
+        assert_eq!(decode(b"short", &word), Err(DecodeError::BadEncoding));
+    }
+
+    #[test]
+    fn utf7() {
+        assert_eq!(decode_utf7(b"Hi Mom -+Jjo--!"), "Hi Mom -\u{263A}-!");
+        assert_eq!(decode_utf7(b"+ZeVnLIqe-"), "\u{65E5}\u{672C}\u{8A9E}");
+        assert_eq!(decode_utf7(b"A+ImIDkQ."), "A\u{2262}\u{391}.");
+        assert_eq!(decode_utf7(b"1 +- 1"), "1 + 1");
+        assert_eq!(decode_utf7(b"+2D3fAQ-"), "\u{1F701}");
+        assert_eq!(decode_utf7(b"+"), "\u{FFFD}");
+        assert_eq!(decode_utf7(b"+!"), "\u{FFFD}!");
+        assert_eq!(decode_utf7(b"+AGE"), "a");
+        assert_eq!(decode_utf7(b"+AGF"), "a\u{FFFD}");
+        assert_eq!(decode_utf7(b"+AGEA"), "a\u{FFFD}");
+        assert_eq!(decode_utf7(b"+2D0-"), "\u{FFFD}");
+        assert_eq!(decode_utf7(b"+3AE-"), "\u{FFFD}");
+        assert_eq!(decode_utf7(b"\xe9"), "\u{FFFD}");
+    }
+}
