@@ -1,0 +1,36 @@
+"""Stubs for the compiled core (``rust/python/src/lib.rs``)."""
+
+from typing import Iterable, List, Optional, Tuple, Union, final
+
+from ._model import Finding, Mailbox, Syntax, Verdict
+
+__all__ = ["FromHeader", "__version__", "parse", "parse_many"]
+
+__version__: str
+
+@final
+class FromHeader:
+    """The parse of one From field body."""
+
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def utf8(self) -> bool: ...
+    @property
+    def groups(self) -> bool: ...
+    @property
+    def verdict(self) -> Verdict: ...
+    @property
+    def syntax(self) -> Syntax: ...
+    @property
+    def mailboxes(self) -> Tuple[Mailbox, ...]: ...
+    @property
+    def address(self) -> Optional[str]: ...
+    @property
+    def findings(self) -> Tuple[Finding, ...]: ...
+    def explain(self) -> str: ...
+
+def parse(value: Union[bytes, str], *, utf8: bool = True, groups: bool = False) -> FromHeader: ...
+def parse_many(
+    values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
+) -> List[FromHeader]: ...

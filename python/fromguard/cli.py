@@ -1,0 +1,131 @@
+"""The ``fromguard`` command.
+
+``fromguard check VALUE`` (or ``--file PATH``) prints how a From field body stands: the
+verdict, syntax, address, mailboxes and the findings under the value. Its exit status
+lets a script act on it: 0 for ``VALID`` and ``LEGACY`` (what honest mail looks like), 1
+for ``DECEPTIVE`` and ``INVALID``, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import fromguard
+
+from ._core import FromHeader
+from ._model import Verdict
+
+EXIT_ACCEPTABLE = 0
+EXIT_SUSPECT = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return int(args.run(parser, args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fromguard",
+        description="Parse e-mail From: headers exactly as RFC 5322 defines them.",
+    )
+    parser.add_argument("--version", action="version", version=f"fromguard {fromguard.__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check",
+        help="check one From field body",
+        description="Check one From field body (the text after 'From:'). Exit status: 0 "
+        "for VALID or LEGACY, 1 for DECEPTIVE or INVALID, 2 for a usage error.",
+    )
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("value", nargs="?", help="the field body")
+    source.add_argument(
+        "--file",
+        type=Path,
+        help="read the field body from this file (its final line break is dropped)",
+    )
+    check.add_argument("--no-utf8", action="store_true", help="reject raw UTF-8 (RFC 6532)")
+    check.add_argument("--groups", action="store_true", help="allow RFC 6854 groups in From")
+    check.add_argument("--json", action="store_true", help="print the result as JSON")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    value: Union[bytes, str]
+    if args.file is not None:
+        try:
+            value = _strip_final_line_break(args.file.read_bytes())
+        except OSError as error:
+            parser.error(f"cannot read {args.file}: {error.strerror or error}")
+    else:
+        # argv was decoded with surrogateescape, which parse() undoes: the bytes given
+        # on the command line are the bytes parsed.
+        value = args.value
+    result = fromguard.parse(value, utf8=not args.no_utf8, groups=args.groups)
+    print(
+        json.dumps(_as_json(result), ensure_ascii=False, indent=2)
+        if args.json
+        else _as_text(result)
+    )
+    return EXIT_ACCEPTABLE if result.verdict <= Verdict.LEGACY else EXIT_SUSPECT
+
+
+def _strip_final_line_break(data: bytes) -> bytes:
+    """A file's last line ends with a line break that belongs to the file, not the value."""
+    for ending in (b"\r\n", b"\n"):
+        if data.endswith(ending):
+            return data[: -len(ending)]
+    return data
+
+
+def _as_text(result: FromHeader) -> str:
+    lines = [
+        f"verdict:   {result.verdict.name}",
+        f"syntax:    {result.syntax.name}",
+        f"address:   {_show(result.address) if result.address is not None else '(none)'}",
+        "mailboxes:" if result.mailboxes else "mailboxes: (none)",
+    ]
+    for mailbox in result.mailboxes:
+        name = f"{mailbox.display_name!r} " if mailbox.display_name is not None else ""
+        lines.append(f"  {name}<{_show(mailbox.addr_spec)}>")
+    lines.append("")
+    lines.append(result.explain())
+    return "\n".join(lines)
+
+
+def _show(text: str) -> str:
+    """Text as it is, or quoted with escapes when it holds characters that do not print
+    (a bidi control would reorder the terminal line)."""
+    return text if text.isprintable() else repr(text)
+
+
+def _as_json(result: FromHeader) -> Dict[str, Any]:
+    findings: List[Dict[str, Any]] = [
+        {**finding._asdict(), "severity": finding.severity.name.lower()}
+        for finding in result.findings
+    ]
+    return {
+        # JSON holds text: bytes that are not UTF-8 show as \x escapes (the spans stay
+        # byte offsets into the value as parsed).
+        "value": result.value.decode("utf-8", "backslashreplace"),
+        "utf8": result.utf8,
+        "groups": result.groups,
+        "verdict": result.verdict.name.lower(),
+        "syntax": result.syntax.name.lower(),
+        "address": result.address,
+        "mailboxes": [mailbox._asdict() for mailbox in result.mailboxes],
+        "findings": findings,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

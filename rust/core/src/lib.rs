@@ -1,0 +1,24 @@
+//! fromguard: the e-mail `From:` header parsed exactly as RFC 5322 defines it.
+//!
+//! [`parse`] reads a From field body (the bytes after `From:`, folded or not) and
+//! returns a [`Parsed`]: the [`Verdict`] a gateway acts on, the [`Syntax`] (the grammar's
+//! truth under the [`Profile`]), the mailboxes with their parts and byte spans, and every
+//! departure from the grammar as a [`Finding`] whose [`Code`] comes from the catalogue
+//! (`python/fromguard/data/findings.tsv`).
+//!
+//! The parser never panics, its time is linear in the input, and what it may cost is
+//! bounded by the constants of [`limits`]. This crate knows nothing of Python: the
+//! binding is the `fromguard-python` crate.
+
+#![forbid(unsafe_code)]
+
+mod code;
+pub mod encoded_word;
+mod lexer;
+pub mod limits;
+mod model;
+mod parser;
+
+pub use code::Code;
+pub use model::{Finding, Mailbox, Parsed, Profile, Severity, Span, Syntax, Verdict};
+pub use parser::parse;

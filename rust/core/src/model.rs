@@ -1,0 +1,289 @@
+//! The result types, field for field those of `python/fromguard/_model.py`.
+//!
+//! The discriminants of [`Severity`], [`Verdict`] and [`Syntax`] are the values of the
+//! Python `IntEnum`s of the same names, so the binding maps one to the other by number.
+
+use std::borrow::Cow;
+
+use crate::Code;
+
+/// A byte range `[start, end)` into the input.
+pub type Span = (usize, usize);
+
+/// How much a finding matters, ordered: `Info < Legacy < Deceptive < Invalid`.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Severity {
+    /// Worth knowing, harmless.
+    Info = 0,
+    /// Obsolete syntax, or a habit of real mail that leaves no doubt about the sender.
+    Legacy = 1,
+    /// A reader can be shown a sender that is not the sender.
+    Deceptive = 2,
+    /// Not RFC 5322 in a way that leaves the sender in doubt or the value unusable.
+    Invalid = 3,
+}
+
+impl Severity {
+    /// `"info"`, `"legacy"`, `"deceptive"` or `"invalid"`, as in the catalogue.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Legacy => "legacy",
+            Severity::Deceptive => "deceptive",
+            Severity::Invalid => "invalid",
+        }
+    }
+}
+
+/// The risk a gateway acts on: the worst severity present (`Info` alone gives `Valid`).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Verdict {
+    Valid = 0,
+    Legacy = 1,
+    Deceptive = 2,
+    Invalid = 3,
+}
+
+impl Verdict {
+    /// The verdict of a value whose worst finding has this severity.
+    pub fn from_severity(worst: Severity) -> Verdict {
+        match worst {
+            Severity::Info => Verdict::Valid,
+            Severity::Legacy => Verdict::Legacy,
+            Severity::Deceptive => Verdict::Deceptive,
+            Severity::Invalid => Verdict::Invalid,
+        }
+    }
+
+    /// `"valid"`, `"legacy"`, `"deceptive"` or `"invalid"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Legacy => "legacy",
+            Verdict::Deceptive => "deceptive",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// How the value stands against the grammar under the profile, ordered:
+/// `Strict < Obsolete < Invalid`.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Syntax {
+    /// RFC 5322 §3.4 `mailbox-list` (widened by the profile).
+    Strict = 0,
+    /// Valid only through the obsolete syntax of RFC 5322 §4.
+    Obsolete = 1,
+    /// No parse.
+    Invalid = 2,
+}
+
+impl Syntax {
+    /// `"strict"`, `"obsolete"` or `"invalid"`, as in the catalogue.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Syntax::Strict => "strict",
+            Syntax::Obsolete => "obsolete",
+            Syntax::Invalid => "invalid",
+        }
+    }
+}
+
+/// Options that widen the grammar; part of every result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Profile {
+    /// RFC 6532: raw UTF-8 in display names, comments and addresses (still reported as
+    /// the `info` finding `utf8`).
+    pub utf8: bool,
+    /// RFC 6854: group syntax in From.
+    pub groups: bool,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            utf8: true,
+            groups: false,
+        }
+    }
+}
+
+/// One observation: a code and the byte span `[start, end)` it points at. Severity,
+/// syntax and message are the code's ([`Code::severity`], [`Code::description`], ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Finding {
+    pub code: Code,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Finding {
+    pub fn new(code: Code, start: usize, end: usize) -> Finding {
+        Finding { code, start, end }
+    }
+}
+
+/// One mailbox of the list, with its parts decoded and their byte spans. The text
+/// borrows from the input unless decoding (quoted-pairs, encoded-words, unfolding)
+/// forced a copy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Mailbox<'a> {
+    /// The display name, unquoted and decoded; `None` for a bare addr-spec.
+    pub display_name: Option<Cow<'a, str>>,
+    pub local_part: Cow<'a, str>,
+    pub domain: Cow<'a, str>,
+    /// `local_part@domain`, without comments and folding.
+    pub addr_spec: Cow<'a, str>,
+    /// The domains of an obsolete source route (obs-route), which is ignored.
+    pub route: Vec<Cow<'a, str>>,
+    /// The comments in the mailbox, decoded.
+    pub comments: Vec<Cow<'a, str>>,
+    /// The display name of the group the mailbox belongs to (groups profile).
+    pub group: Option<Cow<'a, str>>,
+    /// The whole mailbox.
+    pub span: Span,
+    pub display_name_span: Option<Span>,
+    pub local_part_span: Span,
+    pub domain_span: Span,
+}
+
+impl Mailbox<'_> {
+    /// The mailbox with its text copied, free of the input's lifetime.
+    pub fn into_owned(self) -> Mailbox<'static> {
+        Mailbox {
+            display_name: self.display_name.map(owned),
+            local_part: owned(self.local_part),
+            domain: owned(self.domain),
+            addr_spec: owned(self.addr_spec),
+            route: self.route.into_iter().map(owned).collect(),
+            comments: self.comments.into_iter().map(owned).collect(),
+            group: self.group.map(owned),
+            span: self.span,
+            display_name_span: self.display_name_span,
+            local_part_span: self.local_part_span,
+            domain_span: self.domain_span,
+        }
+    }
+}
+
+fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(text.into_owned())
+}
+
+/// The parse of one From field body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Parsed<'a> {
+    pub verdict: Verdict,
+    pub syntax: Syntax,
+    /// The profile the value was parsed under.
+    pub profile: Profile,
+    /// Sorted by `(start, end, code index)`.
+    pub findings: Vec<Finding>,
+    pub mailboxes: Vec<Mailbox<'a>>,
+}
+
+impl Parsed<'_> {
+    /// The single author's addr-spec, or `None` unless there is exactly one mailbox.
+    pub fn address(&self) -> Option<&str> {
+        match self.mailboxes.as_slice() {
+            [mailbox] => Some(&mailbox.addr_spec),
+            _ => None,
+        }
+    }
+
+    /// The result with its text copied, free of the input's lifetime.
+    pub fn into_owned(self) -> Parsed<'static> {
+        Parsed {
+            verdict: self.verdict,
+            syntax: self.syntax,
+            profile: self.profile,
+            findings: self.findings,
+            mailboxes: self
+                .mailboxes
+                .into_iter()
+                .map(Mailbox::into_owned)
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox(addr_spec: &str) -> Mailbox<'_> {
+        let (local, domain) = addr_spec.split_once('@').expect("an @");
+        Mailbox {
+            display_name: None,
+            local_part: Cow::Borrowed(local),
+            domain: Cow::Borrowed(domain),
+            addr_spec: Cow::Borrowed(addr_spec),
+            route: Vec::new(),
+            comments: Vec::new(),
+            group: None,
+            span: (0, addr_spec.len()),
+            display_name_span: None,
+            local_part_span: (0, local.len()),
+            domain_span: (local.len() + 1, addr_spec.len()),
+        }
+    }
+
+    fn parsed<'a>(mailboxes: Vec<Mailbox<'a>>) -> Parsed<'a> {
+        Parsed {
+            verdict: Verdict::Valid,
+            syntax: Syntax::Strict,
+            profile: Profile::default(),
+            findings: Vec::new(),
+            mailboxes,
+        }
+    }
+
+    #[test]
+    fn orders_follow_the_design() {
+        assert!(Severity::Info < Severity::Legacy);
+        assert!(Severity::Legacy < Severity::Deceptive);
+        assert!(Severity::Deceptive < Severity::Invalid);
+        assert!(Syntax::Strict < Syntax::Obsolete && Syntax::Obsolete < Syntax::Invalid);
+        assert_eq!(Verdict::from_severity(Severity::Info), Verdict::Valid);
+        assert_eq!(Verdict::from_severity(Severity::Invalid), Verdict::Invalid);
+        assert!(Verdict::Valid < Verdict::Legacy && Verdict::Deceptive < Verdict::Invalid);
+    }
+
+    #[test]
+    fn default_profile_is_utf8_without_groups() {
+        assert_eq!(
+            Profile::default(),
+            Profile {
+                utf8: true,
+                groups: false
+            }
+        );
+    }
+
+    #[test]
+    fn address_needs_exactly_one_mailbox() {
+        assert_eq!(parsed(vec![]).address(), None);
+        assert_eq!(
+            parsed(vec![mailbox("a@b.example")]).address(),
+            Some("a@b.example")
+        );
+        let two = parsed(vec![mailbox("a@b.example"), mailbox("c@d.example")]);
+        assert_eq!(two.address(), None);
+    }
+
+    #[test]
+    fn into_owned_keeps_every_field() {
+        let input = String::from("a@b.example");
+        let original = parsed(vec![mailbox(&input)]);
+        let owned: Parsed<'static> = original.clone().into_owned();
+        drop(input);
+        assert_eq!(owned.address(), Some("a@b.example"));
+        assert_eq!(owned.mailboxes[0].domain_span, (2, 11));
+    }
+}

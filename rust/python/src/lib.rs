@@ -1,0 +1,315 @@
+//! `fromguard._core`: the Python binding of the `fromguard` crate.
+//!
+//! A thin layer: it turns the argument into bytes, runs the core parser without the GIL
+//! and hands the result to Python as the types of `fromguard._model`, which the
+//! pure-Python reference returns too, so results from both compare equal field by
+//! field. No grammar lives here.
+
+use std::borrow::Cow;
+
+use fromguard::{Mailbox, Parsed, Profile};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+/// What the binding needs from the Python side of the package, looked up once.
+struct PythonSide {
+    /// `fromguard._model.Verdict` members, indexed by value.
+    verdicts: Vec<Py<PyAny>>,
+    /// `fromguard._model.Syntax` members, indexed by value.
+    syntaxes: Vec<Py<PyAny>>,
+    /// `fromguard._model.Severity` members, indexed by value.
+    severities: Vec<Py<PyAny>>,
+    /// The `fromguard._model.Mailbox` and `Finding` named tuples.
+    mailbox: Py<PyAny>,
+    finding: Py<PyAny>,
+    /// Each code and its description as a Python string, by `Code::index`, so that a
+    /// finding costs no string conversion.
+    codes: Vec<Py<PyString>>,
+    messages: Vec<Py<PyString>>,
+    /// `fromguard._explain.explain`: one implementation serves the core and the
+    /// reference.
+    explain: Py<PyAny>,
+}
+
+static PYTHON_SIDE: PyOnceLock<PythonSide> = PyOnceLock::new();
+
+/// Imported on first use, not when `_core` loads: `fromguard/__init__.py` imports
+/// `_core` first, and `_model` must not depend on that order.
+fn python_side(py: Python<'_>) -> PyResult<&PythonSide> {
+    PYTHON_SIDE.get_or_try_init(py, || {
+        let model = py.import("fromguard._model")?;
+        let codes = fromguard::Code::ALL.iter();
+        Ok(PythonSide {
+            verdicts: members(&model.getattr("Verdict")?)?,
+            syntaxes: members(&model.getattr("Syntax")?)?,
+            severities: members(&model.getattr("Severity")?)?,
+            mailbox: model.getattr("Mailbox")?.unbind(),
+            finding: model.getattr("Finding")?.unbind(),
+            // Codes are interned: callers compare them and use them as keys.
+            codes: codes
+                .clone()
+                .map(|code| PyString::intern(py, code.as_str()).unbind())
+                .collect(),
+            messages: codes
+                .map(|code| PyString::new(py, code.description()).unbind())
+                .collect(),
+            explain: py
+                .import("fromguard._explain")?
+                .getattr("explain")?
+                .unbind(),
+        })
+    })
+}
+
+/// The members of an `IntEnum` indexed by value, which must run 0, 1, 2, ...
+fn members(enum_class: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+    let mut members = Vec::new();
+    for member in enum_class.try_iter()? {
+        let member = member?;
+        let value: usize = member.extract()?;
+        if value != members.len() {
+            return Err(PyRuntimeError::new_err(format!(
+                "{enum_class}: member values must be 0, 1, 2, ... in order; found {value}"
+            )));
+        }
+        members.push(member.unbind());
+    }
+    Ok(members)
+}
+
+/// The member of value `value`, or an error naming the enum (the Rust and Python enums
+/// out of step: a bug, reported instead of a panic).
+fn member(py: Python<'_>, members: &[Py<PyAny>], value: u8, name: &str) -> PyResult<Py<PyAny>> {
+    members
+        .get(usize::from(value))
+        .map(|member| member.clone_ref(py))
+        .ok_or_else(|| {
+            PyRuntimeError::new_err(format!("fromguard._model.{name} has no value {value}"))
+        })
+}
+
+/// The bytes of a value: bytes as they are (no copy); str encoded as UTF-8 with
+/// `surrogateescape`, so that text the `email` package decoded that way gives back its
+/// original bytes, or with `surrogatepass` when it holds other lone surrogates.
+fn to_bytes<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    if let Ok(bytes) = value.cast::<PyBytes>() {
+        return Ok(bytes.clone());
+    }
+    if value.is_instance_of::<PyString>() {
+        let py = value.py();
+        let encode = intern!(py, "encode");
+        let utf8 = intern!(py, "utf-8");
+        let encoded = match value.call_method1(encode, (utf8, intern!(py, "surrogateescape"))) {
+            Err(error) if error.is_instance_of::<PyUnicodeEncodeError>(py) => {
+                value.call_method1(encode, (utf8, intern!(py, "surrogatepass")))?
+            }
+            result => result?,
+        };
+        return Ok(encoded.cast_into::<PyBytes>()?);
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected bytes or str, not {}",
+        value.get_type().name()?
+    )))
+}
+
+/// Parse a From field body (the text after ``From:``), folded or not.
+#[pyfunction]
+#[pyo3(signature = (value, *, utf8 = true, groups = false))]
+fn parse(
+    py: Python<'_>,
+    value: &Bound<'_, PyAny>,
+    utf8: bool,
+    groups: bool,
+) -> PyResult<FromHeader> {
+    let data = to_bytes(value)?;
+    let profile = Profile { utf8, groups };
+    let input = data.as_bytes();
+    let parsed = py.detach(|| fromguard::parse(input, profile).into_owned());
+    Ok(FromHeader::new(data.unbind(), parsed))
+}
+
+/// ``parse`` over many values; the parser runs over the whole batch without the GIL.
+#[pyfunction]
+#[pyo3(signature = (values, *, utf8 = true, groups = false))]
+fn parse_many(
+    py: Python<'_>,
+    values: &Bound<'_, PyAny>,
+    utf8: bool,
+    groups: bool,
+) -> PyResult<Vec<FromHeader>> {
+    let data = values
+        .try_iter()?
+        .map(|value| to_bytes(&value?))
+        .collect::<PyResult<Vec<_>>>()?;
+    let profile = Profile { utf8, groups };
+    let inputs: Vec<&[u8]> = data.iter().map(|bytes| bytes.as_bytes()).collect();
+    let parsed: Vec<Parsed<'static>> = py.detach(|| {
+        inputs
+            .iter()
+            .map(|input| fromguard::parse(input, profile).into_owned())
+            .collect()
+    });
+    Ok(data
+        .into_iter()
+        .zip(parsed)
+        .map(|(bytes, parsed)| FromHeader::new(bytes.unbind(), parsed))
+        .collect())
+}
+
+/// The parse of one From field body.
+#[pyclass(frozen, module = "fromguard._core")]
+struct FromHeader {
+    value: Py<PyBytes>,
+    parsed: Parsed<'static>,
+    /// Built on first access: many callers only look at the verdict.
+    mailboxes: PyOnceLock<Py<PyTuple>>,
+    findings: PyOnceLock<Py<PyTuple>>,
+}
+
+impl FromHeader {
+    fn new(value: Py<PyBytes>, parsed: Parsed<'static>) -> Self {
+        FromHeader {
+            value,
+            parsed,
+            mailboxes: PyOnceLock::new(),
+            findings: PyOnceLock::new(),
+        }
+    }
+}
+
+fn mailbox_tuple<'py>(
+    py: Python<'py>,
+    side: &PythonSide,
+    mailbox: &Mailbox<'_>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let strings = |items: &[Cow<'_, str>]| PyTuple::new(py, items.iter().map(AsRef::<str>::as_ref));
+    side.mailbox.bind(py).call1((
+        mailbox.display_name.as_deref(),
+        mailbox.local_part.as_ref(),
+        mailbox.domain.as_ref(),
+        mailbox.addr_spec.as_ref(),
+        strings(&mailbox.route)?,
+        strings(&mailbox.comments)?,
+        mailbox.group.as_deref(),
+        mailbox.span,
+        mailbox.display_name_span,
+        mailbox.local_part_span,
+        mailbox.domain_span,
+    ))
+}
+
+#[pymethods]
+impl FromHeader {
+    /// The value as parsed: the bytes given, or the UTF-8 encoding of the str given.
+    #[getter]
+    fn value(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.value.clone_ref(py)
+    }
+
+    /// Whether the ``utf8`` profile option (RFC 6532) was on.
+    #[getter]
+    fn utf8(&self) -> bool {
+        self.parsed.profile.utf8
+    }
+
+    /// Whether the ``groups`` profile option (RFC 6854) was on.
+    #[getter]
+    fn groups(&self) -> bool {
+        self.parsed.profile.groups
+    }
+
+    /// The worst severity present, as a ``fromguard.Verdict``.
+    #[getter]
+    fn verdict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let side = python_side(py)?;
+        member(py, &side.verdicts, self.parsed.verdict as u8, "Verdict")
+    }
+
+    /// How the value stands against the grammar, as a ``fromguard.Syntax``.
+    #[getter]
+    fn syntax(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let side = python_side(py)?;
+        member(py, &side.syntaxes, self.parsed.syntax as u8, "Syntax")
+    }
+
+    /// The mailboxes, as ``fromguard.Mailbox`` tuples.
+    #[getter]
+    fn mailboxes(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        let tuple = self.mailboxes.get_or_try_init(py, || {
+            let side = python_side(py)?;
+            let items = self
+                .parsed
+                .mailboxes
+                .iter()
+                .map(|mailbox| mailbox_tuple(py, side, mailbox))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyResult::Ok(PyTuple::new(py, items)?.unbind())
+        })?;
+        Ok(tuple.clone_ref(py))
+    }
+
+    /// The single author's addr-spec, or None when there is not exactly one mailbox.
+    #[getter]
+    fn address(&self) -> Option<&str> {
+        self.parsed.address()
+    }
+
+    /// The findings, as ``fromguard.Finding`` tuples sorted by span.
+    #[getter]
+    fn findings(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        let tuple = self.findings.get_or_try_init(py, || {
+            let side = python_side(py)?;
+            let items = self
+                .parsed
+                .findings
+                .iter()
+                .map(|finding| {
+                    let code = finding.code;
+                    let severity = member(py, &side.severities, code.severity() as u8, "Severity")?;
+                    side.finding.bind(py).call1((
+                        side.codes[code.index()].bind(py),
+                        severity,
+                        finding.start,
+                        finding.end,
+                        side.messages[code.index()].bind(py),
+                    ))
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            PyResult::Ok(PyTuple::new(py, items)?.unbind())
+        })?;
+        Ok(tuple.clone_ref(py))
+    }
+
+    /// The value with a caret line under each finding.
+    fn explain(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        python_side(py)?.explain.bind(py).call1((slf,))?.extract()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let address = match self.parsed.address() {
+            Some(address) => PyString::new(py, address).repr()?.to_string(),
+            None => "None".to_owned(),
+        };
+        Ok(format!(
+            "<FromHeader verdict={} syntax={} address={address}>",
+            self.parsed.verdict.as_str().to_ascii_uppercase(),
+            self.parsed.syntax.as_str().to_ascii_uppercase(),
+        ))
+    }
+}
+
+/// The compiled core of fromguard; use the ``fromguard`` package instead.
+#[pymodule]
+fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The crate's version is the package's (maturin takes it from Cargo.toml).
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(parse, module)?)?;
+    module.add_function(wrap_pyfunction!(parse_many, module)?)?;
+    module.add_class::<FromHeader>()?;
+    Ok(())
+}

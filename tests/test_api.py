@@ -1,0 +1,135 @@
+"""The public Python API and what the binding (``rust/python``) adds to the core: argument
+conversion, the result object, batches. The grammar itself is tested by the case files."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+
+import pytest
+
+import fromguard
+from fromguard import Finding, FromHeader, Mailbox, Severity, Syntax, Verdict
+from fromguard._explain import explain
+
+
+def test_all_is_exact_and_sorted() -> None:
+    assert fromguard.__all__ == sorted(fromguard.__all__)
+    public = {name for name in vars(fromguard) if not name.startswith("_")}
+    submodules = {"cli"}  # imported by the console script, not part of the API
+    assert set(fromguard.__all__) == public - submodules
+
+
+def test_the_reference_is_not_imported_with_the_package() -> None:
+    code = "import sys, fromguard; print('fromguard.reference' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_version_is_the_distributions() -> None:
+    try:
+        installed = importlib.metadata.version("fromguard")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("fromguard is not installed, only importable from the checkout")
+    assert fromguard.__version__ == installed
+
+
+def test_result_attributes() -> None:
+    value = b"Dr. Jane Doe <jane@example.org>"
+    result = fromguard.parse(value)
+    assert isinstance(result, FromHeader)
+    assert result.value is value  # bytes are used as they are, not copied
+    assert (result.utf8, result.groups) == (True, False)
+    assert result.verdict is Verdict.LEGACY
+    assert result.syntax is Syntax.OBSOLETE
+    assert result.address == "jane@example.org"
+    (mailbox,) = result.mailboxes
+    assert isinstance(mailbox, Mailbox)
+    assert mailbox.display_name == "Dr. Jane Doe"
+    assert mailbox.local_part_span == (14, 18)
+    (finding,) = result.findings
+    assert isinstance(finding, Finding)
+    assert finding == Finding(
+        "obs-phrase", Severity.LEGACY, 2, 3, fromguard.FINDINGS["obs-phrase"].description
+    )
+    assert finding.severity is Severity.LEGACY
+
+
+def test_tuples_are_built_once() -> None:
+    result = fromguard.parse("a@b.example (x)")
+    assert result.mailboxes is result.mailboxes
+    assert result.findings is result.findings
+
+
+def test_profile_is_kept() -> None:
+    result = fromguard.parse("Jörg <a@b.example>", utf8=False, groups=True)
+    assert (result.utf8, result.groups) == (False, True)
+    assert "utf8-not-enabled" in [f.code for f in result.findings]
+
+
+def test_str_is_encoded_with_surrogateescape() -> None:
+    # What email.parser gives for a Latin-1 header: the original bytes come back.
+    text = b"J\xf6rg <a@b.example>".decode("utf-8", "surrogateescape")
+    assert fromguard.parse(text).value == b"J\xf6rg <a@b.example>"
+    assert fromguard.parse("Jörg <a@b.example>").value == "Jörg <a@b.example>".encode()
+
+
+def test_other_lone_surrogates_are_encoded_with_surrogatepass() -> None:
+    assert fromguard.parse("\ud800 <a@b.example>").value == b"\xed\xa0\x80 <a@b.example>"
+
+
+@pytest.mark.parametrize("value", [bytearray(b"a@b"), memoryview(b"a@b"), 1, None])
+def test_wrong_argument_types_raise(value: object) -> None:
+    with pytest.raises(TypeError, match="expected bytes or str"):
+        fromguard.parse(value)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="expected bytes or str"):
+        fromguard.parse_many([b"a@b", value])  # type: ignore[list-item]
+
+
+def test_profile_options_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        fromguard.parse(b"a@b", False)  # type: ignore[misc]
+
+
+def test_invalid_input_still_gives_a_result() -> None:
+    result = fromguard.parse(b"\x00<")
+    assert result.verdict is Verdict.INVALID
+    assert result.syntax is Syntax.INVALID
+    assert result.address is None
+
+
+def test_parse_many_is_parse_over_each_value() -> None:
+    values = [b"a@b.example", "Jörg <c@d.example>", b"", "x, y@z.example"]
+    batch = fromguard.parse_many(iter(values), utf8=False, groups=True)
+    assert isinstance(batch, list)
+    assert len(batch) == len(values)
+    for value, result in zip(values, batch):
+        single = fromguard.parse(value, utf8=False, groups=True)
+        assert (result.utf8, result.groups) == (False, True)
+        assert result.value == single.value
+        assert (result.verdict, result.syntax) == (single.verdict, single.syntax)
+        assert result.mailboxes == single.mailboxes
+        assert result.findings == single.findings
+    assert fromguard.parse_many([]) == []
+
+
+def test_repr() -> None:
+    assert repr(fromguard.parse("a@b.example")) == (
+        "<FromHeader verdict=VALID syntax=STRICT address='a@b.example'>"
+    )
+    assert repr(fromguard.parse("")) == "<FromHeader verdict=INVALID syntax=INVALID address=None>"
+
+
+def test_explain_is_the_shared_implementation() -> None:
+    result = fromguard.parse("Dr. A <a@b>")
+    assert result.explain() == explain(result)
+    assert result.explain().splitlines()[1].startswith("  ^  obs-phrase (legacy): ")
+
+
+def test_results_are_immutable_and_made_only_by_parse() -> None:
+    result = fromguard.parse("a@b.example")
+    with pytest.raises(AttributeError):
+        result.value = b"c@d.example"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        FromHeader()  # type: ignore[call-arg]
