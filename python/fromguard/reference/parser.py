@@ -202,6 +202,8 @@ class Parser:
             self.report(result.code, word.start, word.end)
             return None
         self.report("encoded-word", word.start, word.end)
+        if "\ufffd" in result:
+            self.report("encoded-word-replaced-bytes", word.start, word.end)
         return result
 
     # -- token cursor -----------------------------------------------------------------------

@@ -289,6 +289,9 @@ impl<'a> Parser<'a> {
             }
             Ok(text) => {
                 self.report(Code::EncodedWord, word.start, word.end);
+                if text.contains('\u{FFFD}') {
+                    self.report(Code::EncodedWordReplacedBytes, word.start, word.end);
+                }
                 Some(text)
             }
         }
