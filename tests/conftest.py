@@ -80,7 +80,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not rows:
         return
     terminalreporter.write_sep("=", "conformance suites: agreement with each source")
-    terminalreporter.write_line(f"{'impl':<9} {'file':<36} {'cases':>5} {'used':>5} {'agree':>5} {'rate':>7}  not applicable")
+    terminalreporter.write_line(
+        f"{'impl':<9} {'file':<36} {'cases':>5} {'used':>5} {'agree':>5} {'rate':>7}  not applicable"
+    )
     for row in sorted(rows, key=lambda r: (r["impl"], r["file"])):
         terminalreporter.write_line(
             f"{row['impl']:<9} {row['file']:<36} {row['cases']:>5} {row['used']:>5} {row['agree']:>5}"

@@ -178,7 +178,7 @@ def not_applicable(case: Case) -> Optional[str]:
 
 def _is_url_list(case: Case) -> bool:
     return any(
-        entry.get("address") is not None and "@" not in entry["address"]
+        (entry.get("address") is not None and "@" not in entry["address"])
         or re.match(r"^[a-z]+:", entry.get("address") or "")
         for entry in _stalwart_entries(case.detail.get("expected"))
     )
@@ -234,7 +234,7 @@ def name_candidates(mailbox: Any, raw: bytes = b"") -> List[str]:
     if comments:
         joined = " ".join(comments)
         if not name:
-            candidates += comments + [joined]
+            candidates += [*comments, joined]
         else:
             candidates += [f"{name} ({joined})"] + [f"{name} ({c})" for c in comments]
     span = getattr(mailbox, "display_name_span", None)
@@ -285,7 +285,11 @@ def mailbox_mismatch(expected: Dict[str, Any], mailbox: Any, raw: bytes) -> Opti
             return f"address {expected['address']!r} != {mailbox.addr_spec!r}"
     if "name" in expected and not name_matches(expected["name"], mailbox, raw):
         return f"name {expected['name']!r} != {mailbox.display_name!r} (comments {list(mailbox.comments)!r})"
-    if "local" in expected and expected["local"] is not None and expected["local"] != mailbox.local_part:
+    if (
+        "local" in expected
+        and expected["local"] is not None
+        and expected["local"] != mailbox.local_part
+    ):
         return f"local part {expected['local']!r} != {mailbox.local_part!r}"
     if "domain" in expected and expected["domain"] is not None:
         if normalise_address(expected["domain"]) != mailbox.domain:
@@ -327,9 +331,17 @@ def compare(expectation: Optional[Expectation], result: Any, raw: bytes) -> Opti
 # --- what each source asserts about the mailboxes -------------------------------------
 
 _HVP_FIELD = re.compile(r"^(\w+)\.(display_name|local_part|domain|addr_spec|route)$")
-_HVP_MAILBOX_FIELD = re.compile(r"^\w+\.mailboxes\[(\d+)\]\.(display_name|local_part|domain|addr_spec)$")
+_HVP_MAILBOX_FIELD = re.compile(
+    r"^\w+\.mailboxes\[(\d+)\]\.(display_name|local_part|domain|addr_spec)$"
+)
 _HVP_COUNT = re.compile(r"^len\(\w+\.mailboxes\)$")
-_HVP_KEYS = {"display_name": "name", "local_part": "local", "domain": "domain", "addr_spec": "address", "route": "route"}
+_HVP_KEYS = {
+    "display_name": "name",
+    "local_part": "local",
+    "domain": "domain",
+    "addr_spec": "address",
+    "route": "route",
+}
 
 
 def cpython_hvp_expectation(case: Case) -> Optional[Expectation]:
@@ -346,7 +358,9 @@ def cpython_hvp_expectation(case: Case) -> Optional[Expectation]:
             continue
         match = _HVP_MAILBOX_FIELD.match(expr)
         if match:
-            fields.setdefault(int(match.group(1)), {})[_HVP_KEYS[match.group(2)]] = item.get("expected")
+            fields.setdefault(int(match.group(1)), {})[_HVP_KEYS[match.group(2)]] = item.get(
+                "expected"
+            )
             continue
         if _HVP_COUNT.match(expr):
             count = item.get("expected")
@@ -363,7 +377,12 @@ def cpython_headerregistry_expectation(case: Case) -> Optional[Expectation]:
     d = case.detail
     if "param" not in d:
         return None
-    fields = {"name": d["display_name"], "address": d["addr_spec"], "local": d["username"], "domain": d["domain"]}
+    fields = {
+        "name": d["display_name"],
+        "address": d["addr_spec"],
+        "local": d["username"],
+        "domain": d["domain"],
+    }
     return Expectation(1, {0: fields})
 
 
@@ -382,7 +401,13 @@ def email_addresses_expectation(case: Case) -> Optional[Expectation]:
     ``parseAddressList``, and the groups of ``parseFrom``/``parseSender``/``parseReplyTo``
     (flattened into their member mailboxes)."""
     d = case.detail
-    keys = {"name": "name", "address": "address", "local": "local", "domain": "domain", "parts.local.semantic": "local"}
+    keys = {
+        "name": "name",
+        "address": "address",
+        "local": "local",
+        "domain": "domain",
+        "parts.local.semantic": "local",
+    }
     if "result" in d and d["result"] is not None:
         entries: List[Dict[str, Any]] = []
         complete = True
@@ -393,7 +418,13 @@ def email_addresses_expectation(case: Case) -> Optional[Expectation]:
                     break
                 entries += [{"address": address} for address in item["addresses"]]
             else:
-                entries.append({key: item[key] for key in ("name", "local", "domain", "address") if key in item})
+                entries.append(
+                    {
+                        key: item[key]
+                        for key in ("name", "local", "domain", "address")
+                        if key in item
+                    }
+                )
         return Expectation.listing(entries, complete)
     if "addresses" in d:
         return Expectation.listing(d["addresses"])
@@ -449,7 +480,9 @@ def parsed_entries(case: Case) -> List[Dict[str, Any]]:
                 if isinstance(obj, dict) and "object" in obj:
                     o = obj["object"]
                     if o.get("user") is not None and o.get("host") is not None:
-                        entries.append({"name": o.get("phrase"), "local": o["user"], "domain": o["host"]})
+                        entries.append(
+                            {"name": o.get("phrase"), "local": o["user"], "domain": o["host"]}
+                        )
     return entries
 
 
@@ -516,7 +549,11 @@ def single_address(case: Case, result: Any, raw: bytes) -> bool:
         return len(result.mailboxes) == 1
     if case.kind == "address":
         groups = {m.group for m in result.mailboxes}
-        return len(result.mailboxes) == 1 or (len(groups) == 1 and None not in groups) or not result.mailboxes
+        return (
+            len(result.mailboxes) == 1
+            or (len(groups) == 1 and None not in groups)
+            or not result.mailboxes
+        )
     return True
 
 
@@ -558,7 +595,9 @@ def judge_isemail(case: Case, result: Any, raw: bytes, catalogue: Dict[str, Any]
             return agree("not a bare addr-spec")
         return disagree(f"a bare addr-spec with syntax {got}")
     if not bare:
-        return disagree("not a bare addr-spec" + (f" (syntax {got})" if got != INVALID else " (syntax INVALID)"))
+        return disagree(
+            "not a bare addr-spec" + (f" (syntax {got})" if got != INVALID else " (syntax INVALID)")
+        )
     wanted: Tuple[str, ...]
     if expect == "valid":
         wanted = (STRICT,)
@@ -654,7 +693,9 @@ EXPECTATIONS: Dict[str, Callable[[Case], Optional[Expectation]]] = {
 }
 
 
-def judge_generic(case: Case, result: Any, raw: bytes, expect: str, expectation: Optional[Expectation]) -> Outcome:
+def judge_generic(
+    case: Case, result: Any, raw: bytes, expect: str, expectation: Optional[Expectation]
+) -> Outcome:
     """The strict parsers (CPython's header parser and headerregistry, Go, email-addresses):
 
     * ``valid``, ``valid-obsolete``, ``valid-cfws``: syntax not INVALID, the value holds
@@ -669,7 +710,11 @@ def judge_generic(case: Case, result: Any, raw: bytes, expect: str, expectation:
     got = syntax(result)
     if expect == "invalid":
         if (case.detail.get("options") or {}).get("strict"):
-            return agree(f"syntax {got}") if got != STRICT else disagree("syntax STRICT under the source's strict option")
+            return (
+                agree(f"syntax {got}")
+                if got != STRICT
+                else disagree("syntax STRICT under the source's strict option")
+            )
         if got == INVALID:
             return agree("syntax INVALID")
         if not single_address(case, result, raw):
@@ -702,7 +747,11 @@ def judge(case: Case, result: Any, catalogue: Dict[str, Any]) -> Outcome:
     if case.expect == "parsed":
         return judge_parsed(case, result, raw)
     if case.file == "mailparse_addrparse.jsonl" and case.expect == "invalid":
-        return agree("syntax INVALID") if syntax(result) == INVALID else disagree(f"syntax {syntax(result)}")
+        return (
+            agree("syntax INVALID")
+            if syntax(result) == INVALID
+            else disagree(f"syntax {syntax(result)}")
+        )
     expectation = EXPECTATIONS[case.file](case) if case.file in EXPECTATIONS else None
     return judge_generic(case, result, raw, case.expect, expectation)
 
@@ -765,15 +814,23 @@ def summarise(name: str, rows: Sequence[Row]) -> Summary:
     skipped: Dict[str, int] = {}
     for row in rows:
         if row.outcome.status == "n/a":
-            key = "production-level kinds, not whole values" if "production-level" in row.outcome.reason else row.outcome.reason
+            key = (
+                "production-level kinds, not whole values"
+                if "production-level" in row.outcome.reason
+                else row.outcome.reason
+            )
             skipped[key] = skipped.get(key, 0) + 1
-    return Summary(name, len(rows), len(used), sum(r.outcome.status == "agree" for r in used), skipped)
+    return Summary(
+        name, len(rows), len(used), sum(r.outcome.status == "agree" for r in used), skipped
+    )
 
 
 def describe(row: Row) -> str:
     """A disagreement for humans: input, expectation, what we give."""
     case, result = row.case, row.result
-    detail = {k: v for k, v in case.detail.items() if k not in ("source_comment", "note", "test", "api")}
+    detail = {
+        k: v for k, v in case.detail.items() if k not in ("source_comment", "note", "test", "api")
+    }
     lines = [
         f"{case.where}  kind={case.kind} expect={case.expect}",
         f"  input:    {field_body(case)!r}",
@@ -781,7 +838,9 @@ def describe(row: Row) -> str:
     ]
     if result is not None:
         codes = ", ".join(f"{f.code}@{f.start}-{f.end}" for f in result.findings)
-        lines.append(f"  got:      syntax={result.syntax.name} verdict={result.verdict.name} findings=[{codes}]")
+        lines.append(
+            f"  got:      syntax={result.syntax.name} verdict={result.verdict.name} findings=[{codes}]"
+        )
         for mailbox in result.mailboxes:
             lines.append(
                 f"            mailbox name={mailbox.display_name!r} addr={mailbox.addr_spec!r}"
@@ -812,7 +871,9 @@ def catalogue(impl: Callable[..., Any]) -> Dict[str, str]:
     return catalogue_syntax()
 
 
-def test_isemail(impl: Callable[..., Any], catalogue: Dict[str, str], conformance_rows: List[Dict[str, Any]]) -> None:
+def test_isemail(
+    impl: Callable[..., Any], catalogue: Dict[str, str], conformance_rows: List[Dict[str, Any]]
+) -> None:
     """Every is_email v3.05 case agrees with its category, apart from the allowlist; an
     allowlisted case must still disagree (else remove it from the list)."""
     rows = run(ISEMAIL, impl, catalogue)
@@ -844,7 +905,10 @@ def test_isemail_allowlist() -> None:
 
 @pytest.mark.parametrize("name", [s for s in SUITES if s != ISEMAIL])
 def test_suite_agreement(
-    impl: Callable[..., Any], catalogue: Dict[str, str], conformance_rows: List[Dict[str, Any]], name: str
+    impl: Callable[..., Any],
+    catalogue: Dict[str, str],
+    conformance_rows: List[Dict[str, Any]],
+    name: str,
 ) -> None:
     """Each file's agreement rate is reported, and is at least its floor."""
     rows = run(name, impl, catalogue)
@@ -897,24 +961,44 @@ class _Result:
     findings: Tuple[_Finding, ...] = ()
 
 
-def _result(syntax_name: str, mailboxes: Sequence[_Mailbox] = (), codes: Sequence[str] = (), verdict_name: str = "") -> _Result:
-    verdict_name = verdict_name or {"STRICT": "VALID", "OBSOLETE": "LEGACY", "INVALID": "INVALID"}[syntax_name]
-    return _Result(_Enum(syntax_name), _Enum(verdict_name), tuple(mailboxes), tuple(_Finding(c) for c in codes))
+def _result(
+    syntax_name: str,
+    mailboxes: Sequence[_Mailbox] = (),
+    codes: Sequence[str] = (),
+    verdict_name: str = "",
+) -> _Result:
+    verdict_name = (
+        verdict_name or {"STRICT": "VALID", "OBSOLETE": "LEGACY", "INVALID": "INVALID"}[syntax_name]
+    )
+    return _Result(
+        _Enum(syntax_name), _Enum(verdict_name), tuple(mailboxes), tuple(_Finding(c) for c in codes)
+    )
 
 
-def _mailbox(value: str, local: str, domain: str, name: Optional[str] = None, comments: Tuple[str, ...] = ()) -> _Mailbox:
+def _mailbox(
+    value: str, local: str, domain: str, name: Optional[str] = None, comments: Tuple[str, ...] = ()
+) -> _Mailbox:
     raw = value.encode()
     at = raw.rindex(b"@" + domain.encode())
     start = raw.index(local.encode()) if local.encode() in raw[:at] else raw.rindex(b'"', 0, at - 1)
     end = at + 1 + len(domain.encode())
-    return _Mailbox(name, local, domain, f"{local}@{domain}", (start, at), (at + 1, end), comments=comments)
+    return _Mailbox(
+        name, local, domain, f"{local}@{domain}", (start, at), (at + 1, end), comments=comments
+    )
 
 
-def _case(input: str, expect: str, kind: str = "addr-spec", file: str = ISEMAIL, **detail: Any) -> Case:
+def _case(
+    input: str, expect: str, kind: str = "addr-spec", file: str = ISEMAIL, **detail: Any
+) -> Case:
     return Case(file, 1, input, kind, expect, detail, "")
 
 
-_CATALOGUE = {"cfws-around-at": OBSOLETE, "obs-local-part": OBSOLETE, "obs-qtext": OBSOLETE, "comment": STRICT}
+_CATALOGUE = {
+    "cfws-around-at": OBSOLETE,
+    "obs-local-part": OBSOLETE,
+    "obs-qtext": OBSOLETE,
+    "comment": STRICT,
+}
 
 
 def test_mapping_cfws() -> None:
@@ -929,9 +1013,13 @@ def test_mapping_bare_addr_spec() -> None:
     value = "(c) test@iana.org "
     assert bare_addr_spec(_result(STRICT, [_mailbox(value, "test", "iana.org")]), value.encode())
     value = "<test@iana.org>"
-    assert not bare_addr_spec(_result(STRICT, [_mailbox(value, "test", "iana.org")]), value.encode())
+    assert not bare_addr_spec(
+        _result(STRICT, [_mailbox(value, "test", "iana.org")]), value.encode()
+    )
     value = "Name test@iana.org"  # the stand-in's spans: the local part alone
-    assert not bare_addr_spec(_result(STRICT, [_mailbox(value, "test", "iana.org", name="Name")]), value.encode())
+    assert not bare_addr_spec(
+        _result(STRICT, [_mailbox(value, "test", "iana.org", name="Name")]), value.encode()
+    )
     assert not bare_addr_spec(_result(STRICT, []), b"")
 
 
@@ -942,7 +1030,14 @@ def test_mapping_isemail() -> None:
     assert judge(_case(value, "valid-obsolete"), strict, _CATALOGUE).status == "disagree"
     assert judge(_case(value, "valid-rfc5322-only"), strict, _CATALOGUE).status == "agree"
     assert judge(_case(value, "invalid"), strict, _CATALOGUE).status == "disagree"
-    assert judge(_case(value, "invalid"), _result(INVALID, [_mailbox(value, "test", "iana.org")]), _CATALOGUE).status == "agree"
+    assert (
+        judge(
+            _case(value, "invalid"),
+            _result(INVALID, [_mailbox(value, "test", "iana.org")]),
+            _CATALOGUE,
+        ).status
+        == "agree"
+    )
     # CFWS: STRICT, or OBSOLETE only through the CFWS-placement findings.
     value = " test @iana.org"
     near_at = _result(OBSOLETE, [_mailbox(value, "test", "iana.org")], ["cfws-around-at"])
@@ -960,8 +1055,18 @@ def test_mapping_generic() -> None:
     value = "Jörg <j@example.com>"
     one = _result(STRICT, [_mailbox(value, "j", "example.com", name="Jörg")])
     go = "go_net_mail.jsonl"
-    assert judge(_case(value, "valid", "mailbox", go, name="Jörg", address="j@example.com"), one, {}).status == "agree"
-    assert judge(_case(value, "valid", "mailbox", go, name="Joerg", address="j@example.com"), one, {}).status == "disagree"
+    assert (
+        judge(
+            _case(value, "valid", "mailbox", go, name="Jörg", address="j@example.com"), one, {}
+        ).status
+        == "agree"
+    )
+    assert (
+        judge(
+            _case(value, "valid", "mailbox", go, name="Joerg", address="j@example.com"), one, {}
+        ).status
+        == "disagree"
+    )
     assert judge(_case(value, "invalid", "mailbox", go), one, {}).status == "disagree"
     two = _result(STRICT, [_mailbox("a@b", "a", "b"), _mailbox("c@d", "c", "d")])
     assert judge(_case("a@b, c@d", "invalid", "mailbox", go), two, {}).status == "agree"
@@ -983,7 +1088,7 @@ def test_mapping_names_and_addresses() -> None:
     assert name_matches("John Doe", named) and name_matches("John Doe (c)", named)
     assert not name_matches("Jane", named)
     assert normalise_address("@node.test:mary@example.net") == "mary@example.net"
-    assert normalise_address('jdoe@test  . example') == "jdoe@test.example"
+    assert normalise_address("jdoe@test  . example") == "jdoe@test.example"
     assert normalise_address('"a b"@c') == '"a b"@c'
     quoted = _Mailbox(None, "a b", "c", '"a b"@c', (0, 5), (6, 7))
     assert address_matches('"a b"@c', quoted) and address_matches("a b@c", quoted)
@@ -993,7 +1098,9 @@ def test_mapping_email_utils() -> None:
     utils = "cpython_email_utils.jsonl"
     value = "alice@example.org (Alice)"
     one = _result(STRICT, [_mailbox(value, "alice", "example.org", comments=("Alice",))])
-    case = _case(value, "result", "mailbox", utils, strict=True, result=["Alice", "alice@example.org"])
+    case = _case(
+        value, "result", "mailbox", utils, strict=True, result=["Alice", "alice@example.org"]
+    )
     assert judge(case, one, {}).status == "agree"
     failed = _case(value, "result", "mailbox", utils, strict=True, result=["", ""])
     assert judge(failed, one, {}).status == "disagree"
@@ -1018,7 +1125,13 @@ def test_mapping_parsed() -> None:
     one = _result(STRICT, [_mailbox(value, "jdoe", "machine.example", name="John Doe")])
     assert judge(case, one, {}).status == "agree"
     assert judge(case, _result(INVALID, []), {}).status == "n/a"
-    url = _case("<mailto:a@b?x>\n", "parsed", "address-list", stalwart, expected={"List": [{"name": None, "address": "mailto:a@b?x"}]})
+    url = _case(
+        "<mailto:a@b?x>\n",
+        "parsed",
+        "address-list",
+        stalwart,
+        expected={"List": [{"name": None, "address": "mailto:a@b?x"}]},
+    )
     assert not_applicable(url) is not None
 
 
@@ -1033,7 +1146,9 @@ def _report(impl: str) -> int:
         import fromguard
 
         if not hasattr(fromguard, "parse"):
-            print("the Rust core (fromguard.parse) is not available: build it with `maturin develop`")
+            print(
+                "the Rust core (fromguard.parse) is not available: build it with `maturin develop`"
+            )
             return 1
         parse = fromguard.parse
     catalogue = catalogue_syntax()

@@ -43,7 +43,9 @@ def problems(value: str, result: Any) -> List[str]:
     if len(result.mailboxes) != 1:
         found.append(f"{len(result.mailboxes)} mailboxes")
     elif result.mailboxes[0].addr_spec != expected_address(value):
-        found.append(f"address {result.mailboxes[0].addr_spec!r}, expected {expected_address(value)!r}")
+        found.append(
+            f"address {result.mailboxes[0].addr_spec!r}, expected {expected_address(value)!r}"
+        )
     return found
 
 
@@ -63,4 +65,6 @@ def test_debian_maintainers(impl: Callable[..., Any]) -> None:
         found = problems(value, impl(value))
         if found:
             failures.append(f"line {number}: {value!r}: {'; '.join(found)}")
-    assert not failures, f"{len(failures)} of {len(load_values())} corpus values:\n" + "\n".join(failures)
+    assert not failures, f"{len(failures)} of {len(load_values())} corpus values:\n" + "\n".join(
+        failures
+    )

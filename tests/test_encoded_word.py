@@ -101,7 +101,7 @@ def test_charset_table() -> None:
         assert label == label.lower()
         encoding = ew.charset_encoding_name(label)
         assert encoding == "utf-7" or encoding in WHATWG_NAMES, label
-        charset = ew._lookup_charset(label)  # noqa: SLF001
+        charset = ew._lookup_charset(label)
         assert charset is not None
         codec = charset.python_codec
         if encoding == "utf-7":
@@ -191,7 +191,11 @@ def test_round_trip(charset: Any, use_b: bool, prefix: str) -> None:
     raw = text.encode(codec)
     if not raw:
         return  # encoded-text is 1*: an empty text has no encoded-word
-    word = "=?%s?%s?%s?=" % (label, "B" if use_b else "Q", encode_b(raw) if use_b else encode_q(raw))
+    word = "=?%s?%s?%s?=" % (
+        label,
+        "B" if use_b else "Q",
+        encode_b(raw) if use_b else encode_q(raw),
+    )
     data = (prefix + " " + word).encode("ascii")
     words = ew.find_encoded_words(data, 0, len(data))
     assert [(w.start, w.end) for w in words] == [(len(prefix) + 1, len(data))]
@@ -214,7 +218,9 @@ def test_utf7_round_trip(text: str) -> None:
 @given(
     st.lists(
         st.one_of(
-            st.sampled_from([b"=?", b"?=", b"?", b"=", b"utf-8", b"utf-7", b"*en", b"?q?", b"?B?", b" "]),
+            st.sampled_from(
+                [b"=?", b"?=", b"?", b"=", b"utf-8", b"utf-7", b"*en", b"?q?", b"?B?", b" "]
+            ),
             st.binary(max_size=6),
         ),
         max_size=20,

@@ -24,7 +24,9 @@ utf8_word = st.sampled_from(["Jörg", "Łukasz", "José", "Ξένη", "Мари�
 latin1_word = st.sampled_from([b"J\xf6rg", b"\xe9t\xe9", b"\xff"])
 control = st.sampled_from([b"\x00", b"\x01", b"\x1b", b"\x7f", b"\r", b"\n", b"\t"])
 fold = st.sampled_from([b"\r\n ", b"\n ", b"\r\n\t", b"\r\n \r\n ", b" ", b"  ", b"\t"])
-special = st.sampled_from([b"<", b">", b"@", b",", b";", b":", b".", b"[", b"]", b"\\", b'"', b"(", b")"])
+special = st.sampled_from(
+    [b"<", b">", b"@", b",", b";", b":", b".", b"[", b"]", b"\\", b'"', b"(", b")"]
+)
 encoded = st.sampled_from(
     [
         b"=?utf-8?q?J=C3=B6rg?=",
@@ -43,7 +45,14 @@ word_text = st.one_of(atom, utf8_word, latin1_word, encoded, st.binary(max_size=
 
 @st.composite
 def quoted_string(draw: Any) -> bytes:
-    parts = draw(st.lists(st.one_of(word_text, fold, control, st.just(b"\\\""), st.just(b"\\\\"), st.just(b"\\\x01")), max_size=4))
+    parts = draw(
+        st.lists(
+            st.one_of(
+                word_text, fold, control, st.just(b'\\"'), st.just(b"\\\\"), st.just(b"\\\x01")
+            ),
+            max_size=4,
+        )
+    )
     closed = draw(st.booleans()) or draw(st.booleans())
     return b'"' + b"".join(parts) + (b'"' if closed else b"")
 
@@ -51,17 +60,33 @@ def quoted_string(draw: Any) -> bytes:
 @st.composite
 def comment(draw: Any) -> bytes:
     depth = draw(st.integers(1, 3))
-    inner = b" ".join(draw(st.lists(st.one_of(word_text, special.filter(lambda s: s not in b"()\\")), max_size=3)))
+    inner = b" ".join(
+        draw(st.lists(st.one_of(word_text, special.filter(lambda s: s not in b"()\\")), max_size=3))
+    )
     closing = draw(st.integers(0, depth))
     return b"(" * depth + inner + b")" * closing
 
 
 literal = st.builds(
     lambda body, closed: b"[" + body + (b"]" if closed else b""),
-    st.sampled_from([b"192.0.2.1", b"IPv6:::1", b"bank.example <img src=x>", b"a\\]b", b"x\x01y", b" 1.2.3.4 "]),
+    st.sampled_from(
+        [b"192.0.2.1", b"IPv6:::1", b"bank.example <img src=x>", b"a\\]b", b"x\x01y", b" 1.2.3.4 "]
+    ),
     st.booleans(),
 )
-piece = st.one_of(atom, atom, utf8_word, latin1_word, encoded, quoted_string(), comment(), literal, special, fold, control)
+piece = st.one_of(
+    atom,
+    atom,
+    utf8_word,
+    latin1_word,
+    encoded,
+    quoted_string(),
+    comment(),
+    literal,
+    special,
+    fold,
+    control,
+)
 
 
 @st.composite
@@ -83,7 +108,14 @@ def mailbox(draw: Any) -> bytes:
     address = draw(addr_spec())
     if draw(st.booleans()):
         return address
-    name = b" ".join(draw(st.lists(st.one_of(atom, utf8_word, encoded, quoted_string(), comment(), st.just(b".")), max_size=3)))
+    name = b" ".join(
+        draw(
+            st.lists(
+                st.one_of(atom, utf8_word, encoded, quoted_string(), comment(), st.just(b".")),
+                max_size=3,
+            )
+        )
+    )
     route = draw(st.sampled_from([b"", b"", b"@relay.example:", b"@a.example,@b.example:"]))
     return name + b" <" + route + address + b">"
 
@@ -91,10 +123,20 @@ def mailbox(draw: Any) -> bytes:
 @st.composite
 def header_value(draw: Any) -> bytes:
     items = draw(st.lists(mailbox(), max_size=3))
-    separators = draw(st.lists(st.sampled_from([b", ", b",", b",\r\n ", b",,", b" ", b";"]), min_size=len(items), max_size=len(items)))
+    separators = draw(
+        st.lists(
+            st.sampled_from([b", ", b",", b",\r\n ", b",,", b" ", b";"]),
+            min_size=len(items),
+            max_size=len(items),
+        )
+    )
     value = b"".join(item + sep for item, sep in zip(items, separators))
     if draw(st.booleans()):
-        value = draw(st.sampled_from([b"Team: ", b"undisclosed-recipients:", b""])) + value + draw(st.sampled_from([b";", b"", b"; x"]))
+        value = (
+            draw(st.sampled_from([b"Team: ", b"undisclosed-recipients:", b""]))
+            + value
+            + draw(st.sampled_from([b";", b"", b"; x"]))
+        )
     if draw(st.booleans()):  # mutate: insert a few grammar pieces at random places
         for _ in range(draw(st.integers(1, 3))):
             at = draw(st.integers(0, len(value)))

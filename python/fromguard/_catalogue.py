@@ -6,11 +6,10 @@ two implementations cannot disagree on a code's severity, syntax or message.
 
 from __future__ import annotations
 
+from importlib.resources import files as _files
 from typing import Dict, Mapping, NamedTuple
 
 from ._model import Severity, Syntax
-
-from importlib.resources import files as _files
 
 
 class FindingInfo(NamedTuple):
@@ -32,7 +31,9 @@ def _load() -> Dict[str, FindingInfo]:
         code, severity, syntax, description = row.split("\t")
         if code in catalogue:
             raise RuntimeError(f"findings.tsv: duplicate code {code!r}")
-        catalogue[code] = FindingInfo(Severity[severity.upper()], Syntax[syntax.upper()], description)
+        catalogue[code] = FindingInfo(
+            Severity[severity.upper()], Syntax[syntax.upper()], description
+        )
     return catalogue
 
 

@@ -21,7 +21,7 @@ Value = Union[bytes, str]
 class FromHeader:
     """The parse of one From field body (the same attributes as ``fromguard.FromHeader``)."""
 
-    __slots__ = ("value", "utf8", "groups", "verdict", "syntax", "mailboxes", "findings")
+    __slots__ = ("findings", "groups", "mailboxes", "syntax", "utf8", "value", "verdict")
 
     def __init__(
         self,

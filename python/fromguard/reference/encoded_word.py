@@ -617,7 +617,9 @@ _BIG5_DIFFERENCES = (
 )
 BIG5_PATCHES: Dict[bytes, str] = {
     bytes.fromhex(pair): chr(int(code_point, 16))
-    for pair, _, code_point in (entry.partition(":") for entry in "".join(_BIG5_DIFFERENCES).split())
+    for pair, _, code_point in (
+        entry.partition(":") for entry in "".join(_BIG5_DIFFERENCES).split()
+    )
 }
 # The four Big5 pointers WHATWG decodes to two code points.
 BIG5_PATCHES.update(
@@ -634,7 +636,9 @@ def _jis0208(pointer: int) -> Optional[str]:
     """WHATWG's index jis0208, which is Shift_JIS's (windows-31j's) table: the pointer is
     turned into its Shift_JIS bytes and looked up in cp932."""
     lead, trail = divmod(pointer, 188)
-    sequence = bytes([lead + (0x81 if lead < 0x1F else 0xC1), trail + (0x40 if trail < 0x3F else 0x41)])
+    sequence = bytes(
+        [lead + (0x81 if lead < 0x1F else 0xC1), trail + (0x40 if trail < 0x3F else 0x41)]
+    )
     return _lookup("cp932", sequence)
 
 
@@ -773,7 +777,11 @@ def _decode_shift_jis(raw: bytes, codec: str) -> str:
         if lead:
             char = None
             if 0x40 <= b <= 0x7E or 0x80 <= b <= 0xFC:
-                pointer = (lead - (0x81 if lead < 0xA0 else 0xC1)) * 188 + b - (0x40 if b < 0x7F else 0x41)
+                pointer = (
+                    (lead - (0x81 if lead < 0xA0 else 0xC1)) * 188
+                    + b
+                    - (0x40 if b < 0x7F else 0x41)
+                )
                 if 8836 <= pointer <= 10715:
                     char = chr(0xE000 - 8836 + pointer)
                 else:

@@ -65,7 +65,7 @@ class Token:
     ``char`` is the byte of a SPECIAL. ``escaped`` marks an atom holding a quoted-pair.
     ``text`` is the decoded text of a comment."""
 
-    __slots__ = ("kind", "start", "end", "closed", "char", "escaped", "text")
+    __slots__ = ("char", "closed", "end", "escaped", "kind", "start", "text")
 
     def __init__(self, kind: int, start: int, end: int) -> None:
         self.kind = kind

@@ -58,7 +58,7 @@ SHAPE_GROUP = 2
 class _Part:
     """A parsed local part or domain: its value and its span."""
 
-    __slots__ = ("value", "start", "end")
+    __slots__ = ("end", "start", "value")
 
     def __init__(self, value: str, start: int, end: int) -> None:
         self.value = value
@@ -69,7 +69,7 @@ class _Part:
 class _Address:
     """A parsed addr-spec (with the route of an obs-angle-addr)."""
 
-    __slots__ = ("local", "domain", "route")
+    __slots__ = ("domain", "local", "route")
 
     def __init__(self, local: _Part, domain: _Part, route: List[str]) -> None:
         self.local = local
@@ -149,7 +149,9 @@ class Parser:
             line_end = data.find(b"\n", line_start, end)
             if line_end < 0:
                 line_end = end
-            content_end = line_end - 1 if line_end > line_start and data[line_end - 1] == 0x0D else line_end
+            content_end = (
+                line_end - 1 if line_end > line_start and data[line_end - 1] == 0x0D else line_end
+            )
             if content_end - line_start > MAX_LINE_OCTETS:
                 self.report("line-too-long", line_start + MAX_LINE_OCTETS, content_end)
             line_start = line_end + 1
@@ -550,10 +552,14 @@ class Parser:
             self.report("missing-local-part", at.start, at.end)
             local = _Part("", at.start, at.start)
         j = self.i
-        while j < len(self.tokens) and (self.tokens[j].kind == WS or self.tokens[j].kind == COMMENT):
+        while j < len(self.tokens) and (
+            self.tokens[j].kind == WS or self.tokens[j].kind == COMMENT
+        ):
             j += 1
         if j > self.i:
-            self.report("cfws-around-at", at.end, self.tokens[j].start if j < len(self.tokens) else self.end)
+            self.report(
+                "cfws-around-at", at.end, self.tokens[j].start if j < len(self.tokens) else self.end
+            )
         domain = self.parse_domain(at)
         if domain is None:
             return None
@@ -685,4 +691,3 @@ def canonical_local_part(local: str) -> str:
     if is_dot_atom_text(local):
         return local
     return '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
