@@ -1,0 +1,222 @@
+//! The Unicode security checks of `fromguard::lookalike`:
+//!
+//! - the shared case file `tests/cases/lookalike.jsonl` (also run by
+//!   `tests/test_lookalike.py` against the Python reference);
+//! - the generated files (`python/fromguard/data/{confusables,scripts,normalization}.tsv`
+//!   and `tests/cases/lookalike_parity.jsonl`) are exactly what
+//!   `examples/export_unicode_tables.rs` makes from today's crates, so the Python
+//!   reference cannot drift from the core;
+//! - the format-character tables are exactly the default-ignorable code points of
+//!   `unicode-security`;
+//! - no input makes a function panic, and the results keep their invariants.
+
+#[allow(dead_code)]
+#[path = "../examples/export_unicode_tables.rs"]
+mod export;
+
+use fromguard::lookalike::{
+    BIDI, DomainAnalysis, FormatKind, INVISIBLE, VARIATION_SELECTORS, analyze_domain,
+    format_characters, format_kind, is_mixed_script, skeleton,
+};
+use proptest::prelude::*;
+use serde_json::Value;
+
+const CASES: &str = include_str!("../../../tests/cases/lookalike.jsonl");
+
+fn cases() -> Vec<Value> {
+    CASES
+        .split('\n')
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).expect("a JSON case"))
+        .collect()
+}
+
+fn optional_string(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
+}
+
+fn expected_analysis(case: &Value) -> DomainAnalysis {
+    let flag = |key: &str| case[key].as_bool().expect("a boolean");
+    DomainAnalysis {
+        punycode: flag("punycode"),
+        unicode: optional_string(&case["unicode"]),
+        bad_punycode: flag("bad_punycode"),
+        mixed_script: flag("mixed_script"),
+        ascii_lookalike: optional_string(&case["ascii_lookalike"]),
+    }
+}
+
+fn format_value(text: &str) -> Value {
+    serde_json::from_str(&export::format_json(&format_characters(text))).expect("JSON")
+}
+
+#[test]
+fn case_file() {
+    let cases = cases();
+    assert!(cases.len() >= 40);
+    let mut names = std::collections::HashSet::new();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        assert!(names.insert(name), "duplicate case name {name:?}");
+        if let Some(domain) = case.get("domain") {
+            let domain = domain.as_str().expect("domain");
+            let got = analyze_domain(domain);
+            let expected = expected_analysis(case);
+            if got != expected {
+                failures.push(format!("{name}: {got:?}, expected {expected:?}"));
+            }
+        } else {
+            let text = case["text"].as_str().expect("text");
+            let got = format_value(text);
+            if got != case["format"] {
+                failures.push(format!("{name}: format {got}, expected {}", case["format"]));
+            }
+            if let Some(expected) = case.get("skeleton") {
+                let got = skeleton(text);
+                if Some(got.as_str()) != expected.as_str() {
+                    failures.push(format!("{name}: skeleton {got:?}, expected {expected}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The committed tables and parity vectors are what the generator makes today. When the
+/// crates change (a `cargo update`), this fails: regenerate with
+/// `cargo run -p fromguard --example export_unicode_tables`.
+#[test]
+fn generated_files_are_up_to_date() {
+    let root = export::default_root();
+    let mut stale = Vec::new();
+    for (path, expected) in export::generated_files() {
+        let committed = std::fs::read_to_string(root.join(path)).unwrap_or_default();
+        if committed != expected {
+            let line = committed
+                .lines()
+                .zip(expected.lines())
+                .position(|(a, b)| a != b)
+                .map_or_else(|| "its length".to_owned(), |n| format!("line {}", n + 1));
+            stale.push(format!("{path} differs at {line}"));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{}\nregenerate: cargo run -p fromguard --example export_unicode_tables",
+        stale.join("\n")
+    );
+}
+
+/// `BIDI`, `INVISIBLE` and `VARIATION_SELECTORS` are sorted, disjoint, and together the
+/// default-ignorable code points of `unicode-security` (those whose skeleton is empty).
+#[test]
+fn format_tables_are_the_default_ignorables() {
+    for table in [BIDI, INVISIBLE, VARIATION_SELECTORS] {
+        for pair in table.windows(2) {
+            assert!(pair[0].1 < pair[1].0, "unsorted or overlapping: {pair:?}");
+        }
+    }
+    let ranges = export::reported_and_variation_ranges();
+    for pair in ranges.windows(2) {
+        assert!(pair[0].1 < pair[1].0, "tables overlap: {pair:?}");
+    }
+    let in_tables = |c: char| ranges.iter().any(|&(low, high)| low <= c && c <= high);
+    let mismatched: Vec<String> = (0..=0x10FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|&c| in_tables(c) != export::is_default_ignorable(c))
+        .map(|c| format!("U+{:04X}", u32::from(c)))
+        .take(20)
+        .collect();
+    assert!(mismatched.is_empty(), "{mismatched:?}");
+    for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+        let expected = if BIDI.iter().any(|&(low, high)| low <= c && c <= high) {
+            Some(FormatKind::Bidi)
+        } else if INVISIBLE.iter().any(|&(low, high)| low <= c && c <= high) {
+            Some(FormatKind::Invisible)
+        } else {
+            None
+        };
+        assert_eq!(format_kind(c), expected, "U+{:04X}", u32::from(c));
+    }
+}
+
+/// The core's examples from the brief, spelled out.
+#[test]
+fn examples() {
+    let bank = analyze_domain("b\u{430}nk.example");
+    assert!(bank.mixed_script);
+    assert_eq!(bank.ascii_lookalike.as_deref(), Some("bank.example"));
+    assert_eq!(analyze_domain("bücher.example").ascii_lookalike, None);
+    assert!(!is_mixed_script("日本語"));
+    assert!(!is_mixed_script("例え"));
+    assert!(is_mixed_script("b\u{430}nk"));
+    let apple = analyze_domain("xn--80ak6aa92e.com");
+    assert_eq!(
+        apple.unicode.as_deref(),
+        Some("\u{430}\u{440}\u{440}\u{4CF}\u{435}.com")
+    );
+    assert_eq!(apple.ascii_lookalike.as_deref(), Some("apple.com"));
+    assert_eq!(skeleton("example"), "exarnple");
+    assert_eq!(FormatKind::Bidi.to_string(), "bidi");
+}
+
+fn check_invariants(text: &str) {
+    let analysis = analyze_domain(text);
+    assert_eq!(analysis.unicode.is_some(), analysis.punycode);
+    assert!(!analysis.bad_punycode || analysis.punycode);
+    if let Some(imitated) = &analysis.ascii_lookalike {
+        assert!(imitated.is_ascii());
+        assert_eq!(*imitated, imitated.to_ascii_lowercase());
+        assert!(!analysis.unicode.as_deref().unwrap_or(text).is_ascii());
+    }
+    if let Some(unicode) = &analysis.unicode {
+        // Decoding is idempotent: a decoded domain has no A-label left that decodes.
+        let again = analyze_domain(unicode);
+        assert_eq!(
+            again.unicode.as_deref().unwrap_or(unicode),
+            unicode.as_str()
+        );
+        assert_eq!(again.mixed_script, analysis.mixed_script);
+        assert_eq!(again.ascii_lookalike, analysis.ascii_lookalike);
+    }
+    let spans = format_characters(text);
+    let mut previous_end = 0;
+    for span in &spans {
+        assert!(previous_end <= span.start && span.start < span.end && span.end <= text.len());
+        assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
+        assert!(
+            text[span.start..span.end]
+                .chars()
+                .all(|c| format_kind(c) == Some(span.kind))
+        );
+        previous_end = span.end;
+    }
+    let reported: usize = spans.iter().map(|span| span.end - span.start).sum();
+    let counted: usize = text
+        .chars()
+        .filter(|&c| format_kind(c).is_some())
+        .map(char::len_utf8)
+        .sum();
+    assert_eq!(reported, counted);
+    // A skeleton holds no default-ignorable, and is a fixed point of the skeleton.
+    let once = skeleton(text);
+    assert!(!once.chars().any(export::is_default_ignorable));
+    assert_eq!(skeleton(&once), once);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn no_panic_on_any_text(text in any::<String>()) {
+        check_invariants(&text);
+    }
+
+    #[test]
+    fn no_panic_on_domain_like_text(
+        text in r"((xn|XN)--[a-z0-9-]{0,20}|[a-z\u{430}-\u{44F}\u{3B1}-\u{3C9}\u{200B}-\u{200F}\u{202A}-\u{202E}\u{300}-\u{36F}0-9-]{0,10})(\.((xn|XN)--[a-z0-9-]{0,20}|[a-z\u{430}-\u{44F}0-9-]{0,10})){0,3}"
+    ) {
+        check_invariants(&text);
+    }
+}
