@@ -16,6 +16,7 @@ mod code;
 pub mod encoded_word;
 mod lexer;
 pub mod limits;
+pub mod lookalike;
 mod model;
 mod parser;
 
