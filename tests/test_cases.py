@@ -4,8 +4,8 @@ The same files are run by the Rust core's own tests (``rust/core/tests/cases.rs`
 holds the input (``input``, ``input_hex`` or ``input_repeat``: ``[[text, count], ...]``),
 the profile (``utf8``, ``groups``) and what must come out: ``verdict``, ``syntax``,
 ``findings`` (the exact sorted list of ``[code, start, end]``) or ``findings_count`` with
-``findings_include``, ``mailboxes`` (a subset of each mailbox's fields), ``mailbox_count``
-and ``address``.
+``findings_include``, ``mailboxes`` (a subset of each mailbox's fields), ``mailbox_count``,
+``address`` and ``shadows`` (the exact sorted list of ``[address, source, start, end]``).
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ def test_case(impl: Any, case: Dict[str, Any]) -> None:
             assert got == expected
     if "address" in case:
         assert result.address == case["address"]
+    if "shadows" in case:
+        assert [[s.address, s.source, s.start, s.end] for s in result.shadows] == case["shadows"]
 
 
 def test_every_finding_code_has_a_case() -> None:

@@ -63,3 +63,13 @@ class Mailbox(NamedTuple):
     display_name_span: Optional[Span]
     local_part_span: Span
     domain_span: Span
+
+
+class Shadow(NamedTuple):
+    """An address-like string a lenient client could show or use instead of the real
+    addr-spec: where it came from (``source``) and the byte span of that text."""
+
+    address: str
+    source: str
+    start: int
+    end: int

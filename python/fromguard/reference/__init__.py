@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional, Tuple, Union
 
-from .._model import Finding, Mailbox, Syntax, Verdict
+from .._model import Finding, Mailbox, Shadow, Syntax, Verdict
 from .parser import Parser
 
 __all__ = ["FromHeader", "parse", "parse_many"]
@@ -21,7 +21,7 @@ Value = Union[bytes, str]
 class FromHeader:
     """The parse of one From field body (the same attributes as ``fromguard.FromHeader``)."""
 
-    __slots__ = ("findings", "groups", "mailboxes", "syntax", "utf8", "value", "verdict")
+    __slots__ = ("findings", "groups", "mailboxes", "shadows", "syntax", "utf8", "value", "verdict")
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class FromHeader:
         syntax: Syntax,
         mailboxes: Tuple[Mailbox, ...],
         findings: Tuple[Finding, ...],
+        shadows: Tuple[Shadow, ...],
     ) -> None:
         self.value = value
         self.utf8 = utf8
@@ -40,6 +41,7 @@ class FromHeader:
         self.syntax = syntax
         self.mailboxes = mailboxes
         self.findings = findings
+        self.shadows = shadows
 
     @property
     def address(self) -> Optional[str]:
@@ -85,6 +87,7 @@ def parse(value: Value, *, utf8: bool = True, groups: bool = False) -> FromHeade
         parser.worst_syntax,
         tuple(parser.mailboxes),
         parser.sorted_findings(),
+        parser.shadows,
     )
 
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from .._catalogue import CODE_ORDER, FINDINGS
-from .._model import Finding, Mailbox, Severity, Syntax
+from .._model import Finding, Mailbox, Severity, Shadow, Syntax
 from . import encoded_word
+from .deception import Analysis
 from .lexer import (
     ATOM,
     BYTE_CLASS,
@@ -98,6 +99,8 @@ class Parser:
         self.i = 0  # the next token
         self.last_end = 0  # end of the last non-white-space token consumed
         self.comments: List[str] = []  # comments of the element being parsed
+        self.phrases: List[Tuple[int, int, str]] = []  # every display name read: span, text
+        self.shadows: Tuple[Shadow, ...] = ()
 
     # -- findings ---------------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Parser:
                 self.report("group-without-mailbox", 0, self.end)
             else:
                 self.report("no-mailbox", 0, self.end)
+        self.shadows = Analysis(self).run()
 
     def _scan_lines(self) -> None:
         """RFC 5322 §2.1.1: a line MUST be no more than 998 octets, excluding the CRLF.
@@ -422,7 +426,9 @@ class Parser:
             self.advance()
         if not have_word:
             return None, None
-        return "".join(pieces), (first_start, last_end)
+        text = "".join(pieces)
+        self.phrases.append((first_start, last_end, text))
+        return text, (first_start, last_end)
 
     def phrase_atom(self, index: int) -> Optional[str]:
         """An atom of a phrase that is one encoded-word delimited by white space (RFC 2047

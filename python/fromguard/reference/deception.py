@@ -1,0 +1,323 @@
+"""Deception analysis: shadow addresses and the ``deceptive`` findings.
+
+A From value can be grammatical and still show the reader a sender who did not send it.
+This pass runs after the grammar, over what the parser already knows (its mailboxes, the
+display names it read, its tokens and its findings), and never re-parses decoded text as
+structure (the mistake behind CVE-2023-27043 and several peers' bugs).
+
+A *shadow address* is an address-like string that some mail program could display or use
+instead of the real addr-spec. Each has the span of the unit it was found in (a display
+name, a comment, an encoded-word, the local part, a domain literal, text the grammar
+rejected) and a source naming that unit:
+
+    display-name, comment, encoded-word, quoted-local-part, percent-hack, bang-path,
+    domain-literal, rejected-text
+
+A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
+punycode labels decoded) is harmless; a different one is ``deceptive``.
+
+The order in which findings are reported is part of the contract with the Rust port
+(``rust/core/src/deception.rs``): several authors; then per mailbox its domain, route and
+local part; display names; comments; encoded-words; rejected text; format characters.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+from .._model import Mailbox, Shadow
+from . import encoded_word, lookalike
+from .lexer import BYTE_CLASS, C_ATEXT, COMMENT
+
+if TYPE_CHECKING:
+    from .parser import Parser
+
+ADDRESS_PUNCTUATION = '<>@,;:"'
+
+# Where a shadow found in each kind of unit is reported when it differs from the sender.
+DECEPTIVE_CODE = {
+    "display-name": "address-in-display-name",
+    "comment": "address-in-comment",
+    "encoded-word": "address-in-encoded-word",
+    "quoted-local-part": "address-in-quoted-local-part",
+    "domain-literal": "domain-literal-not-ip",  # already reported for the literal
+    "rejected-text": "address-in-rejected-text",
+}
+
+PLACEMENT_CODES = (
+    "encoded-word-in-quoted-string",
+    "encoded-word-in-address",
+    "encoded-word-not-delimited",
+)
+
+# White space outside ASCII, which ends an address-like run like ASCII white space does.
+UNICODE_SPACES = frozenset(
+    [0x00A0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, *range(0x2000, 0x200B)]
+)
+
+
+def is_word_char(char: str, in_domain: bool) -> bool:
+    """A character that can be part of an address-like run: for the local part atext and
+    "."; for the domain letters, digits, "-" and "."; on both sides any non-ASCII
+    character but white space (RFC 6532 text, and the look-alikes we want to catch)."""
+    code = ord(char)
+    if code >= 0x80:
+        return code not in UNICODE_SPACES
+    if char == ".":
+        return True
+    if in_domain:
+        return char.isalnum() or char == "-"
+    return BYTE_CLASS[code] == C_ATEXT
+
+
+def find_addresses(text: str) -> List[str]:
+    """Every address-like ``local@domain`` in ``text``, left to right, not overlapping.
+    The domain needs at least two non-empty labels, so that "Jane @ home" is not one."""
+    found: List[str] = []
+    floor = 0  # where the previous address ended: the next local part starts no earlier
+    at = text.find("@")
+    while at >= 0:
+        start = at
+        while start > floor and is_word_char(text[start - 1], False):
+            start -= 1
+        end = at + 1
+        while end < len(text) and is_word_char(text[end], True):
+            end += 1
+        local = text[start:at].lstrip(".")
+        domain = text[at + 1 : end].rstrip(".")
+        labels = domain.split(".")
+        if local and len(labels) >= 2 and all(labels):
+            found.append(local + "@" + domain)
+            floor = at + 1 + len(domain)
+        at = text.find("@", at + 1)
+    return found
+
+
+def is_host_name(text: str) -> bool:
+    """A host in a percent hack or bang path: labels of letters, digits and "-" (or any
+    non-ASCII character), separated by single periods. UUCP hosts need no period."""
+    labels = text.split(".")
+    return all(label and all(is_word_char(c, True) and c != "." for c in label) for label in labels)
+
+
+def normalize_domain(domain: str) -> str:
+    """A domain for comparison: ASCII lower case, no trailing dot, punycode decoded."""
+    domain = ascii_lower(domain).rstrip(".")
+    decoded = lookalike.analyze_domain(domain).unicode
+    return ascii_lower(decoded) if decoded is not None else domain
+
+
+def normalize_address(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return ascii_lower(local) + "@" + normalize_domain(domain)
+
+
+def ascii_lower(text: str) -> str:
+    """Lower case for ASCII letters only: the same in every Unicode version."""
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def is_ipv4(text: str) -> bool:
+    """IPv4-address-literal = Snum 3("." Snum) (RFC 5321 §4.1.3), Snum 0-255."""
+    parts = text.split(".")
+    return len(parts) == 4 and all(
+        0 < len(p) <= 3 and p.isascii() and p.isdigit() and int(p) <= 255 for p in parts
+    )
+
+
+def is_ipv6(text: str) -> bool:
+    """IPv6-addr (RFC 5321 §4.1.3, RFC 4291 §2.2): eight groups of 1-4 hex digits, "::"
+    once for one or more zero groups, the last two groups possibly written as IPv4."""
+    if "." in text:
+        head, colon, tail = text.rpartition(":")
+        if not colon or not is_ipv4(tail):
+            return False
+        text = head + ":0:0"  # the IPv4 part stands for two groups
+    if text.count("::") > 1:
+        return False
+    if "::" in text:
+        left, _, right = text.partition("::")
+        counts = (hex_groups(left), hex_groups(right))
+        return counts[0] >= 0 and counts[1] >= 0 and counts[0] + counts[1] <= 7
+    return hex_groups(text) == 8
+
+
+def hex_groups(text: str) -> int:
+    """How many ":"-separated groups of 1-4 hex digits ``text`` is, or -1."""
+    if text == "":
+        return 0
+    groups = text.split(":")
+    for group in groups:
+        if not 0 < len(group) <= 4 or any(c not in "0123456789abcdefABCDEF" for c in group):
+            return -1
+    return len(groups)
+
+
+def is_ip_literal(content: str) -> bool:
+    if is_ipv4(content):
+        return True
+    return content[:5].lower() == "ipv6:" and is_ipv6(content[5:])
+
+
+class Analysis:
+    """One deception pass over a finished parse."""
+
+    def __init__(self, parser: Parser) -> None:
+        self.parser = parser
+        self.shadows: List[Shadow] = []
+
+    def real_mailbox(self, start: int) -> Optional[Mailbox]:
+        """The mailbox a unit at ``start`` belongs to: the one around it, else the last
+        one before it, else the first."""
+        mailboxes = self.parser.mailboxes
+        chosen = mailboxes[0] if mailboxes else None
+        for mailbox in mailboxes:
+            if mailbox.span[0] <= start:
+                chosen = mailbox
+        return chosen
+
+    def shadow(self, address: str, source: str, start: int, end: int) -> None:
+        self.shadows.append(Shadow(address, source, start, end))
+
+    def compare(self, text: str, source: str, start: int, end: int) -> None:
+        """Record each address in ``text`` as a shadow, and report the unit once:
+        ``deceptive`` if an address differs from the sender's, else ``info`` where it is
+        the sender's own (display names and comments)."""
+        addresses = find_addresses(text)
+        if not addresses:
+            return
+        real = self.real_mailbox(start)
+        own = normalize_address(real.local_part + "@" + real.domain) if real else None
+        differs = False
+        for address in addresses:
+            self.shadow(address, source, start, end)
+            differs = differs or normalize_address(address) != own
+        if differs:
+            if source != "domain-literal":  # the literal is reported as not an IP already
+                self.parser.report(DECEPTIVE_CODE[source], start, end)
+        elif source == "display-name" or source == "comment":
+            self.parser.report("display-name-is-address", start, end)
+
+    # -- the passes, in reporting order ---------------------------------------------------
+
+    def run(self) -> Tuple[Shadow, ...]:
+        parser = self.parser
+        mailboxes = parser.mailboxes
+        if len(mailboxes) > 1:
+            parser.report("several-authors", mailboxes[1].span[0], mailboxes[-1].span[1])
+        for mailbox in mailboxes:
+            self.domain(mailbox)
+            self.route(mailbox)
+            self.local_part(mailbox)
+        for start, end, text in parser.phrases:
+            self.compare(text, "display-name", start, end)
+        for token in parser.tokens:
+            if token.kind == COMMENT:
+                self.compare(token.text, "comment", token.start, token.end)
+        self.encoded_words()
+        self.rejected_text()
+        self.format_characters()
+        return tuple(sorted(self.shadows, key=lambda s: (s.start, s.end, s.source, s.address)))
+
+    def domain(self, mailbox: Mailbox) -> None:
+        start, end = mailbox.domain_span
+        domain = mailbox.domain
+        if domain.startswith("["):
+            content = domain[1:-1] if domain.endswith("]") else domain[1:]
+            if not is_ip_literal(content):
+                self.parser.report("domain-literal-not-ip", start, end)
+                self.compare(content, "domain-literal", start, end)
+            return
+        analysis = lookalike.analyze_domain(domain)
+        if analysis.punycode:
+            self.parser.report("punycode-domain", start, end)
+        if analysis.bad_punycode:
+            self.parser.report("bad-punycode", start, end)
+        if analysis.mixed_script:
+            self.parser.report("mixed-script-domain", start, end)
+        if analysis.ascii_lookalike is not None:
+            self.parser.report("confusable-domain", start, end)
+
+    def route(self, mailbox: Mailbox) -> None:
+        own = normalize_domain(mailbox.domain)
+        if any(normalize_domain(domain) != own for domain in mailbox.route):
+            span = mailbox.span
+            for finding in self.parser.findings:
+                if finding.code == "obs-route" and span[0] <= finding.start < span[1]:
+                    span = (finding.start, finding.end)
+                    break
+            self.parser.report("route-other-domain", span[0], span[1])
+
+    def local_part(self, mailbox: Mailbox) -> None:
+        """A quoted local part holding an address; user%host and host!user routing."""
+        local = mailbox.local_part
+        start, end = mailbox.local_part_span
+        if "@" in local:
+            self.compare(local, "quoted-local-part", start, end)
+            return
+        own = normalize_domain(mailbox.domain)
+        user, percent, host = local.rpartition("%")
+        if percent and user and is_host_name(host):
+            self.shadow(user + "@" + host, "percent-hack", start, end)
+            same = normalize_domain(host) == own
+            self.parser.report("percent-hack" if same else "percent-hack-other-domain", start, end)
+        hops = local.split("!")
+        if len(hops) >= 2 and hops[-1] and is_host_name(hops[-2]):
+            self.shadow(hops[-1] + "@" + hops[-2], "bang-path", start, end)
+            same = normalize_domain(hops[-2]) == own
+            self.parser.report("bang-path" if same else "bang-path-other-domain", start, end)
+
+    def encoded_words(self) -> None:
+        """Every encoded-word, decoded or not: what its text would show. Those the grammar
+        does not decode (RFC 2047 forbids their place) are searched for addresses too."""
+        data = self.parser.data
+        for finding in sorted(self.parser.findings, key=lambda f: (f.start, f.end)):
+            placed_wrongly = finding.code in PLACEMENT_CODES
+            if finding.code != "encoded-word" and not placed_wrongly:
+                continue
+            word = encoded_word.match_encoded_word(data, finding.start, finding.end)
+            if word is None:
+                continue
+            text = encoded_word.decode(data, word)
+            if isinstance(text, encoded_word.DecodeError):
+                continue
+            if any(char in text for char in ADDRESS_PUNCTUATION):
+                self.parser.report("encoded-word-specials", word.start, word.end)
+            if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+                self.parser.report("encoded-word-control", word.start, word.end)
+            kinds = {span.kind for span in lookalike.format_characters(text)}
+            if lookalike.FormatKind.BIDI in kinds:
+                self.parser.report("bidi-control", word.start, word.end)
+            if lookalike.FormatKind.INVISIBLE in kinds:
+                self.parser.report("invisible-character", word.start, word.end)
+            if placed_wrongly:
+                self.compare(text, "encoded-word", word.start, word.end)
+
+    def rejected_text(self) -> None:
+        """Text the grammar skipped: after an address, or an element without one."""
+        data = self.parser.data
+        for finding in sorted(self.parser.findings, key=lambda f: (f.start, f.end)):
+            if finding.code == "text-after-address" or finding.code == "no-address":
+                text = data[finding.start : finding.end].decode("utf-8", "replace")
+                self.compare(text, "rejected-text", finding.start, finding.end)
+
+    def format_characters(self) -> None:
+        """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""
+        data, end = self.parser.data, self.parser.end
+        i = 0
+        while i < end:
+            if data[i] < 0x80:
+                i += 1
+                continue
+            j = i
+            while j < end and data[j] >= 0x80:
+                j += 1
+            try:
+                text = data[i:j].decode("utf-8")
+            except UnicodeDecodeError:
+                text = ""
+            for span in lookalike.format_characters(text):
+                bidi = span.kind == lookalike.FormatKind.BIDI
+                code = "bidi-control" if bidi else "invisible-character"
+                self.parser.report(code, i + span.start, i + span.end)
+            i = j
