@@ -237,6 +237,8 @@ class Analysis:
             self.parser.report("mixed-script-domain", start, end)
         if analysis.ascii_lookalike is not None:
             self.parser.report("confusable-domain", start, end)
+        if analysis.unicode is not None:  # punycode can hide format characters too
+            self.report_format_kinds(analysis.unicode, start, end)
 
     def route(self, mailbox: Mailbox) -> None:
         own = normalize_domain(mailbox.domain)
@@ -285,13 +287,18 @@ class Analysis:
                 self.parser.report("encoded-word-specials", word.start, word.end)
             if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
                 self.parser.report("encoded-word-control", word.start, word.end)
-            kinds = {span.kind for span in lookalike.format_characters(text)}
-            if lookalike.FormatKind.BIDI in kinds:
-                self.parser.report("bidi-control", word.start, word.end)
-            if lookalike.FormatKind.INVISIBLE in kinds:
-                self.parser.report("invisible-character", word.start, word.end)
+            self.report_format_kinds(text, word.start, word.end)
             if placed_wrongly:
                 self.compare(text, "encoded-word", word.start, word.end)
+
+    def report_format_kinds(self, text: str, start: int, end: int) -> None:
+        """Bidi controls and invisible characters in decoded text, once per kind, at the
+        span of the unit that decodes to it."""
+        kinds = {span.kind for span in lookalike.format_characters(text)}
+        if lookalike.FormatKind.BIDI in kinds:
+            self.parser.report("bidi-control", start, end)
+        if lookalike.FormatKind.INVISIBLE in kinds:
+            self.parser.report("invisible-character", start, end)
 
     def rejected_text(self) -> None:
         """Text the grammar skipped: after an address, or an element without one."""
