@@ -92,6 +92,9 @@ struct Parser<'a> {
     last_end: usize,
     /// Comments of the element being parsed.
     comments: Vec<Cow<'a, str>>,
+    /// Every display name read (group names too): span and text, for the deception
+    /// analysis that runs after the grammar (`reference/deception.py`).
+    phrases: Vec<(usize, usize, Cow<'a, str>)>,
 }
 
 impl<'a> Report<'a> for Parser<'a> {
@@ -129,6 +132,7 @@ impl<'a> Parser<'a> {
             i: 0,
             last_end: 0,
             comments: Vec::new(),
+            phrases: Vec::new(),
         }
     }
 
@@ -322,12 +326,10 @@ impl<'a> Parser<'a> {
         token
     }
 
-    /// The decoded text of a comment token, moved out (each token is consumed once).
-    fn take_comment_text(&mut self, token: &Token) -> Cow<'a, str> {
-        self.texts
-            .get_mut(token.text)
-            .map(std::mem::take)
-            .unwrap_or_default()
+    /// The decoded text of a comment token. The texts stay in `texts` (for the analysis
+    /// after the grammar, which reads every comment).
+    fn comment_text(&self, token: &Token) -> Cow<'a, str> {
+        self.texts.get(token.text).cloned().unwrap_or_default()
     }
 
     /// Skip white space and comments, keeping the comments' text for the mailbox.
@@ -336,7 +338,7 @@ impl<'a> Parser<'a> {
         let mut skipped = false;
         while let Some(token) = self.peek() {
             if token.kind == Kind::Comment {
-                let text = self.take_comment_text(&token);
+                let text = self.comment_text(&token);
                 self.comments.push(text);
             } else if token.kind != Kind::Ws {
                 break;
@@ -544,7 +546,7 @@ impl<'a> Parser<'a> {
             let Some(token) = self.peek() else { break };
             if is_cfws(&token) {
                 if token.kind == Kind::Comment {
-                    let text = self.take_comment_text(&token);
+                    let text = self.comment_text(&token);
                     self.comments.push(text);
                 }
                 separated = separated || have_word;
@@ -606,7 +608,9 @@ impl<'a> Parser<'a> {
         }
         match first_start {
             Some(first_start) if have_word => {
-                (Some(pieces.finish()), Some((first_start, last_end)))
+                let text = pieces.finish();
+                self.phrases.push((first_start, last_end, text.clone()));
+                (Some(text), Some((first_start, last_end)))
             }
             _ => (None, None),
         }
