@@ -190,7 +190,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
     /// Every token of the value, in order.
     pub(crate) fn tokens(mut self) -> Lexed<'a> {
         let end = self.end;
-        let mut out: Vec<Token> = Vec::new();
+        let mut out: Vec<Token> = Vec::with_capacity(end.min(32));
         let mut i = 0;
         while let Some(b) = self.byte(i) {
             let cls = class(b);

@@ -747,9 +747,9 @@ impl<'a> Parser<'a> {
     /// no domain.
     fn parse_addr_spec(&mut self, in_angle: bool, in_group: bool) -> Option<Address<'a>> {
         self.skip_cfws();
-        let mut items: Vec<Token> = Vec::new();
+        let mut items: Vec<Token> = Vec::with_capacity(8);
         // gaps[k]: CFWS between items[k] and items[k + 1]
-        let mut gaps: Vec<bool> = Vec::new();
+        let mut gaps: Vec<bool> = Vec::with_capacity(8);
         while let Some(token) = self.peek() {
             if !(token.kind == Kind::Atom || token.kind == Kind::QStr || token.is_special(b'.')) {
                 break;
@@ -892,9 +892,9 @@ impl<'a> Parser<'a> {
                 end: token.end,
             });
         }
-        let mut items: Vec<Token> = Vec::new();
+        let mut items: Vec<Token> = Vec::with_capacity(8);
         // gaps[k]: CFWS between items[k] and items[k + 1]
-        let mut gaps: Vec<bool> = Vec::new();
+        let mut gaps: Vec<bool> = Vec::with_capacity(8);
         while let Some(token) = self.peek() {
             if token.kind == Kind::Atom {
                 if items.last().is_some_and(|last| !last.is_special(b'.')) {
