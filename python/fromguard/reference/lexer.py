@@ -162,6 +162,7 @@ class Lexer:
                 # Outside quotes a backslash escapes nothing, and never a line break.
                 pair_end = i + 1 if i + 1 >= end or data[i + 1] in b"\r\n" else i + 2
                 self.report("backslash-outside-quotes", i, pair_end)
+                self._escaped_hazard(i)
                 token.escaped = True
                 i = pair_end
             else:
@@ -207,6 +208,16 @@ class Lexer:
             self.report("unfolded-line-break", i, break_end)
         return break_end
 
+    def _escaped_hazard(self, i: int) -> None:
+        """A backslash at ``i`` escaping NUL, CR or LF: legal as obs-qp, yet the NUL still
+        ends C strings and the line break still ends header lines for mail software."""
+        if i + 1 < self.end:
+            escaped = self.data[i + 1]
+            if escaped == 0:
+                self.report("escaped-nul", i, i + 2)
+            elif escaped == 0x0D or escaped == 0x0A:
+                self.report("escaped-line-break", i, i + 2)
+
     def _quoted_pair(self, i: int) -> int:
         """quoted-pair = ("\\" (VCHAR / WSP)) / obs-qp;  obs-qp = "\\" (%d0 / obs-NO-WS-CTL / LF / CR)
 
@@ -217,6 +228,7 @@ class Lexer:
         escaped = self.data[i + 1]
         if (escaped < 0x20 and escaped != 0x09) or escaped == 0x7F:
             self.report("obs-qp", i, i + 2)
+        self._escaped_hazard(i)
         return i + 2
 
     def _quoted_string(self, start: int) -> Token:
@@ -268,6 +280,7 @@ class Lexer:
             if b == BACKSLASH:
                 pair_end = min(i + 2, end)
                 self.report("obs-dtext", i, pair_end)
+                self._escaped_hazard(i)
                 i = pair_end
                 continue
             if b == 0x0D or b == 0x0A:

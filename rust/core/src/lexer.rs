@@ -254,6 +254,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
                 };
                 let pair_end = pair_end.min(end);
                 self.sink.report(Code::BackslashOutsideQuotes, i, pair_end);
+                self.escaped_hazard(i);
                 token.escaped = true;
                 i = pair_end;
             } else {
@@ -328,7 +329,18 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
         if (escaped < 0x20 && escaped != 0x09) || escaped == 0x7F {
             self.sink.report(Code::ObsQp, i, i + 2);
         }
+        self.escaped_hazard(i);
         i + 2
+    }
+
+    /// A backslash at `i` escaping NUL, CR or LF: legal as obs-qp, yet the NUL still ends
+    /// C strings and the line break still ends header lines for mail software.
+    fn escaped_hazard(&mut self, i: usize) {
+        match self.byte(i + 1) {
+            Some(0) => self.sink.report(Code::EscapedNul, i, i + 2),
+            Some(b'\r' | b'\n') => self.sink.report(Code::EscapedLineBreak, i, i + 2),
+            _ => {}
+        }
     }
 
     /// quoted-string = [CFWS] DQUOTE *([FWS] qcontent) [FWS] DQUOTE [CFWS]
@@ -386,6 +398,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
             if b == BACKSLASH {
                 let pair_end = (i + 2).min(end);
                 self.sink.report(Code::ObsDtext, i, pair_end);
+                self.escaped_hazard(i);
                 i = pair_end;
                 continue;
             }
