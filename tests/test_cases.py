@@ -77,9 +77,14 @@ def test_case(impl: Any, case: Dict[str, Any]) -> None:
 
 
 def test_every_finding_code_has_a_case() -> None:
-    """The case files exercise every code of the catalogue."""
+    """The case files (field values and whole messages) exercise every code of the
+    catalogue."""
     seen = set()
-    for case in CASES:
+    message_cases = (CASES_DIR / "messages").glob("*.jsonl")
+    messages = [
+        json.loads(line) for path in message_cases for line in path.read_text("utf-8").splitlines()
+    ]
+    for case in CASES + messages:
         for code, _, _ in case.get("findings", []) + case.get("findings_include", []):
             seen.add(code)
     assert sorted(set(FINDINGS) - seen) == []
