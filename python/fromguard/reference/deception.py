@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from .._model import Mailbox, Shadow
 from . import encoded_word, lookalike
-from .lexer import BYTE_CLASS, C_ATEXT, COMMENT
+from .lexer import BYTE_CLASS, C_ATEXT, COMMENT, high_runs
 
 if TYPE_CHECKING:
     from .parser import Parser
@@ -310,21 +310,8 @@ class Analysis:
 
     def format_characters(self) -> None:
         """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""
-        data, end = self.parser.data, self.parser.end
-        i = 0
-        while i < end:
-            if data[i] < 0x80:
-                i += 1
-                continue
-            j = i
-            while j < end and data[j] >= 0x80:
-                j += 1
-            try:
-                text = data[i:j].decode("utf-8")
-            except UnicodeDecodeError:
-                text = ""
-            for span in lookalike.format_characters(text):
+        for i, _, text in high_runs(self.parser.data, 0, self.parser.end):
+            for span in lookalike.format_characters(text or ""):
                 bidi = span.kind == lookalike.FormatKind.BIDI
                 code = "bidi-control" if bidi else "invisible-character"
                 self.parser.report(code, i + span.start, i + span.end)
-            i = j

@@ -21,7 +21,7 @@ import codecs
 import enum
 import functools
 from importlib import resources
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 __all__ = [
     "MAX_ENCODED_WORD_LEN",
@@ -553,8 +553,12 @@ def _decode_gb18030(raw: bytes, codec: str) -> str:
     return "".join(out)
 
 
-def _decode_big5(raw: bytes, codec: str) -> str:
-    """WHATWG §11.1.1, the Big5 decoder."""
+def _decode_double_byte(
+    raw: bytes, trail_ok: Callable[[int], bool], lookup: Callable[[bytes], Optional[str]]
+) -> str:
+    """The decoder WHATWG's Big5 (§11.1.1) and EUC-KR (§14.1.1) share: a lead byte
+    0x81-0xFE and a trail byte; a pair that does not map gives U+FFFD, and an ASCII
+    trail byte is then read again on its own."""
     out: List[str] = []
     lead = 0
     i, n = 0, len(raw)
@@ -562,10 +566,7 @@ def _decode_big5(raw: bytes, codec: str) -> str:
         b = raw[i]
         i += 1
         if lead:
-            char = None
-            if 0x40 <= b <= 0x7E or 0xA1 <= b <= 0xFE:
-                pair = bytes([lead, b])
-                char = BIG5_PATCHES.get(pair) or _lookup(codec, pair)
+            char = lookup(bytes([lead, b])) if trail_ok(b) else None
             lead = 0
             if char is None:
                 if _is_ascii(b):
@@ -581,6 +582,15 @@ def _decode_big5(raw: bytes, codec: str) -> str:
     if lead:
         out.append(REPLACEMENT)
     return "".join(out)
+
+
+def _decode_big5(raw: bytes, codec: str) -> str:
+    """WHATWG §11.1.1, the Big5 decoder: trail bytes 0x40-0x7E and 0xA1-0xFE."""
+    return _decode_double_byte(
+        raw,
+        lambda b: 0x40 <= b <= 0x7E or 0xA1 <= b <= 0xFE,
+        lambda pair: BIG5_PATCHES.get(pair) or _lookup(codec, pair),
+    )
 
 
 # Where WHATWG's Big5 index (Big5 with HKSCS-2008) differs from Python's big5hkscs codec
@@ -806,30 +816,8 @@ def _decode_shift_jis(raw: bytes, codec: str) -> str:
 
 
 def _decode_euc_kr(raw: bytes, codec: str) -> str:
-    """WHATWG §14.1.1, the EUC-KR decoder."""
-    out: List[str] = []
-    lead = 0
-    i, n = 0, len(raw)
-    while i < n:
-        b = raw[i]
-        i += 1
-        if lead:
-            char = _lookup(codec, bytes([lead, b])) if 0x41 <= b <= 0xFE else None
-            lead = 0
-            if char is None:
-                if _is_ascii(b):
-                    i -= 1
-                char = REPLACEMENT
-            out.append(char)
-        elif _is_ascii(b):
-            out.append(chr(b))
-        elif 0x81 <= b <= 0xFE:
-            lead = b
-        else:
-            out.append(REPLACEMENT)
-    if lead:
-        out.append(REPLACEMENT)
-    return "".join(out)
+    """WHATWG §14.1.1, the EUC-KR decoder: trail bytes 0x41-0xFE."""
+    return _decode_double_byte(raw, lambda b: 0x41 <= b <= 0xFE, lambda pair: _lookup(codec, pair))
 
 
 MULTI_BYTE_DECODERS = {

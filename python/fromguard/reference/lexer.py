@@ -13,7 +13,7 @@ and the parser only moves forward over it, so parsing stays linear.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from . import encoded_word
 from .limits import MAX_COMMENT_DEPTH
@@ -394,6 +394,25 @@ class Lexer:
             i = j
         pieces.append(pending_space)
         return "".join(pieces)
+
+
+def high_runs(data: bytes, start: int, end: int) -> Iterator[Tuple[int, int, Optional[str]]]:
+    """Each maximal run of bytes >= 0x80 in ``data[start:end]``: its span and its text
+    when it is valid UTF-8 (None when it is some other charset's raw bytes). A valid
+    UTF-8 character is never split by an ASCII byte, so runs can be judged one by one."""
+    i = start
+    while i < end:
+        if data[i] < 0x80:
+            i += 1
+            continue
+        j = i
+        while j < end and data[j] >= 0x80:
+            j += 1
+        try:
+            yield i, j, data[i:j].decode("utf-8")
+        except UnicodeDecodeError:
+            yield i, j, None
+        i = j
 
 
 def unescape(data: bytes, start: int, end: int) -> str:

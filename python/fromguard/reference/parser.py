@@ -44,6 +44,7 @@ from .lexer import (
     WS,
     Lexer,
     Token,
+    high_runs,
     unescape,
 )
 from .limits import MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES
@@ -166,20 +167,8 @@ class Parser:
         """Report each run of bytes >= 0x80 in ``data[start:end]``: UTF-8 is RFC 6532 text
         (``utf8``, when the profile allows it); anything else is an old client's raw
         charset, tolerable in display text, not in an address."""
-        data = self.data
-        i = start
-        while i < end:
-            if data[i] < 0x80:
-                i += 1
-                continue
-            j = i
-            while j < end and data[j] >= 0x80:
-                j += 1
-            try:
-                data[i:j].decode("utf-8")
-                valid = True
-            except UnicodeDecodeError:
-                valid = False
+        for i, j, text in high_runs(self.data, start, end):
+            valid = text is not None
             if in_address:
                 code = "utf8" if valid and self.utf8 else "8bit-in-address"
             elif valid:
@@ -187,7 +176,6 @@ class Parser:
             else:
                 code = "8bit-text"
             self.report(code, i, j)
-            i = j
 
     def exact_encoded_word(self, start: int, end: int) -> Optional[encoded_word.EncodedWord]:
         """The encoded-word that is exactly ``data[start:end]``, if there is one."""
