@@ -167,13 +167,15 @@ class Analysis:
         self.shadows: List[Shadow] = []
 
     def real_mailbox(self, start: int) -> Optional[Mailbox]:
-        """The mailbox a unit at ``start`` belongs to: the one around it, else the last
-        one before it, else the first."""
+        """The mailbox a unit at ``start`` belongs to: the one whose list element holds
+        it, else the last one before it, else the first."""
         mailboxes = self.parser.mailboxes
         chosen = mailboxes[0] if mailboxes else None
-        for mailbox in mailboxes:
-            if mailbox.span[0] <= start:
+        for mailbox, (element_start, element_end) in zip(mailboxes, self.parser.elements):
+            if element_start <= start:
                 chosen = mailbox
+            if element_start <= start < element_end:
+                break
         return chosen
 
     def shadow(self, address: str, source: str, start: int, end: int) -> None:
@@ -275,21 +277,24 @@ class Analysis:
         data = self.parser.data
         for finding in sorted(self.parser.findings, key=lambda f: (f.start, f.end)):
             placed_wrongly = finding.code in PLACEMENT_CODES
-            if finding.code != "encoded-word" and not placed_wrongly:
-                continue
-            word = encoded_word.match_encoded_word(data, finding.start, finding.end)
-            if word is None:
-                continue
-            text = encoded_word.decode(data, word)
-            if isinstance(text, encoded_word.DecodeError):
-                continue
-            if any(char in text for char in ADDRESS_PUNCTUATION):
-                self.parser.report("encoded-word-specials", word.start, word.end)
-            if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
-                self.parser.report("encoded-word-control", word.start, word.end)
-            self.report_format_kinds(text, word.start, word.end)
-            if placed_wrongly:
-                self.compare(text, "encoded-word", word.start, word.end)
+            if finding.code == "encoded-word" or placed_wrongly:
+                word = encoded_word.match_encoded_word(data, finding.start, finding.end)
+                if word is not None:
+                    self.inspect_word(word, placed_wrongly)
+
+    def inspect_word(self, word: encoded_word.EncodedWord, search: bool) -> None:
+        """Judge what an encoded-word decodes to: address punctuation, controls, format
+        characters; with ``search``, addresses (for words no display text shows)."""
+        text = encoded_word.decode(self.parser.data, word)
+        if isinstance(text, encoded_word.DecodeError):
+            return
+        if any(char in text for char in ADDRESS_PUNCTUATION):
+            self.parser.report("encoded-word-specials", word.start, word.end)
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+            self.parser.report("encoded-word-control", word.start, word.end)
+        self.report_format_kinds(text, word.start, word.end)
+        if search:
+            self.compare(text, "encoded-word", word.start, word.end)
 
     def report_format_kinds(self, text: str, start: int, end: int) -> None:
         """Bidi controls and invisible characters in decoded text, once per kind, at the
@@ -301,12 +306,15 @@ class Analysis:
             self.parser.report("invisible-character", start, end)
 
     def rejected_text(self) -> None:
-        """Text the grammar skipped: after an address, or an element without one."""
+        """Text the grammar skipped (after an address, or an element without one), and
+        the decoded text of the encoded-words in it."""
         data = self.parser.data
         for finding in sorted(self.parser.findings, key=lambda f: (f.start, f.end)):
             if finding.code == "text-after-address" or finding.code == "no-address":
                 text = data[finding.start : finding.end].decode("utf-8", "replace")
                 self.compare(text, "rejected-text", finding.start, finding.end)
+                for word in encoded_word.find_encoded_words(data, finding.start, finding.end):
+                    self.inspect_word(word, True)
 
     def format_characters(self) -> None:
         """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""

@@ -146,11 +146,19 @@ class Lexer:
 
         The run also swallows what no production allows outside quotes (control characters,
         a backslash and the byte it escapes) so that one bad byte does not split a word:
-        each is reported, and the parser sees one atom.
+        each is reported, and the parser sees one atom. An encoded-word whose text holds
+        periods (RFC 2047 §5(3) forbids them in a phrase, but encoders write them and
+        readers decode them) stays one atom too; one holding other specials does not,
+        since "<" or "@" there are structure to every RFC 5322 parser.
         """
         data, end = self.data, self.end
         token = Token(ATOM, start, start)
         i = start
+        word = encoded_word.match_encoded_word(data, start, end)
+        if word is not None and all(
+            BYTE_CLASS[b] == C_ATEXT or b == 0x2E for b in data[start : word.end]
+        ):
+            i = word.end
         while i < end:
             cls = BYTE_CLASS[data[i]]
             if cls == C_ATEXT or cls == C_HIGH:

@@ -51,6 +51,9 @@ from .limits import MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXE
 
 Span = Tuple[int, int]
 
+# RFC 2047 §5(3): what a "Q" encoded-word in a phrase may hold.
+PHRASE_Q_TEXT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/=_")
+
 # Element shapes, decided by one look ahead at the element's tokens.
 SHAPE_ADDR_SPEC = 0
 SHAPE_NAME_ADDR = 1
@@ -101,6 +104,9 @@ class Parser:
         self.last_end = 0  # end of the last non-white-space token consumed
         self.comments: List[str] = []  # comments of the element being parsed
         self.phrases: List[Tuple[int, int, str]] = []  # every display name read: span, text
+        # Each kept mailbox's list element, from after the comma before it to the comma
+        # after it: what a comment or a display name there belongs to.
+        self.elements: List[Span] = []
         self.shadows: Tuple[Shadow, ...] = ()
 
     # -- findings ---------------------------------------------------------------------
@@ -264,7 +270,7 @@ class Parser:
                 if not empty_list:
                     self.report("empty-list-element", element_start, self.next_start())
             else:
-                self.parse_address(group)
+                self.parse_address(group, element_start)
             if not self.peek_special(","):
                 return
             self.advance()
@@ -292,7 +298,7 @@ class Parser:
             j += 1
         return SHAPE_ADDR_SPEC, j
 
-    def parse_address(self, group: Optional[str]) -> None:
+    def parse_address(self, group: Optional[str], list_element_start: int) -> None:
         """address = mailbox / group, from the element's first non-blank token."""
         in_group = group is not None
         element_start = self.next_start()
@@ -315,7 +321,8 @@ class Parser:
             self.element_failed = True
         else:
             span = (element_start, mailbox_end)
-            self.add_mailbox(address, display_name, display_span, group, span)
+            element = (list_element_start, self.next_start())
+            self.add_mailbox(address, display_name, display_span, group, span, element)
 
     def finish_element(self, in_group: bool) -> None:
         """After a mailbox or group: only [CFWS] then "," (";" in a group) or the end."""
@@ -333,6 +340,7 @@ class Parser:
         display_span: Optional[Span],
         group: Optional[str],
         span: Span,
+        element: Span,
     ) -> None:
         self.mailbox_count += 1
         if self.mailbox_count > MAX_MAILBOXES:
@@ -340,6 +348,7 @@ class Parser:
                 self.report("too-many-mailboxes", span[0], span[1])
             return
         local, domain = address.local, address.domain
+        self.elements.append(element)
         self.mailboxes.append(
             Mailbox(
                 display_name=display_name,
@@ -429,6 +438,11 @@ class Parser:
             before = self.tokens[index - 1] if index > 0 else None
             after = self.tokens[index + 1] if index + 1 < len(self.tokens) else None
             if (before is None or before.kind == WS) and (after is None or after.kind == WS):
+                text = self.data[exact.text_start : exact.text_end]
+                if exact.encoding == encoded_word.WordEncoding.Q and any(
+                    b not in PHRASE_Q_TEXT for b in text
+                ):
+                    self.report("encoded-word-phrase-text", exact.start, exact.end)
                 return self.decode_word(exact)
         for word in encoded_word.find_encoded_words(self.data, token.start, token.end):
             self.report("encoded-word-not-delimited", word.start, word.end)
