@@ -54,7 +54,6 @@ class MessageCheck(NamedTuple):
 class _Line(NamedTuple):
     start: int  # first byte
     end: int  # end of the content, before CR LF / LF
-    next: int  # first byte of the next line
 
 
 def _lines(raw: bytes, start: int) -> List[_Line]:
@@ -69,7 +68,7 @@ def _lines(raw: bytes, start: int) -> List[_Line]:
             end -= 1
         if end == i:
             break  # the empty line that ends the header block
-        lines.append(_Line(i, end, next_start))
+        lines.append(_Line(i, end))
         i = next_start
     return lines
 
