@@ -11,7 +11,7 @@ import types
 import pytest
 
 import fromguard
-from fromguard import Finding, FromHeader, Mailbox, Severity, Syntax, Verdict
+from fromguard import Finding, FromHeader, Mailbox, Severity, Shadow, Syntax, Verdict
 from fromguard._explain import explain
 
 
@@ -60,12 +60,27 @@ def test_result_attributes() -> None:
         "obs-phrase", Severity.LEGACY, 2, 3, fromguard.FINDINGS["obs-phrase"].description
     )
     assert finding.severity is Severity.LEGACY
+    assert result.shadows == ()
+
+
+def test_shadows() -> None:
+    value = '"ceo@bank.example" <m@mallory.example> (Jörg@bü.example)'
+    result = fromguard.parse(value)
+    assert result.verdict is Verdict.DECEPTIVE
+    assert result.shadows == (
+        Shadow("ceo@bank.example", "display-name", 0, 18),
+        Shadow("Jörg@bü.example", "comment", 39, 58),
+    )
+    assert all(isinstance(shadow, Shadow) for shadow in result.shadows)
+    # The source names are the same string objects each time (interned, like the codes).
+    assert result.shadows[0].source is fromguard.parse(value).shadows[0].source
 
 
 def test_tuples_are_built_once() -> None:
     result = fromguard.parse("a@b.example (x)")
     assert result.mailboxes is result.mailboxes
     assert result.findings is result.findings
+    assert result.shadows is result.shadows
 
 
 def test_profile_is_kept() -> None:
@@ -106,7 +121,7 @@ def test_invalid_input_still_gives_a_result() -> None:
 
 
 def test_parse_many_is_parse_over_each_value() -> None:
-    values = [b"a@b.example", "Jörg <c@d.example>", b"", "x, y@z.example"]
+    values = [b"a@b.example", "Jörg <c@d.example>", b"", "x, y@z.example", "(e@f.example) g@h"]
     batch = fromguard.parse_many(iter(values), utf8=False, groups=True)
     assert isinstance(batch, list)
     assert len(batch) == len(values)
@@ -117,6 +132,7 @@ def test_parse_many_is_parse_over_each_value() -> None:
         assert (result.verdict, result.syntax) == (single.verdict, single.syntax)
         assert result.mailboxes == single.mailboxes
         assert result.findings == single.findings
+        assert result.shadows == single.shadows
     assert fromguard.parse_many([]) == []
 
 

@@ -40,9 +40,10 @@ def test_the_bundled_sample_is_flagged(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--json", "Dr. A <a@b.example>, c@d.example"]) == 0
+    # Two authors: several-authors makes it deceptive (exit 1).
+    assert main(["check", "--json", "Dr. A <a@b.example>, c@d.example"]) == 1
     result = json.loads(capsys.readouterr().out)
-    assert result["verdict"] == "legacy"
+    assert result["verdict"] == "deceptive"
     assert result["syntax"] == "obsolete"
     assert result["address"] is None
     assert [m["addr_spec"] for m in result["mailboxes"]] == ["a@b.example", "c@d.example"]

@@ -6,14 +6,15 @@ from typing import NamedTuple, Tuple
 
 from fromguard._catalogue import FINDINGS
 from fromguard._explain import explain
-from fromguard._model import Finding
+from fromguard._model import Finding, Shadow
 
 
 class Result(NamedTuple):
-    """The two attributes ``explain`` reads."""
+    """The three attributes ``explain`` reads."""
 
     value: bytes
     findings: Tuple[Finding, ...]
+    shadows: Tuple[Shadow, ...] = ()
 
 
 def finding(code: str, start: int, end: int) -> Finding:
@@ -88,3 +89,34 @@ def test_the_empty_value() -> None:
         "",
         f"^  empty (invalid): {FINDINGS['empty'].description}",
     ]
+
+
+def test_each_shadow_is_shown_under_the_text_it_came_from() -> None:
+    value = b'"ceo@bank.example" <m@mallory.example> (x@y.example)'
+    findings = (finding("address-in-display-name", 0, 18), finding("address-in-comment", 39, 52))
+    shadows = (
+        Shadow("ceo@bank.example", "display-name", 0, 18),
+        Shadow("x@y.example", "comment", 39, 52),
+    )
+    lines = explain(Result(value, findings, shadows)).splitlines()
+    assert len(lines) == 5
+    assert lines[1].startswith("^" * 18 + "  address-in-display-name (deceptive): ")
+    assert lines[3] == "^" * 18 + "  shadow: ceo@bank.example (from display-name)"
+    assert lines[4] == " " * 39 + "^" * 13 + "  shadow: x@y.example (from comment)"
+
+
+def test_shadow_lines_follow_the_findings_and_count_cells() -> None:
+    # "Jörg" is 5 bytes, 4 cells: the span [0, 5) gets 4 carets.
+    value = "Jörg@bü.example <a@b.example>".encode()
+    shadow = Shadow("Jörg@bü.example", "display-name", 0, 17)
+    lines = explain(Result(value, (), (shadow,))).splitlines()
+    assert lines[1] == "(no findings)"
+    assert lines[2] == "^" * 15 + "  shadow: Jörg@bü.example (from display-name)"
+
+
+def test_a_shadow_address_is_drawn_like_the_value() -> None:
+    # A bidi control in the address would reorder the terminal line; a control character
+    # would reach the terminal raw.
+    shadow = Shadow("a\u202e@b\x01.example", "encoded-word", 0, 3)
+    lines = explain(Result(b"=?x", (), (shadow,))).splitlines()
+    assert lines[2] == "^^^  shadow: a\ufffd@b\u2401.example (from encoded-word)"

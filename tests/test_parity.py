@@ -38,9 +38,33 @@ encoded = st.sampled_from(
         b"=?utf-8?b?!!!?=",
         b"=?utf-8*en?Q?Keith_Moore?=",
         b"=?utf-7?q?+AOQ-?=",
+        b"=?utf-8?q?x=E2=80=AEy?=",
+        b"=?utf-8?q?a.b@c.example?=",
+        b"=?utf-8?b?PGNlb0BiYW5rLmV4YW1wbGU+?=",
     ]
 )
-word_text = st.one_of(atom, utf8_word, latin1_word, encoded, st.binary(max_size=4))
+# What the deception pass looks for: addresses, routing hacks, look-alike and punycode
+# domains, bidi and invisible characters, non-ASCII white space.
+deceptive_word = st.sampled_from(
+    [
+        "ceo@bank.example",
+        "CEO@Bank.Example.",
+        "a@b",
+        "u%bank.example",
+        "bank.example!u",
+        "xn--bnk-6cd.example",
+        "xn--mnchen-3ya",
+        "xn--zz",
+        "b\u0430nk",
+        "\u202e",
+        "\u200b",
+        "x\u3000y@z.example",
+        "J\u00f6rg@b\u00fc.example",
+        "[IPv6:::1]",
+        "[a@b.example]",
+    ]
+).map(str.encode)
+word_text = st.one_of(atom, utf8_word, latin1_word, encoded, deceptive_word, st.binary(max_size=4))
 
 
 @st.composite
@@ -80,6 +104,7 @@ piece = st.one_of(
     utf8_word,
     latin1_word,
     encoded,
+    deceptive_word,
     quoted_string(),
     comment(),
     literal,
@@ -91,7 +116,9 @@ piece = st.one_of(
 
 @st.composite
 def dot_atom(draw: Any) -> bytes:
-    labels = draw(st.lists(st.one_of(atom, utf8_word, encoded), min_size=1, max_size=3))
+    labels = draw(
+        st.lists(st.one_of(atom, utf8_word, encoded, deceptive_word), min_size=1, max_size=3)
+    )
     return b".".join(labels)
 
 
@@ -111,7 +138,15 @@ def mailbox(draw: Any) -> bytes:
     name = b" ".join(
         draw(
             st.lists(
-                st.one_of(atom, utf8_word, encoded, quoted_string(), comment(), st.just(b".")),
+                st.one_of(
+                    atom,
+                    utf8_word,
+                    encoded,
+                    deceptive_word,
+                    quoted_string(),
+                    comment(),
+                    st.just(b"."),
+                ),
                 max_size=3,
             )
         )
@@ -145,7 +180,14 @@ def header_value(draw: Any) -> bytes:
 
 
 def summary(result: Any) -> Tuple[Any, ...]:
-    return (result.verdict, result.syntax, result.findings, result.mailboxes, result.address)
+    return (
+        result.verdict,
+        result.syntax,
+        result.findings,
+        result.mailboxes,
+        result.address,
+        result.shadows,
+    )
 
 
 def assert_same(value: bytes, utf8: bool, groups: bool) -> None:

@@ -1,15 +1,16 @@
 """fromguard: the e-mail ``From:`` header parsed exactly as RFC 5322 defines it.
 
 ``parse(value)`` returns a ``FromHeader`` with the verdict a gateway acts on, the syntax
-(the grammar's truth), the mailboxes and every departure from the grammar as a finding
-with a byte span. The pure-Python reference implementation of the same grammar is
-``fromguard.reference`` (imported on its own: ``import fromguard.reference``).
+(the grammar's truth), the mailboxes, every departure from the grammar as a finding with
+a byte span, and the shadow addresses (address-like strings a lenient mail program could
+show instead of the real one). The pure-Python reference implementation of the same
+grammar is ``fromguard.reference`` (imported on its own: ``import fromguard.reference``).
 """
 
 from ._catalogue import FINDINGS, FindingInfo
 from ._core import FromHeader, parse, parse_many
 from ._core import __version__ as __version__  # the Cargo version, the package's too
-from ._model import Finding, Mailbox, Severity, Syntax, Verdict
+from ._model import Finding, Mailbox, Severity, Shadow, Syntax, Verdict
 
 __all__ = [
     "FINDINGS",
@@ -18,6 +19,7 @@ __all__ = [
     "FromHeader",
     "Mailbox",
     "Severity",
+    "Shadow",
     "Syntax",
     "Verdict",
     "parse",

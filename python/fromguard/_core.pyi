@@ -2,7 +2,7 @@
 
 from typing import Iterable, List, Optional, Tuple, Union, final
 
-from ._model import Finding, Mailbox, Syntax, Verdict
+from ._model import Finding, Mailbox, Shadow, Syntax, Verdict
 
 __all__ = ["FromHeader", "__version__", "parse", "parse_many"]
 
@@ -28,6 +28,8 @@ class FromHeader:
     def address(self) -> Optional[str]: ...
     @property
     def findings(self) -> Tuple[Finding, ...]: ...
+    @property
+    def shadows(self) -> Tuple[Shadow, ...]: ...
     def explain(self) -> str: ...
 
 def parse(value: Union[bytes, str], *, utf8: bool = True, groups: bool = False) -> FromHeader: ...

@@ -234,11 +234,23 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
     ///
     /// The run also swallows what no production allows outside quotes (control
     /// characters, a backslash and the byte it escapes) so that one bad byte does not
-    /// split a word: each is reported, and the parser sees one atom.
+    /// split a word: each is reported, and the parser sees one atom. An encoded-word
+    /// whose text holds periods (RFC 2047 §5(3) forbids them in a phrase, but encoders
+    /// write them and readers decode them) stays one atom too; one holding other
+    /// specials does not, since "<" or "@" there are structure to every RFC 5322 parser.
     fn atom(&mut self, start: usize) -> Token {
         let end = self.end;
         let mut token = Token::new(Kind::Atom, start, start);
         let mut i = start;
+        if let Some(word) = encoded_word::match_encoded_word(self.data, start, end) {
+            let dotted_atom = self
+                .data
+                .get(start..word.end)
+                .is_some_and(|bytes| bytes.iter().all(|&b| class(b) == C_ATEXT || b == b'.'));
+            if dotted_atom {
+                i = word.end;
+            }
+        }
         while let Some(b) = self.byte(i) {
             let cls = class(b);
             if cls == C_ATEXT || cls == C_HIGH {
@@ -550,6 +562,46 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
         }
         pieces.push_space(pending_space.take());
         pieces.finish()
+    }
+}
+
+/// Each maximal run of bytes >= 0x80 in `data[start..end]`: its span and its text when
+/// it is valid UTF-8 (`None` when it is some other charset's raw bytes). A valid UTF-8
+/// character is never split by an ASCII byte, so runs can be judged one by one.
+pub(crate) fn high_runs(data: &[u8], start: usize, end: usize) -> HighRuns<'_> {
+    HighRuns {
+        data: data.get(..end.min(data.len())).unwrap_or(data),
+        i: start,
+    }
+}
+
+/// The iterator of [`high_runs`].
+pub(crate) struct HighRuns<'a> {
+    data: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Iterator for HighRuns<'a> {
+    type Item = (usize, usize, Option<&'a str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let data = self.data;
+        while data.get(self.i).is_some_and(|&b| b < 0x80) {
+            self.i += 1;
+        }
+        let start = self.i;
+        if start >= data.len() {
+            return None;
+        }
+        let mut j = start;
+        while data.get(j).is_some_and(|&b| b >= 0x80) {
+            j += 1;
+        }
+        self.i = j;
+        let text = data
+            .get(start..j)
+            .and_then(|run| std::str::from_utf8(run).ok());
+        Some((start, j, text))
     }
 }
 

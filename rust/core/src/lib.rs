@@ -4,7 +4,9 @@
 //! returns a [`Parsed`]: the [`Verdict`] a gateway acts on, the [`Syntax`] (the grammar's
 //! truth under the [`Profile`]), the mailboxes with their parts and byte spans, and every
 //! departure from the grammar as a [`Finding`] whose [`Code`] comes from the catalogue
-//! (`python/fromguard/data/findings.tsv`).
+//! (`python/fromguard/data/findings.tsv`), and every [`Shadow`] address: an address-like
+//! string (in a display name, a comment, a decoded encoded-word, ...) that a lenient mail
+//! program could show instead of the real one.
 //!
 //! The parser never panics, its time is linear in the input, and what it may cost is
 //! bounded by the constants of [`limits`]. This crate knows nothing of Python: the
@@ -13,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod code;
+mod deception;
 pub mod encoded_word;
 mod lexer;
 pub mod limits;
@@ -21,5 +24,7 @@ mod model;
 mod parser;
 
 pub use code::Code;
-pub use model::{Finding, Mailbox, Parsed, Profile, Severity, Span, Syntax, Verdict};
+pub use model::{
+    Finding, Mailbox, Parsed, Profile, Severity, Shadow, ShadowSource, Span, Syntax, Verdict,
+};
 pub use parser::parse;

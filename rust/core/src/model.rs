@@ -172,6 +172,75 @@ impl Mailbox<'_> {
     }
 }
 
+/// Where a shadow address was found: the kind of unit its span covers.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ShadowSource {
+    /// A display name, quoted or not (a group's name too).
+    DisplayName,
+    /// A comment.
+    Comment,
+    /// The decoded text of an encoded-word that no display text shows.
+    EncodedWord,
+    /// A quoted local part holding an address.
+    QuotedLocalPart,
+    /// `user%host` in the local part.
+    PercentHack,
+    /// `host!user` in the local part.
+    BangPath,
+    /// A domain literal that is not an IP literal.
+    DomainLiteral,
+    /// Text the grammar rejected (after an address, or an element without one).
+    RejectedText,
+}
+
+impl ShadowSource {
+    /// `"display-name"`, `"comment"`, `"encoded-word"`, `"quoted-local-part"`,
+    /// `"percent-hack"`, `"bang-path"`, `"domain-literal"` or `"rejected-text"`, as in
+    /// the case files and the Python reference. Shadows sort by this name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShadowSource::DisplayName => "display-name",
+            ShadowSource::Comment => "comment",
+            ShadowSource::EncodedWord => "encoded-word",
+            ShadowSource::QuotedLocalPart => "quoted-local-part",
+            ShadowSource::PercentHack => "percent-hack",
+            ShadowSource::BangPath => "bang-path",
+            ShadowSource::DomainLiteral => "domain-literal",
+            ShadowSource::RejectedText => "rejected-text",
+        }
+    }
+}
+
+impl std::fmt::Display for ShadowSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An address-like string a lenient client could show or use instead of the real
+/// addr-spec: where it came from (`source`) and the byte span `[start, end)` of that
+/// unit. The address borrows from the input when it is written there verbatim.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Shadow<'a> {
+    pub address: Cow<'a, str>,
+    pub source: ShadowSource,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Shadow<'_> {
+    /// The shadow with its text copied, free of the input's lifetime.
+    pub fn into_owned(self) -> Shadow<'static> {
+        Shadow {
+            address: owned(self.address),
+            source: self.source,
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
 fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(text.into_owned())
 }
@@ -186,6 +255,8 @@ pub struct Parsed<'a> {
     /// Sorted by `(start, end, code index)`.
     pub findings: Vec<Finding>,
     pub mailboxes: Vec<Mailbox<'a>>,
+    /// The shadow addresses, sorted by `(start, end, source name, address)`.
+    pub shadows: Vec<Shadow<'a>>,
 }
 
 impl Parsed<'_> {
@@ -209,6 +280,7 @@ impl Parsed<'_> {
                 .into_iter()
                 .map(Mailbox::into_owned)
                 .collect(),
+            shadows: self.shadows.into_iter().map(Shadow::into_owned).collect(),
         }
     }
 }
@@ -241,6 +313,7 @@ mod tests {
             profile: Profile::default(),
             findings: Vec::new(),
             mailboxes,
+            shadows: Vec::new(),
         }
     }
 
@@ -280,10 +353,19 @@ mod tests {
     #[test]
     fn into_owned_keeps_every_field() {
         let input = String::from("a@b.example");
-        let original = parsed(vec![mailbox(&input)]);
+        let mut original = parsed(vec![mailbox(&input)]);
+        original.shadows.push(Shadow {
+            address: Cow::Borrowed(&input[..]),
+            source: ShadowSource::Comment,
+            start: 0,
+            end: 11,
+        });
         let owned: Parsed<'static> = original.clone().into_owned();
+        drop(original);
         drop(input);
         assert_eq!(owned.address(), Some("a@b.example"));
         assert_eq!(owned.mailboxes[0].domain_span, (2, 11));
+        assert_eq!(owned.shadows[0].address, "a@b.example");
+        assert_eq!(owned.shadows[0].source.as_str(), "comment");
     }
 }

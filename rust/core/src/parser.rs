@@ -28,12 +28,20 @@
 
 use std::borrow::Cow;
 
+use crate::deception::Analysis;
 use crate::encoded_word;
-use crate::lexer::{C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, is_cfws, unescape};
+use crate::lexer::{
+    C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, unescape,
+};
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
-use crate::{Code, Finding, Mailbox, Parsed, Profile, Severity, Syntax, Verdict};
+use crate::{Code, Finding, Mailbox, Parsed, Profile, Severity, Shadow, Syntax, Verdict};
 
 type Span = (usize, usize);
+
+/// RFC 2047 §5(3): what a "Q" encoded-word in a phrase may hold.
+fn is_phrase_q_text(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!*+-/=_".contains(&b)
+}
 
 /// Element shapes, decided by one look ahead at the element's tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,26 +74,27 @@ pub fn parse(input: &[u8], profile: Profile) -> Parsed<'_> {
     parser.into_parsed()
 }
 
-/// One parse of one value. `run()` fills `findings`, `mailboxes`, `worst_severity` and
-/// `worst_syntax`.
-struct Parser<'a> {
+/// One parse of one value. `run()` fills `findings`, `mailboxes`, `worst_severity`,
+/// `worst_syntax` and `shadows`.
+pub(crate) struct Parser<'a> {
     /// The input, at most MAX_INPUT_BYTES long (the rest is reported, not parsed).
-    data: &'a [u8],
+    pub(crate) data: &'a [u8],
     /// The length of the whole input.
     input_len: usize,
     profile: Profile,
-    end: usize,
-    findings: Vec<Finding>,
+    pub(crate) end: usize,
+    /// In the order reported until `into_parsed` sorts them.
+    pub(crate) findings: Vec<Finding>,
     findings_truncated: bool,
     worst_severity: Severity,
     worst_syntax: Syntax,
-    mailboxes: Vec<Mailbox<'a>>,
+    pub(crate) mailboxes: Vec<Mailbox<'a>>,
     mailbox_count: usize,
     element_failed: bool,
     group_seen: bool,
-    tokens: Vec<Token>,
+    pub(crate) tokens: Vec<Token>,
     /// The decoded text of each comment token (`texts[token.text]`).
-    texts: Vec<Cow<'a, str>>,
+    pub(crate) texts: Vec<Cow<'a, str>>,
     /// The next token.
     i: usize,
     /// End of the last non-white-space token consumed.
@@ -93,8 +102,13 @@ struct Parser<'a> {
     /// Comments of the element being parsed.
     comments: Vec<Cow<'a, str>>,
     /// Every display name read (group names too): span and text, for the deception
-    /// analysis that runs after the grammar (`reference/deception.py`).
-    phrases: Vec<(usize, usize, Cow<'a, str>)>,
+    /// analysis that runs after the grammar (`deception.rs`).
+    pub(crate) phrases: Vec<(usize, usize, Cow<'a, str>)>,
+    /// Each kept mailbox's list element, from after the comma before it to the comma
+    /// after it: what a comment or a display name there belongs to.
+    pub(crate) elements: Vec<Span>,
+    /// The shadow addresses the deception analysis found, sorted.
+    shadows: Vec<Shadow<'a>>,
 }
 
 impl<'a> Report<'a> for Parser<'a> {
@@ -133,6 +147,8 @@ impl<'a> Parser<'a> {
             last_end: 0,
             comments: Vec::new(),
             phrases: Vec::new(),
+            elements: Vec::new(),
+            shadows: Vec::new(),
         }
     }
 
@@ -144,6 +160,7 @@ impl<'a> Parser<'a> {
             profile: self.profile,
             mailboxes: self.mailboxes,
             findings: self.findings,
+            shadows: self.shadows,
         }
     }
 
@@ -156,7 +173,7 @@ impl<'a> Parser<'a> {
 
     /// Record a finding. Past MAX_FINDINGS, findings still count in the verdict and
     /// syntax but are not kept; one `too-many-findings` marks where that began.
-    fn report(&mut self, code: Code, start: usize, end: usize) {
+    pub(crate) fn report(&mut self, code: Code, start: usize, end: usize) {
         self.worst_severity = self.worst_severity.max(code.severity());
         self.worst_syntax = self.worst_syntax.max(code.syntax());
         if self.findings.len() < MAX_FINDINGS {
@@ -197,6 +214,7 @@ impl<'a> Parser<'a> {
                 self.report(Code::NoMailbox, 0, self.end);
             }
         }
+        self.shadows = Analysis::new(self).run();
     }
 
     /// RFC 5322 §2.1.1: a line MUST be no more than 998 octets, excluding the CRLF.
@@ -227,21 +245,8 @@ impl<'a> Parser<'a> {
     /// (`utf8`, when the profile allows it); anything else is an old client's raw
     /// charset, tolerable in display text, not in an address.
     fn scan_8bit(&mut self, start: usize, end: usize, in_address: bool) {
-        let data = self.data;
-        let end = end.min(data.len());
-        let mut i = start;
-        while i < end {
-            if self.byte(i).is_some_and(|b| b < 0x80) {
-                i += 1;
-                continue;
-            }
-            let mut j = i;
-            while j < end && self.byte(j).is_some_and(|b| b >= 0x80) {
-                j += 1;
-            }
-            let valid = data
-                .get(i..j)
-                .is_some_and(|run| std::str::from_utf8(run).is_ok());
+        for (i, j, text) in high_runs(self.data, start, end) {
+            let valid = text.is_some();
             let code = if in_address {
                 if valid && self.profile.utf8 {
                     Code::Utf8
@@ -258,7 +263,6 @@ impl<'a> Parser<'a> {
                 Code::EightBitText
             };
             self.report(code, i, j);
-            i = j;
         }
     }
 
@@ -396,7 +400,7 @@ impl<'a> Parser<'a> {
                     self.report(Code::EmptyListElement, element_start, next);
                 }
             } else {
-                self.parse_address(group);
+                self.parse_address(group, element_start);
             }
             if !self.peek_special(b',') {
                 return;
@@ -440,7 +444,7 @@ impl<'a> Parser<'a> {
     /// mailbox         = name-addr / addr-spec
     /// name-addr       = [display-name] angle-addr
     /// ```
-    fn parse_address(&mut self, group: Option<&Cow<'a, str>>) {
+    fn parse_address(&mut self, group: Option<&Cow<'a, str>>, list_element_start: usize) {
         let in_group = group.is_some();
         let element_start = self.next_start();
         let (shape, at) = self.scan_shape(in_group);
@@ -466,7 +470,8 @@ impl<'a> Parser<'a> {
             None => self.element_failed = true,
             Some(address) => {
                 let span = (element_start, mailbox_end);
-                self.add_mailbox(address, display_name, display_span, group, span);
+                let element = (list_element_start, self.next_start());
+                self.add_mailbox(address, display_name, display_span, group, span, element);
             }
         }
     }
@@ -488,6 +493,7 @@ impl<'a> Parser<'a> {
         display_span: Option<Span>,
         group: Option<&Cow<'a, str>>,
         span: Span,
+        element: Span,
     ) {
         self.mailbox_count += 1;
         if self.mailbox_count > MAX_MAILBOXES {
@@ -502,6 +508,7 @@ impl<'a> Parser<'a> {
             route,
         } = address;
         let addr_spec = addr_spec_text(self.data, &local, &domain);
+        self.elements.push(element);
         self.mailboxes.push(Mailbox {
             display_name,
             local_part: local.value,
@@ -628,6 +635,15 @@ impl<'a> Parser<'a> {
             let after = self.tokens.get(index + 1);
             if before.is_none_or(|t| t.kind == Kind::Ws) && after.is_none_or(|t| t.kind == Kind::Ws)
             {
+                let text = self
+                    .data
+                    .get(exact.text_start..exact.text_end)
+                    .unwrap_or(&[]);
+                if exact.encoding == encoded_word::WordEncoding::Q
+                    && !text.iter().all(|&b| is_phrase_q_text(b))
+                {
+                    self.report(Code::EncodedWordPhraseText, exact.start, exact.end);
+                }
                 return self.decode_word(&exact);
             }
         }

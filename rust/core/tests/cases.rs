@@ -4,9 +4,10 @@
 //! A case holds the input (`input`, `input_hex` or `input_repeat`: `[[text, count], ...]`),
 //! the profile (`utf8`, `groups`) and what must come out: `verdict`, `syntax`, `findings`
 //! (the exact sorted list of `[code, start, end]`) or `findings_count` with
-//! `findings_include`, `mailboxes` (a subset of each mailbox's fields), `mailbox_count`
-//! and `address`. Files whose cases have no `verdict` (`encoded_words.jsonl`) have
-//! runners of their own and are skipped here.
+//! `findings_include`, `mailboxes` (a subset of each mailbox's fields), `mailbox_count`,
+//! `address` and `shadows` (the exact sorted list of `[address, source, start, end]`).
+//! Files whose cases have no `verdict` (`encoded_words.jsonl`) have runners of their own
+//! and are skipped here.
 
 use std::path::{Path, PathBuf};
 
@@ -107,6 +108,21 @@ fn findings_json(parsed: &Parsed<'_>) -> Vec<Value> {
         .collect()
 }
 
+fn shadows_json(parsed: &Parsed<'_>) -> Vec<Value> {
+    parsed
+        .shadows
+        .iter()
+        .map(|shadow| {
+            json!([
+                &*shadow.address,
+                shadow.source.as_str(),
+                shadow.start,
+                shadow.end
+            ])
+        })
+        .collect()
+}
+
 /// What differs between the case and the result, one line each.
 fn check(case: &Value, parsed: &Parsed<'_>) -> Vec<String> {
     let mut errors = Vec::new();
@@ -128,6 +144,7 @@ fn check(case: &Value, parsed: &Parsed<'_>) -> Vec<String> {
         _ => Value::Null,
     };
     expect("address", address);
+    expect("shadows", json!(shadows_json(parsed)));
     if let Some(include) = case.get("findings_include").and_then(Value::as_array) {
         for finding in include {
             if !findings.contains(finding) {

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use fromguard::{Mailbox, Parsed, Profile};
+use fromguard::{Mailbox, Parsed, Profile, ShadowSource};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -22,19 +22,51 @@ struct PythonSide {
     syntaxes: Vec<Py<PyAny>>,
     /// `fromguard._model.Severity` members, indexed by value.
     severities: Vec<Py<PyAny>>,
-    /// The `fromguard._model.Mailbox` and `Finding` named tuples.
+    /// The `fromguard._model.Mailbox`, `Finding` and `Shadow` named tuples.
     mailbox: Py<PyAny>,
     finding: Py<PyAny>,
+    shadow: Py<PyAny>,
     /// Each code and its description as a Python string, by `Code::index`, so that a
     /// finding costs no string conversion.
     codes: Vec<Py<PyString>>,
     messages: Vec<Py<PyString>>,
+    /// Each shadow source's name as an interned Python string, by `source_index`.
+    sources: Vec<Py<PyString>>,
     /// `fromguard._explain.explain`: one implementation serves the core and the
     /// reference.
     explain: Py<PyAny>,
 }
 
 static PYTHON_SIDE: PyOnceLock<PythonSide> = PyOnceLock::new();
+
+/// Every shadow source, indexed by `source_index`.
+const SHADOW_SOURCES: [ShadowSource; 8] = [
+    ShadowSource::DisplayName,
+    ShadowSource::Comment,
+    ShadowSource::EncodedWord,
+    ShadowSource::QuotedLocalPart,
+    ShadowSource::PercentHack,
+    ShadowSource::BangPath,
+    ShadowSource::DomainLiteral,
+    ShadowSource::RejectedText,
+];
+
+/// The source's interned name, or a new string for a source added to the core since
+/// this table was written (`ShadowSource` is non-exhaustive).
+fn source_name<'py>(
+    py: Python<'py>,
+    side: &PythonSide,
+    source: ShadowSource,
+) -> Bound<'py, PyString> {
+    SHADOW_SOURCES
+        .iter()
+        .position(|known| *known == source)
+        .and_then(|index| side.sources.get(index))
+        .map_or_else(
+            || PyString::new(py, source.as_str()),
+            |name| name.bind(py).clone(),
+        )
+}
 
 /// Imported on first use, not when `_core` loads: `fromguard/__init__.py` imports
 /// `_core` first, and `_model` must not depend on that order.
@@ -48,6 +80,7 @@ fn python_side(py: Python<'_>) -> PyResult<&PythonSide> {
             severities: members(&model.getattr("Severity")?)?,
             mailbox: model.getattr("Mailbox")?.unbind(),
             finding: model.getattr("Finding")?.unbind(),
+            shadow: model.getattr("Shadow")?.unbind(),
             // Codes are interned: callers compare them and use them as keys.
             codes: codes
                 .clone()
@@ -55,6 +88,10 @@ fn python_side(py: Python<'_>) -> PyResult<&PythonSide> {
                 .collect(),
             messages: codes
                 .map(|code| PyString::new(py, code.description()).unbind())
+                .collect(),
+            sources: SHADOW_SOURCES
+                .iter()
+                .map(|source| PyString::intern(py, source.as_str()).unbind())
                 .collect(),
             explain: py
                 .import("fromguard._explain")?
@@ -168,6 +205,7 @@ struct FromHeader {
     /// Built on first access: many callers only look at the verdict.
     mailboxes: PyOnceLock<Py<PyTuple>>,
     findings: PyOnceLock<Py<PyTuple>>,
+    shadows: PyOnceLock<Py<PyTuple>>,
 }
 
 impl FromHeader {
@@ -177,6 +215,7 @@ impl FromHeader {
             parsed,
             mailboxes: PyOnceLock::new(),
             findings: PyOnceLock::new(),
+            shadows: PyOnceLock::new(),
         }
     }
 }
@@ -284,7 +323,30 @@ impl FromHeader {
         Ok(tuple.clone_ref(py))
     }
 
-    /// The value with a caret line under each finding.
+    /// The shadow addresses, as ``fromguard.Shadow`` tuples sorted by span.
+    #[getter]
+    fn shadows(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        let tuple = self.shadows.get_or_try_init(py, || {
+            let side = python_side(py)?;
+            let items = self
+                .parsed
+                .shadows
+                .iter()
+                .map(|shadow| {
+                    side.shadow.bind(py).call1((
+                        shadow.address.as_ref(),
+                        source_name(py, side, shadow.source),
+                        shadow.start,
+                        shadow.end,
+                    ))
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            PyResult::Ok(PyTuple::new(py, items)?.unbind())
+        })?;
+        Ok(tuple.clone_ref(py))
+    }
+
+    /// The value with a caret line under each finding, then one under each shadow.
     fn explain(slf: &Bound<'_, Self>) -> PyResult<String> {
         let py = slf.py();
         python_side(py)?.explain.bind(py).call1((slf,))?.extract()

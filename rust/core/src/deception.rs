@@ -1,0 +1,763 @@
+//! Deception analysis: shadow addresses and the `deceptive` findings.
+//!
+//! A port of `python/fromguard/reference/deception.py`, function for function; both give
+//! the same results on every input.
+//!
+//! A From value can be grammatical and still show the reader a sender who did not send
+//! it. This pass runs after the grammar, over what the parser already knows (its
+//! mailboxes, the display names it read, its tokens and its findings), and never
+//! re-parses decoded text as structure (the mistake behind CVE-2023-27043 and several
+//! peers' bugs).
+//!
+//! A *shadow address* is an address-like string that some mail program could display or
+//! use instead of the real addr-spec. Each has the span of the unit it was found in (a
+//! display name, a comment, an encoded-word, the local part, a domain literal, text the
+//! grammar rejected) and a [`ShadowSource`] naming that unit.
+//!
+//! A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
+//! punycode labels decoded) is harmless; a different one is `deceptive`.
+//!
+//! The order in which findings are reported is part of the contract with the reference
+//! (it decides which findings a value past the findings limit keeps): several authors;
+//! then per mailbox its domain, route and local part; display names; comments;
+//! encoded-words; rejected text; format characters.
+//!
+//! Text is searched by character, as the reference searches its `str` by code point;
+//! offsets here are byte offsets into the UTF-8 text, always at character boundaries, so
+//! the addresses found are the same. Every pass is linear in the text it reads.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use crate::encoded_word::{self, EncodedWord};
+use crate::lexer::{C_ATEXT, Kind, class, high_runs};
+use crate::lookalike::{self, FormatKind};
+use crate::parser::Parser;
+use crate::{Code, Mailbox, Shadow, ShadowSource};
+
+/// Characters that make decoded text address structure to a lenient reader.
+const ADDRESS_PUNCTUATION: &[char] = &['<', '>', '@', ',', ';', ':', '"'];
+
+/// Where a shadow found in each kind of unit is reported when it differs from the sender
+/// (`None` for the sources `compare` never sees).
+fn deceptive_code(source: ShadowSource) -> Option<Code> {
+    match source {
+        ShadowSource::DisplayName => Some(Code::AddressInDisplayName),
+        ShadowSource::Comment => Some(Code::AddressInComment),
+        ShadowSource::EncodedWord => Some(Code::AddressInEncodedWord),
+        ShadowSource::QuotedLocalPart => Some(Code::AddressInQuotedLocalPart),
+        // Already reported for the literal.
+        ShadowSource::DomainLiteral => Some(Code::DomainLiteralNotIp),
+        ShadowSource::RejectedText => Some(Code::AddressInRejectedText),
+        ShadowSource::PercentHack | ShadowSource::BangPath => None,
+    }
+}
+
+/// The findings of encoded-words in places RFC 2047 forbids (not decoded by the grammar).
+const PLACEMENT_CODES: [Code; 3] = [
+    Code::EncodedWordInQuotedString,
+    Code::EncodedWordInAddress,
+    Code::EncodedWordNotDelimited,
+];
+
+/// White space outside ASCII, which ends an address-like run like ASCII white space does.
+fn is_unicode_space(c: char) -> bool {
+    let single = [
+        '\u{00A0}', '\u{1680}', '\u{2028}', '\u{2029}', '\u{202F}', '\u{205F}', '\u{3000}',
+    ];
+    single.contains(&c) || ('\u{2000}'..='\u{200A}').contains(&c)
+}
+
+/// A character that can be part of an address-like run: for the local part atext and
+/// "."; for the domain letters, digits, "-" and "."; on both sides any non-ASCII
+/// character but white space (RFC 6532 text, and the look-alikes we want to catch).
+fn is_word_char(c: char, in_domain: bool) -> bool {
+    if !c.is_ascii() {
+        return !is_unicode_space(c);
+    }
+    if c == '.' {
+        return true;
+    }
+    if in_domain {
+        return c.is_ascii_alphanumeric() || c == '-';
+    }
+    // ASCII, so the cast keeps the character.
+    class(c as u8) == C_ATEXT
+}
+
+/// Every address-like `local@domain` in `text`, left to right, not overlapping, as byte
+/// ranges of `text`. The domain needs at least two non-empty labels, so that
+/// "Jane @ home" is not one.
+fn find_addresses(text: &str) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    // Where the previous address ended: the next local part starts no earlier.
+    let mut floor = 0;
+    let mut search = 0;
+    while let Some(offset) = text.get(search..).and_then(|rest| rest.find('@')) {
+        let at = search + offset;
+        search = at + 1;
+        let mut start = at;
+        while start > floor {
+            match text.get(..start).and_then(|head| head.chars().next_back()) {
+                Some(c) if is_word_char(c, false) => start -= c.len_utf8(),
+                _ => break,
+            }
+        }
+        let mut end = at + 1;
+        while let Some(c) = text.get(end..).and_then(|rest| rest.chars().next()) {
+            if !is_word_char(c, true) {
+                break;
+            }
+            end += c.len_utf8();
+        }
+        let local = text.get(start..at).unwrap_or_default();
+        let local_start = start + (local.len() - local.trim_start_matches('.').len());
+        let domain = text
+            .get(at + 1..end)
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        let labels_ok = domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
+        if local_start < at && labels_ok {
+            let domain_end = at + 1 + domain.len();
+            found.push(local_start..domain_end);
+            floor = domain_end;
+        }
+    }
+    found
+}
+
+/// A host in a percent hack or bang path: labels of letters, digits and "-" (or any
+/// non-ASCII character), separated by single periods. UUCP hosts need no period.
+fn is_host_name(text: &str) -> bool {
+    text.split('.')
+        .all(|label| !label.is_empty() && label.chars().all(|c| is_word_char(c, true) && c != '.'))
+}
+
+/// A domain for comparison: ASCII lower case, no trailing dot, punycode decoded.
+fn normalize_domain(domain: &str) -> String {
+    let lowered = ascii_lower(domain);
+    let domain = lowered.trim_end_matches('.');
+    match lookalike::analyze_domain(domain).unicode {
+        Some(decoded) => ascii_lower(&decoded),
+        None => domain.to_owned(),
+    }
+}
+
+fn normalize_address(address: &str) -> String {
+    let (local, domain) = match address.rfind('@') {
+        Some(at) => (
+            address.get(..at).unwrap_or_default(),
+            address.get(at + 1..).unwrap_or_default(),
+        ),
+        None => ("", address),
+    };
+    let mut normalized = ascii_lower(local);
+    normalized.push('@');
+    normalized.push_str(&normalize_domain(domain));
+    normalized
+}
+
+/// Lower case for ASCII letters only: the same in every Unicode version.
+fn ascii_lower(text: &str) -> String {
+    text.to_ascii_lowercase()
+}
+
+/// IPv4-address-literal = Snum 3("." Snum) (RFC 5321 §4.1.3), Snum 0-255.
+fn is_ipv4(text: &str) -> bool {
+    let mut parts = 0;
+    for part in text.split('.') {
+        parts += 1;
+        let snum = !part.is_empty()
+            && part.len() <= 3
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && part.parse::<u16>().is_ok_and(|n| n <= 255);
+        if parts > 4 || !snum {
+            return false;
+        }
+    }
+    parts == 4
+}
+
+/// IPv6-addr (RFC 5321 §4.1.3, RFC 4291 §2.2): eight groups of 1-4 hex digits, "::"
+/// once for one or more zero groups, the last two groups possibly written as IPv4.
+fn is_ipv6(text: &str) -> bool {
+    let with_ipv4;
+    let mut text = text;
+    if text.contains('.') {
+        let Some((head, tail)) = text.rsplit_once(':') else {
+            return false;
+        };
+        if !is_ipv4(tail) {
+            return false;
+        }
+        // The IPv4 part stands for two groups.
+        with_ipv4 = format!("{head}:0:0");
+        text = &with_ipv4;
+    }
+    if text.matches("::").count() > 1 {
+        return false;
+    }
+    if let Some((left, right)) = text.split_once("::") {
+        return match (hex_groups(left), hex_groups(right)) {
+            (Some(left), Some(right)) => left + right <= 7,
+            _ => false,
+        };
+    }
+    hex_groups(text) == Some(8)
+}
+
+/// How many ":"-separated groups of 1-4 hex digits `text` is, or `None`.
+fn hex_groups(text: &str) -> Option<usize> {
+    if text.is_empty() {
+        return Some(0);
+    }
+    let mut groups = 0;
+    for group in text.split(':') {
+        if group.is_empty() || group.len() > 4 || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        groups += 1;
+    }
+    Some(groups)
+}
+
+fn is_ip_literal(content: &str) -> bool {
+    if is_ipv4(content) {
+        return true;
+    }
+    // Only ASCII characters lower-case to "ipv6:" (the reference lowers in Unicode).
+    let prefix = content.as_bytes().get(..5);
+    prefix.is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"ipv6:"))
+        && content.get(5..).is_some_and(is_ipv6)
+}
+
+/// `text[range]`, borrowed from the input when `text` is.
+fn slice_cow<'a>(text: &Cow<'a, str>, range: Range<usize>) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.get(range).unwrap_or_default()),
+        Cow::Owned(text) => Cow::Owned(text.get(range).unwrap_or_default().to_owned()),
+    }
+}
+
+/// `data[start..end]` clamped to the data, as a Python slice is.
+fn byte_slice(data: &[u8], start: usize, end: usize) -> &[u8] {
+    let end = end.min(data.len());
+    data.get(start.min(end)..end).unwrap_or_default()
+}
+
+/// The normalized address of mailbox `k`, computed once.
+fn own_address<'c>(
+    cache: &'c mut [Option<String>],
+    mailboxes: &[Mailbox<'_>],
+    k: usize,
+) -> &'c str {
+    let Some(slot) = cache.get_mut(k) else {
+        return "";
+    };
+    slot.get_or_insert_with(|| {
+        let mailbox = mailboxes.get(k);
+        let local = mailbox.map_or("", |m| &m.local_part);
+        let domain = mailbox.map_or("", |m| &m.domain);
+        normalize_address(&format!("{local}@{domain}"))
+    })
+}
+
+/// One deception pass over a finished parse.
+pub(crate) struct Analysis<'p, 'a> {
+    parser: &'p mut Parser<'a>,
+    shadows: Vec<Shadow<'a>>,
+    /// The normalized address of each mailbox, once a unit has been compared with it.
+    own: Vec<Option<String>>,
+}
+
+impl<'p, 'a> Analysis<'p, 'a> {
+    pub(crate) fn new(parser: &'p mut Parser<'a>) -> Self {
+        let own = vec![None; parser.mailboxes.len()];
+        Analysis {
+            parser,
+            shadows: Vec::new(),
+            own,
+        }
+    }
+
+    /// The mailbox a unit at `start` belongs to: the one whose list element holds it,
+    /// else the last one before it, else the first.
+    ///
+    /// The list elements follow one another without overlapping (each ends at the comma
+    /// or semicolon the next one starts after), so the last one starting at or before
+    /// `start` is the one the reference's forward walk stops at; it is found by binary
+    /// search, so that many units over many mailboxes stay linear.
+    fn real_mailbox(&self, start: usize) -> Option<usize> {
+        let count = self.parser.mailboxes.len();
+        if count == 0 {
+            return None;
+        }
+        let elements = self.parser.elements.get(..count).unwrap_or(&[]);
+        let before = elements.partition_point(|&(element_start, _)| element_start <= start);
+        Some(before.saturating_sub(1))
+    }
+
+    fn shadow(&mut self, address: Cow<'a, str>, source: ShadowSource, start: usize, end: usize) {
+        self.shadows.push(Shadow {
+            address,
+            source,
+            start,
+            end,
+        });
+    }
+
+    /// Record each address in `text` as a shadow, and report the unit once: `deceptive`
+    /// if an address differs from the sender's, else `info` where it is the sender's own
+    /// (display names and comments).
+    #[allow(
+        clippy::ptr_arg,
+        reason = "the Cow says whether the shadows can borrow from the input"
+    )]
+    fn compare(&mut self, text: &Cow<'a, str>, source: ShadowSource, start: usize, end: usize) {
+        let addresses = find_addresses(text);
+        if addresses.is_empty() {
+            return;
+        }
+        let real = self.real_mailbox(start);
+        let own = real.map(|k| own_address(&mut self.own, &self.parser.mailboxes, k));
+        let mut differs = false;
+        for range in addresses {
+            let address = slice_cow(text, range);
+            differs = differs || own != Some(normalize_address(&address).as_str());
+            self.shadows.push(Shadow {
+                address,
+                source,
+                start,
+                end,
+            });
+        }
+        if differs {
+            // The literal is reported as not an IP already.
+            if source != ShadowSource::DomainLiteral {
+                if let Some(code) = deceptive_code(source) {
+                    self.parser.report(code, start, end);
+                }
+            }
+        } else if source == ShadowSource::DisplayName || source == ShadowSource::Comment {
+            self.parser.report(Code::DisplayNameIsAddress, start, end);
+        }
+    }
+
+    // -- the passes, in reporting order ---------------------------------------------------
+
+    /// Runs every pass; returns the shadows sorted by `(start, end, source name,
+    /// address)`.
+    pub(crate) fn run(mut self) -> Vec<Shadow<'a>> {
+        let count = self.parser.mailboxes.len();
+        if count > 1 {
+            let start = self.parser.mailboxes.get(1).map_or(0, |m| m.span.0);
+            let end = self.parser.mailboxes.last().map_or(0, |m| m.span.1);
+            self.parser.report(Code::SeveralAuthors, start, end);
+        }
+        for k in 0..count {
+            self.domain(k);
+            self.route(k);
+            self.local_part(k);
+        }
+        // Taken out while they are read (nothing reads them after this pass).
+        let phrases = std::mem::take(&mut self.parser.phrases);
+        for (start, end, text) in &phrases {
+            self.compare(text, ShadowSource::DisplayName, *start, *end);
+        }
+        self.parser.phrases = phrases;
+        let tokens = std::mem::take(&mut self.parser.tokens);
+        let texts = std::mem::take(&mut self.parser.texts);
+        for token in tokens.iter().filter(|token| token.kind == Kind::Comment) {
+            if let Some(text) = texts.get(token.text) {
+                self.compare(text, ShadowSource::Comment, token.start, token.end);
+            }
+        }
+        self.parser.tokens = tokens;
+        self.parser.texts = texts;
+        self.encoded_words();
+        self.rejected_text();
+        self.format_characters();
+        let mut shadows = self.shadows;
+        shadows.sort_by(|a, b| {
+            (a.start, a.end, a.source.as_str(), &*a.address).cmp(&(
+                b.start,
+                b.end,
+                b.source.as_str(),
+                &*b.address,
+            ))
+        });
+        shadows
+    }
+
+    fn domain(&mut self, k: usize) {
+        let Some(mailbox) = self.parser.mailboxes.get(k) else {
+            return;
+        };
+        let (start, end) = mailbox.domain_span;
+        let domain = mailbox.domain.clone();
+        if domain.starts_with('[') {
+            let content_end = if domain.len() >= 2 && domain.ends_with(']') {
+                domain.len() - 1
+            } else {
+                domain.len()
+            };
+            let content = slice_cow(&domain, 1..content_end);
+            if !is_ip_literal(&content) {
+                self.parser.report(Code::DomainLiteralNotIp, start, end);
+                self.compare(&content, ShadowSource::DomainLiteral, start, end);
+            }
+            return;
+        }
+        let analysis = lookalike::analyze_domain(&domain);
+        if analysis.punycode {
+            self.parser.report(Code::PunycodeDomain, start, end);
+        }
+        if analysis.bad_punycode {
+            self.parser.report(Code::BadPunycode, start, end);
+        }
+        if analysis.mixed_script {
+            self.parser.report(Code::MixedScriptDomain, start, end);
+        }
+        if analysis.ascii_lookalike.is_some() {
+            self.parser.report(Code::ConfusableDomain, start, end);
+        }
+        // Punycode can hide format characters too.
+        if let Some(unicode) = &analysis.unicode {
+            self.report_format_kinds(unicode, start, end);
+        }
+    }
+
+    fn route(&mut self, k: usize) {
+        let Some(mailbox) = self.parser.mailboxes.get(k) else {
+            return;
+        };
+        let own = normalize_domain(&mailbox.domain);
+        if !mailbox
+            .route
+            .iter()
+            .any(|domain| normalize_domain(domain) != own)
+        {
+            return;
+        }
+        let mut span = mailbox.span;
+        for finding in &self.parser.findings {
+            if finding.code == Code::ObsRoute && span.0 <= finding.start && finding.start < span.1 {
+                span = (finding.start, finding.end);
+                break;
+            }
+        }
+        self.parser.report(Code::RouteOtherDomain, span.0, span.1);
+    }
+
+    /// A quoted local part holding an address; user%host and host!user routing.
+    fn local_part(&mut self, k: usize) {
+        let Some(mailbox) = self.parser.mailboxes.get(k) else {
+            return;
+        };
+        let local = mailbox.local_part.clone();
+        let (start, end) = mailbox.local_part_span;
+        if local.contains('@') {
+            self.compare(&local, ShadowSource::QuotedLocalPart, start, end);
+            return;
+        }
+        let own = normalize_domain(&mailbox.domain);
+        if let Some((user, host)) = local.rsplit_once('%') {
+            if !user.is_empty() && is_host_name(host) {
+                let address = Cow::Owned(format!("{user}@{host}"));
+                self.shadow(address, ShadowSource::PercentHack, start, end);
+                let code = if normalize_domain(host) == own {
+                    Code::PercentHack
+                } else {
+                    Code::PercentHackOtherDomain
+                };
+                self.parser.report(code, start, end);
+            }
+        }
+        let mut hops = local.rsplit('!');
+        let (Some(user), Some(host)) = (hops.next(), hops.next()) else {
+            return;
+        };
+        if !user.is_empty() && is_host_name(host) {
+            let address = Cow::Owned(format!("{user}@{host}"));
+            self.shadow(address, ShadowSource::BangPath, start, end);
+            let code = if normalize_domain(host) == own {
+                Code::BangPath
+            } else {
+                Code::BangPathOtherDomain
+            };
+            self.parser.report(code, start, end);
+        }
+    }
+
+    /// Every encoded-word, decoded or not: what its text would show. Those the grammar
+    /// does not decode (RFC 2047 forbids their place) are searched for addresses too.
+    fn encoded_words(&mut self) {
+        let data = self.parser.data;
+        let mut words: Vec<(usize, usize, bool)> = self
+            .parser
+            .findings
+            .iter()
+            .filter_map(|finding| {
+                let placed_wrongly = PLACEMENT_CODES.contains(&finding.code);
+                (finding.code == Code::EncodedWord || placed_wrongly).then_some((
+                    finding.start,
+                    finding.end,
+                    placed_wrongly,
+                ))
+            })
+            .collect();
+        // Stable, as the reference's sort of the findings in the order reported.
+        words.sort_by_key(|&(start, end, _)| (start, end));
+        for (start, end, placed_wrongly) in words {
+            if let Some(word) = encoded_word::match_encoded_word(data, start, end) {
+                self.inspect_word(&word, placed_wrongly);
+            }
+        }
+    }
+
+    /// Judge what an encoded-word decodes to: address punctuation, controls, format
+    /// characters; with `search`, addresses (for words no display text shows).
+    fn inspect_word(&mut self, word: &EncodedWord<'_>, search: bool) {
+        let Ok(text) = encoded_word::decode(self.parser.data, word) else {
+            return;
+        };
+        if text.contains(ADDRESS_PUNCTUATION) {
+            self.parser
+                .report(Code::EncodedWordSpecials, word.start, word.end);
+        }
+        if text
+            .chars()
+            .any(|c| c < '\u{20}' || ('\u{7F}'..'\u{A0}').contains(&c))
+        {
+            self.parser
+                .report(Code::EncodedWordControl, word.start, word.end);
+        }
+        self.report_format_kinds(&text, word.start, word.end);
+        if search {
+            self.compare(&text, ShadowSource::EncodedWord, word.start, word.end);
+        }
+    }
+
+    /// Bidi controls and invisible characters in decoded text, once per kind, at the span
+    /// of the unit that decodes to it.
+    fn report_format_kinds(&mut self, text: &str, start: usize, end: usize) {
+        let spans = lookalike::format_characters(text);
+        if spans.iter().any(|span| span.kind == FormatKind::Bidi) {
+            self.parser.report(Code::BidiControl, start, end);
+        }
+        if spans.iter().any(|span| span.kind == FormatKind::Invisible) {
+            self.parser.report(Code::InvisibleCharacter, start, end);
+        }
+    }
+
+    /// Text the grammar skipped (after an address, or an element without one), and the
+    /// decoded text of the encoded-words in it.
+    fn rejected_text(&mut self) {
+        let data = self.parser.data;
+        let mut spans: Vec<(usize, usize)> = self
+            .parser
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::TextAfterAddress || f.code == Code::NoAddress)
+            .map(|f| (f.start, f.end))
+            .collect();
+        spans.sort_unstable();
+        for (start, end) in spans {
+            let text = String::from_utf8_lossy(byte_slice(data, start, end));
+            self.compare(&text, ShadowSource::RejectedText, start, end);
+            for word in encoded_word::find_encoded_words(data, start, end) {
+                self.inspect_word(&word, true);
+            }
+        }
+    }
+
+    /// Bidi controls and invisible characters in the raw text (each valid UTF-8 run).
+    fn format_characters(&mut self) {
+        let (data, end) = (self.parser.data, self.parser.end);
+        for (i, _, text) in high_runs(data, 0, end) {
+            for span in lookalike::format_characters(text.unwrap_or_default()) {
+                let code = match span.kind {
+                    FormatKind::Bidi => Code::BidiControl,
+                    FormatKind::Invisible => Code::InvisibleCharacter,
+                };
+                self.parser.report(code, i + span.start, i + span.end);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Profile, parse};
+
+    fn addresses(text: &str) -> Vec<&str> {
+        find_addresses(text)
+            .into_iter()
+            .map(|range| &text[range])
+            .collect()
+    }
+
+    #[test]
+    fn addresses_are_found_by_character() {
+        assert_eq!(addresses("ceo@bank.example"), ["ceo@bank.example"]);
+        assert_eq!(addresses("Jane @ home"), Vec::<&str>::new());
+        assert_eq!(addresses("a@b"), Vec::<&str>::new());
+        assert_eq!(addresses("..a@b.c.."), ["a@b.c"]);
+        assert_eq!(addresses("a@b.c@d.e"), ["a@b.c"]);
+        assert_eq!(addresses("x a@b.c, d@e.f"), ["a@b.c", "d@e.f"]);
+        assert_eq!(addresses("jörg@bü.example"), ["jörg@bü.example"]);
+        // Non-ASCII white space ends a run; other non-ASCII characters do not.
+        assert_eq!(addresses("x\u{3000}a@b.c\u{00A0}y"), ["a@b.c"]);
+        assert_eq!(addresses("a@b..c"), Vec::<&str>::new());
+        assert_eq!(addresses("@@@"), Vec::<&str>::new());
+        assert_eq!(addresses(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn ip_literals() {
+        assert!(is_ip_literal("192.0.2.1"));
+        assert!(!is_ip_literal("192.0.2.256"));
+        assert!(!is_ip_literal("192.0.2"));
+        assert!(!is_ip_literal("1.2.3.4.5"));
+        assert!(!is_ip_literal("01234.0.0.1"));
+        assert!(is_ip_literal("IPv6:::1"));
+        assert!(is_ip_literal("ipv6:2001:db8::1"));
+        assert!(is_ip_literal("IPv6:1:2:3:4:5:6:7:8"));
+        assert!(!is_ip_literal("IPv6:1:2:3:4:5:6:7:8:9"));
+        assert!(is_ip_literal("IPv6:::ffff:192.0.2.1"));
+        assert!(is_ip_literal("IPv6:1:2:3:4:5:6:192.0.2.1"));
+        assert!(!is_ip_literal("IPv6:1:2:3:4:5:6:7:192.0.2.1"));
+        assert!(!is_ip_literal("IPv6:1::2::3"));
+        assert!(!is_ip_literal("IPv6::::"));
+        assert!(!is_ip_literal("IPv6:"));
+        assert!(!is_ip_literal("bank.example"));
+        assert!(!is_ip_literal("İPv6:::1"));
+        assert!(!is_ip_literal("IPv6:ü"));
+    }
+
+    #[test]
+    fn normalization_is_ascii_case_and_punycode() {
+        assert_eq!(normalize_address("CEO@Bank.Example."), "ceo@bank.example");
+        assert_eq!(
+            normalize_address("a@XN--MNCHEN-3YA.example"),
+            "a@münchen.example"
+        );
+        assert_eq!(normalize_address("nobody"), "@nobody");
+        assert_eq!(ascii_lower("ÄB"), "Äb");
+    }
+
+    #[test]
+    fn shadows_are_sorted_and_reported() {
+        let parsed = parse(
+            b"\"ceo@bank.example\" (x@y.example) <m@mallory.example>",
+            Profile::default(),
+        );
+        let shadows: Vec<_> = parsed
+            .shadows
+            .iter()
+            .map(|s| (&*s.address, s.source.as_str(), s.start, s.end))
+            .collect();
+        assert_eq!(
+            shadows,
+            [
+                ("ceo@bank.example", "display-name", 0, 18),
+                ("x@y.example", "comment", 19, 32)
+            ]
+        );
+        // Borrowed from the input: no copy for a verbatim address.
+        assert!(matches!(parsed.shadows[0].address, Cow::Borrowed(_)));
+        let codes: Vec<_> = parsed.findings.iter().map(|f| f.code).collect();
+        assert!(codes.contains(&Code::AddressInDisplayName));
+        assert!(codes.contains(&Code::AddressInComment));
+    }
+
+    #[test]
+    fn own_address_is_only_info() {
+        let parsed = parse(
+            b"\"M@Mallory.Example\" <m@mallory.example>",
+            Profile::default(),
+        );
+        let codes: Vec<_> = parsed.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, [Code::DisplayNameIsAddress]);
+        assert_eq!(parsed.shadows.len(), 1);
+    }
+
+    /// Pieces of values the deception pass looks into.
+    const PIECES: &[&[u8]] = &[
+        b"a",
+        b"ceo@bank.example",
+        b"CEO@BANK.EXAMPLE.",
+        b"u%bank.example",
+        b"h!u",
+        b"xn--bnk-6cd.example",
+        b"xn--zz",
+        b"b\xd0\xb0nk",
+        b"\xe2\x80\xae",
+        b"\xe2\x80\x8b",
+        b"\xe3\x80\x80",
+        b"\xff",
+        b"@",
+        b".",
+        b"<",
+        b">",
+        b",",
+        b":",
+        b";",
+        b"\"",
+        b"(",
+        b")",
+        b"[",
+        b"]",
+        b"[IPv6:::1]",
+        b" ",
+        b"\r\n ",
+        b"=?utf-8?q?a=40b.example?=",
+        b"=?utf-8?q?x=E2=80=AE?=",
+        b"=?utf-8?b?PGNlb0BiYW5rLmV4YW1wbGU+?=",
+        b"=?utf-8?q?a.b?=",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn any_soup_gives_sorted_shadows_inside_the_input(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..40),
+            groups in proptest::bool::ANY,
+        ) {
+            let input = pieces.concat();
+            let parsed = parse(&input, Profile { utf8: true, groups });
+            let keys: Vec<_> = parsed
+                .shadows
+                .iter()
+                .map(|s| (s.start, s.end, s.source.as_str(), &*s.address))
+                .collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            proptest::prop_assert_eq!(&keys, &sorted);
+            for shadow in &parsed.shadows {
+                proptest::prop_assert!(shadow.start <= shadow.end && shadow.end <= input.len());
+                proptest::prop_assert!(shadow.address.contains('@'));
+                if let Cow::Borrowed(address) = shadow.address {
+                    let range = input.as_ptr_range();
+                    proptest::prop_assert!(range.contains(&address.as_ptr()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn routing_hacks() {
+        let parsed = parse(b"user%bank.example@relay.example", Profile::default());
+        assert_eq!(parsed.shadows[0].address, "user@bank.example");
+        assert_eq!(parsed.shadows[0].source, ShadowSource::PercentHack);
+        assert!(
+            parsed
+                .findings
+                .iter()
+                .any(|f| f.code == Code::PercentHackOtherDomain)
+        );
+        let parsed = parse(b"relay.example!user@relay.example", Profile::default());
+        assert_eq!(parsed.shadows[0].address, "user@relay.example");
+        assert!(parsed.findings.iter().any(|f| f.code == Code::BangPath));
+    }
+}
