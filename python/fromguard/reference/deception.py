@@ -309,12 +309,18 @@ class Analysis:
         """Text the grammar skipped (after an address, or an element without one), and
         the decoded text of the encoded-words in it."""
         data = self.parser.data
+        inspected = {
+            (f.start, f.end)
+            for f in self.parser.findings
+            if f.code == "encoded-word" or f.code in PLACEMENT_CODES
+        }
         for finding in sorted(self.parser.findings, key=lambda f: (f.start, f.end)):
             if finding.code == "text-after-address" or finding.code == "no-address":
                 text = data[finding.start : finding.end].decode("utf-8", "replace")
                 self.compare(text, "rejected-text", finding.start, finding.end)
                 for word in encoded_word.find_encoded_words(data, finding.start, finding.end):
-                    self.inspect_word(word, True)
+                    if (word.start, word.end) not in inspected:  # e.g. in a comment there
+                        self.inspect_word(word, True)
 
     def format_characters(self) -> None:
         """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""

@@ -562,11 +562,22 @@ impl<'p, 'a> Analysis<'p, 'a> {
             .map(|f| (f.start, f.end))
             .collect();
         spans.sort_unstable();
+        let mut inspected: Vec<(usize, usize)> = self
+            .parser
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::EncodedWord || PLACEMENT_CODES.contains(&f.code))
+            .map(|f| (f.start, f.end))
+            .collect();
+        inspected.sort_unstable();
         for (start, end) in spans {
             let text = String::from_utf8_lossy(byte_slice(data, start, end));
             self.compare(&text, ShadowSource::RejectedText, start, end);
             for word in encoded_word::find_encoded_words(data, start, end) {
-                self.inspect_word(&word, true);
+                // Skip words inspected already, e.g. decoded in a comment there.
+                if inspected.binary_search(&(word.start, word.end)).is_err() {
+                    self.inspect_word(&word, true);
+                }
             }
         }
     }
