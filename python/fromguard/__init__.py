@@ -11,13 +11,18 @@ from ._catalogue import FINDINGS, FindingInfo
 from ._core import FromHeader, parse, parse_many
 from ._core import __version__ as __version__  # the Cargo version, the package's too
 from ._model import Finding, Mailbox, Severity, Shadow, Syntax, Verdict
+from .policy import Action, Outcome, Policy, PolicyError
 
 __all__ = [
     "FINDINGS",
+    "Action",
     "Finding",
     "FindingInfo",
     "FromHeader",
     "Mailbox",
+    "Outcome",
+    "Policy",
+    "PolicyError",
     "Severity",
     "Shadow",
     "Syntax",

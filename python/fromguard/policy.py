@@ -1,0 +1,738 @@
+"""What a gateway does with a message, given what fromguard found in its header block.
+
+A verdict alone is not a decision: one site rejects every ``invalid`` From, another only
+marks it, a third quarantines one specific trick. A ``Policy`` maps conditions to
+actions, and ``policy.process(raw)`` checks the message's header block (``From``,
+``Sender``, ``Resent-From``, ``Reply-To`` and the block's own faults), applies the
+strongest matching action and returns an ``Outcome`` with the bytes to deliver.
+
+Actions, weakest first (the strongest matching one wins, so adding a rule can only make
+a policy stricter for the messages it matches):
+
+- ``accept``: deliver unchanged, byte for byte.
+- ``tag``: add header fields at the top of the header block (nothing else changes), for
+  filters and mail clients downstream.
+- ``warn``: tag, and prepend a warning to the body's text parts (see ``_mime``: the
+  message stays valid MIME, signed and encrypted parts are left untouched).
+- ``quarantine``: the outcome says so and the message is unchanged; the MTA integration
+  holds it.
+- ``reject``: the outcome carries the SMTP reply; the message is unchanged.
+
+``Policy.exchange()`` reproduces Exchange Server since its November 2024 update (what
+administrators already know): a ``deceptive`` or ``invalid`` verdict, never ``legacy``
+alone, gets ``X-MS-Exchange-P2FromRegexMatch: True`` and a warning, each switchable like
+Exchange's ``AddP2FromRegexMatchHeader`` and ``AddDisclaimerforRegexMatch``.
+
+TOML schema (every table and key optional; an unknown key is an error, so a typo cannot
+silently weaken a policy; ``examples/policies/`` has commented examples)::
+
+    [verdicts]                 # the message verdict -> action
+    valid = "accept"           # keys: valid, legacy, deceptive, invalid
+    deceptive = "warn"         # values: accept, tag, warn, quarantine, reject
+    invalid = "reject"
+
+    [codes]                    # a finding code (fromguard.FINDINGS) -> action; matches
+    bidi-control = "quarantine"   # message-level findings and those of every checked field
+    several-authors-without-sender = { action = "reject", code = 550, enhanced = "5.1.20", text = "Multiple From addresses are not allowed without Sender address" }
+
+    [reject]                   # the SMTP reply of a reject (a rule's own reply wins)
+    code = 550                 # 4xx (try later) or 5xx (refused)
+    enhanced = "5.7.1"         # RFC 3463 class.subject.detail, class = the code's first digit
+    text = "Message not accepted: the From header is not RFC 5322 compliant"
+
+    [tag.headers]              # the fields tag and warn add, in this order
+    X-Fromguard-Verdict = "{verdict}"      # placeholders: {verdict} {codes} {action}
+    X-Fromguard-Findings = "{codes}"       # {reasons}; {{ and }} are braces. A field
+                                           # whose value comes out empty is left out.
+    [warn]
+    text = "..."               # the warning (ours, one line by default; \\n for more,
+                               # each line at most 100 characters)
+    ascii_text = "..."         # for text parts whose charset cannot show ``text``
+
+``reasons`` in an outcome are the conditions that matched with the outcome's action,
+``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings; an
+accepted message has none. In header values ``{verdict}`` is the verdict, ``{codes}``
+every finding code present (info ones too), ``{action}`` the action and ``{reasons}``
+the reasons, each space-separated. Header values are printable ASCII and names may not
+start with ``Content-`` or be ``MIME-Version`` (a policy must not be able to change the
+MIME structure it promises to keep).
+
+What a deployment should know: the fields are added above the existing ones and a copy
+the sender forged further down is not removed, so downstream rules must read the first
+occurrence (accepted mail is never changed, so it can carry such a copy); and a warning
+changes the body, which invalidates DKIM body hashes exactly as Exchange's disclaimer
+does, so verify DKIM before this step. Where a warning could not be placed (a signed or
+encrypted body, a charset that is not ASCII-compatible), the outcome's ``notes`` say so.
+
+A policy never re-parses a From value: ``process`` calls the header check once (the
+Rust core's ``fromguard.check_message`` when the binding has it, else the reference's,
+chosen in ``_checker``) and works from its result.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+import sys
+import unicodedata
+from pathlib import Path
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from ._catalogue import CODE_ORDER, FINDINGS
+from ._model import Finding, Verdict
+
+if TYPE_CHECKING:
+    from ._mime import WarningText
+
+# The MIME rewrite (the email package) and the TOML parser are imported when first
+# needed: ``import fromguard`` stays fast for callers that only parse.
+
+__all__ = [
+    "DEFAULT_HEADERS",
+    "DEFAULT_REPLY",
+    "DEFAULT_WARNING",
+    "Action",
+    "Outcome",
+    "Policy",
+    "PolicyError",
+    "SmtpReply",
+]
+
+
+class Action(enum.IntEnum):
+    """What to do with a message, ordered by strength: the strongest match wins."""
+
+    ACCEPT = 0
+    TAG = 1
+    WARN = 2
+    QUARANTINE = 3
+    REJECT = 4
+
+
+class SmtpReply(NamedTuple):
+    """The reply a reject gives the sending server: code, enhanced code, text."""
+
+    code: int
+    enhanced: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.enhanced} {self.text}"
+
+
+DEFAULT_REPLY = SmtpReply(
+    550, "5.7.1", "Message not accepted: the From header is not RFC 5322 compliant"
+)
+DEFAULT_HEADERS: Tuple[Tuple[str, str], ...] = (
+    ("X-Fromguard-Verdict", "{verdict}"),
+    ("X-Fromguard-Findings", "{codes}"),
+)
+DEFAULT_WARNING = "Caution: the sender's address of this message could not be verified as shown."
+
+EXCHANGE_HEADER = "X-MS-Exchange-P2FromRegexMatch"
+MAX_WARNING_LINE = 100
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be loaded: the file (if any), the line (when known) and why.
+
+    Raised at load time, never while mail flows: a gateway that starts with a broken
+    policy must stop with one clear line, not a traceback and not a weaker policy."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: Optional[str] = None,
+        line: Optional[int] = None,
+        key: Optional[str] = None,
+    ) -> None:
+        self.reason = reason
+        self.path = path
+        self.line = line
+        self.key = key
+        where = path or ""
+        if path is not None and line is not None:
+            where += f":{line}"
+        message = f"{key}: {reason}" if key else reason
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class Outcome(NamedTuple):
+    """The result of ``Policy.process``.
+
+    ``message`` is the input object itself for accept, quarantine and reject (unchanged
+    byte for byte), the rewritten bytes for tag and warn. ``findings`` are the message
+    level findings and those of every checked field, all with spans into the raw message.
+    ``notes`` say what the rewrite left alone and why (a signed part, a charset)."""
+
+    action: Action
+    verdict: Verdict
+    message: bytes
+    reasons: Tuple[str, ...]
+    findings: Tuple[Finding, ...]
+    smtp_reply: Optional[SmtpReply]
+    notes: Tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Outcome action={self.action.name} verdict={self.verdict.name}"
+            f" reasons={self.reasons!r} message={len(self.message)} bytes>"
+        )
+
+
+# -- The header check -----------------------------------------------------------------
+
+
+class _Result(Protocol):
+    @property
+    def findings(self) -> Tuple[Finding, ...]: ...
+
+
+class _Field(Protocol):
+    @property
+    def value_start(self) -> int: ...
+    @property
+    def result(self) -> _Result: ...
+
+
+class _Check(Protocol):
+    @property
+    def verdict(self) -> Verdict: ...
+    @property
+    def fields(self) -> Sequence[_Field]: ...
+    @property
+    def findings(self) -> Tuple[Finding, ...]: ...
+
+
+@functools.lru_cache(maxsize=None)
+def _checker() -> Callable[[bytes], _Check]:
+    """The header check ``process`` uses: the Rust core's when the binding exposes
+    ``fromguard.check_message`` (same result shape), else the pure-Python reference. The
+    only place that chooses; imported on first use so that ``import fromguard`` does not
+    load the reference."""
+    import fromguard
+
+    core: Optional[Callable[[bytes], _Check]] = getattr(fromguard, "check_message", None)
+    if core is not None:
+        return core
+    from .reference.message import check_message
+
+    return check_message
+
+
+def _all_findings(check: _Check) -> Tuple[Finding, ...]:
+    """Message-level findings and every field's, field spans moved into the message."""
+    found = list(check.findings)
+    for field in check.fields:
+        shift = field.value_start
+        found.extend(
+            Finding(f.code, f.severity, f.start + shift, f.end + shift, f.message)
+            for f in field.result.findings
+        )
+    found.sort(key=lambda f: (f.start, f.end, CODE_ORDER.get(f.code, len(CODE_ORDER))))
+    return tuple(found)
+
+
+# -- Loading --------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A schema error at a key path, turned into a PolicyError by the loader."""
+
+    def __init__(self, path: Tuple[str, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+class _Rule(NamedTuple):
+    action: Action
+    reply: Optional[SmtpReply]
+
+
+_VERDICTS = {verdict.name.lower(): verdict for verdict in Verdict}
+_ACTIONS = {action.name.lower(): action for action in Action}
+_PLACEHOLDERS = ("verdict", "codes", "action", "reasons")
+_FIELD_NAME = re.compile(r"[!-9;-~]+\Z")  # ftext, RFC 5322 §3.6.8
+_ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\Z")
+_SECTIONS = {
+    "verdicts": None,
+    "codes": None,
+    "reject": ("code", "enhanced", "text"),
+    "tag": ("headers",),
+    "warn": ("text", "ascii_text"),
+}
+
+Template = Tuple[Tuple[bool, str], ...]  # (is a placeholder, literal text or its name)
+
+
+def _table(value: object, path: Tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(path, f"expected a table, got {_kind(value)}")
+    return value
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    return f"a value of type {type(value).__name__}"
+
+
+def _known_keys(table: Mapping[str, Any], allowed: Sequence[str], path: Tuple[str, ...]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise _Invalid(
+                (*path, key), f"unknown key {key!r} (expected one of: {', '.join(allowed)})"
+            )
+
+
+def _action(value: object, path: Tuple[str, ...]) -> Action:
+    if isinstance(value, Action):
+        return value
+    if isinstance(value, str) and value.lower() in _ACTIONS:
+        return _ACTIONS[value.lower()]
+    raise _Invalid(path, f"unknown action: {_kind(value)} (expected one of: {', '.join(_ACTIONS)})")
+
+
+def _reply(table: Mapping[str, Any], path: Tuple[str, ...], base: SmtpReply) -> SmtpReply:
+    """An SMTP reply from ``code``, ``enhanced`` and ``text`` (missing ones from ``base``;
+    a changed code without an enhanced code takes the base's with the code's class)."""
+    code = table.get("code", base.code)
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise _Invalid((*path, "code"), f"bad SMTP code: expected an integer, got {_kind(code)}")
+    if not (400 <= code <= 599 and (code // 10) % 10 <= 5):
+        raise _Invalid(
+            (*path, "code"), f"bad SMTP code {code}: a reject needs a 4xx or 5xx reply code"
+        )
+    default_enhanced = f"{code // 100}{base.enhanced[1:]}"
+    enhanced = table.get("enhanced", default_enhanced)
+    match = _ENHANCED.match(enhanced) if isinstance(enhanced, str) else None
+    if match is None:
+        raise _Invalid(
+            (*path, "enhanced"),
+            f"bad enhanced status code: {_kind(enhanced)} (expected class.subject.detail,"
+            ' as in "5.7.1")',
+        )
+    if match.group(1) != str(code)[0]:
+        raise _Invalid(
+            (*path, "enhanced"),
+            f"bad enhanced status code {enhanced!r}: its class must match the SMTP code {code}",
+        )
+    text = table.get("text", base.text)
+    if not isinstance(text, str) or not text or not _printable_ascii(text) or len(text) > 400:
+        raise _Invalid(
+            (*path, "text"),
+            f"bad reply text: {_kind(text)} (expected 1 to 400 printable ASCII characters)",
+        )
+    return SmtpReply(code, enhanced, text)
+
+
+def _printable_ascii(text: str) -> bool:
+    return all(" " <= char <= "~" or char == "\t" for char in text)
+
+
+def _rule(value: object, path: Tuple[str, ...]) -> _Rule:
+    """An action name, or a table ``{action = ..., code, enhanced, text}``."""
+    if isinstance(value, Mapping):
+        _known_keys(value, ("action", "code", "enhanced", "text"), path)
+        if "action" not in value:
+            raise _Invalid(path, "missing key 'action'")
+        action = _action(value["action"], (*path, "action"))
+        reply_keys = [key for key in ("code", "enhanced", "text") if key in value]
+        if reply_keys and action is not Action.REJECT:
+            raise _Invalid(
+                (*path, reply_keys[0]), f"{reply_keys[0]!r} is only allowed with action 'reject'"
+            )
+        return _Rule(action, _reply(value, path, DEFAULT_REPLY) if reply_keys else None)
+    return _Rule(_action(value, path), None)
+
+
+def _template(value: object, path: Tuple[str, ...]) -> Template:
+    """A header value template: literal text and ``{placeholder}``s, checked at load."""
+    if not isinstance(value, str) or not _printable_ascii(value):
+        raise _Invalid(path, f"bad header value: {_kind(value)} (expected printable ASCII)")
+    parts: List[Tuple[bool, str]] = []
+    literal = ""
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if value.startswith(("{{", "}}"), index):
+            literal += char
+            index += 2
+            continue
+        if char == "}":
+            raise _Invalid(path, "a lone '}' in a header value (write '}}')")
+        if char == "{":
+            end = value.find("}", index)
+            name = value[index + 1 : end] if end > 0 else ""
+            if name not in _PLACEHOLDERS:
+                raise _Invalid(
+                    path,
+                    f"unknown placeholder {value[index : end + 1] if end > 0 else '{'!r}"
+                    f" (expected one of: {', '.join('{' + p + '}' for p in _PLACEHOLDERS)})",
+                )
+            if literal:
+                parts.append((False, literal))
+                literal = ""
+            parts.append((True, name))
+            index = end + 1
+            continue
+        literal += char
+        index += 1
+    if literal:
+        parts.append((False, literal))
+    return tuple(parts)
+
+
+def _headers(value: object, path: Tuple[str, ...]) -> Tuple[Tuple[str, Template], ...]:
+    table = _table(value, path)
+    headers: List[Tuple[str, Template]] = []
+    for name, template in table.items():
+        if not _FIELD_NAME.match(name):
+            raise _Invalid((*path, name), f"bad header field name {name!r}")
+        lowered = name.lower()
+        if lowered.startswith("content-") or lowered == "mime-version":
+            raise _Invalid(
+                (*path, name), f"{name} may not be added: it would change the MIME structure"
+            )
+        headers.append((name, _template(template, (*path, name))))
+    return tuple(headers)
+
+
+def _warning_text(value: object, path: Tuple[str, ...]) -> str:
+    """A warning: lines of at most ``MAX_WARNING_LINE`` characters, so that no line of a
+    rewritten part, even HTML-escaped or as character references, passes the 998-octet
+    limit of RFC 5322."""
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(path, f"bad warning text: {_kind(value)} (expected a non-empty string)")
+    if any(unicodedata.category(char) in ("Cc", "Cs") and char != "\n" for char in value):
+        raise _Invalid(path, "bad warning text: control characters other than line breaks")
+    if any(len(line) > MAX_WARNING_LINE for line in value.split("\n")):
+        raise _Invalid(
+            path,
+            f"bad warning text: a line longer than {MAX_WARNING_LINE} characters"
+            " (break it with \\n)",
+        )
+    return value
+
+
+def _ascii_form(text: str) -> str:
+    """The ASCII fallback of a warning: its letters without accents when that loses
+    nothing else, else the default warning (an ASCII line beats a line of '?')."""
+    stripped = "".join(
+        char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char)
+    )
+    return stripped if stripped.isascii() else DEFAULT_WARNING
+
+
+# -- The policy -----------------------------------------------------------------------
+
+
+class Policy:
+    """Conditions (the message verdict, finding codes) mapped to actions.
+
+    Build one from the same tables as the TOML file (``Policy(verdicts={...}, codes=...)``
+    or ``Policy.from_dict``), load one with ``Policy.from_toml``, or take the Exchange
+    preset. ``Policy()`` accepts everything and is a report-only policy. Instances are
+    immutable and safe to share between threads."""
+
+    __slots__ = ("_ascii_warning", "_codes", "_headers", "_reply", "_verdicts", "_warning")
+
+    def __init__(
+        self,
+        *,
+        verdicts: Optional[Mapping[str, Any]] = None,
+        codes: Optional[Mapping[str, Any]] = None,
+        reject: Optional[Mapping[str, Any]] = None,
+        tag: Optional[Mapping[str, Any]] = None,
+        warn: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        try:
+            self._load(verdicts, codes, reject, tag, warn)
+        except _Invalid as error:
+            raise PolicyError(error.reason, key=".".join(error.path) or None) from None
+
+    def _load(
+        self,
+        verdicts: Optional[Mapping[str, Any]],
+        codes: Optional[Mapping[str, Any]],
+        reject: Optional[Mapping[str, Any]],
+        tag: Optional[Mapping[str, Any]],
+        warn: Optional[Mapping[str, Any]],
+    ) -> None:
+        self._verdicts: Dict[Verdict, _Rule] = {}
+        for key, value in _table({} if verdicts is None else verdicts, ("verdicts",)).items():
+            if key not in _VERDICTS:
+                raise _Invalid(
+                    ("verdicts", key),
+                    f"unknown verdict {key!r} (expected one of: {', '.join(_VERDICTS)})",
+                )
+            self._verdicts[_VERDICTS[key]] = _rule(value, ("verdicts", key))
+        self._codes: Dict[str, _Rule] = {}
+        for key, value in _table({} if codes is None else codes, ("codes",)).items():
+            if key not in FINDINGS:
+                raise _Invalid(("codes", key), f"unknown finding code {key!r}")
+            self._codes[key] = _rule(value, ("codes", key))
+        reject_table = _table({} if reject is None else reject, ("reject",))
+        _known_keys(reject_table, ("code", "enhanced", "text"), ("reject",))
+        self._reply = _reply(reject_table, ("reject",), DEFAULT_REPLY)
+        tag_table = _table({} if tag is None else tag, ("tag",))
+        _known_keys(tag_table, ("headers",), ("tag",))
+        if "headers" in tag_table:
+            self._headers = _headers(tag_table["headers"], ("tag", "headers"))
+        else:
+            self._headers = tuple(
+                (name, _template(value, ("tag", "headers", name)))
+                for name, value in DEFAULT_HEADERS
+            )
+        warn_table = _table({} if warn is None else warn, ("warn",))
+        _known_keys(warn_table, ("text", "ascii_text"), ("warn",))
+        self._warning = _warning_text(warn_table.get("text", DEFAULT_WARNING), ("warn", "text"))
+        if "ascii_text" in warn_table:
+            ascii_text = _warning_text(warn_table["ascii_text"], ("warn", "ascii_text"))
+            if not ascii_text.isascii():
+                raise _Invalid(("warn", "ascii_text"), "bad warning text: not ASCII")
+            self._ascii_warning = ascii_text
+        else:
+            self._ascii_warning = _ascii_form(self._warning)
+
+    # -- Constructors --
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        """A policy from a mapping shaped like the TOML document (tables as dicts)."""
+        try:
+            table = _table(data, ())
+            _known_keys(table, tuple(_SECTIONS), ())
+        except _Invalid as error:
+            raise PolicyError(error.reason, key=".".join(error.path) or None) from None
+        return cls(**table)
+
+    @classmethod
+    def from_toml(cls, path: Union[str, Path]) -> Policy:
+        """A policy from a TOML file; any problem is a ``PolicyError`` naming the file,
+        the line when it can be found, and the reason."""
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.9 and 3.10 only
+            import tomli as tomllib
+
+        name = str(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise PolicyError(
+                f"cannot read the file: {error.strerror or error}", path=name
+            ) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            bad_line = data.count(b"\n", 0, error.start) + 1
+            raise PolicyError("the file is not UTF-8", path=name, line=bad_line) from None
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            line: Optional[int] = getattr(error, "lineno", None)
+            reason = getattr(error, "msg", None) or str(error)
+            found = re.search(r"\s*\(at line (\d+), column \d+\)", reason)
+            if found:
+                line = line or int(found.group(1))
+                reason = reason[: found.start()] + reason[found.end() :]
+            elif line is None:
+                found = re.search(r"at end of document", reason)
+                line = text.count("\n") + 1 if found else None
+            raise PolicyError(f"TOML syntax: {reason}", path=name, line=line) from None
+        try:
+            _known_keys(document, tuple(_SECTIONS), ())
+            policy = cls.__new__(cls)
+            policy._load(*(_table(document.get(section, {}), (section,)) for section in _SECTIONS))
+        except _Invalid as error:
+            raise PolicyError(
+                error.reason,
+                path=name,
+                line=_key_line(text, error.path),
+                key=".".join(error.path) or None,
+            ) from None
+        return policy
+
+    @classmethod
+    def exchange(cls, add_header: bool = True, add_warning: bool = True) -> Policy:
+        """Exchange Server's behaviour since the November 2024 update: a ``deceptive`` or
+        ``invalid`` verdict (never ``legacy`` alone) adds ``X-MS-Exchange-P2FromRegexMatch:
+        True`` (``add_header``, Exchange's AddP2FromRegexMatchHeader) and prepends the
+        warning (``add_warning``, AddDisclaimerforRegexMatch). Both off: accept all."""
+        action = Action.WARN if add_warning else Action.TAG if add_header else Action.ACCEPT
+        headers = {EXCHANGE_HEADER: "True"} if add_header else {}
+        return cls(
+            verdicts={"deceptive": action, "invalid": action},
+            tag={"headers": headers},
+        )
+
+    # -- What it holds --
+
+    @property
+    def rules(self) -> Mapping[str, Action]:
+        """Every condition and its action: ``verdict:<verdict>`` and ``code:<code>``."""
+        rules = {f"verdict:{v.name.lower()}": r.action for v, r in self._verdicts.items()}
+        rules.update({f"code:{code}": rule.action for code, rule in self._codes.items()})
+        return rules
+
+    @property
+    def reply(self) -> SmtpReply:
+        """The SMTP reply of a reject whose rule has none of its own."""
+        return self._reply
+
+    @property
+    def headers(self) -> Tuple[Tuple[str, str], ...]:
+        """The header fields tag and warn add, as (name, value template)."""
+        return tuple((name, _render_source(template)) for name, template in self._headers)
+
+    @property
+    def warning(self) -> WarningText:
+        """The warning warn prepends, and its ASCII form."""
+        from ._mime import WarningText
+
+        return WarningText(self._warning, self._ascii_warning)
+
+    def __repr__(self) -> str:
+        rules = ", ".join(f"{key}={action.name.lower()}" for key, action in self.rules.items())
+        return f"<Policy {rules or 'accept all'}>"
+
+    # -- Acting --
+
+    def process(self, raw: bytes) -> Outcome:
+        """Check the message's header block and apply the strongest matching action."""
+        if not isinstance(raw, bytes):
+            raise TypeError(f"expected bytes, not {type(raw).__name__}")
+        check = _checker()(raw)
+        findings = _all_findings(check)
+        codes = list(dict.fromkeys(f.code for f in findings))
+        matched: List[Tuple[str, _Rule]] = []
+        rule = self._verdicts.get(check.verdict)
+        if rule is not None:
+            matched.append((f"verdict:{check.verdict.name.lower()}", rule))
+        matched.extend((f"code:{code}", self._codes[code]) for code in codes if code in self._codes)
+        action = max((rule.action for _, rule in matched), default=Action.ACCEPT)
+        winners = [(reason, rule) for reason, rule in matched if rule.action is action]
+        reasons = () if action is Action.ACCEPT else tuple(reason for reason, _ in winners)
+
+        reply: Optional[SmtpReply] = None
+        if action is Action.REJECT:
+            # The most specific reply: a code rule's, then the verdict rule's, then the default.
+            replies = [(s.startswith("verdict:"), r.reply) for s, r in winners if r.reply]
+            reply = min(replies, key=lambda pair: pair[0])[1] if replies else self._reply
+
+        message = raw
+        notes: Tuple[str, ...] = ()
+        if action in (Action.TAG, Action.WARN):
+            from . import _mime
+
+            values = {
+                "verdict": check.verdict.name.lower(),
+                "codes": " ".join(codes),
+                "action": action.name.lower(),
+                "reasons": " ".join(reasons),
+            }
+            headers = [(name, _render(template, values)) for name, template in self._headers]
+            warning = self.warning if action is Action.WARN else None
+            try:
+                rewritten = _mime.rewrite(raw, headers, warning)
+            except Exception as error:  # a bug in the rewrite must not lose the message
+                if warning is None:
+                    raise
+                # Adding header fields is simple enough to trust; deliver with those.
+                rewritten = _mime.rewrite(raw, headers)
+                failure = f"warning not added: {type(error).__name__}: {error}"
+                rewritten = rewritten._replace(notes=(failure,))
+            message, notes = rewritten.message, rewritten.notes
+        return Outcome(action, check.verdict, message, reasons, findings, reply, notes)
+
+
+def _render(template: Template, values: Mapping[str, str]) -> str:
+    return "".join(values[text] if placeholder else text for placeholder, text in template)
+
+
+def _render_source(template: Template) -> str:
+    return "".join(
+        "{" + text + "}" if placeholder else text.replace("{", "{{").replace("}", "}}")
+        for placeholder, text in template
+    )
+
+
+# -- Finding a key's line in a TOML file ----------------------------------------------
+
+_KEY_PART = re.compile(r"""[ \t]*([A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')[ \t]*""")
+
+
+def _parse_key(text: str, position: int) -> Tuple[Tuple[str, ...], int]:
+    """A dotted TOML key at ``position``: its parts and where it ends (no parts: none)."""
+    parts: List[str] = []
+    while True:
+        match = _KEY_PART.match(text, position)
+        if match is None:
+            return tuple(parts), position
+        part = match.group(1)
+        if part[0] == '"':
+            part = re.sub(r"\\(.)", r"\1", part[1:-1])
+        elif part[0] == "'":
+            part = part[1:-1]
+        parts.append(part)
+        position = match.end()
+        if not text.startswith(".", position):
+            return tuple(parts), position
+        position += 1
+
+
+def _key_line(text: str, path: Tuple[str, ...]) -> Optional[int]:
+    """The line that defines ``path`` in a TOML text (it parsed, so the scan can be
+    simple): the line of the exact key if any, else of the longest enclosing key or
+    table (an inline table, say). Lines inside multi-line strings are skipped."""
+    if not path:
+        return None
+    section: Tuple[str, ...] = ()
+    best: Optional[int] = None
+    best_length = 0
+    in_string: Optional[str] = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_string is not None:
+            if line.count(in_string) % 2:
+                in_string = None
+            continue
+        stripped = line.lstrip()
+        if stripped.startswith("["):
+            start = 2 if stripped.startswith("[[") else 1
+            keys, _ = _parse_key(stripped, start)
+            section = keys
+            line_path = keys
+        else:
+            keys, end = _parse_key(stripped, 0)
+            if not keys or not stripped.startswith("=", end):
+                continue
+            line_path = section + keys
+            for quote in ('"""', "'''"):
+                if stripped.count(quote) % 2:
+                    in_string = quote
+        if line_path == path:
+            return number
+        if len(line_path) > best_length and path[: len(line_path)] == line_path:
+            best, best_length = number, len(line_path)
+    return best

@@ -1,0 +1,555 @@
+"""``fromguard.Policy``: conditions to actions, the Exchange preset, TOML loading and its
+errors. How the warning is written into MIME bodies is ``test_mime.py``'s subject; here
+each action is checked on a plain and on MIME messages, in LF and CRLF form."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+import fromguard
+from fromguard import Action, Outcome, Policy, PolicyError, Verdict
+from fromguard import policy as policy_module
+from fromguard._mime import html_block
+from fromguard.policy import DEFAULT_REPLY, DEFAULT_WARNING, SmtpReply
+
+DATA = Path(__file__).parent / "data"
+MESSAGES = DATA / "messages"
+POLICIES = DATA / "policies"
+EXAMPLES = Path(__file__).parent.parent / "examples" / "policies"
+
+EXCHANGE_HEADER = b"X-MS-Exchange-P2FromRegexMatch: True"
+
+
+def message(name: str, eol: bytes = b"\n") -> bytes:
+    """A test message from ``tests/data/messages`` (stored with LF) with ``eol`` line ends."""
+    raw = (MESSAGES / name).read_bytes()
+    return raw if eol == b"\n" else raw.replace(b"\n", eol)
+
+
+def split(raw: bytes) -> Tuple[bytes, bytes]:
+    """Header block and body of a message."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        index = raw.find(separator)
+        if index >= 0:
+            return raw[: index + len(separator)], raw[index + len(separator) :]
+    return raw, b""
+
+
+def text_parts(raw: bytes) -> List[Tuple[str, str]]:
+    """The subtype and decoded text of each text part that is not an attachment, as the
+    standard library reads them (line ends as LF)."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    return [
+        (part.get_content_subtype(), part.get_content().replace("\r\n", "\n"))
+        for part in parsed.walk()
+        if part.get_content_maintype() == "text" and not part.is_attachment()
+    ]
+
+
+# -- Actions ---------------------------------------------------------------------------
+
+
+def test_actions_are_ordered_by_strength() -> None:
+    assert Action.ACCEPT < Action.TAG < Action.WARN < Action.QUARANTINE < Action.REJECT
+    assert [a.name for a in sorted(Action)] == ["ACCEPT", "TAG", "WARN", "QUARANTINE", "REJECT"]
+
+
+EOLS = pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+# Every deceptive test message: plain, no MIME at all, multipart/alternative, nested
+# multipart/mixed with attachments, quoted-printable, base64, ISO-8859-1, Shift_JIS, HTML
+# without <body>, multipart/related, S/MIME signed, PGP and S/MIME encrypted.
+DECEPTIVE = sorted(
+    path.name
+    for path in MESSAGES.glob("*.eml")
+    if path.name not in ("valid.eml", "legacy.eml", "two-from.eml")
+)
+SEALED = {
+    "signed.eml": "signed part left untouched: multipart/signed",
+    "encrypted.eml": "encrypted part left untouched: multipart/encrypted",
+    "smime-encrypted.eml": "signed or encrypted part left untouched: application/pkcs7-mime",
+}
+PLAIN_AND_MIME = pytest.mark.parametrize("name", DECEPTIVE)
+
+
+@EOLS
+@PLAIN_AND_MIME
+def test_accept_delivers_the_same_bytes(name: str, eol: bytes) -> None:
+    raw = message(name, eol)
+    outcome = Policy(verdicts={"deceptive": "accept"}).process(raw)
+    assert outcome.action is Action.ACCEPT
+    assert outcome.verdict is Verdict.DECEPTIVE
+    assert outcome.message is raw
+    assert outcome.reasons == ()
+    assert outcome.smtp_reply is None
+    assert outcome.notes == ()
+
+
+@EOLS
+@PLAIN_AND_MIME
+@pytest.mark.parametrize("action", ["quarantine", "reject"])
+def test_quarantine_and_reject_leave_the_message_alone(name: str, eol: bytes, action: str) -> None:
+    raw = message(name, eol)
+    outcome = Policy(verdicts={"deceptive": action}).process(raw)
+    assert outcome.action is Action[action.upper()]
+    assert outcome.message is raw
+    assert outcome.reasons == ("verdict:deceptive",)
+    if action == "reject":
+        assert outcome.smtp_reply == DEFAULT_REPLY
+        assert str(outcome.smtp_reply) == (
+            "550 5.7.1 Message not accepted: the From header is not RFC 5322 compliant"
+        )
+    else:
+        assert outcome.smtp_reply is None
+
+
+@EOLS
+@PLAIN_AND_MIME
+def test_tag_adds_header_fields_at_the_top_and_nothing_else(name: str, eol: bytes) -> None:
+    raw = message(name, eol)
+    outcome = Policy(verdicts={"deceptive": "tag"}).process(raw)
+    assert outcome.action is Action.TAG
+    added = (
+        b"X-Fromguard-Verdict: deceptive"
+        + eol
+        + b"X-Fromguard-Findings: address-in-display-name"
+        + eol
+    )
+    assert outcome.message == added + raw
+    parsed = email.message_from_bytes(outcome.message, policy=email.policy.default)
+    assert parsed["X-Fromguard-Verdict"] == "deceptive"
+    assert parsed["From"] == '"ceo@bank.example" <mallory@evil.example>'
+
+
+@EOLS
+@PLAIN_AND_MIME
+def test_warn_tags_and_prepends_the_warning(name: str, eol: bytes) -> None:
+    raw = message(name, eol)
+    outcome = Policy(verdicts={"deceptive": "warn"}).process(raw)
+    assert outcome.action is Action.WARN
+    header, body = split(outcome.message)
+    assert header.startswith(b"X-Fromguard-Verdict: deceptive" + eol)
+    assert header.endswith(split(raw)[0])
+    if name in SEALED:  # the body is signed or encrypted: only the header block changes
+        assert outcome.notes == (SEALED[name],)
+        assert body == split(raw)[1]
+        return
+    assert outcome.notes == ()
+    texts = text_parts(outcome.message)
+    originals = text_parts(raw)
+    assert len(texts) == len(originals) > 0
+    assert b"\r" not in outcome.message if eol == b"\n" else b"\n" not in body.replace(eol, b"")
+    for (subtype, text), (_, original) in zip(texts, originals):
+        # The warning (test_mime checks where and how exactly) and the original text.
+        warning = html_block(DEFAULT_WARNING) if subtype == "html" else DEFAULT_WARNING
+        assert text.count(warning) == 1
+        assert "".join(text.replace(warning, "").split()) == "".join(original.split())
+
+
+# -- Matching --------------------------------------------------------------------------
+
+
+def test_the_strongest_matching_action_wins() -> None:
+    raw = message("plain.eml")
+    policy = Policy(
+        verdicts={"deceptive": "tag"},
+        codes={"address-in-display-name": "quarantine", "bidi-control": "reject"},
+    )
+    outcome = policy.process(raw)
+    assert outcome.action is Action.QUARANTINE
+    assert outcome.reasons == ("code:address-in-display-name",)
+
+
+def test_reasons_list_every_condition_that_chose_the_action() -> None:
+    raw = message("plain.eml")
+    policy = Policy(verdicts={"deceptive": "warn"}, codes={"address-in-display-name": "warn"})
+    assert policy.process(raw).reasons == ("verdict:deceptive", "code:address-in-display-name")
+
+
+def test_message_level_codes_match() -> None:
+    outcome = Policy(codes={"several-from-fields": "reject"}).process(message("two-from.eml"))
+    assert outcome.action is Action.REJECT
+    assert outcome.reasons == ("code:several-from-fields",)
+
+
+def test_a_rule_can_carry_its_own_reply() -> None:
+    raw = b"From: a@x.example, b@y.example\r\nTo: c@z.example\r\n\r\nHi\r\n"
+    policy = Policy(
+        verdicts={"invalid": "reject"},
+        codes={
+            "several-authors-without-sender": {
+                "action": "reject",
+                "code": 550,
+                "enhanced": "5.1.20",
+                "text": "Multiple From addresses are not allowed without Sender address",
+            }
+        },
+    )
+    outcome = policy.process(raw)
+    assert outcome.action is Action.REJECT
+    assert "code:several-authors-without-sender" in outcome.reasons
+    assert str(outcome.smtp_reply) == (
+        "550 5.1.20 Multiple From addresses are not allowed without Sender address"
+    )
+
+
+def test_the_reject_table_sets_the_default_reply() -> None:
+    policy = Policy(verdicts={"deceptive": "reject"}, reject={"code": 554, "text": "No."})
+    outcome = policy.process(message("plain.eml"))
+    assert outcome.smtp_reply == SmtpReply(554, "5.7.1", "No.")
+    temporary = Policy(verdicts={"deceptive": "reject"}, reject={"code": 451})
+    assert temporary.reply == SmtpReply(451, "4.7.1", DEFAULT_REPLY.text)
+
+
+def test_legacy_and_valid_messages_are_accepted_by_default() -> None:
+    for name in ("legacy.eml", "valid.eml"):
+        raw = message(name)
+        outcome = Policy.exchange().process(raw)
+        assert outcome.action is Action.ACCEPT
+        assert outcome.message is raw
+    assert Policy.exchange().process(message("legacy.eml")).verdict is Verdict.LEGACY
+
+
+def test_findings_are_field_and_message_findings_in_message_coordinates() -> None:
+    raw = message("two-from.eml").replace(b"From: <ceo", b"From: Dr. C <ceo")
+    outcome = Policy().process(raw)
+    spans = {f.code: raw[f.start : f.end] for f in outcome.findings}
+    assert spans["several-from-fields"].startswith(b"From: Dr. C <ceo@bank.example>")
+    assert spans["obs-phrase"] == b"."
+    assert [f.start for f in outcome.findings] == sorted(f.start for f in outcome.findings)
+    deceptive = Policy().process(message("plain.eml")).findings
+    (finding,) = deceptive
+    assert b"ceo@bank.example" in message("plain.eml")[finding.start : finding.end]
+
+
+def test_an_empty_policy_accepts_everything_unchanged() -> None:
+    policy = Policy()
+    assert repr(policy) == "<Policy accept all>"
+    for path in sorted(MESSAGES.glob("*.eml")):
+        raw = path.read_bytes()
+        outcome = policy.process(raw)
+        assert (outcome.action, outcome.message) == (Action.ACCEPT, raw)
+
+
+def test_process_takes_bytes_only() -> None:
+    with pytest.raises(TypeError, match="expected bytes"):
+        Policy().process("From: a@b.example\n\n")  # type: ignore[arg-type]
+
+
+def test_outcome_repr_leaves_the_message_out() -> None:
+    outcome = Policy(verdicts={"deceptive": "tag"}).process(message("plain.eml"))
+    assert isinstance(outcome, Outcome)
+    assert repr(outcome) == (
+        f"<Outcome action=TAG verdict=DECEPTIVE reasons=('verdict:deceptive',)"
+        f" message={len(outcome.message)} bytes>"
+    )
+
+
+def test_the_core_check_is_used_once_the_binding_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fromguard.reference.message import check_message
+
+    calls: List[bytes] = []
+
+    def core(raw: bytes) -> Any:
+        calls.append(raw)
+        return check_message(raw)
+
+    policy_module._checker.cache_clear()
+    monkeypatch.setattr(fromguard, "check_message", core, raising=False)
+    try:
+        Policy().process(b"From: a@b.example\n\n")
+    finally:
+        policy_module._checker.cache_clear()
+    assert calls == [b"From: a@b.example\n\n"]
+
+
+# -- Header templates ------------------------------------------------------------------
+
+
+def test_header_templates() -> None:
+    policy = Policy(
+        verdicts={"deceptive": "tag"},
+        tag={
+            "headers": {
+                "X-Action": "{action} because {reasons}",
+                "X-Braces": "{{verdict}} is {verdict}",
+                "X-Empty-Is-Left-Out": "{codes}",
+            }
+        },
+    )
+    assert policy.headers == (
+        ("X-Action", "{action} because {reasons}"),
+        ("X-Braces", "{{verdict}} is {verdict}"),
+        ("X-Empty-Is-Left-Out", "{codes}"),
+    )
+    header, _ = split(policy.process(message("plain.eml")).message)
+    assert header.startswith(
+        b"X-Action: tag because verdict:deceptive\n"
+        b"X-Braces: {verdict} is deceptive\n"
+        b"X-Empty-Is-Left-Out: address-in-display-name\n"
+    )
+    valid = Policy(
+        verdicts={"valid": "tag"},
+        tag={"headers": {"X-Verdict": "{verdict}", "X-Codes": "{codes}"}},
+    )
+    tagged = valid.process(message("valid.eml")).message
+    assert tagged.startswith(b"X-Verdict: valid\nFrom:")  # {codes} empty: no field
+
+
+def test_long_header_values_are_folded() -> None:
+    raw = message("plain.eml")
+    policy = Policy(
+        verdicts={"deceptive": "tag"},
+        tag={"headers": {"X-Long": " ".join(["{codes}"] * 8)}},
+    )
+    header, _ = split(policy.process(raw).message)
+    lines = header.split(b"\n")
+    assert lines[0].startswith(b"X-Long: address-in-display-name")
+    assert lines[1].startswith(b" address-in-display-name")
+    assert all(len(line) <= 78 for line in lines[:3])
+    parsed = email.message_from_bytes(policy.process(raw).message, policy=email.policy.default)
+    assert parsed["X-Long"] == " ".join(["address-in-display-name"] * 8)
+
+
+# -- The Exchange preset ---------------------------------------------------------------
+
+
+def test_exchange_preset_header_and_warning() -> None:
+    raw = message("alternative.eml", b"\r\n")
+    outcome = Policy.exchange().process(raw)
+    assert outcome.action is Action.WARN
+    assert outcome.reasons == ("verdict:deceptive",)
+    header, _ = split(outcome.message)
+    assert header == EXCHANGE_HEADER + b"\r\n" + split(raw)[0]
+    assert all(text.count(DEFAULT_WARNING) == 1 for _, text in text_parts(outcome.message))
+
+
+def test_exchange_preset_acts_on_invalid_too() -> None:
+    outcome = Policy.exchange().process(message("two-from.eml"))
+    assert (outcome.action, outcome.verdict) == (Action.WARN, Verdict.INVALID)
+    assert outcome.message.startswith(EXCHANGE_HEADER + b"\n")
+
+
+def test_exchange_preset_header_only() -> None:
+    raw = message("plain.eml")
+    outcome = Policy.exchange(add_warning=False).process(raw)
+    assert outcome.action is Action.TAG
+    assert outcome.message == EXCHANGE_HEADER + b"\n" + raw
+
+
+def test_exchange_preset_warning_only() -> None:
+    raw = message("plain.eml")
+    outcome = Policy.exchange(add_header=False).process(raw)
+    assert outcome.action is Action.WARN
+    header, body = split(outcome.message)
+    assert header == split(raw)[0]
+    assert body == (DEFAULT_WARNING + "\n\n").encode() + split(raw)[1]
+
+
+def test_exchange_preset_with_both_switches_off_changes_nothing() -> None:
+    policy = Policy.exchange(add_header=False, add_warning=False)
+    for path in sorted(MESSAGES.glob("*.eml")):
+        for eol in (b"\n", b"\r\n"):
+            raw = message(path.name, eol)
+            outcome = policy.process(raw)
+            assert outcome.action is Action.ACCEPT
+            assert outcome.message is raw
+
+
+def test_the_example_exchange_policy_is_the_preset() -> None:
+    loaded = Policy.from_toml(EXAMPLES / "exchange.toml")
+    preset = Policy.exchange()
+    assert loaded.rules == preset.rules
+    for path in sorted(MESSAGES.glob("*.eml")):
+        raw = path.read_bytes()
+        a, b = loaded.process(raw), preset.process(raw)
+        assert (a.action, a.message, a.reasons, a.notes) == (
+            b.action,
+            b.message,
+            b.reasons,
+            b.notes,
+        )
+
+
+def test_the_example_strict_policy() -> None:
+    strict = Policy.from_toml(EXAMPLES / "strict.toml")
+    assert strict.process(message("plain.eml")).action is Action.QUARANTINE
+    assert strict.process(message("legacy.eml")).action is Action.ACCEPT
+    rejected = strict.process(b"From: a@x.example, b@y.example\n\nHi\n")
+    assert rejected.action is Action.REJECT
+    assert rejected.smtp_reply is not None and rejected.smtp_reply.enhanced == "5.1.20"
+    tagged = strict.process(b"From: a@x.example\nSender: b@y.example\n\nHi\n")
+    assert tagged.action is Action.TAG
+    assert tagged.message.startswith(
+        b"X-Fromguard-Verdict: valid\nX-Fromguard-Findings: sender-differs\n"
+        b"X-Fromguard-Action: tag (code:sender-differs)\n"
+    )
+
+
+# -- Loading and its errors ------------------------------------------------------------
+
+# file -> (line, text the message must contain)
+BROKEN: Dict[str, Tuple[Optional[int], str]] = {
+    "syntax-error.toml": (3, "TOML syntax: "),
+    "unknown-code.toml": (6, "codes.address-in-displayname: unknown finding code"),
+    "unknown-action.toml": (3, "verdicts.deceptive: unknown action: the string 'bounce'"),
+    "bad-smtp-code.toml": (5, "reject.code: bad SMTP code 250"),
+    "bad-enhanced-code.toml": (3, "its class must match the SMTP code 550"),
+    "bad-rule-code.toml": (2, "codes.several-authors-without-sender.code: bad SMTP code 99"),
+    "unknown-key.toml": (6, "warn.colour: unknown key 'colour'"),
+    "unknown-verdict.toml": (2, "verdicts.suspicious: unknown verdict"),
+    "unknown-table.toml": (1, "rules: unknown key 'rules'"),
+    "mime-header.toml": (6, "Content-Type may not be added"),
+    "bad-header-name.toml": (5, "bad header field name 'X Bad'"),
+    "unknown-placeholder.toml": (2, "unknown placeholder '{sender}'"),
+    "reply-without-reject.toml": (2, "'text' is only allowed with action 'reject'"),
+    "dotted-keys.toml": (3, "codes.no-such-code: unknown finding code"),
+    "multiline-string.toml": (7, "warn.ascii_text: bad warning text"),
+}
+
+
+def test_every_broken_policy_file_is_covered() -> None:
+    assert sorted(p.name for p in POLICIES.glob("*.toml")) == sorted(BROKEN)
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_broken_policy_names_the_file_the_line_and_the_reason(name: str) -> None:
+    line, reason = BROKEN[name]
+    path = POLICIES / name
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_toml(path)
+    error = caught.value
+    assert (error.path, error.line) == (str(path), line)
+    assert str(error).startswith(f"{path}:{line}: ")
+    assert reason in str(error)
+    assert error.__cause__ is None and error.__suppress_context__  # one line, no chain
+
+
+def test_the_syntax_error_says_what_is_wrong() -> None:
+    with pytest.raises(PolicyError, match=r"syntax-error\.toml:3: TOML syntax: \w"):
+        Policy.from_toml(POLICIES / "syntax-error.toml")
+
+
+def test_an_unreadable_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(PolicyError, match=r"nope\.toml: cannot read the file") as caught:
+        Policy.from_toml(missing)
+    assert caught.value.line is None
+
+
+def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[warn]\n\ntext = "Achtung, \xfcberpr\xfcfen"\n')
+    with pytest.raises(PolicyError, match=r"latin1\.toml:3: the file is not UTF-8"):
+        Policy.from_toml(path)
+
+
+def test_a_section_that_is_not_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('verdicts = "warn"\n', encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"p\.toml:1: verdicts: expected a table"):
+        Policy.from_toml(path)
+
+
+def test_a_toml_policy_is_the_dict_policy(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[verdicts]\ndeceptive = "warn"\n[warn]\ntext = "Vorsicht: Absender \u00fcberpr\u00fcfen."\n',
+        encoding="utf-8",
+    )
+    loaded = Policy.from_toml(str(path))
+    built = Policy.from_dict(
+        {"verdicts": {"deceptive": "warn"}, "warn": {"text": "Vorsicht: Absender überprüfen."}}
+    )
+    assert loaded.rules == built.rules
+    assert loaded.warning == built.warning
+    assert loaded.warning.ascii_text == "Vorsicht: Absender uberprufen."
+
+
+BAD_DICTS: List[Tuple[Dict[str, Any], str]] = [
+    ({"verdict": {}}, "verdict: unknown key 'verdict'"),
+    ({"codes": {"nope": "warn"}}, "codes.nope: unknown finding code 'nope'"),
+    ({"verdicts": {"invalid": 3}}, "verdicts.invalid: unknown action: the integer 3"),
+    ({"verdicts": {"invalid": {"code": 550}}}, "verdicts.invalid: missing key 'action'"),
+    ({"reject": {"code": True}}, "reject.code: bad SMTP code: expected an integer, got a boolean"),
+    ({"reject": {"code": 600}}, "reject.code: bad SMTP code 600"),
+    ({"reject": {"code": 561}}, "reject.code: bad SMTP code 561"),
+    ({"reject": {"enhanced": "5.7"}}, "reject.enhanced: bad enhanced status code"),
+    ({"reject": {"text": "two\r\nlines"}}, "reject.text: bad reply text"),
+    ({"reject": {"text": ""}}, "reject.text: bad reply text"),
+    ({"tag": {"headers": {"X-A": "caf\u00e9"}}}, "tag.headers.X-A: bad header value"),
+    ({"tag": {"headers": {"X-A": "a } b"}}}, "tag.headers.X-A: a lone '}'"),
+    ({"tag": {"headers": {"X-A": "{verdict"}}}, "tag.headers.X-A: unknown placeholder '{'"),
+    ({"tag": {"headers": {"MIME-Version": "2"}}}, "MIME-Version may not be added"),
+    ({"tag": {"headers": ["X-A"]}}, "tag.headers: expected a table"),
+    ({"warn": {"text": "   "}}, "warn.text: bad warning text"),
+    ({"warn": {"text": "a\tb"}}, "warn.text: bad warning text: control characters"),
+    ({"warn": {"text": "x" * 101}}, "a line longer than 100 characters"),
+    ({"warn": {"ascii_text": "f\u00fcr"}}, "warn.ascii_text: bad warning text: not ASCII"),
+]
+
+
+@pytest.mark.parametrize(("data", "reason"), BAD_DICTS, ids=[r for _, r in BAD_DICTS])
+def test_from_dict_errors_name_the_key(data: Dict[str, Any], reason: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_dict(data)
+    assert reason in str(caught.value)
+    assert caught.value.path is None and caught.value.line is None
+
+
+def test_from_dict_takes_a_mapping() -> None:
+    with pytest.raises(PolicyError, match="expected a table"):
+        Policy.from_dict(["verdicts"])  # type: ignore[arg-type]
+
+
+def test_policy_error_is_a_value_error() -> None:
+    error = PolicyError("why", path="p.toml", line=4, key="codes.x")
+    assert isinstance(error, ValueError)
+    assert str(error) == "p.toml:4: codes.x: why"
+    assert str(PolicyError("why")) == "why"
+
+
+def test_the_documented_schema_loads(tmp_path: Path) -> None:
+    """The TOML example in the module docstring is a valid policy."""
+    doc = policy_module.__doc__ or ""
+    block = doc.split("TOML schema", 1)[1].split("::\n", 1)[1].split("\n\n``reasons``")[0]
+    text = "\n".join(line[4:] for line in block.splitlines())
+    path = tmp_path / "schema.toml"
+    path.write_text(text.replace('"..."', '"A warning."'), encoding="utf-8")
+    policy = Policy.from_toml(path)
+    assert policy.rules["code:bidi-control"] is Action.QUARANTINE
+
+
+def test_rules_and_warning_accessors() -> None:
+    policy = Policy(verdicts={"invalid": "REJECT"}, codes={"bidi-control": Action.QUARANTINE})
+    assert policy.rules == {
+        "verdict:invalid": Action.REJECT,
+        "code:bidi-control": Action.QUARANTINE,
+    }
+    assert policy.warning.text == DEFAULT_WARNING
+    assert policy.warning.ascii_text == DEFAULT_WARNING
+    japanese = Policy(
+        warn={"text": "\u5dee\u51fa\u4eba\u3092\u78ba\u8a8d\u3067\u304d\u307e\u305b\u3093\u3002"}
+    )
+    assert japanese.warning.ascii_text == DEFAULT_WARNING  # nothing ASCII to keep
+
+
+def test_a_failing_warning_still_delivers_the_tagged_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No mail is lost to a bug in the body rewrite: the header fields are still added,
+    the body is left alone, and the notes say what went wrong."""
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("fromguard._mime._warn_part", broken)
+    raw = message("plain.eml")
+    outcome = Policy.exchange().process(raw)
+    assert outcome.action is Action.WARN
+    assert outcome.message == EXCHANGE_HEADER + b"\n" + raw
+    assert outcome.notes == ("warning not added: RuntimeError: boom",)
