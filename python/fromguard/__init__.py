@@ -8,9 +8,18 @@ grammar is ``fromguard.reference`` (imported on its own: ``import fromguard.refe
 """
 
 from ._catalogue import FINDINGS, FindingInfo
-from ._core import FromHeader, parse, parse_many
+from ._core import FromHeader, check_message, parse, parse_many
 from ._core import __version__ as __version__  # the Cargo version, the package's too
-from ._model import Finding, Mailbox, Severity, Shadow, Syntax, Verdict
+from ._model import (
+    Finding,
+    HeaderField,
+    Mailbox,
+    MessageCheck,
+    Severity,
+    Shadow,
+    Syntax,
+    Verdict,
+)
 from .policy import Action, Outcome, Policy, PolicyError
 
 __all__ = [
@@ -19,7 +28,9 @@ __all__ = [
     "Finding",
     "FindingInfo",
     "FromHeader",
+    "HeaderField",
     "Mailbox",
+    "MessageCheck",
     "Outcome",
     "Policy",
     "PolicyError",
@@ -27,6 +38,7 @@ __all__ = [
     "Shadow",
     "Syntax",
     "Verdict",
+    "check_message",
     "parse",
     "parse_many",
 ]

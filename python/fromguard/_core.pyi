@@ -2,9 +2,9 @@
 
 from typing import Iterable, List, Optional, Tuple, Union, final
 
-from ._model import Finding, Mailbox, Shadow, Syntax, Verdict
+from ._model import Finding, Mailbox, MessageCheck, Shadow, Syntax, Verdict
 
-__all__ = ["FromHeader", "__version__", "parse", "parse_many"]
+__all__ = ["FromHeader", "__version__", "check_message", "parse", "parse_many"]
 
 __version__: str
 
@@ -33,6 +33,7 @@ class FromHeader:
     def explain(self) -> str: ...
 
 def parse(value: Union[bytes, str], *, utf8: bool = True, groups: bool = False) -> FromHeader: ...
+def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> MessageCheck: ...
 def parse_many(
     values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
 ) -> List[FromHeader]: ...

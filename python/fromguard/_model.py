@@ -8,7 +8,7 @@ One definition serves both, so that a result from ``fromguard.parse`` and one fr
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Protocol, Tuple
 
 Span = Tuple[int, int]
 
@@ -73,3 +73,50 @@ class Shadow(NamedTuple):
     source: str
     start: int
     end: int
+
+
+class ParsedValue(Protocol):
+    """What both ``fromguard.FromHeader`` and ``fromguard.reference.FromHeader`` offer."""
+
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def verdict(self) -> Verdict: ...
+    @property
+    def syntax(self) -> Syntax: ...
+    @property
+    def mailboxes(self) -> Tuple[Mailbox, ...]: ...
+    @property
+    def address(self) -> Optional[str]: ...
+    @property
+    def findings(self) -> Tuple[Finding, ...]: ...
+    @property
+    def shadows(self) -> Tuple[Shadow, ...]: ...
+    def explain(self) -> str: ...
+
+
+class HeaderField(NamedTuple):
+    """One checked field of a message: its name as written, the span of the whole field
+    in the message, where its value starts (add it to the result's spans), and the parse
+    of the value."""
+
+    name: str
+    start: int
+    end: int
+    value_start: int
+    result: ParsedValue
+
+
+class MessageCheck(NamedTuple):
+    """The check of a message's header block: the message's verdict (the worst of its
+    own findings and of every field's), the checked fields in order, and the
+    message-level findings (spans into the raw message)."""
+
+    verdict: Verdict
+    fields: Tuple[HeaderField, ...]
+    findings: Tuple[Finding, ...]
+
+    def field(self, name: str) -> Optional[HeaderField]:
+        """The first checked field of that name (case-insensitive)."""
+        wanted = name.lower()
+        return next((f for f in self.fields if f.name.lower().rstrip(" \t") == wanted), None)

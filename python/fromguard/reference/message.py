@@ -14,41 +14,17 @@ and the block's own line faults. The body is never read.
 
 from __future__ import annotations
 
-from typing import Callable, List, NamedTuple, Optional, Tuple
+from typing import Callable, List, NamedTuple
 
 from .._catalogue import CODE_ORDER, FINDINGS
-from .._model import Finding, Severity, Verdict
-from . import FromHeader, parse
+from .._model import Finding, HeaderField, MessageCheck, Severity, Verdict
+from . import parse
 from .deception import normalize_address
 from .limits import MAX_LINE_OCTETS
 
 CHECKED_FIELDS = ("from", "sender", "resent-from", "reply-to")
 
 Report = Callable[[str, int, int], None]
-
-
-class HeaderField(NamedTuple):
-    """One checked field: its name as written, the span of the whole field in the
-    message, where its value starts (add it to the result's spans), and the parse."""
-
-    name: str
-    start: int
-    end: int
-    value_start: int
-    result: FromHeader
-
-
-class MessageCheck(NamedTuple):
-    """The check of a message's header block."""
-
-    verdict: Verdict
-    fields: Tuple[HeaderField, ...]
-    findings: Tuple[Finding, ...]  # message-level, spans into the raw message
-
-    def field(self, name: str) -> Optional[HeaderField]:
-        """The first checked field of that name (case-insensitive)."""
-        wanted = name.lower()
-        return next((f for f in self.fields if f.name.lower().rstrip(" \t") == wanted), None)
 
 
 class _Line(NamedTuple):

@@ -143,7 +143,7 @@ fn normalize_domain(domain: &str) -> String {
     }
 }
 
-fn normalize_address(address: &str) -> String {
+pub(crate) fn normalize_address(address: &str) -> String {
     let (local, domain) = match address.rfind('@') {
         Some(at) => (
             address.get(..at).unwrap_or_default(),

@@ -8,6 +8,10 @@
 //! string (in a display name, a comment, a decoded encoded-word, ...) that a lenient mail
 //! program could show instead of the real one.
 //!
+//! [`check_message`] reads a whole message's header block: every From, Sender,
+//! Resent-From and Reply-To field parsed, plus what only the whole block shows (no From,
+//! several From fields however spelled, several authors without Sender, ...).
+//!
 //! The parser never panics, its time is linear in the input, and what it may cost is
 //! bounded by the constants of [`limits`]. This crate knows nothing of Python: the
 //! binding is the `fromguard-python` crate.
@@ -20,10 +24,12 @@ pub mod encoded_word;
 mod lexer;
 pub mod limits;
 pub mod lookalike;
+mod message;
 mod model;
 mod parser;
 
 pub use code::Code;
+pub use message::{HeaderField, MessageCheck, check_message};
 pub use model::{
     Finding, Mailbox, Parsed, Profile, Severity, Shadow, ShadowSource, Span, Syntax, Verdict,
 };

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use fromguard::{Mailbox, Parsed, Profile, ShadowSource};
+use fromguard::{Finding, Mailbox, Parsed, Profile, ShadowSource};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -26,6 +26,9 @@ struct PythonSide {
     mailbox: Py<PyAny>,
     finding: Py<PyAny>,
     shadow: Py<PyAny>,
+    /// The `fromguard._model.HeaderField` and `MessageCheck` named tuples.
+    header_field: Py<PyAny>,
+    message_check: Py<PyAny>,
     /// Each code and its description as a Python string, by `Code::index`, so that a
     /// finding costs no string conversion.
     codes: Vec<Py<PyString>>,
@@ -81,6 +84,8 @@ fn python_side(py: Python<'_>) -> PyResult<&PythonSide> {
             mailbox: model.getattr("Mailbox")?.unbind(),
             finding: model.getattr("Finding")?.unbind(),
             shadow: model.getattr("Shadow")?.unbind(),
+            header_field: model.getattr("HeaderField")?.unbind(),
+            message_check: model.getattr("MessageCheck")?.unbind(),
             // Codes are interned: callers compare them and use them as keys.
             codes: codes
                 .clone()
@@ -220,6 +225,74 @@ impl FromHeader {
     }
 }
 
+/// Findings as a tuple of ``fromguard.Finding``.
+fn findings_tuple(py: Python<'_>, findings: &[Finding]) -> PyResult<Py<PyTuple>> {
+    let side = python_side(py)?;
+    let items = findings
+        .iter()
+        .map(|finding| {
+            let code = finding.code;
+            let severity = member(py, &side.severities, code.severity() as u8, "Severity")?;
+            side.finding.bind(py).call1((
+                side.codes[code.index()].bind(py),
+                severity,
+                finding.start,
+                finding.end,
+                side.messages[code.index()].bind(py),
+            ))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyTuple::new(py, items)?.unbind())
+}
+
+/// Check a whole message's header block (bytes only: a message is not text).
+#[pyfunction]
+#[pyo3(signature = (raw, *, utf8 = true, groups = false))]
+fn check_message(
+    py: Python<'_>,
+    raw: &Bound<'_, PyAny>,
+    utf8: bool,
+    groups: bool,
+) -> PyResult<Py<PyAny>> {
+    let raw = raw.cast::<PyBytes>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected bytes, not {}",
+            raw.get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+        ))
+    })?;
+    let input = raw.as_bytes();
+    let profile = Profile { utf8, groups };
+    let checked = py.detach(|| fromguard::check_message(input, profile).into_owned());
+    let side = python_side(py)?;
+    let fields = checked
+        .fields
+        .into_iter()
+        .map(|field| {
+            let value = input.get(field.value_start..field.end).unwrap_or_default();
+            let header = Py::new(
+                py,
+                FromHeader::new(PyBytes::new(py, value).unbind(), field.result),
+            )?;
+            side.header_field.bind(py).call1((
+                field.name.as_ref(),
+                field.start,
+                field.end,
+                field.value_start,
+                header,
+            ))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let verdict = member(py, &side.verdicts, checked.verdict as u8, "Verdict")?;
+    let result = side.message_check.bind(py).call1((
+        verdict,
+        PyTuple::new(py, fields)?,
+        findings_tuple(py, &checked.findings)?,
+    ))?;
+    Ok(result.unbind())
+}
+
 fn mailbox_tuple<'py>(
     py: Python<'py>,
     side: &PythonSide,
@@ -300,26 +373,9 @@ impl FromHeader {
     /// The findings, as ``fromguard.Finding`` tuples sorted by span.
     #[getter]
     fn findings(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
-        let tuple = self.findings.get_or_try_init(py, || {
-            let side = python_side(py)?;
-            let items = self
-                .parsed
-                .findings
-                .iter()
-                .map(|finding| {
-                    let code = finding.code;
-                    let severity = member(py, &side.severities, code.severity() as u8, "Severity")?;
-                    side.finding.bind(py).call1((
-                        side.codes[code.index()].bind(py),
-                        severity,
-                        finding.start,
-                        finding.end,
-                        side.messages[code.index()].bind(py),
-                    ))
-                })
-                .collect::<PyResult<Vec<_>>>()?;
-            PyResult::Ok(PyTuple::new(py, items)?.unbind())
-        })?;
+        let tuple = self
+            .findings
+            .get_or_try_init(py, || findings_tuple(py, &self.parsed.findings))?;
         Ok(tuple.clone_ref(py))
     }
 
@@ -372,6 +428,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(parse, module)?)?;
     module.add_function(wrap_pyfunction!(parse_many, module)?)?;
+    module.add_function(wrap_pyfunction!(check_message, module)?)?;
     module.add_class::<FromHeader>()?;
     Ok(())
 }
