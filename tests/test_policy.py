@@ -402,7 +402,7 @@ BROKEN: Dict[str, Tuple[Optional[int], str]] = {
     "bad-rule-code.toml": (2, "codes.several-authors-without-sender.code: bad SMTP code 99"),
     "unknown-key.toml": (6, "warn.colour: unknown key 'colour'"),
     "unknown-verdict.toml": (2, "verdicts.suspicious: unknown verdict"),
-    "unknown-table.toml": (1, "rules: unknown key 'rules'"),
+    "unknown-table.toml": (1, "rule: unknown key 'rule'"),
     "mime-header.toml": (6, "Content-Type may not be added"),
     "bad-header-name.toml": (5, "bad header field name 'X Bad'"),
     "unknown-placeholder.toml": (2, "unknown placeholder '{sender}'"),

@@ -1,10 +1,10 @@
 """Stubs for the compiled core (``rust/python/src/lib.rs``)."""
 
-from typing import Iterable, List, Optional, Tuple, Union, final
+from typing import Iterable, List, Optional, Sequence, Tuple, Union, final
 
 from ._model import Finding, Mailbox, MessageCheck, Shadow, Syntax, Verdict
 
-__all__ = ["FromHeader", "__version__", "check_message", "parse", "parse_many"]
+__all__ = ["FromHeader", "RuleSet", "__version__", "check_message", "parse", "parse_many"]
 
 __version__: str
 
@@ -37,3 +37,11 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
 def parse_many(
     values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
 ) -> List[FromHeader]: ...
+
+@final
+class RuleSet:
+    def __new__(cls, rules: Sequence[Tuple[str, str, str]]) -> RuleSet: ...
+    @property
+    def names(self) -> Tuple[str, ...]: ...
+    def match(self, raw: bytes) -> Tuple[str, ...]: ...
+    def __len__(self) -> int: ...

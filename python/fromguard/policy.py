@@ -35,6 +35,14 @@ silently weaken a policy; ``examples/policies/`` has commented examples)::
     bidi-control = "quarantine"   # message-level findings and those of every checked field
     several-authors-without-sender = { action = "reject", code = 550, enhanced = "5.1.20", text = "Multiple From addresses are not allowed without Sender address" }
 
+    [rules.paypal-lookalike]   # a named rule: a regular expression over a target
+    target = "display-name"    # display-name, local-part, domain, addr-spec (each From
+                               # mailbox's), or header:<Field-Name> (the unfolded value
+                               # of every field of that name, ends trimmed)
+    pattern = '(?i)pay ?pal'   # the Rust regex crate's syntax: linear time, no
+                               # backreferences or look-around; (?i) ignores case
+    action = "quarantine"      # and code, enhanced, text with "reject", as for codes
+
     [reject]                   # the SMTP reply of a reject (a rule's own reply wins)
     code = 550                 # 4xx (try later) or 5xx (refused)
     enhanced = "5.7.1"         # RFC 3463 class.subject.detail, class = the code's first digit
@@ -50,8 +58,11 @@ silently weaken a policy; ``examples/policies/`` has commented examples)::
     ascii_text = "..."         # for text parts whose charset cannot show ``text``
 
 ``reasons`` in an outcome are the conditions that matched with the outcome's action,
-``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings; an
-accepted message has none. In header values ``{verdict}`` is the verdict, ``{codes}``
+``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings, then
+``rule:<name>`` in the order of the rules; an accepted message has none. Rules are
+compiled once, at load, into one ``fromguard.RuleSet`` (all patterns of a target matched
+in one pass, size limits on each pattern); a pattern that does not compile fails the load
+with the file, the line and the rule's name. In header values ``{verdict}`` is the verdict, ``{codes}``
 every finding code present (info ones too), ``{action}`` the action and ``{reasons}``
 the reasons, each space-separated. Header values are printable ASCII and names may not
 start with ``Content-`` or be ``MIME-Version`` (a policy must not be able to change the
@@ -96,6 +107,7 @@ from ._catalogue import CODE_ORDER, FINDINGS
 from ._model import Finding, Verdict
 
 if TYPE_CHECKING:
+    from ._core import RuleSet
     from ._mime import WarningText
 
 # The MIME rewrite (the email package) and the TOML parser are imported when first
@@ -265,6 +277,9 @@ class _Rule(NamedTuple):
     reply: Optional[SmtpReply]
 
 
+_MAILBOX_TARGETS = ("display-name", "local-part", "domain", "addr-spec")
+
+
 _VERDICTS = {verdict.name.lower(): verdict for verdict in Verdict}
 _ACTIONS = {action.name.lower(): action for action in Action}
 _PLACEHOLDERS = ("verdict", "codes", "action", "reasons")
@@ -273,6 +288,7 @@ _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\Z")
 _SECTIONS = {
     "verdicts": None,
     "codes": None,
+    "rules": None,
     "reject": ("code", "enhanced", "text"),
     "tag": ("headers",),
     "warn": ("text", "ascii_text"),
@@ -366,6 +382,51 @@ def _rule(value: object, path: Tuple[str, ...]) -> _Rule:
     return _Rule(_action(value, path), None)
 
 
+def _rules(value: object, path: Tuple[str, ...]) -> Tuple[Dict[str, _Rule], Optional[RuleSet]]:
+    """The ``[rules.NAME]`` tables, compiled into one RuleSet (none without rules)."""
+    table = _table(value, path)
+    rules: Dict[str, _Rule] = {}
+    triples: List[Tuple[str, str, str]] = []
+    for name, entry in table.items():
+        where = (*path, name)
+        entry = _table(entry, where)
+        _known_keys(entry, ("target", "pattern", "action", "code", "enhanced", "text"), where)
+        for key in ("target", "pattern", "action"):
+            if key not in entry:
+                raise _Invalid(where, f"missing key {key!r}")
+        target = entry["target"]
+        if not isinstance(target, str) or not (
+            target in _MAILBOX_TARGETS
+            or (target.startswith("header:") and _FIELD_NAME.match(target[7:]))
+        ):
+            raise _Invalid(
+                (*where, "target"),
+                f"unknown target: {_kind(target)} (expected one of:"
+                f" {', '.join(_MAILBOX_TARGETS)}, header:<Field-Name>)",
+            )
+        pattern = entry["pattern"]
+        if not isinstance(pattern, str):
+            raise _Invalid((*where, "pattern"), f"expected a string, got {_kind(pattern)}")
+        rules[name] = _rule(
+            {k: v for k, v in entry.items() if k not in ("target", "pattern")}, where
+        )
+        triples.append((name, target, pattern))
+    if not triples:
+        return rules, None
+    from ._core import RuleSet
+
+    try:
+        return rules, RuleSet(triples)
+    except ValueError as error:
+        message = str(error)
+        culprits = [name for name in rules if message.startswith(f"rule '{name}': ")]
+        culprit = max(culprits, key=len) if culprits else None
+        if culprit is None:
+            raise _Invalid(path, message) from None
+        reason = message[len(f"rule '{culprit}': ") :]
+        raise _Invalid((*path, culprit, "pattern"), f"bad pattern: {reason}") from None
+
+
 def _template(value: object, path: Tuple[str, ...]) -> Template:
     """A header value template: literal text and ``{placeholder}``s, checked at load."""
     if not isinstance(value, str) or not _printable_ascii(value):
@@ -448,26 +509,36 @@ def _ascii_form(text: str) -> str:
 
 
 class Policy:
-    """Conditions (the message verdict, finding codes) mapped to actions.
+    """Conditions (the message verdict, finding codes, rules) mapped to actions.
 
     Build one from the same tables as the TOML file (``Policy(verdicts={...}, codes=...)``
     or ``Policy.from_dict``), load one with ``Policy.from_toml``, or take the Exchange
     preset. ``Policy()`` accepts everything and is a report-only policy. Instances are
     immutable and safe to share between threads."""
 
-    __slots__ = ("_ascii_warning", "_codes", "_headers", "_reply", "_verdicts", "_warning")
+    __slots__ = (
+        "_ascii_warning",
+        "_codes",
+        "_headers",
+        "_reply",
+        "_rules",
+        "_ruleset",
+        "_verdicts",
+        "_warning",
+    )
 
     def __init__(
         self,
         *,
         verdicts: Optional[Mapping[str, Any]] = None,
         codes: Optional[Mapping[str, Any]] = None,
+        rules: Optional[Mapping[str, Any]] = None,
         reject: Optional[Mapping[str, Any]] = None,
         tag: Optional[Mapping[str, Any]] = None,
         warn: Optional[Mapping[str, Any]] = None,
     ) -> None:
         try:
-            self._load(verdicts, codes, reject, tag, warn)
+            self._load(verdicts, codes, rules, reject, tag, warn)
         except _Invalid as error:
             raise PolicyError(error.reason, key=".".join(error.path) or None) from None
 
@@ -475,6 +546,7 @@ class Policy:
         self,
         verdicts: Optional[Mapping[str, Any]],
         codes: Optional[Mapping[str, Any]],
+        rules: Optional[Mapping[str, Any]],
         reject: Optional[Mapping[str, Any]],
         tag: Optional[Mapping[str, Any]],
         warn: Optional[Mapping[str, Any]],
@@ -492,6 +564,7 @@ class Policy:
             if key not in FINDINGS:
                 raise _Invalid(("codes", key), f"unknown finding code {key!r}")
             self._codes[key] = _rule(value, ("codes", key))
+        self._rules, self._ruleset = _rules({} if rules is None else rules, ("rules",))
         reject_table = _table({} if reject is None else reject, ("reject",))
         _known_keys(reject_table, ("code", "enhanced", "text"), ("reject",))
         self._reply = _reply(reject_table, ("reject",), DEFAULT_REPLY)
@@ -594,6 +667,7 @@ class Policy:
         """Every condition and its action: ``verdict:<verdict>`` and ``code:<code>``."""
         rules = {f"verdict:{v.name.lower()}": r.action for v, r in self._verdicts.items()}
         rules.update({f"code:{code}": rule.action for code, rule in self._codes.items()})
+        rules.update({f"rule:{name}": rule.action for name, rule in self._rules.items()})
         return rules
 
     @property
@@ -631,13 +705,15 @@ class Policy:
         if rule is not None:
             matched.append((f"verdict:{check.verdict.name.lower()}", rule))
         matched.extend((f"code:{code}", self._codes[code]) for code in codes if code in self._codes)
+        if self._ruleset is not None:
+            matched.extend((f"rule:{name}", self._rules[name]) for name in self._ruleset.match(raw))
         action = max((rule.action for _, rule in matched), default=Action.ACCEPT)
         winners = [(reason, rule) for reason, rule in matched if rule.action is action]
         reasons = () if action is Action.ACCEPT else tuple(reason for reason, _ in winners)
 
         reply: Optional[SmtpReply] = None
         if action is Action.REJECT:
-            # The most specific reply: a code rule's, then the verdict rule's, then the default.
+            # The most specific reply: a code's or a rule's, then the verdict's, then the default.
             replies = [(s.startswith("verdict:"), r.reply) for s, r in winners if r.reply]
             reply = min(replies, key=lambda pair: pair[0])[1] if replies else self._reply
 

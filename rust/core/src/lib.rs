@@ -27,10 +27,12 @@ pub mod lookalike;
 mod message;
 mod model;
 mod parser;
+pub mod rules;
 
 pub use code::Code;
-pub use message::{HeaderField, MessageCheck, check_message};
+pub use message::{HeaderField, MessageCheck, RawField, check_message, header_fields};
 pub use model::{
     Finding, Mailbox, Parsed, Profile, Severity, Shadow, ShadowSource, Span, Syntax, Verdict,
 };
 pub use parser::parse;
+pub use rules::{RuleError, RuleSet, Target};

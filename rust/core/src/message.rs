@@ -126,6 +126,104 @@ fn lines(raw: &[u8], start: usize) -> Vec<Line> {
     lines
 }
 
+/// The lines grouped into fields: a line starting with SP or HTAB continues the field.
+fn groups<'l>(raw: &[u8], lines: &'l [Line]) -> Vec<&'l [Line]> {
+    let mut groups = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let mut last = index;
+        while lines
+            .get(last + 1)
+            .is_some_and(|line| is_blank(raw.get(line.start)))
+        {
+            last += 1;
+        }
+        groups.push(lines.get(index..=last).unwrap_or_default());
+        index = last + 1;
+    }
+    groups
+}
+
+/// Where the header block starts: after a leading mbox `From ` line, if any.
+fn block_start(raw: &[u8]) -> usize {
+    if raw.starts_with(b"From ")
+        && !trim_blank_start(raw.get(5..).unwrap_or_default()).starts_with(b":")
+    {
+        find(raw, b'\n', 0, raw.len()).map_or(raw.len(), |n| n + 1)
+    } else {
+        0
+    }
+}
+
+/// One field of the header block as written: its name (white space before the colon
+/// trimmed), and its unfolded value (the line ends of folding removed, white space at
+/// either end trimmed). Malformed lines (no colon, a continuation with no field) are
+/// left out, as [`check_message`] leaves them out of its fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawField<'a> {
+    pub name: &'a [u8],
+    /// The span of the whole field in the message, and where its value starts.
+    pub start: usize,
+    pub end: usize,
+    pub value_start: usize,
+    pub value: Cow<'a, [u8]>,
+}
+
+/// Every field of the header block of `raw`, in order (see [`RawField`]).
+pub fn header_fields(raw: &[u8]) -> Vec<RawField<'_>> {
+    let lines = lines(raw, block_start(raw));
+    let mut fields = Vec::new();
+    for group in groups(raw, &lines) {
+        let Some(first) = group.first().copied() else {
+            continue;
+        };
+        if is_blank(raw.get(first.start)) {
+            continue;
+        }
+        let colon = group
+            .iter()
+            .enumerate()
+            .find_map(|(i, line)| find(raw, b':', line.start, line.end).map(|c| (i, c)));
+        let Some((colon_line, colon)) = colon else {
+            continue;
+        };
+        let name_end = if colon_line == 0 {
+            colon
+        } else if trim_blank_start(raw.get(group[colon_line].start..colon).unwrap_or_default())
+            .is_empty()
+        {
+            first.end // a name folded before its colon
+        } else {
+            continue;
+        };
+        let name = trim_blank_end(raw.get(first.start..name_end).unwrap_or_default());
+        let value_start = colon + 1;
+        let rest = group.get(colon_line + 1..).unwrap_or_default();
+        let head = raw
+            .get(value_start..group[colon_line].end)
+            .unwrap_or_default();
+        let value: Cow<'_, [u8]> = if rest.is_empty() {
+            Cow::Borrowed(trim_blank_end(trim_blank_start(head)))
+        } else {
+            let mut joined = head.to_vec();
+            for line in rest {
+                joined.extend_from_slice(raw.get(line.start..line.end).unwrap_or_default());
+            }
+            let trimmed = trim_blank_end(trim_blank_start(&joined)).to_vec();
+            Cow::Owned(trimmed)
+        };
+        let end = group.last().map_or(first.end, |line| line.end);
+        fields.push(RawField {
+            name,
+            start: first.start,
+            end,
+            value_start,
+            value,
+        });
+    }
+    fields
+}
+
 struct Checker<'a> {
     raw: &'a [u8],
     findings: Vec<Finding>,
@@ -215,11 +313,8 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
         raw,
         findings: Vec::new(),
     };
-    let mut start = 0;
-    if raw.starts_with(b"From ")
-        && !trim_blank_start(raw.get(5..).unwrap_or_default()).starts_with(b":")
-    {
-        start = find(raw, b'\n', 0, raw.len()).map_or(raw.len(), |n| n + 1);
+    let start = block_start(raw);
+    if start > 0 {
         checker.report(Code::MboxFromLine, 0, start);
     }
     let lines = lines(raw, start);
@@ -236,20 +331,12 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
         }
     }
 
-    // Group the lines into fields: a line starting with SP or HTAB continues the field.
     let mut fields: Vec<HeaderField<'_>> = Vec::new();
-    let mut index = 0;
-    while let Some(first) = lines.get(index).copied() {
-        let mut last = index;
-        while lines
-            .get(last + 1)
-            .is_some_and(|line| is_blank(raw.get(line.start)))
-        {
-            last += 1;
-        }
-        let group = lines.get(index..=last).unwrap_or_default();
+    for group in groups(raw, &lines) {
+        let Some(first) = group.first().copied() else {
+            continue;
+        };
         let last_end = group.last().map_or(first.end, |line| line.end);
-        index = last + 1;
         if is_blank(raw.get(first.start)) {
             // A folded line with no field before it (the block starts with white space).
             checker.report(Code::MalformedHeaderLine, first.start, last_end);

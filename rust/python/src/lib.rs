@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use fromguard::{Finding, Mailbox, Parsed, Profile, ShadowSource};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -422,6 +422,64 @@ impl FromHeader {
 }
 
 /// The compiled core of fromguard; use the ``fromguard`` package instead.
+/// Named regular expressions over header fields and From mailbox parts, compiled once
+/// (the `regex` crate: linear time, size limits); `match` runs without the GIL.
+#[pyclass(frozen, module = "fromguard._core")]
+struct RuleSet {
+    rules: fromguard::RuleSet,
+    names: Py<PyTuple>,
+}
+
+#[pymethods]
+impl RuleSet {
+    #[new]
+    fn new(py: Python<'_>, rules: Vec<(String, String, String)>) -> PyResult<Self> {
+        let compiled = py
+            .detach(|| fromguard::RuleSet::new(&rules))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let names = PyTuple::new(py, compiled.names())?.unbind();
+        Ok(RuleSet {
+            rules: compiled,
+            names,
+        })
+    }
+
+    /// The rules' names, in the order given.
+    #[getter]
+    fn names(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.names.clone_ref(py)
+    }
+
+    /// The names of the rules that match the message `raw`, in the rules' order.
+    #[pyo3(name = "match")]
+    fn matches(&self, py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Py<PyTuple>> {
+        let raw = raw.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected bytes, not {}",
+                raw.get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+            ))
+        })?;
+        let input = raw.as_bytes();
+        let hits = py.detach(|| self.rules.matches(input));
+        let names = self.names.bind(py);
+        let items = hits
+            .into_iter()
+            .map(|i| names.get_item(i))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyTuple::new(py, items)?.unbind())
+    }
+
+    fn __len__(&self) -> usize {
+        self.rules.names().len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<RuleSet {}>", self.rules.names().join(", "))
+    }
+}
+
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // The crate's version is the package's (maturin takes it from Cargo.toml).
@@ -430,5 +488,6 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parse_many, module)?)?;
     module.add_function(wrap_pyfunction!(check_message, module)?)?;
     module.add_class::<FromHeader>()?;
+    module.add_class::<RuleSet>()?;
     Ok(())
 }
