@@ -56,7 +56,44 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--groups", action="store_true", help="allow RFC 6854 groups in From")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     check.set_defaults(run=_check)
+
+    scan = commands.add_parser(
+        "scan",
+        help="check every message in .eml files, mbox files and Maildir folders",
+        description="Check every message in .eml files, mbox files and Maildir folders "
+        "(directories recursively) with a policy, and report each message and a summary. "
+        "Exit status: 0 when every message is VALID or LEGACY and accepted, 1 when one is "
+        "flagged, 2 for a usage error or a PATH that cannot be read.",
+    )
+    scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    scan.add_argument(
+        "--policy", type=Path, help="a policy TOML file (default: accept all, report only)"
+    )
+    scan.add_argument(
+        "--format", choices=("table", "jsonl", "csv"), default="table", help="(default: table)"
+    )
+    scan.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    scan.set_defaults(run=_scan)
     return parser
+
+
+def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from . import scan
+    from .policy import Policy, PolicyError
+
+    try:
+        policy = Policy() if args.policy is None else Policy.from_toml(args.policy)
+    except (OSError, PolicyError) as error:
+        parser.error(f"cannot load the policy: {error}")
+    if args.output is None:
+        return scan.run(args.paths, policy, args.format)
+    newline = "" if args.format == "csv" else None
+    try:
+        out = open(args.output, "w", encoding="utf-8", newline=newline)
+    except OSError as error:
+        parser.error(f"cannot write {args.output}: {error.strerror or error}")
+    with out:
+        return scan.run(args.paths, policy, args.format, out=out)
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
