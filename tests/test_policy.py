@@ -390,6 +390,19 @@ def test_the_example_strict_policy() -> None:
     )
 
 
+def test_the_example_strict_policy_rules() -> None:
+    strict = Policy.from_toml(EXAMPLES / "strict.toml")
+    brand = strict.process(b"From: Bank Security <alerts@mallory.example>\n\nHi\n")
+    assert (brand.action, brand.reasons) == (Action.WARN, ("rule:impersonates-our-brand",))
+    lookalike = strict.process(b"From: Jane <jane@secure-bank.example>\n\nHi\n")
+    assert (lookalike.action, lookalike.reasons) == (
+        Action.QUARANTINE,
+        ("rule:lookalike-of-our-domain",),
+    )
+    bulk = strict.process(b"From: Jane <jane@x.example>\nX-Mailer: MassMailer 2\n\nHi\n")
+    assert (bulk.action, bulk.reasons) == (Action.TAG, ("rule:bulk-tool-header",))
+
+
 # -- Loading and its errors ------------------------------------------------------------
 
 # file -> (line, text the message must contain)

@@ -148,6 +148,17 @@ def test_csv_parsed_back_to_output_file(tmp_path: Path, capsys: pytest.CaptureFi
     assert rows[0]["action"] == "accept"
 
 
+def test_csv_cells_cannot_become_spreadsheet_formulas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = b"From: =1+2|cmd!A0@evil.example\nTo: b@example.org\n\nhi\n"
+    (tmp_path / "a.eml").write_bytes(hostile)
+    status, out, _ = scan(capsys, "--format", "csv", str(tmp_path))
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0]["from"] == "'=1+2|cmd!A0@evil.example"
+    assert status in (0, 1)
+
+
 def test_summary_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "box.mbox").write_bytes(mbox(CLEAN, LEGACY, DECEPTIVE, DECEPTIVE, INVALID))
     status, out, _ = scan(capsys, str(tmp_path / "box.mbox"))

@@ -270,6 +270,13 @@ class _Progress:
             self.visible = False
 
 
+def _spreadsheet_safe(cell: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula: the sender is the attacker's
+    text (a local part may start with "=", "+", "-" or "@"), so such cells get a leading
+    apostrophe, as OWASP's CSV injection guidance recommends."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 class _Writer:
     def __init__(self, out: IO[str], fmt: str) -> None:
         self.out = out
@@ -288,9 +295,9 @@ class _Writer:
             index = "" if row.number is None else str(row.number)
             self.csv.writerow(
                 (
-                    row.path,
+                    _spreadsheet_safe(row.path),
                     index,
-                    row.sender or "",
+                    _spreadsheet_safe(row.sender or ""),
                     row.verdict.name.lower(),
                     row.action.name.lower(),
                     " ".join(row.codes),
