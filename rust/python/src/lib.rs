@@ -245,6 +245,15 @@ fn findings_tuple(py: Python<'_>, findings: &[Finding]) -> PyResult<Py<PyTuple>>
     Ok(PyTuple::new(py, items)?.unbind())
 }
 
+/// A message argument: bytes only, since a message is not text.
+fn bytes_only<'a, 'py>(raw: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
+    raw.cast::<PyBytes>().map_err(|_| {
+        let name = raw.get_type().name();
+        let name = name.map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        PyTypeError::new_err(format!("expected bytes, not {name}"))
+    })
+}
+
 /// Check a whole message's header block (bytes only: a message is not text).
 #[pyfunction]
 #[pyo3(signature = (raw, *, utf8 = true, groups = false))]
@@ -254,14 +263,7 @@ fn check_message(
     utf8: bool,
     groups: bool,
 ) -> PyResult<Py<PyAny>> {
-    let raw = raw.cast::<PyBytes>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "expected bytes, not {}",
-            raw.get_type()
-                .name()
-                .map_or_else(|_| "?".to_owned(), |n| n.to_string())
-        ))
-    })?;
+    let raw = bytes_only(raw)?;
     let input = raw.as_bytes();
     let profile = Profile { utf8, groups };
     let checked = py.detach(|| fromguard::check_message(input, profile).into_owned());
@@ -453,14 +455,7 @@ impl RuleSet {
     /// The names of the rules that match the message `raw`, in the rules' order.
     #[pyo3(name = "match")]
     fn matches(&self, py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Py<PyTuple>> {
-        let raw = raw.cast::<PyBytes>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "expected bytes, not {}",
-                raw.get_type()
-                    .name()
-                    .map_or_else(|_| "?".to_owned(), |n| n.to_string())
-            ))
-        })?;
+        let raw = bytes_only(raw)?;
         let input = raw.as_bytes();
         let hits = py.detach(|| self.rules.matches(input));
         let names = self.names.bind(py);
