@@ -2,6 +2,8 @@
 //! `tests/test_encoded_word.py` against the Python reference), and a property test that
 //! no input makes the encoded-word functions panic.
 
+mod common;
+
 use fromguard::encoded_word::{
     charset_labels, decode, find_encoded_words, match_encoded_word, too_long,
 };
@@ -11,11 +13,7 @@ use serde_json::{Value, json};
 const CASES: &str = include_str!("../../../tests/cases/encoded_words.jsonl");
 
 fn cases() -> Vec<Value> {
-    CASES
-        .split('\n')
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str(line).expect("a JSON case"))
-        .collect()
+    common::jsonl(CASES)
 }
 
 #[test]

@@ -14,6 +14,8 @@
 #[path = "../examples/export_unicode_tables.rs"]
 mod export;
 
+mod common;
+
 use fromguard::lookalike::{
     BIDI, DomainAnalysis, FormatKind, INVISIBLE, VARIATION_SELECTORS, analyze_domain,
     format_characters, format_kind, is_mixed_script, skeleton,
@@ -24,11 +26,7 @@ use serde_json::Value;
 const CASES: &str = include_str!("../../../tests/cases/lookalike.jsonl");
 
 fn cases() -> Vec<Value> {
-    CASES
-        .split('\n')
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str(line).expect("a JSON case"))
-        .collect()
+    common::jsonl(CASES)
 }
 
 fn optional_string(value: &Value) -> Option<String> {

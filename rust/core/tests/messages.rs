@@ -5,6 +5,8 @@
 //! sorted message-level `findings` (`[code, start, end]`, spans into the message) and the
 //! checked `fields` in order (`[name as written, the field's single address or null]`).
 
+mod common;
+
 use std::path::Path;
 
 use fromguard::{Profile, check_message};
@@ -16,9 +18,7 @@ fn every_message_case() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/messages/messages.jsonl");
     let text = std::fs::read_to_string(&path).expect("the message case file");
     let mut count = 0;
-    for (number, line) in text.lines().enumerate() {
-        let case: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", number + 1));
+    for case in common::jsonl(&text) {
         let name = &case["name"];
         let raw = case["message"].as_str().expect("a message").as_bytes();
         let checked = check_message(raw, Profile::default());
