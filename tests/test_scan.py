@@ -291,36 +291,86 @@ def test_an_accepting_policy_action_other_than_accept_flags(
 # -- The bundled sample, through the installed command -----------------------------------
 
 
-def test_bundled_sample() -> None:
-    """22 messages, reasoned one by one (see the Subject of each):
-    valid: plain text, MIME alternative, encoded-word name, bare address (4);
-    legacy: obs-phrase, obs-from ``From :`` (2);
-    invalid: two From fields, name folded before the colon, several authors without
-    Sender, text after the angle-addr, colon trick, unquoted address as name, unbalanced
-    quote, group, no From (9);
-    deceptive: quoted address as name, address in a comment, Q-encoded address as name,
-    look-alike punycode, bidi control, percent hack to another domain, B-encoded angle
-    address in a MIME message (7)."""
+SAMPLE_VERDICTS = {
+    # valid: plain text, MIME alternative, encoded-word name, bare address, a Sender
+    # other than the From (a mailing list does that: reported, not flagged), a brand name
+    # from an outside domain (grammar-valid: only the strict policy's rules catch it)
+    "valid": [1, 2, 3, 4, 31, 32],
+    # legacy: obs-phrase, obs-from ``From :``
+    "legacy": [5, 6],
+    # invalid: two From fields, name folded before the colon, several authors without
+    # Sender, text after the angle-addr, colon trick, unquoted address as name, unbalanced
+    # quote, group, no From, NUL and bare CR, backslash outside quotes, line over 998
+    # octets, bad dots
+    "invalid": [7, 8, 9, 10, 11, 12, 15, 17, 21, 23, 26, 27, 28],
+    # deceptive: quoted address as name, address in a comment, Q-encoded address as name,
+    # look-alike punycode, bidi control, percent hack to another domain, B-encoded angle
+    # address in a MIME message, encoded-word in a quoted name, route to another domain,
+    # domain literal that is not an IP, quoted local part holding an address
+    "deceptive": [13, 14, 16, 18, 19, 20, 22, 24, 25, 29, 30],
+}
+
+
+def scan_sample(*options: str) -> "tuple[List[Dict[str, Any]], str]":
+    """The bundled sample through the installed command, as JSON Lines."""
     result = subprocess.run(
-        [sys.executable, "-m", "fromguard.cli", "scan", "--format", "jsonl", str(SAMPLE)],
+        [sys.executable, "-m", "fromguard.cli", "scan", "--format", "jsonl", *options, str(SAMPLE)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 1, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
-    counts: Dict[str, int] = {}
-    for row in rows:
-        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-    assert counts == {"valid": 4, "legacy": 2, "invalid": 9, "deceptive": 7}
-    assert [r["index"] for r in rows] == list(range(1, 23))
     assert "skipped: 0 unreadable, 0 malformed" in result.stderr
-    by_index = {r["index"]: r for r in rows}
-    assert by_index[6]["verdict"] == "legacy"  # From : is a field, not a separator
-    assert "several-from-fields" in by_index[7]["codes"]
-    assert "no-from" in by_index[21]["codes"]
-    assert "confusable-domain" in by_index[18]["codes"]
-    assert "bidi-control" in by_index[19]["codes"]
+    return [json.loads(line) for line in result.stdout.splitlines()], result.stderr
+
+
+def test_bundled_sample() -> None:
+    """32 messages, one per header attack class and a few clean ones; the Subject of
+    each says what it shows."""
+    rows, _ = scan_sample()
+    assert [r["index"] for r in rows] == list(range(1, 33))
+    verdicts: Dict[str, List[int]] = {}
+    for row in rows:
+        verdicts.setdefault(row["verdict"], []).append(row["index"])
+    assert verdicts == SAMPLE_VERDICTS
+    codes = {r["index"]: r["codes"] for r in rows}
+    assert codes[6] == ["obs-field-name-space"]  # From : is a field, not a separator
+    assert "several-from-fields" in codes[7]
+    assert "folded-field-name" in codes[8]
+    assert "several-authors-without-sender" in codes[9]
+    assert "no-from" in codes[21]
+    assert "confusable-domain" in codes[18]
+    assert "bidi-control" in codes[19]
+    assert codes[23] == ["nul", "bare-cr"]
+    assert codes[27] == ["line-too-long"]
+    assert codes[31] == ["sender-differs"]
+    assert codes[32] == []
+
+
+def test_bundled_sample_through_every_action() -> None:
+    """The strict example policy over the sample: every action, chosen by verdicts, finding
+    codes and rules, end to end through the command."""
+    rows, summary = scan_sample("--policy", str(ROOT / "examples" / "policies" / "strict.toml"))
+    actions = {r["index"]: (r["action"], r["reasons"]) for r in rows}
+    for index in SAMPLE_VERDICTS["invalid"]:
+        assert actions[index][0] == "reject"
+    assert actions[9] == ("reject", ["verdict:invalid", "code:several-authors-without-sender"])
+    assert actions[19] == ("reject", ["code:bidi-control"])  # deceptive, but rejected
+    assert actions[18] == ("quarantine", ["verdict:deceptive", "rule:lookalike-of-our-domain"])
+    for index in set(SAMPLE_VERDICTS["deceptive"]) - {18, 19}:
+        assert actions[index] == ("quarantine", ["verdict:deceptive"])
+    assert actions[6] == ("tag", ["code:obs-field-name-space"])
+    assert actions[31] == ("tag", ["code:sender-differs"])
+    assert actions[32] == ("warn", ["rule:impersonates-our-brand"])
+    for index in (1, 2, 3, 4, 5):
+        assert actions[index] == ("accept", [])
+    counts = "  accept            5\n  tag               2\n  warn              1\n"
+    assert "actions:\n" + counts + "  quarantine       10\n  reject           14\n" in summary
+    # The Exchange preset warns on everything invalid or deceptive, and on nothing else.
+    rows, _ = scan_sample("--policy", str(EXCHANGE))
+    warned = sorted(r["index"] for r in rows if r["action"] == "warn")
+    assert warned == sorted(SAMPLE_VERDICTS["invalid"] + SAMPLE_VERDICTS["deceptive"])
+    assert {r["action"] for r in rows} == {"accept", "warn"}
 
 
 class _Terminal(io.StringIO):
