@@ -141,7 +141,10 @@ def test_tag_inserts_the_policy_headers_at_the_top_in_order(enforcing: RunningMi
     assert reply.final == "continue"
     assert reply.body is None and reply.quarantine is None and not reply.appended
     # Each insert lands at index 0, so they come in reverse: the result is the policy's order.
-    assert [(name, value) for _, name, value in reversed(reply.inserted)] == list(outcome.headers)
+    # The client asked for values as they are (SMFIP_HDR_LEADSPC): the space is sent.
+    assert [(name, value) for _, name, value in reversed(reply.inserted)] == [
+        (name, " " + value) for name, value in outcome.headers
+    ]
     assert {index for index, _, _ in reply.inserted} == {0}
     assert [name for _, name, _ in reply.inserted] == [
         "X-Fromguard-Findings",
@@ -163,7 +166,9 @@ def test_warn_tags_and_replaces_the_body_with_the_policy_rewrite(
     outcome = expected(raw)
     assert outcome.action is Action.WARN
     assert reply.final == "continue"
-    assert [(n, v) for _, n, v in reversed(reply.inserted)] == list(outcome.headers)
+    assert [(n, v) for _, n, v in reversed(reply.inserted)] == [
+        (n, " " + v) for n, v in outcome.headers
+    ]
     body_start = raw.index(b"\r\n\r\n") + 4
     if outcome.message == raw:  # signed: nothing to warn in
         assert reply.body is None

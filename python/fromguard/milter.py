@@ -295,6 +295,16 @@ class Gateway:
         self.log.write("message", **fields)
 
 
+def _folded(name: str, value: str, space: str) -> str:
+    """A field value folded as the policy folds it in a message (lines within 78
+    characters), so that the MTA stores the same bytes; ``space`` is the one after the
+    colon, when the MTA takes values as they are."""
+    from ._mime import folded_field
+
+    field = folded_field(name, value, b"\n").decode("ascii")
+    return space + field[len(name) + 2 : -1]
+
+
 def _temporary(outcome: Outcome) -> bool:
     return outcome.smtp_reply is not None and outcome.smtp_reply.code < 500
 
@@ -322,6 +332,7 @@ class _Connection:
         self.gateway = gateway
         self.message: Optional[_Message] = None
         self.no_reply = 0  # the protocol's SMFIP_NR_* bits the MTA agreed to
+        self.leading_space = False  # header values are sent and taken as they are
 
     def current(self) -> _Message:
         if self.message is None:
@@ -368,6 +379,7 @@ def _install(milter: Any, gateway: Gateway) -> None:
         options[1] = offered_steps & wanted
         options[2] = options[3] = 0
         connection.no_reply = options[1] & no_reply
+        connection.leading_space = bool(options[1] & milter.P_HDR_LEADSPC)
         ctx.setpriv(connection)
         return int(milter.CONTINUE)
 
@@ -391,7 +403,7 @@ def _install(milter: Any, gateway: Gateway) -> None:
             raw, body_start = message.raw()
             queue_id = ctx.getsymval("i")
             decision = gateway.decide(raw, queue_id)
-            return _apply(milter, ctx, gateway, decision, raw, body_start, queue_id)
+            return _apply(milter, ctx, connection, decision, raw, body_start, queue_id)
         finally:
             connection.finish()
 
@@ -418,7 +430,7 @@ def _install(milter: Any, gateway: Gateway) -> None:
 def _apply(
     milter: Any,
     ctx: Any,
-    gateway: Gateway,
+    connection: _Connection,
     decision: Decision,
     raw: bytes,
     body_start: int,
@@ -426,12 +438,16 @@ def _apply(
 ) -> int:
     """Turn a decision into milter actions and the reply code. A failure to apply one
     (the MTA refused it) is answered with the fail mode and logged."""
+    gateway = connection.gateway
     outcome = decision.outcome
+    # With SMFIP_HDR_LEADSPC the MTA stores a value as given: the space after the colon
+    # is ours to send.
+    space = " " if connection.leading_space else ""
     try:
         if decision.answer in ("tag", "warn") and outcome is not None:
             # Each insert goes to the top: inserting in reverse keeps the policy's order.
             for name, value in reversed(outcome.headers):
-                ctx.addheader(name, value, 0)
+                ctx.addheader(name, _folded(name, value, space), 0)
             if decision.answer == "warn" and outcome.message is not raw:
                 ctx.replacebody(outcome.message[body_start:])
             return int(milter.CONTINUE)
