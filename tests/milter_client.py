@@ -195,10 +195,13 @@ def free_port() -> int:
 
 
 class RunningMilter:
-    """``fromguard milter`` (through ``milter_shim.py``) in a process of its own,
-    listening on ``socket_path``, logging to ``log_path``."""
+    """``fromguard milter`` in a process of its own, listening on ``socket_path``,
+    logging to ``log_path``; run through ``milter_shim.py`` unless ``program`` says how
+    (the command line up to the milter's options)."""
 
-    def __init__(self, policy: Path, socket_path: Path, *options: str) -> None:
+    def __init__(
+        self, policy: Path, socket_path: Path, *options: str, program: Sequence[str] = ()
+    ) -> None:
         self.policy = policy
         self.socket_path = socket_path
         self.log_path = socket_path.with_suffix(".log")
@@ -206,8 +209,7 @@ class RunningMilter:
         if socket_path.exists():
             socket_path.unlink()
         command = [
-            sys.executable,
-            str(SHIM),
+            *(program or (sys.executable, str(SHIM))),
             "--policy",
             str(policy),
             "--socket",

@@ -14,12 +14,14 @@ import grp
 import os
 import pwd
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from milter_client import free_port
 
@@ -28,10 +30,16 @@ HOSTNAME = "mx.fromguard.test"
 TRACE_FIELDS = (b"return-path", b"x-original-to", b"delivered-to")
 
 
+# Postfix's commands are in /usr/sbin, which a CI user's PATH may lack.
+TOOLS = {
+    tool: shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin")
+    for tool in ("postfix", "postconf", "postcat", "postsuper", "sendmail", "swaks")
+}
+
+
 def missing_tools() -> List[str]:
     """What the lab needs and this machine lacks (``.ci/run`` installs all of it)."""
-    tools = ["postfix", "postconf", "postcat", "postsuper", "sendmail", "swaks"]
-    missing = [tool for tool in tools if shutil.which(tool, path="/usr/sbin:/usr/bin") is None]
+    missing = [tool for tool, path in TOOLS.items() if path is None]
     if os.geteuid() != 0:
         missing.append("root (Postfix's daemons run as the postfix user)")
     return missing
@@ -107,6 +115,11 @@ class Postfix:
     def postconf(self, *arguments: str) -> str:
         return self._run("postconf", "-c", str(self.etc), *arguments)
 
+    def postfix(self, command: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(TOOLS["postfix"]), "-c", str(self.etc), command], capture_output=True, check=False
+        )
+
     def set(self, **settings: str) -> None:
         """Change main.cf settings; a running instance reloads them."""
         self.postconf("-e", *(f"{key} = {value}" for key, value in settings.items()))
@@ -137,10 +150,7 @@ class Postfix:
                 time.sleep(0.05)
 
     def running(self) -> bool:
-        status = subprocess.run(
-            ["postfix", "-c", str(self.etc), "status"], capture_output=True, check=False
-        )
-        return status.returncode == 0
+        return self.postfix("status").returncode == 0
 
     def stop(self) -> None:
         if self.running():
@@ -153,7 +163,8 @@ class Postfix:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def _run(self, *command: str) -> str:
+    def _run(self, tool: str, *arguments: str) -> str:
+        command = [str(TOOLS[tool]), *arguments]
         done = subprocess.run(command, capture_output=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)}: {done.stderr.decode(errors='replace')}")
@@ -172,7 +183,7 @@ class Postfix:
             data.write(message[:-1] if message.endswith(b"\n") else message)
             data.flush()
             command = [
-                "swaks", "--silent", "2",
+                str(TOOLS["swaks"]), "--silent", "2",
                 "--server", f"127.0.0.1:{self.port}",
                 "--from", sender,
                 "--to", f"user@{DOMAIN}",
@@ -184,7 +195,7 @@ class Postfix:
     def sendmail(self, message: bytes, sender: str = "root@localhost") -> int:
         """Submit ``message`` locally (sendmail, postdrop, pickup: ``non_smtpd_milters``)."""
         done = subprocess.run(
-            ["sendmail", "-C", str(self.etc), "-f", sender, f"user@{DOMAIN}"],
+            [str(TOOLS["sendmail"]), "-C", str(self.etc), "-f", sender, f"user@{DOMAIN}"],
             input=message,
             capture_output=True,
             check=False,
@@ -240,6 +251,32 @@ class Postfix:
 
     def clear_hold(self) -> None:
         self._run("postsuper", "-c", str(self.etc), "-d", "ALL", "hold")
+
+
+def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str]:
+    """Send each batch of messages (CRLF) over one SMTP session of its own, all sessions
+    at once; returns what failed (empty when the server accepted every message)."""
+    failures: List[str] = []
+
+    def session(number: int, batch: Sequence[bytes]) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+                for index, raw in enumerate(batch):
+                    refused = smtp.sendmail("load@example.org", [f"user@{DOMAIN}"], raw)
+                    if refused:
+                        failures.append(f"session {number}, message {index}: {refused}")
+        except (OSError, smtplib.SMTPException) as error:
+            failures.append(f"session {number}: {error!r}")
+
+    threads = [
+        threading.Thread(target=session, args=(number, batch))
+        for number, batch in enumerate(batches)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
 
 
 def without_trace(delivered: bytes) -> bytes:
