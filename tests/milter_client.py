@@ -50,11 +50,11 @@ class Reply(NamedTuple):
 class MilterClient:
     """One MTA connection to a milter listening on a unix socket."""
 
-    def __init__(self, path: str, timeout: float = 10.0) -> None:
+    def __init__(self, path: str, timeout: float = 10.0, actions: int = ACTIONS_ALL) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(path)
-        self._send(b"O", struct.pack(">III", VERSION, ACTIONS_ALL, PROTOCOL_ALL))
+        self._send(b"O", struct.pack(">III", VERSION, actions, PROTOCOL_ALL))
         command, data = self._read()
         assert command == b"O", command
         self.version, self.actions, self.protocol = struct.unpack(">III", data[:12])

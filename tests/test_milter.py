@@ -215,6 +215,18 @@ def test_a_4xx_reject_is_a_tempfail(enforcing: RunningMilter) -> None:
     assert (entry["action"], entry["policy_action"]) == ("tempfail", "reject")
 
 
+def test_an_action_the_mta_does_not_offer_fails_with_the_fail_mode(
+    enforcing: RunningMilter,
+) -> None:
+    with MilterClient(str(enforcing.socket_path), actions=0x01 | 0x02) as client:
+        assert client.actions == 0x01 | 0x02  # no quarantine
+        reply = client.send(*split_message(CASES["invalid"]), "QNOHOLD")
+    assert reply.final == "tempfail" and reply.quarantine is None
+    errors = [e for e in enforcing.wait_for("error", 1) if e["queue_id"] == "QNOHOLD"]
+    assert errors and errors[0]["error"].startswith("applying the action failed: ")
+    assert logged(enforcing, "QNOHOLD")["action"] == "quarantine"
+
+
 def test_several_messages_on_one_connection(enforcing: RunningMilter) -> None:
     with MilterClient(str(enforcing.socket_path)) as client:
         replies = [client.send(*split_message(CASES[name]), f"QSEQ{name}") for name in CASES]

@@ -46,7 +46,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import IO, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
 
 from .policy import Action, Outcome, Policy, PolicyError
 
@@ -58,6 +58,7 @@ DEFAULT_SOCKET = "unix:/var/spool/postfix/milter/fromguard.sock"
 
 MILTER_NAME = "fromguard"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+REPLY_GRACE = 0.2
 TEMPFAIL_REPLY = ("451", "4.3.0", "fromguard: the message could not be checked, try again later")
 
 
@@ -369,13 +370,12 @@ def _install(milter: Any, gateway: Gateway) -> None:
 
     def negotiate(ctx: Any, options: List[int]) -> int:
         offered_actions, offered_steps = options[0], options[1]
-        if offered_actions & actions != actions:
-            return int(milter.REJECT)  # the MTA cannot apply our actions: no filtering
         connection = _Connection(gateway)
         # Header values with their leading white space, so the raw field is rebuilt
-        # exactly; steps we do not need skipped; no reply per header or body chunk.
+        # exactly; steps we do not need skipped; no reply per header or body chunk. An
+        # action the MTA does not offer fails when used: logged, and the fail mode.
         wanted = milter.P_HDR_LEADSPC | skip | no_reply
-        options[0] = actions
+        options[0] = offered_actions & actions
         options[1] = offered_steps & wanted
         options[2] = options[3] = 0
         connection.no_reply = options[1] & no_reply
@@ -607,6 +607,9 @@ def serve(settings: Settings, log: IO[str] = sys.stdout) -> int:
                 gateway.log.write("stop", signal=signum.name)
                 _stop_listener(milter, settings.socket, listener)
     left = gateway.drain(settings.drain_timeout)
+    # A message counts as answered when its callback returns; libmilter writes the reply
+    # just after that, and the process must not end in between.
+    time.sleep(REPLY_GRACE)
     gateway.log.write("exit", in_flight=left)
     gateway.close()
     return 0 if stopping and left == 0 else 1
@@ -695,7 +698,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> NoReturn:
     settings = Settings(
         policy_path=args.policy,
         socket=args.socket,
@@ -709,10 +712,16 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         drain_timeout=args.drain_timeout,
     )
     if args.log is None:
-        return serve(settings)
-    try:
-        out = open(args.log, "a", encoding="utf-8")
-    except OSError as error:
-        parser.error(f"cannot write {args.log}: {error.strerror or error}")
-    with out:
-        return serve(settings, out)
+        status = serve(settings)
+    else:
+        try:
+            out = open(args.log, "a", encoding="utf-8")
+        except OSError as error:
+            parser.error(f"cannot write {args.log}: {error.strerror or error}")
+        with out:
+            status = serve(settings, out)
+    # libmilter's threads (idle MTA connections, a decision past the watchdog) still hold
+    # Python callbacks: an interpreter shutdown would run them half torn down, or wait.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
