@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 VERSION = 6
 
@@ -48,12 +48,19 @@ class Reply(NamedTuple):
 
 
 class MilterClient:
-    """One MTA connection to a milter listening on a unix socket."""
+    """One MTA connection to a milter: ``address`` is a unix socket's path or a TCP
+    (host, port)."""
 
-    def __init__(self, path: str, timeout: float = 10.0, actions: int = ACTIONS_ALL) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def __init__(
+        self,
+        address: Union[str, Tuple[str, int]],
+        timeout: float = 10.0,
+        actions: int = ACTIONS_ALL,
+    ) -> None:
+        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        self.sock.connect(address)
         self._send(b"O", struct.pack(">III", VERSION, actions, PROTOCOL_ALL))
         command, data = self._read()
         assert command == b"O", command
@@ -195,12 +202,17 @@ def free_port() -> int:
 
 
 class RunningMilter:
-    """``fromguard milter`` in a process of its own, listening on ``socket_path``,
-    logging to ``log_path``; run through ``milter_shim.py`` unless ``program`` says how
-    (the command line up to the milter's options)."""
+    """``fromguard milter`` in a process of its own, listening on ``socket_path`` (or on
+    127.0.0.1:``tcp_port``), logging next to it; run through ``milter_shim.py`` unless
+    ``program`` says how (the command line up to the milter's options)."""
 
     def __init__(
-        self, policy: Path, socket_path: Path, *options: str, program: Sequence[str] = ()
+        self,
+        policy: Path,
+        socket_path: Path,
+        *options: str,
+        program: Sequence[str] = (),
+        tcp_port: Optional[int] = None,
     ) -> None:
         self.policy = policy
         self.socket_path = socket_path
@@ -213,7 +225,7 @@ class RunningMilter:
             "--policy",
             str(policy),
             "--socket",
-            f"unix:{socket_path}",
+            f"unix:{socket_path}" if tcp_port is None else f"inet:{tcp_port}@127.0.0.1",
             "--metrics-port",
             str(self.metrics_port),
             "--log",
@@ -231,7 +243,7 @@ class RunningMilter:
             time.sleep(0.02)
 
     def _started(self) -> bool:
-        return self.socket_path.exists() and any(e["event"] == "start" for e in self.log())
+        return any(entry["event"] == "start" for entry in self.log())  # logged once listening
 
     def log(self) -> List[Dict[str, Any]]:
         if not self.log_path.exists():

@@ -19,7 +19,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from fromguard import Action, Outcome, Policy
-from milter_client import MilterClient, Reply, RunningMilter, split_message
+from milter_client import MilterClient, Reply, RunningMilter, free_port, split_message
 
 MESSAGES = Path(__file__).parent / "data" / "messages"
 
@@ -236,6 +236,20 @@ def test_several_messages_on_one_connection(enforcing: RunningMilter) -> None:
     assert [r.quarantine is not None for r in replies] == [False, False, False, True, False, False]
 
 
+def test_listening_on_tcp(workdir: Path) -> None:
+    port = free_port()
+    running = RunningMilter(workdir / "policy.toml", workdir / "tcp.sock", tcp_port=port)
+    try:
+        with MilterClient(("127.0.0.1", port)) as client:
+            clean = client.send(*split_message(CASES["clean"]), "QTCP1")
+            rejected = client.send(*split_message(CASES["two-from"]), "QTCP2")
+    finally:
+        assert running.stop() == 0
+    assert clean.final == "continue" and untouched(clean)
+    assert rejected.reply_text == "550 5.7.1 Two From fields: 100% refused"
+    assert not (workdir / "tcp.sock").exists()
+
+
 # -- The raw bytes reach the core as they were sent ------------------------------------
 
 
@@ -282,6 +296,11 @@ def test_monitor_mode_decides_but_touches_nothing(monitoring: RunningMilter, nam
     entry = logged(monitoring, f"QMON{name}")
     assert entry["mode"] == "monitor" and entry["action"] == "accept"
     assert entry["policy_action"] == outcome.action.name.lower()
+    # The metrics count what the policy would have done.
+    labels = (
+        f'action="accept",policy_action="{entry["policy_action"]}",verdict="{entry["verdict"]}"'
+    )
+    assert f"fromguard_milter_messages_total{{{labels}}}" in monitoring.metrics()
 
 
 def test_monitor_mode_accepts_on_a_failure(monitoring: RunningMilter) -> None:
@@ -353,9 +372,10 @@ def test_metrics_count_verdicts_actions_findings_and_latency(workdir: Path) -> N
         metrics = running.metrics()
     finally:
         running.stop()
-    assert 'fromguard_milter_messages_total{action="accept",verdict="valid"} 2.0' in metrics
-    assert 'fromguard_milter_messages_total{action="warn",verdict="deceptive"} 1.0' in metrics
-    assert 'fromguard_milter_messages_total{action="reject",verdict="invalid"} 1.0' in metrics
+    total = "fromguard_milter_messages_total"
+    assert f'{total}{{action="accept",policy_action="accept",verdict="valid"}} 2.0' in metrics
+    assert f'{total}{{action="warn",policy_action="warn",verdict="deceptive"}} 1.0' in metrics
+    assert f'{total}{{action="reject",policy_action="reject",verdict="invalid"}} 1.0' in metrics
     assert 'fromguard_milter_findings_total{code="address-in-display-name"} 1.0' in metrics
     assert 'fromguard_milter_findings_total{code="several-from-fields"} 1.0' in metrics
     assert "fromguard_milter_decision_seconds_count 4.0" in metrics

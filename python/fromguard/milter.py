@@ -50,7 +50,16 @@ from typing import IO, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
 
 from .policy import Action, Outcome, Policy, PolicyError
 
-__all__ = ["DEFAULT_SOCKET", "FailMode", "Gateway", "Mode", "Settings", "add_parser", "serve"]
+__all__ = [
+    "DEFAULT_SOCKET",
+    "Decision",
+    "FailMode",
+    "Gateway",
+    "Mode",
+    "Settings",
+    "add_parser",
+    "serve",
+]
 
 DEFAULT_SOCKET = "unix:/var/spool/postfix/milter/fromguard.sock"
 """Inside Postfix's queue directory, where its chrooted smtpd and cleanup find it as
@@ -87,7 +96,7 @@ class Settings(NamedTuple):
     socket_mode: int = 0o660
     socket_group: Optional[str] = "postfix"
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = 0
+    metrics_port: int = 9949
     drain_timeout: float = 30.0
     workers: int = 16
 
@@ -111,8 +120,9 @@ class _Metrics:
         self.registry = CollectorRegistry()
         self.messages = Counter(
             "fromguard_milter_messages",
-            "Messages decided, by verdict and by the action the milter answered with",
-            ["verdict", "action"],
+            "Messages decided: by verdict, the action the milter answered with, and the"
+            " policy's action (they differ in monitor mode and on failures)",
+            ["verdict", "action", "policy_action"],
             registry=self.registry,
         )
         self.findings = Counter(
@@ -123,7 +133,7 @@ class _Metrics:
         )
         self.latency = Histogram(
             "fromguard_milter_decision_seconds",
-            "Time from the end of a message to the milter's answer",
+            "Time the decision on a message took (at its end, watchdog included)",
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -176,10 +186,6 @@ class Gateway:
         )
         self._in_flight = 0
         self._idle = threading.Condition()
-
-    @property
-    def policy(self) -> Policy:
-        return self._policy
 
     def reload(self) -> bool:
         """Load the policy file again; the new policy replaces the old one only if it
@@ -262,8 +268,9 @@ class Gateway:
     ) -> None:
         outcome = decision.outcome
         verdict = outcome.verdict.name.lower() if outcome is not None else "unknown"
+        policy_action = outcome.action.name.lower() if outcome is not None else "unknown"
         self.metrics.latency.observe(seconds)
-        self.metrics.messages.labels(verdict, decision.answer).inc()
+        self.metrics.messages.labels(verdict, decision.answer, policy_action).inc()
         if kind is not None:
             self.metrics.errors.labels(kind).inc()
         fields: Dict[str, Any] = {
@@ -275,7 +282,7 @@ class Gateway:
         if outcome is not None:
             for finding in outcome.findings:
                 self.metrics.findings.labels(finding.code).inc()
-            fields["policy_action"] = outcome.action.name.lower()
+            fields["policy_action"] = policy_action
             fields["reasons"] = list(outcome.reasons)
             fields["findings"] = [
                 {
