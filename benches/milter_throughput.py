@@ -6,7 +6,7 @@ sessions, and times them from the first connection until the last one is deliver
 the Maildir; then the same with the milter in ``smtpd_milters`` (unix socket, the given
 policy). Prints both rates, their ratio and the milter's CPU time per message.
 
-    python benches/milter_throughput.py [--messages 2000] [--senders 8] [--flagged 0.5]
+    python benches/milter_throughput.py [--messages 2000] [--senders 8] [--flagged 0.5] [--tcp]
 
 ``--flagged`` is the share of messages with a deceptive From (with the Exchange preset
 they get a header and the warning in the body: the milter's most expensive path).
@@ -25,7 +25,7 @@ from typing import List, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from milter_client import RunningMilter  # noqa: E402
+from milter_client import RunningMilter, free_port  # noqa: E402
 from postfix_lab import Postfix, missing_tools, send_concurrently  # noqa: E402
 
 PARAGRAPH = (
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] = ()) -> int:
     parser.add_argument(
         "--policy", type=Path, default=ROOT / "examples" / "policies" / "exchange.toml"
     )
+    parser.add_argument("--tcp", action="store_true", help="the milter on TCP, not a unix socket")
     args = parser.parse_args(argv or None)
     missing = missing_tools()
     if missing:
@@ -100,12 +101,14 @@ def main(argv: Sequence[str] = ()) -> int:
         timed_run(postfix, warm_up)
         without = args.messages / timed_run(postfix, batches)
 
+        tcp_port = free_port() if args.tcp else None
         milter = RunningMilter(
             args.policy,
             postfix.milter_socket,
             program=(sys.executable, "-m", "fromguard.cli", "milter"),
+            tcp_port=tcp_port,
         )
-        postfix.use_milter(default_action="tempfail", content_timeout="10s")
+        postfix.use_milter(tcp_port, default_action="tempfail", content_timeout="10s")
         timed_run(postfix, warm_up)
         cpu_before = cpu_seconds(milter.process.pid)
         batches = messages(args.messages, args.senders, args.flagged)
@@ -118,7 +121,8 @@ def main(argv: Sequence[str] = ()) -> int:
         postfix.remove()
 
     print(f"messages: {args.messages} of ~3 KB, {args.senders} concurrent SMTP sessions,"
-          f" {args.flagged:.0%} flagged, policy {args.policy.name}")  # fmt: skip
+          f" {args.flagged:.0%} flagged, policy {args.policy.name},"
+          f" milter on {'TCP' if args.tcp else 'a unix socket'}")  # fmt: skip
     print(f"Postfix without the milter: {without:8.1f} msg/s")
     print(f"Postfix with the milter:    {with_milter:8.1f} msg/s")
     print(f"ratio: {with_milter / without:.2f} (the milter costs {1 - with_milter / without:.0%})")

@@ -127,13 +127,15 @@ class Postfix:
             self._run("postfix", "-c", str(self.etc), "reload")
             time.sleep(0.3)  # smtpd processes that served the old settings finish
 
-    def use_milter(self, **options: str) -> None:
+    def use_milter(self, tcp_port: Optional[int] = None, **options: str) -> None:
         """Put the milter in ``smtpd_milters`` and ``non_smtpd_milters`` with per-milter
-        options (``default_action``, ``content_timeout``, ...); no options: no milter."""
+        options (``default_action``, ``content_timeout``, ...); no options: no milter.
+        It listens on ``milter_socket``, or on 127.0.0.1:``tcp_port``."""
         if not options:
             self.set(smtpd_milters="", non_smtpd_milters="")
             return
-        block = ", ".join([f"unix:{self.milter_socket}", *(f"{k}={v}" for k, v in options.items())])
+        address = f"unix:{self.milter_socket}" if tcp_port is None else f"inet:127.0.0.1:{tcp_port}"
+        block = ", ".join([address, *(f"{k}={v}" for k, v in options.items())])
         self.set(smtpd_milters=f"{{ {block} }}", non_smtpd_milters="$smtpd_milters")
 
     def start(self) -> None:

@@ -248,6 +248,8 @@ def test_listening_on_tcp(workdir: Path) -> None:
     assert clean.final == "continue" and untouched(clean)
     assert rejected.reply_text == "550 5.7.1 Two From fields: 100% refused"
     assert not (workdir / "tcp.sock").exists()
+    # TCP_NODELAY was set on libmilter's listening socket (else a warning is logged).
+    assert [entry for entry in running.log() if entry["event"] == "warning"] == []
 
 
 # -- The raw bytes reach the core as they were sent ------------------------------------

@@ -519,6 +519,33 @@ def _stop_listener(milter: Any, spec: str, listener: threading.Thread) -> None:
         listener.join(0.05)
 
 
+def _no_delay(log: _Log) -> None:
+    """Set TCP_NODELAY on libmilter's listening socket, which Linux passes on to every
+    connection it accepts. libmilter does not set it, and then Nagle's algorithm holds
+    back the milter's small replies: about 80 ms a message, five times slower than a
+    unix socket. libmilter does not expose the socket, so it is found among ours."""
+    found = False
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            candidate = socket.socket(fileno=int(name))
+        except (OSError, ValueError):
+            continue  # not a socket
+        try:
+            if candidate.family in (socket.AF_INET, socket.AF_INET6) and _listening(candidate):
+                candidate.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                found = True
+        except OSError:
+            pass
+        finally:
+            candidate.detach()  # the descriptor stays libmilter's
+    if not found:
+        log.write("warning", error="TCP_NODELAY not set: libmilter's socket was not found")
+
+
+def _listening(candidate: socket.socket) -> bool:
+    return bool(candidate.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+
+
 def _nudge(spec: str) -> None:
     """Connect once to our own socket (and hang up), which wakes libmilter's listener."""
     kind, _, address = spec.partition(":")
@@ -569,6 +596,8 @@ def serve(settings: Settings, log: IO[str] = sys.stdout) -> int:
         return 2
     if socket_path is not None:
         _open_up(socket_path, settings, gateway.log)
+    else:
+        _no_delay(gateway.log)
 
     requests: List[int] = []
     wake = threading.Event()
