@@ -19,6 +19,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from fromguard import Action, Outcome, Policy
+from fromguard.cli import main
 from milter_client import MilterClient, Reply, RunningMilter, free_port, split_message
 
 MESSAGES = Path(__file__).parent / "data" / "messages"
@@ -452,3 +453,15 @@ def test_a_broken_policy_stops_the_start_with_one_line(workdir: Path) -> None:
     bad.write_text("[verdicts]\ninvalid = 3\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"cannot load the policy: .*bad\.toml:2"):
         RunningMilter(bad, workdir / "bad.sock")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["milter"], ["milter", "--policy", "p.toml", "--watchdog", "-1"], ["milter", "--mode", "x"]],
+    ids=["no-policy", "negative-watchdog", "unknown-mode"],
+)
+def test_usage_errors(arguments: List[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert "usage: fromguard milter" in capsys.readouterr().err

@@ -425,6 +425,12 @@ def _install(milter: Any, gateway: Gateway) -> None:
         ctx.setpriv(None)
         return int(milter.CONTINUE)
 
+    # Last resort, should a callback raise anyway (the log cannot be written, say):
+    # pymilter answers with this instead of its default, tempfail.
+    fail_open = (
+        gateway.settings.fail_mode is FailMode.ACCEPT or gateway.settings.mode is Mode.MONITOR
+    )
+    milter.set_exception_policy(milter.CONTINUE if fail_open else milter.TEMPFAIL)
     milter.set_flags(actions)
     milter.set_header_callback(header)
     milter.set_body_callback(body)
