@@ -457,8 +457,13 @@ def test_a_broken_policy_stops_the_start_with_one_line(workdir: Path) -> None:
 
 @pytest.mark.parametrize(
     "arguments",
-    [["milter"], ["milter", "--policy", "p.toml", "--watchdog", "-1"], ["milter", "--mode", "x"]],
-    ids=["no-policy", "negative-watchdog", "unknown-mode"],
+    [
+        ["milter"],
+        ["milter", "--policy", "p.toml", "--watchdog", "-1"],
+        ["milter", "--mode", "x"],
+        ["milter", "--policy", "p.toml", "--socket-mode", "9"],
+    ],
+    ids=["no-policy", "negative-watchdog", "unknown-mode", "bad-socket-mode"],
 )
 def test_usage_errors(arguments: List[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -670,7 +670,9 @@ def add_parser(commands: Any) -> None:
         "policy on SIGHUP, drains and exits on SIGTERM. One JSON line per message on "
         "stdout (or --log).",
     )
-    parser.add_argument("--policy", type=Path, required=True, help="the policy TOML file")
+    parser.add_argument(
+        "--policy", type=Path, required=True, metavar="PATH", help="the policy TOML file"
+    )
     parser.add_argument(
         "--socket",
         default=DEFAULT_SOCKET,
@@ -699,7 +701,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--socket-mode",
-        type=lambda text: int(text, 8),
+        type=_octal,
         default=0o660,
         metavar="OCTAL",
         help="permissions of the unix socket (default: 660)",
@@ -707,6 +709,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--socket-group",
         default="postfix",
+        metavar="GROUP",
         help="group of the unix socket, so that the MTA can connect (default: %(default)s)",
     )
     parser.add_argument(
@@ -718,7 +721,10 @@ def add_parser(commands: Any) -> None:
         "(default: %(default)s)",
     )
     parser.add_argument(
-        "--metrics-host", default="127.0.0.1", help="(default: %(default)s, loopback only)"
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="(default: %(default)s, loopback only)",
     )
     parser.add_argument(
         "--drain-timeout",
@@ -728,9 +734,19 @@ def add_parser(commands: Any) -> None:
         help="on SIGTERM, how long to wait for messages in flight (default: %(default)s)",
     )
     parser.add_argument(
-        "--log", type=Path, help="append the JSON log lines to this file (default: stdout)"
+        "--log",
+        type=Path,
+        metavar="PATH",
+        help="append the JSON log lines to this file (default: stdout)",
     )
     parser.set_defaults(run=_run)
+
+
+def _octal(text: str) -> int:
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an octal mode: {text!r}") from None
 
 
 def _seconds(text: str) -> float:

@@ -11,7 +11,8 @@ a policy stricter for the messages it matches):
 
 - ``accept``: deliver unchanged, byte for byte.
 - ``tag``: add header fields at the top of the header block (nothing else changes), for
-  filters and mail clients downstream.
+  filters and mail clients downstream. (``Outcome.headers`` lists them: an MTA
+  integration such as ``fromguard milter`` adds them itself, with ``add_headers=False``.)
 - ``warn``: tag, and prepend a warning to the body's text parts (see ``_mime``: the
   message stays valid MIME, signed and encrypted parts are left untouched).
 - ``quarantine``: the outcome says so and the message is unchanged; the MTA integration
