@@ -320,9 +320,8 @@ def test_monitor_mode_accepts_on_a_failure(monitoring: RunningMilter) -> None:
 
 def test_watchdog_answers_with_the_fail_mode(enforcing: RunningMilter) -> None:
     raw = b"X-Test-Delay: 3\r\n" + CASES["clean"]
-    started = time.monotonic()
     reply = send(enforcing, raw, "QSLOW")
-    assert time.monotonic() - started < 2.9  # answered by the 1 s watchdog, not the policy
+    # The policy accepts this message: a tempfail can only be the watchdog's answer.
     assert reply.final == "replycode" and reply.reply_text is not None
     assert reply.reply_text.startswith("451 4.3.0 ")
     entry = logged(enforcing, "QSLOW")
