@@ -211,6 +211,23 @@ def test_the_log_line_carries_postfix_s_queue_id(lab: Lab) -> None:
     assert f"{queue_ids[-1]}: message-id={token.decode()}" in log
 
 
+def test_the_milter_sees_the_header_block_as_sent(lab: Lab) -> None:
+    """Folded and oddly spaced fields, rebuilt by the milter from Postfix's header events
+    (Postfix does not send its own Received field): the findings' byte spans are the
+    policy's on the message as sent."""
+    sent, token = message(
+        b'From:   "ceo@bank.example"\n\t<m@mallory.example>\nSubject: folded\n over two lines'
+    )
+    assert lab.postfix.swaks(sent).status == 0
+    lab.postfix.wait_delivered(token)
+    outcome = lab.policy.process(sent.replace(b"\n", b"\r\n"))
+    entry = lab.milter.messages()[-1]
+    assert [(f["code"], f["start"], f["end"]) for f in entry["findings"]] == [
+        (f.code, f.start, f.end) for f in outcome.findings
+    ]
+    assert outcome.findings and entry["verdict"] == "deceptive"
+
+
 # -- The milter stopped or slow ---------------------------------------------------------
 
 

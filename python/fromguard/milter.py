@@ -355,8 +355,8 @@ class _Connection:
 
 
 def _protocol(milter: Any) -> Tuple[int, int, int]:
-    """The actions the milter uses, the protocol steps it skips (and the replies it
-    does not send), and the step options it wants: see ``_negotiate``."""
+    """What the milter negotiates: the actions it uses, the protocol steps it asks the
+    MTA to skip, and the steps it sends no reply to."""
     actions = milter.ADDHDRS | milter.CHGBODY | milter.QUARANTINE
     skip = (
         milter.P_NOCONNECT
@@ -393,7 +393,7 @@ def _install(milter: Any, gateway: Gateway) -> None:
     def header(ctx: Any, name: Any, value: bytes) -> int:
         connection: _Connection = ctx.getpriv()
         field_name = name.encode("utf-8", "surrogateescape") if isinstance(name, str) else name
-        # libmilter joins folded lines with a bare LF; the message gets CRLF throughout.
+        # Folded lines come joined by LF (Postfix) or CRLF; the message gets CRLF throughout.
         field = field_name + b":" + value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         connection.current().header.append(field + b"\r\n")
         return int(milter.NOREPLY if connection.no_reply & milter.P_NR_HDR else milter.CONTINUE)
