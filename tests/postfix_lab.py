@@ -127,14 +127,20 @@ class Postfix:
             self._run("postfix", "-c", str(self.etc), "reload")
             time.sleep(0.3)  # smtpd processes that served the old settings finish
 
-    def use_milter(self, tcp_port: Optional[int] = None, **options: str) -> None:
+    def use_milter(
+        self, tcp_port: Optional[int] = None, socket_path: Optional[Path] = None, **options: str
+    ) -> None:
         """Put the milter in ``smtpd_milters`` and ``non_smtpd_milters`` with per-milter
         options (``default_action``, ``content_timeout``, ...); no options: no milter.
-        It listens on ``milter_socket``, or on 127.0.0.1:``tcp_port``."""
+        It listens on ``socket_path`` (default ``milter_socket``) or 127.0.0.1:``tcp_port``."""
         if not options:
             self.set(smtpd_milters="", non_smtpd_milters="")
             return
-        address = f"unix:{self.milter_socket}" if tcp_port is None else f"inet:127.0.0.1:{tcp_port}"
+        address = (
+            f"unix:{socket_path or self.milter_socket}"
+            if tcp_port is None
+            else f"inet:127.0.0.1:{tcp_port}"
+        )
         block = ", ".join([address, *(f"{k}={v}" for k, v in options.items())])
         self.set(smtpd_milters=f"{{ {block} }}", non_smtpd_milters="$smtpd_milters")
 

@@ -198,9 +198,10 @@ def test_quarantine(enforcing: RunningMilter) -> None:
 
 def test_reject_with_the_rule_s_reply(enforcing: RunningMilter) -> None:
     reply = send(enforcing, CASES["two-from"], "QREJECT")
+    # On the wire "%" is doubled: the MTA reads the text as a format.
     assert (reply.final, reply.reply_text) == (
         "replycode",
-        "550 5.7.1 Two From fields: 100% refused",
+        "550 5.7.1 Two From fields: 100%% refused",
     )
     assert untouched(reply)
     entry = logged(enforcing, "QREJECT")
@@ -247,7 +248,7 @@ def test_listening_on_tcp(workdir: Path) -> None:
     finally:
         assert running.stop() == 0
     assert clean.final == "continue" and untouched(clean)
-    assert rejected.reply_text == "550 5.7.1 Two From fields: 100% refused"
+    assert rejected.reply_text == "550 5.7.1 Two From fields: 100%% refused"
     assert not (workdir / "tcp.sock").exists()
     # TCP_NODELAY was set on libmilter's listening socket (else a warning is logged).
     assert [entry for entry in running.log() if entry["event"] == "warning"] == []
@@ -432,7 +433,7 @@ def test_sigterm_drains_the_message_in_flight(workdir: Path) -> None:
     running.signal(signal.SIGTERM)
     assert running.stop() == 0
     slow.join()
-    assert replies and replies[0].reply_text == "550 5.7.1 Two From fields: 100% refused"
+    assert replies and replies[0].reply_text == "550 5.7.1 Two From fields: 100%% refused"
     events = [entry["event"] for entry in running.log()]
     assert events[-2:] == ["message", "exit"] and "stop" in events
     assert running.log()[-1]["in_flight"] == 0

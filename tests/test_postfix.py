@@ -32,7 +32,7 @@ invalid = "tag"
 
 [codes]
 text-after-address = "quarantine"
-several-from-fields = { action = "reject", code = 550, enhanced = "5.7.1", text = "Two From fields are not accepted" }
+several-from-fields = { action = "reject", code = 550, enhanced = "5.7.1", text = "Two From fields are not accepted (100% sure)" }
 several-authors-without-sender = { action = "reject", code = 451, enhanced = "4.7.1", text = "Several authors and no Sender, try again later" }
 """
 
@@ -127,7 +127,8 @@ def test_two_from_fields_are_rejected_with_the_policy_reply(lab: Lab) -> None:
     sent, token = message(b"From: <m@mallory.example>\nFrom: <ceo@bank.example>")
     result = lab.postfix.swaks(sent)
     assert result.status == 26, result
-    assert "550 5.7.1 Two From fields are not accepted" in result.output
+    # The reply as the policy wrote it, "%" included (Postfix reads the text as a format).
+    assert "550 5.7.1 Two From fields are not accepted (100% sure)" in result.output
     assert not [raw for raw in lab.postfix.delivered().values() if token in raw]
 
 
@@ -226,6 +227,27 @@ def test_the_milter_sees_the_header_block_as_sent(lab: Lab) -> None:
         (f.code, f.start, f.end) for f in outcome.findings
     ]
     assert outcome.findings and entry["verdict"] == "deceptive"
+
+
+def test_monitor_mode_delivers_everything_unchanged_and_logs_the_decision(lab: Lab) -> None:
+    monitor = RunningMilter(lab.policy_path, lab.postfix.base / "monitor.sock", "--mode", "monitor")
+    lab.postfix.use_milter(socket_path=monitor.socket_path, **MILTER)
+    try:
+        cases = {
+            "warn": b'From: "ceo@bank.example" <m@mallory.example>',
+            "reject": b"From: <m@mallory.example>\nFrom: <ceo@bank.example>",
+            "quarantine": b"From: Bank <ceo@bank.example> <m@mallory.example>",
+        }
+        for policy_action, from_field in cases.items():
+            sent, token = message(from_field)
+            assert lab.postfix.swaks(sent).status == 0
+            assert without_trace(lab.postfix.wait_delivered(token)) == sent
+            entry = monitor.messages()[-1]
+            assert (entry["mode"], entry["action"]) == ("monitor", "accept")
+            assert entry["policy_action"] == policy_action
+    finally:
+        lab.postfix.use_milter(**MILTER)
+        assert monitor.stop() == 0
 
 
 # -- The milter stopped or slow ---------------------------------------------------------

@@ -472,7 +472,8 @@ def _apply(
             code, enhanced, text = (
                 (str(reply.code), reply.enhanced, reply.text) if reply else TEMPFAIL_REPLY
             )
-            ctx.setreply(code, enhanced, text)
+            # Postfix and Sendmail read the text as a format: "%%" is how "%" arrives.
+            ctx.setreply(code, enhanced, text.replace("%", "%%"))
             return int(milter.REJECT if code.startswith("5") else milter.TEMPFAIL)
         return int(milter.CONTINUE)
     except Exception as failure:
