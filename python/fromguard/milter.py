@@ -465,7 +465,9 @@ def _apply(
                 ctx.replacebody(outcome.message[body_start:])
             return int(milter.CONTINUE)
         if decision.answer == "quarantine" and outcome is not None:
-            ctx.quarantine(f"fromguard: {' '.join(outcome.reasons)}")
+            # Postfix logs the reason: rule names are the policy author's, keep it one line.
+            reason = f"fromguard: {' '.join(outcome.reasons)}"
+            ctx.quarantine("".join(c if " " <= c <= "~" else "?" for c in reason))
             return int(milter.CONTINUE)
         if decision.answer in ("reject", "tempfail"):
             reply = outcome.smtp_reply if outcome is not None else None
