@@ -150,6 +150,30 @@ def test_warn_tags_and_prepends_the_warning(name: str, eol: bytes) -> None:
         assert "".join(text.replace(warning, "").split()) == "".join(original.split())
 
 
+@EOLS
+@PLAIN_AND_MIME
+@pytest.mark.parametrize("action", ["tag", "warn"])
+def test_fields_can_be_left_to_the_caller(name: str, eol: bytes, action: str) -> None:
+    """``add_headers=False`` (what the milter uses): the fields are listed, the header
+    block stays the input's and the body is the same rewrite."""
+    raw = message(name, eol)
+    policy = Policy(
+        verdicts={"deceptive": action}, tag={"headers": {"X-Empty": "", "X-V": "{verdict}"}}
+    )
+    full = policy.process(raw)
+    bare = policy.process(raw, add_headers=False)
+    assert full.headers == bare.headers == (("X-V", "deceptive"),)
+    assert full.message == b"X-V: deceptive" + eol + bare.message
+    assert split(bare.message)[0] == split(raw)[0]
+    assert (bare.action, bare.reasons, bare.notes) == (full.action, full.reasons, full.notes)
+
+
+def test_accepted_and_refused_messages_list_no_fields() -> None:
+    raw = message("plain.eml")
+    for action in ("accept", "quarantine", "reject"):
+        assert Policy(verdicts={"deceptive": action}).process(raw).headers == ()
+
+
 # -- Matching --------------------------------------------------------------------------
 
 

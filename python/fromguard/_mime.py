@@ -33,7 +33,7 @@ import html
 from email.message import Message
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["Rewrite", "WarningText", "html_block", "rewrite"]
+__all__ = ["Rewrite", "WarningText", "folded_field", "html_block", "rewrite"]
 
 QP_PREFIX = 65536
 """How much of a quoted-printable HTML part is decoded first to find ``<body>``."""
@@ -109,7 +109,7 @@ def rewrite(
     edits: List[Edit] = []
     top = _top_start(raw)
     eol = _eol(raw, top, len(raw), b"\r\n")
-    fields = b"".join(_field(name, value, eol) for name, value in headers if value)
+    fields = b"".join(folded_field(name, value, eol) for name, value in headers if value)
     if fields:
         edits.append((top, top, fields))
     warned = 0
@@ -161,7 +161,7 @@ def _eol(raw: bytes, start: int, end: int, default: bytes) -> bytes:
     return b"\r\n" if newline > start and raw[newline - 1] == 0x0D else b"\n"
 
 
-def _field(name: str, value: str, eol: bytes) -> bytes:
+def folded_field(name: str, value: str, eol: bytes) -> bytes:
     """One header field, folded at spaces to keep lines within 78 characters."""
     prefix = name + ":"
     lines: List[str] = []

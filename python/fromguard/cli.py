@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--output", type=Path, help="write the report here instead of stdout")
     scan.set_defaults(run=_scan)
+
+    from . import milter
+
+    milter.add_parser(commands)
     return parser
 
 

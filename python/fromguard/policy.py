@@ -11,7 +11,8 @@ a policy stricter for the messages it matches):
 
 - ``accept``: deliver unchanged, byte for byte.
 - ``tag``: add header fields at the top of the header block (nothing else changes), for
-  filters and mail clients downstream.
+  filters and mail clients downstream. (``Outcome.headers`` lists them: an MTA
+  integration such as ``fromguard milter`` adds them itself, with ``add_headers=False``.)
 - ``warn``: tag, and prepend a warning to the body's text parts (see ``_mime``: the
   message stays valid MIME, signed and encrypted parts are left untouched).
 - ``quarantine``: the outcome says so and the message is unchanged; the MTA integration
@@ -190,7 +191,10 @@ class Outcome(NamedTuple):
     ``message`` is the input object itself for accept, quarantine and reject (unchanged
     byte for byte), the rewritten bytes for tag and warn. ``findings`` are the message
     level findings and those of every checked field, all with spans into the raw message.
-    ``notes`` say what the rewrite left alone and why (a signed part, a charset)."""
+    ``notes`` say what the rewrite left alone and why (a signed part, a charset).
+    ``headers`` are the fields tag and warn add at the top of the header block, in order,
+    as (name, value) with empty values left out: what an MTA integration that adds them
+    itself (``process(raw, add_headers=False)``) passes on."""
 
     action: Action
     verdict: Verdict
@@ -199,6 +203,7 @@ class Outcome(NamedTuple):
     findings: Tuple[Finding, ...]
     smtp_reply: Optional[SmtpReply]
     notes: Tuple[str, ...]
+    headers: Tuple[Tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -693,8 +698,13 @@ class Policy:
 
     # -- Acting --
 
-    def process(self, raw: bytes) -> Outcome:
-        """Check the message's header block and apply the strongest matching action."""
+    def process(self, raw: bytes, *, add_headers: bool = True) -> Outcome:
+        """Check the message's header block and apply the strongest matching action.
+
+        With ``add_headers=False`` the tag and warn fields are only listed in the
+        outcome's ``headers``, not written into ``message``: a milter adds them through
+        the MTA, and the header block of ``message`` stays the input's byte for byte (the
+        warning changes the body only)."""
         if not isinstance(raw, bytes):
             raise TypeError(f"expected bytes, not {type(raw).__name__}")
         check = _checker()(raw)
@@ -719,6 +729,7 @@ class Policy:
 
         message = raw
         notes: Tuple[str, ...] = ()
+        added: Tuple[Tuple[str, str], ...] = ()
         if action in (Action.TAG, Action.WARN):
             from . import _mime
 
@@ -728,7 +739,12 @@ class Policy:
                 "action": action.name.lower(),
                 "reasons": " ".join(reasons),
             }
-            headers = [(name, _render(template, values)) for name, template in self._headers]
+            added = tuple(
+                (name, value)
+                for name, value in ((name, _render(t, values)) for name, t in self._headers)
+                if value
+            )
+            headers = added if add_headers else ()
             warning = self.warning if action is Action.WARN else None
             try:
                 rewritten = _mime.rewrite(raw, headers, warning)
@@ -740,7 +756,7 @@ class Policy:
                 failure = f"warning not added: {type(error).__name__}: {error}"
                 rewritten = rewritten._replace(notes=(failure,))
             message, notes = rewritten.message, rewritten.notes
-        return Outcome(action, check.verdict, message, reasons, findings, reply, notes)
+        return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
 
 
 def _render(template: Template, values: Mapping[str, str]) -> str:

@@ -1,0 +1,37 @@
+"""``fromguard milter`` for tests: a message can ask the policy step to be slow or to
+fail, so that the watchdog and the fail mode can be seen from outside. A header field
+``X-Test-Delay: SECONDS`` sleeps before the decision, ``X-Test-Raise: yes`` raises.
+Only this script changes the behaviour; the milter itself has no such hook.
+
+Run as ``python tests/milter_shim.py --policy ... [milter options]``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import Any
+
+from fromguard import cli
+from fromguard.policy import Outcome, Policy
+
+_original = Policy.process
+_DELAY = re.compile(rb"^X-Test-Delay:[ \t]*([0-9.]+)", re.MULTILINE | re.IGNORECASE)
+_RAISE = re.compile(rb"^X-Test-Raise:", re.MULTILINE | re.IGNORECASE)
+
+
+def _process(self: Policy, raw: bytes, **options: Any) -> Outcome:
+    header = raw.split(b"\r\n\r\n", 1)[0]
+    delay = _DELAY.search(header)
+    if delay:
+        time.sleep(float(delay.group(1)))
+    if _RAISE.search(header):
+        raise RuntimeError("raised on request (X-Test-Raise)")
+    return _original(self, raw, **options)
+
+
+Policy.process = _process  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(cli.main(["milter", *sys.argv[1:]]))

@@ -1,0 +1,310 @@
+"""A private Postfix instance on 127.0.0.1, for the end-to-end tests and the benchmark.
+
+Its own configuration, queue and mail directories live in one temporary directory
+(``postfix -c DIR``), so the machine's Postfix (if any) is neither used nor changed. It
+listens on a free port of 127.0.0.1, relays nothing, and delivers every recipient of the
+domain ``fromguard.test`` into one Maildir through virtual(8) (no system user needed).
+Nothing is chrooted, so the milter's unix socket can live in the same directory.
+Needs root (Postfix's daemons run as ``postfix``) and Debian's ``postfix`` package.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import smtplib
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Sequence
+
+from milter_client import free_port
+
+DOMAIN = "fromguard.test"
+HOSTNAME = "mx.fromguard.test"
+TRACE_FIELDS = (b"return-path", b"x-original-to", b"delivered-to")
+
+
+# Postfix's commands are in /usr/sbin, which a CI user's PATH may lack.
+TOOLS = {
+    tool: shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin")
+    for tool in ("postfix", "postconf", "postcat", "postsuper", "sendmail", "swaks")
+}
+
+
+def missing_tools() -> List[str]:
+    """What the lab needs and this machine lacks (``.ci/run`` installs all of it)."""
+    missing = [tool for tool, path in TOOLS.items() if path is None]
+    if os.geteuid() != 0:
+        missing.append("root (Postfix's daemons run as the postfix user)")
+    return missing
+
+
+class Sent(NamedTuple):
+    """What swaks reported: its exit status (0 accepted, 23 refused at MAIL FROM, 26
+    refused after the data) and what it printed (the server's error replies)."""
+
+    status: int
+    output: str
+
+
+class Postfix:
+    """One private Postfix instance: ``start()``, ``stop()``, settings, mail."""
+
+    def __init__(self, milter_socket: Optional[Path] = None) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="fgpf-", dir="/var/tmp"))
+        self.base.chmod(0o755)  # the postfix user reaches the milter socket through it
+        self.etc = self.base / "etc"
+        self.spool = self.base / "spool"
+        self.maildir = self.base / "mail" / "inbox"
+        self.log_path = self.base / "postfix.log"
+        self.milter_socket = milter_socket or self.base / "milter.sock"
+        self.port = free_port()
+        self._configure()
+
+    def _configure(self) -> None:
+        for directory in (self.etc, self.spool, self.base / "data", self.base / "mail"):
+            directory.mkdir()
+        postfix = pwd.getpwnam("postfix")
+        os.chown(self.base / "data", postfix.pw_uid, postfix.pw_gid)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(self.base / "mail", nobody.pw_uid, grp.getgrnam("nogroup").gr_gid)
+        shutil.copy("/etc/postfix/master.cf", self.etc / "master.cf")
+        settings = {
+            "compatibility_level": "3.6",
+            "queue_directory": str(self.spool),
+            "data_directory": str(self.base / "data"),
+            "maillog_file": str(self.log_path),
+            "myhostname": HOSTNAME,
+            "mydomain": DOMAIN,
+            "mydestination": "",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+            "virtual_mailbox_domains": DOMAIN,
+            "virtual_mailbox_base": str(self.base / "mail"),
+            "virtual_mailbox_maps": "static:inbox/",
+            "virtual_uid_maps": f"static:{nobody.pw_uid}",
+            "virtual_gid_maps": f"static:{grp.getgrnam('nogroup').gr_gid}",
+            # Mail from 127.0.0.1 is not "local": Postfix must not rewrite its headers
+            # (the tests compare bytes).
+            "local_header_rewrite_clients": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "biff": "no",
+            "smtpd_client_connection_rate_limit": "0",
+            "milter_protocol": "6",
+        }
+        (self.etc / "main.cf").write_text(
+            "".join(f"{key} = {value}\n" for key, value in settings.items()), encoding="utf-8"
+        )
+        self.postconf("-F", "*/*/chroot = n")
+        self.postconf("-MX", "smtp/inet")
+        self.postconf(
+            "-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - - smtpd"
+        )
+
+    # -- Control --
+
+    def postconf(self, *arguments: str) -> str:
+        return self._run("postconf", "-c", str(self.etc), *arguments)
+
+    def postfix(self, command: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(TOOLS["postfix"]), "-c", str(self.etc), command], capture_output=True, check=False
+        )
+
+    def set(self, **settings: str) -> None:
+        """Change main.cf settings; a running instance reloads them."""
+        self.postconf("-e", *(f"{key} = {value}" for key, value in settings.items()))
+        if self.running():
+            self._run("postfix", "-c", str(self.etc), "reload")
+            time.sleep(0.3)  # smtpd processes that served the old settings finish
+
+    def use_milter(
+        self, tcp_port: Optional[int] = None, socket_path: Optional[Path] = None, **options: str
+    ) -> None:
+        """Put the milter in ``smtpd_milters`` and ``non_smtpd_milters`` with per-milter
+        options (``default_action``, ``content_timeout``, ...); no options: no milter.
+        It listens on ``socket_path`` (default ``milter_socket``) or 127.0.0.1:``tcp_port``."""
+        if not options:
+            self.set(smtpd_milters="", non_smtpd_milters="")
+            return
+        address = (
+            f"unix:{socket_path or self.milter_socket}"
+            if tcp_port is None
+            else f"inet:127.0.0.1:{tcp_port}"
+        )
+        block = ", ".join([address, *(f"{k}={v}" for k, v in options.items())])
+        self.set(smtpd_milters=f"{{ {block} }}", non_smtpd_milters="$smtpd_milters")
+
+    def start(self) -> None:
+        self._run("postfix", "-c", str(self.etc), "start")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    message = f"Postfix did not listen on {self.port}: {self.log()}"
+                    raise RuntimeError(message) from None
+                time.sleep(0.05)
+
+    def running(self) -> bool:
+        return self.postfix("status").returncode == 0
+
+    def stop(self) -> None:
+        if self.running():
+            self._run("postfix", "-c", str(self.etc), "stop")
+            deadline = time.monotonic() + 30
+            while self.running() and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def _run(self, tool: str, *arguments: str) -> str:
+        command = [str(TOOLS[tool]), *arguments]
+        done = subprocess.run(command, capture_output=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)}: {done.stderr.decode(errors='replace')}")
+        return done.stdout.decode(errors="replace")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- Mail in --
+
+    def swaks(self, message: bytes, sender: str = "sender@example.org") -> Sent:
+        """Send ``message`` (LF or CRLF) with swaks; its exit status and output."""
+        with tempfile.NamedTemporaryFile(suffix=".eml") as data:
+            # swaks ends the data with CRLF "." CRLF itself: the message's own last line
+            # break would add an empty line.
+            data.write(message[:-1] if message.endswith(b"\n") else message)
+            data.flush()
+            command = [
+                str(TOOLS["swaks"]), "--silent", "2",
+                "--server", f"127.0.0.1:{self.port}",
+                "--from", sender,
+                "--to", f"user@{DOMAIN}",
+                "--data", f"@{data.name}",
+            ]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, check=False, timeout=120)
+        return Sent(done.returncode, (done.stdout + done.stderr).decode(errors="replace"))
+
+    def sendmail(self, message: bytes, sender: str = "root@localhost") -> int:
+        """Submit ``message`` locally (sendmail, postdrop, pickup: ``non_smtpd_milters``)."""
+        done = subprocess.run(
+            [str(TOOLS["sendmail"]), "-C", str(self.etc), "-f", sender, f"user@{DOMAIN}"],
+            input=message,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        return done.returncode
+
+    # -- Mail out --
+
+    def delivered(self) -> Dict[str, bytes]:
+        """Every message in the Maildir, by file name."""
+        new = self.maildir / "new"
+        if not new.exists():
+            return {}
+        return {path.name: path.read_bytes() for path in new.iterdir()}
+
+    def wait_delivered(self, token: bytes, timeout: float = 30) -> bytes:
+        """The one delivered message that contains ``token`` (a unique Message-ID)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [raw for raw in self.delivered().values() if token in raw]
+            if found:
+                assert len(found) == 1, f"{len(found)} messages hold {token!r}"
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not delivered within {timeout} s: {token!r}")
+            time.sleep(0.05)
+
+    def count_delivered(self) -> int:
+        new = self.maildir / "new"
+        return sum(1 for _ in new.iterdir()) if new.exists() else 0
+
+    def wait_count(self, count: int, timeout: float) -> None:
+        """Wait until the Maildir holds ``count`` messages (or ``timeout`` passed)."""
+        deadline = time.monotonic() + timeout
+        while self.count_delivered() < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def held(self) -> Dict[str, bytes]:
+        """The hold queue: queue id -> the message (header and body) as postcat shows it."""
+        hold = self.spool / "hold"
+        return {
+            path.name: self._run("postcat", "-c", str(self.etc), "-bh", "-q", path.name).encode()
+            for path in (hold.iterdir() if hold.exists() else ())
+        }
+
+    def queued(self) -> List[str]:
+        """Queue ids still in the incoming, active or deferred queue."""
+        ids: List[str] = []
+        for queue in ("incoming", "active", "deferred"):
+            ids.extend(path.name for path in (self.spool / queue).rglob("*") if path.is_file())
+        return ids
+
+    def clear_hold(self) -> None:
+        self._run("postsuper", "-c", str(self.etc), "-d", "ALL", "hold")
+
+
+def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str]:
+    """Send each batch of messages (CRLF) over one SMTP session of its own, all sessions
+    at once; returns what failed (empty when the server accepted every message)."""
+    failures: List[str] = []
+
+    def session(number: int, batch: Sequence[bytes]) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+                for index, raw in enumerate(batch):
+                    refused = smtp.sendmail("load@example.org", [f"user@{DOMAIN}"], raw)
+                    if refused:
+                        failures.append(f"session {number}, message {index}: {refused}")
+        except (OSError, smtplib.SMTPException) as error:
+            failures.append(f"session {number}: {error!r}")
+
+    threads = [
+        threading.Thread(target=session, args=(number, batch))
+        for number, batch in enumerate(batches)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def without_trace(delivered: bytes) -> bytes:
+    """A delivered message without what this Postfix added in front of the sender's:
+    Return-Path, X-Original-To, Delivered-To and its own Received field."""
+    head, separator, body = delivered.partition(b"\n\n")
+    fields: List[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\n" + line
+        else:
+            fields.append(line)
+    ours_seen = False
+    kept: List[bytes] = []
+    for field in fields:
+        name = field.split(b":", 1)[0].lower()
+        if name in TRACE_FIELDS:
+            continue
+        if name == b"received" and not ours_seen and f"by {HOSTNAME} (Postfix".encode() in field:
+            ours_seen = True
+            continue
+        kept.append(field)
+    return b"\n".join(kept) + separator + body

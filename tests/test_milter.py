@@ -1,0 +1,487 @@
+"""``fromguard milter`` at the protocol level, without an MTA: a real milter process
+(libmilter through pymilter) and a small MTA-side client (``milter_client.py``) that
+speaks milter protocol 6 to it as Postfix does. Every action, monitor mode, the
+watchdog, the fail mode, SIGHUP reloads, the SIGTERM drain, the JSON log and the
+metrics. ``test_postfix.py`` runs the same milter under a real Postfix."""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+from fromguard import Action, Outcome, Policy
+from fromguard.cli import main
+from milter_client import MilterClient, Reply, RunningMilter, free_port, split_message
+
+MESSAGES = Path(__file__).parent / "data" / "messages"
+
+POLICY = """
+[verdicts]
+legacy = "tag"
+deceptive = "warn"
+invalid = "quarantine"
+
+[codes]
+several-from-fields = { action = "reject", code = 550, enhanced = "5.7.1", text = "Two From fields: 100% refused" }
+several-authors-without-sender = { action = "reject", code = 451, enhanced = "4.7.1", text = "Several authors and no Sender: try later" }
+"""
+
+CASES: Dict[str, bytes] = {
+    "clean": b"From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nhello\r\n",
+    "legacy": b"From: Dr. J. Doe <j@example.org>\r\nSubject: hi\r\n\r\nhello\r\n",
+    "deceptive": b'From: "ceo@bank.example" <m@mallory.example>\r\nSubject: hi\r\n\r\nhello\r\n',
+    "invalid": b"From: Bank <ceo@bank.example> <m@mallory.example>\r\nSubject: hi\r\n\r\nhi\r\n",
+    "two-from": b"From: <m@mallory.example>\r\nFrom: <ceo@bank.example>\r\nSubject: x\r\n\r\nhi\r\n",
+    "authors": b"From: <m@mallory.example>, <ceo@bank.example>\r\nSubject: x\r\n\r\nhi\r\n",
+}
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    # Short: a unix socket path must fit in 108 bytes.
+    path = Path(tempfile.mkdtemp(prefix="fgm-"))
+    (path / "policy.toml").write_text(POLICY, encoding="utf-8")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def enforcing(workdir: Path) -> Iterator[RunningMilter]:
+    running = RunningMilter(
+        workdir / "policy.toml",
+        workdir / "enforce.sock",
+        "--watchdog",
+        "1",
+        "--fail-mode",
+        "tempfail",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def monitoring(workdir: Path) -> Iterator[RunningMilter]:
+    running = RunningMilter(
+        workdir / "policy.toml", workdir / "monitor.sock", "--mode", "monitor", "--watchdog", "1"
+    )
+    yield running
+    running.stop()
+
+
+def send(milter: RunningMilter, raw: bytes, queue_id: str = "TESTQID") -> Reply:
+    header, body = split_message(raw)
+    with MilterClient(str(milter.socket_path)) as client:
+        return client.send(header, body, queue_id)
+
+
+def logged(milter: RunningMilter, queue_id: str) -> Dict[str, object]:
+    entries = [e for e in milter.wait_for("message", 1) if e["queue_id"] == queue_id]
+    deadline = time.monotonic() + 10
+    while not entries and time.monotonic() < deadline:
+        time.sleep(0.02)
+        entries = [e for e in milter.messages() if e["queue_id"] == queue_id]
+    assert len(entries) == 1, entries
+    return entries[0]
+
+
+@functools.lru_cache(maxsize=None)
+def reference_policy() -> Policy:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "policy.toml"
+        path.write_text(POLICY, encoding="utf-8")
+        return Policy.from_toml(path)
+
+
+def expected(raw: bytes) -> Outcome:
+    """What the policy decides on ``raw`` itself, fields not written into the message."""
+    return reference_policy().process(raw, add_headers=False)
+
+
+def untouched(reply: Reply) -> bool:
+    return not (reply.inserted or reply.appended or reply.body is not None or reply.quarantine)
+
+
+# -- Negotiation -----------------------------------------------------------------------
+
+
+def test_negotiates_only_what_it_uses(enforcing: RunningMilter) -> None:
+    with MilterClient(str(enforcing.socket_path)) as client:
+        # add/insert headers, replace the body, quarantine; nothing else
+        assert client.actions == 0x01 | 0x02 | 0x20
+        # raw header values (leading space kept); skips connect, helo, mail, rcpt, data,
+        # unknown and end-of-header; no reply per header or body chunk
+        assert client.protocol & 0x100000
+        assert client.protocol & (0x1 | 0x2 | 0x4 | 0x8 | 0x200 | 0x100 | 0x40) == 0x34F
+        assert client.protocol & (0x80 | 0x80000) == 0x80080
+        assert not client.protocol & (0x10 | 0x20)  # headers and body are read
+
+
+# -- Every action ----------------------------------------------------------------------
+
+
+def test_accept_changes_nothing(enforcing: RunningMilter) -> None:
+    reply = send(enforcing, CASES["clean"], "QACCEPT")
+    assert reply.final == "continue" and untouched(reply)
+    entry = logged(enforcing, "QACCEPT")
+    assert entry["verdict"] == "valid" and entry["action"] == "accept"
+    assert entry["reasons"] == [] and entry["findings"] == []
+
+
+def test_tag_inserts_the_policy_headers_at_the_top_in_order(enforcing: RunningMilter) -> None:
+    reply = send(enforcing, CASES["legacy"], "QTAG")
+    outcome = expected(CASES["legacy"])
+    assert reply.final == "continue"
+    assert reply.body is None and reply.quarantine is None and not reply.appended
+    # Each insert lands at index 0, so they come in reverse: the result is the policy's order.
+    # The client asked for values as they are (SMFIP_HDR_LEADSPC): the space is sent.
+    assert [(name, value) for _, name, value in reversed(reply.inserted)] == [
+        (name, " " + value) for name, value in outcome.headers
+    ]
+    assert {index for index, _, _ in reply.inserted} == {0}
+    assert [name for _, name, _ in reply.inserted] == [
+        "X-Fromguard-Findings",
+        "X-Fromguard-Verdict",
+    ]
+    entry = logged(enforcing, "QTAG")
+    assert entry["action"] == "tag" and entry["reasons"] == ["verdict:legacy"]
+    assert [f["code"] for f in entry["findings"]] == ["obs-phrase", "obs-phrase"]
+
+
+@pytest.mark.parametrize(
+    "name", ["plain.eml", "alternative.eml", "base64.eml", "quoted-printable.eml", "signed.eml"]
+)
+def test_warn_tags_and_replaces_the_body_with_the_policy_rewrite(
+    enforcing: RunningMilter, name: str
+) -> None:
+    raw = (MESSAGES / name).read_bytes().replace(b"\n", b"\r\n")
+    reply = send(enforcing, raw, f"QWARN{name}")
+    outcome = expected(raw)
+    assert outcome.action is Action.WARN
+    assert reply.final == "continue"
+    assert [(n, v) for _, n, v in reversed(reply.inserted)] == [
+        (n, " " + v) for n, v in outcome.headers
+    ]
+    body_start = raw.index(b"\r\n\r\n") + 4
+    if outcome.message == raw:  # signed: nothing to warn in
+        assert reply.body is None
+    else:
+        assert reply.body == outcome.message[body_start:]
+        assert reply.body != raw[body_start:]
+
+
+def test_warn_on_a_body_over_64_kib(enforcing: RunningMilter) -> None:
+    lines = b"".join(b"line %05d of a long body, to pass 64 KiB\r\n" % n for n in range(3000))
+    raw = CASES["deceptive"].split(b"\r\n\r\n")[0] + b"\r\n\r\n" + lines
+    assert len(lines) > 65536
+    reply = send(enforcing, raw, "QBIG")
+    outcome = expected(raw)
+    assert reply.body is not None and reply.body.endswith(lines)
+    assert reply.body == outcome.message[raw.index(b"\r\n\r\n") + 4 :]
+
+
+def test_quarantine(enforcing: RunningMilter) -> None:
+    reply = send(enforcing, CASES["invalid"], "QHOLD")
+    assert reply.final == "continue"
+    assert reply.quarantine == "fromguard: verdict:invalid"
+    assert not reply.inserted and reply.body is None
+    assert logged(enforcing, "QHOLD")["action"] == "quarantine"
+
+
+def test_a_quarantine_reason_stays_one_printable_line(workdir: Path) -> None:
+    policy = workdir / "named.toml"
+    policy.write_text(
+        '[rules."hold\\nthis \u00e9"]\ntarget = "display-name"\npattern = "Bank"\n'
+        'action = "quarantine"\n',
+        encoding="utf-8",
+    )
+    running = RunningMilter(policy, workdir / "named.sock")
+    try:
+        reply = send(running, CASES["invalid"], "QNAMED")
+    finally:
+        running.stop()
+    assert reply.quarantine == "fromguard: rule:hold?this ?"
+
+
+def test_reject_with_the_rule_s_reply(enforcing: RunningMilter) -> None:
+    reply = send(enforcing, CASES["two-from"], "QREJECT")
+    # On the wire "%" is doubled: the MTA reads the text as a format.
+    assert (reply.final, reply.reply_text) == (
+        "replycode",
+        "550 5.7.1 Two From fields: 100%% refused",
+    )
+    assert untouched(reply)
+    entry = logged(enforcing, "QREJECT")
+    assert entry["action"] == "reject" and entry["reasons"] == ["code:several-from-fields"]
+    assert entry["reply"] == "550 5.7.1 Two From fields: 100% refused"
+
+
+def test_a_4xx_reject_is_a_tempfail(enforcing: RunningMilter) -> None:
+    reply = send(enforcing, CASES["authors"], "QTEMP")
+    assert reply.final == "replycode"
+    assert reply.reply_text == "451 4.7.1 Several authors and no Sender: try later"
+    entry = logged(enforcing, "QTEMP")
+    assert (entry["action"], entry["policy_action"]) == ("tempfail", "reject")
+
+
+def test_an_action_the_mta_does_not_offer_fails_with_the_fail_mode(
+    enforcing: RunningMilter,
+) -> None:
+    with MilterClient(str(enforcing.socket_path), actions=0x01 | 0x02) as client:
+        assert client.actions == 0x01 | 0x02  # no quarantine
+        reply = client.send(*split_message(CASES["invalid"]), "QNOHOLD")
+    assert reply.final == "tempfail" and reply.quarantine is None
+    errors = [e for e in enforcing.wait_for("error", 1) if e["queue_id"] == "QNOHOLD"]
+    assert errors and errors[0]["error"].startswith("applying the action failed: ")
+    assert logged(enforcing, "QNOHOLD")["action"] == "quarantine"
+
+
+def test_several_messages_on_one_connection(enforcing: RunningMilter) -> None:
+    with MilterClient(str(enforcing.socket_path)) as client:
+        replies = [client.send(*split_message(CASES[name]), f"QSEQ{name}") for name in CASES]
+    assert [r.final for r in replies] == [
+        "continue", "continue", "continue", "continue", "replycode", "replycode"
+    ]  # fmt: skip
+    assert [r.quarantine is not None for r in replies] == [False, False, False, True, False, False]
+
+
+def test_listening_on_tcp(workdir: Path) -> None:
+    port = free_port()
+    running = RunningMilter(workdir / "policy.toml", workdir / "tcp.sock", tcp_port=port)
+    try:
+        with MilterClient(("127.0.0.1", port)) as client:
+            clean = client.send(*split_message(CASES["clean"]), "QTCP1")
+            rejected = client.send(*split_message(CASES["two-from"]), "QTCP2")
+    finally:
+        assert running.stop() == 0
+    assert clean.final == "continue" and untouched(clean)
+    assert rejected.reply_text == "550 5.7.1 Two From fields: 100%% refused"
+    assert not (workdir / "tcp.sock").exists()
+    # TCP_NODELAY was set on libmilter's listening socket (else a warning is logged).
+    assert [entry for entry in running.log() if entry["event"] == "warning"] == []
+
+
+# -- The raw bytes reach the core as they were sent ------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in MESSAGES.glob("*.eml")))
+def test_decisions_equal_the_policy_s_on_the_same_bytes(
+    enforcing: RunningMilter, name: str
+) -> None:
+    raw = (MESSAGES / name).read_bytes().replace(b"\n", b"\r\n")
+    send(enforcing, raw, f"QSAME{name}")
+    outcome = expected(raw)
+    entry = logged(enforcing, f"QSAME{name}")
+    assert entry["verdict"] == outcome.verdict.name.lower()
+    assert entry["policy_action"] == outcome.action.name.lower()
+    assert entry["reasons"] == list(outcome.reasons)
+    # Spans too: the milter rebuilt the header block byte for byte.
+    assert [(f["code"], f["start"], f["end"]) for f in entry["findings"]] == [
+        (f.code, f.start, f.end) for f in outcome.findings
+    ]
+
+
+def test_folded_and_spaced_fields_are_rebuilt_exactly(enforcing: RunningMilter) -> None:
+    raw = (
+        b"Subject: folded\r\n over two lines\r\n"
+        b'From:   "ceo@bank.example"\r\n\t<m@mallory.example>\r\n'
+        b"To:b@example.net\r\n\r\nbody\r\n"
+    )
+    send(enforcing, raw, "QFOLD")
+    outcome = expected(raw)
+    entry = logged(enforcing, "QFOLD")
+    assert [(f["code"], f["start"], f["end"]) for f in entry["findings"]] == [
+        (f.code, f.start, f.end) for f in outcome.findings
+    ]
+    assert entry["verdict"] == "deceptive"
+
+
+# -- Monitor mode ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_monitor_mode_decides_but_touches_nothing(monitoring: RunningMilter, name: str) -> None:
+    reply = send(monitoring, CASES[name], f"QMON{name}")
+    assert reply.final == "continue" and untouched(reply)
+    outcome = expected(CASES[name])
+    entry = logged(monitoring, f"QMON{name}")
+    assert entry["mode"] == "monitor" and entry["action"] == "accept"
+    assert entry["policy_action"] == outcome.action.name.lower()
+    # The metrics count what the policy would have done.
+    labels = (
+        f'action="accept",policy_action="{entry["policy_action"]}",verdict="{entry["verdict"]}"'
+    )
+    assert f"fromguard_milter_messages_total{{{labels}}}" in monitoring.metrics()
+
+
+def test_monitor_mode_accepts_on_a_failure(monitoring: RunningMilter) -> None:
+    raw = b"X-Test-Raise: yes\r\n" + CASES["two-from"]
+    reply = send(monitoring, raw, "QMONFAIL")
+    assert reply.final == "continue" and untouched(reply)
+    assert (
+        logged(monitoring, "QMONFAIL")["error"] == "RuntimeError: raised on request (X-Test-Raise)"
+    )
+
+
+# -- Watchdog and fail mode ------------------------------------------------------------
+
+
+def test_watchdog_answers_with_the_fail_mode(enforcing: RunningMilter) -> None:
+    raw = b"X-Test-Delay: 3\r\n" + CASES["clean"]
+    reply = send(enforcing, raw, "QSLOW")
+    # The policy accepts this message: a tempfail can only be the watchdog's answer.
+    assert reply.final == "replycode" and reply.reply_text is not None
+    assert reply.reply_text.startswith("451 4.3.0 ")
+    entry = logged(enforcing, "QSLOW")
+    assert entry["action"] == "tempfail" and entry["error"] == "no decision within 1 s"
+    assert "verdict" in entry and entry["verdict"] == "unknown"
+
+
+def test_internal_error_answers_with_the_fail_mode(enforcing: RunningMilter) -> None:
+    reply = send(enforcing, b"X-Test-Raise: yes\r\n" + CASES["clean"], "QERR")
+    assert reply.final == "replycode" and reply.reply_text is not None
+    assert reply.reply_text.startswith("451 4.3.0 ")
+    entry = logged(enforcing, "QERR")
+    assert entry["action"] == "tempfail"
+    assert entry["error"] == "RuntimeError: raised on request (X-Test-Raise)"
+
+
+def test_fail_mode_accept(workdir: Path) -> None:
+    running = RunningMilter(
+        workdir / "policy.toml",
+        workdir / "accept.sock",
+        "--fail-mode",
+        "accept",
+        "--watchdog",
+        "0.5",
+    )
+    try:
+        for queue_id, marker in (
+            ("QA1", b"X-Test-Raise: yes\r\n"),
+            ("QA2", b"X-Test-Delay: 2\r\n"),
+        ):
+            reply = send(running, marker + CASES["two-from"], queue_id)
+            assert reply.final == "continue" and untouched(reply)
+            assert logged(running, queue_id)["action"] == "accept"
+        metrics = running.metrics()
+        assert 'fromguard_milter_errors_total{kind="error"} 1.0' in metrics
+        assert 'fromguard_milter_errors_total{kind="timeout"} 1.0' in metrics
+    finally:
+        assert running.stop() == 0
+
+
+# -- Metrics ---------------------------------------------------------------------------
+
+
+def test_metrics_count_verdicts_actions_findings_and_latency(workdir: Path) -> None:
+    running = RunningMilter(workdir / "policy.toml", workdir / "metrics.sock")
+    try:
+        for name in ("clean", "clean", "deceptive", "two-from"):
+            send(running, CASES[name], f"QM{name}")
+        running.wait_for("message", 4)
+        metrics = running.metrics()
+    finally:
+        running.stop()
+    total = "fromguard_milter_messages_total"
+    assert f'{total}{{action="accept",policy_action="accept",verdict="valid"}} 2.0' in metrics
+    assert f'{total}{{action="warn",policy_action="warn",verdict="deceptive"}} 1.0' in metrics
+    assert f'{total}{{action="reject",policy_action="reject",verdict="invalid"}} 1.0' in metrics
+    assert 'fromguard_milter_findings_total{code="address-in-display-name"} 1.0' in metrics
+    assert 'fromguard_milter_findings_total{code="several-from-fields"} 1.0' in metrics
+    assert "fromguard_milter_decision_seconds_count 4.0" in metrics
+    assert "fromguard_milter_messages_in_flight 0.0" in metrics
+
+
+# -- Signals ---------------------------------------------------------------------------
+
+
+def test_sighup_reloads_a_good_policy_and_keeps_the_old_on_a_bad_one(workdir: Path) -> None:
+    policy = workdir / "reloaded.toml"
+    policy.write_text(POLICY, encoding="utf-8")
+    running = RunningMilter(policy, workdir / "reload.sock")
+    try:
+        assert send(running, CASES["deceptive"], "QR1").body is not None  # warn
+
+        policy.write_text('[verdicts]\ndeceptive = "reject"\n', encoding="utf-8")
+        running.signal(signal.SIGHUP)
+        assert running.wait_for("reload", 1)[0]["result"] == "ok"
+        assert send(running, CASES["deceptive"], "QR2").reply_text == (
+            "550 5.7.1 Message not accepted: the From header is not RFC 5322 compliant"
+        )
+
+        policy.write_text('[verdicts]\ndeceptive = "rejekt"\n', encoding="utf-8")
+        running.signal(signal.SIGHUP)
+        failed = running.wait_for("reload", 2)[1]
+        assert failed["result"] == "failed"
+        assert re.search(
+            r"reloaded\.toml:2: verdicts\.deceptive: unknown action", str(failed["error"])
+        )
+        # The old policy stays in force, and the milter keeps serving.
+        assert send(running, CASES["deceptive"], "QR3").final == "replycode"
+        assert running.process.poll() is None
+        assert 'fromguard_milter_reloads_total{result="failed"} 1.0' in running.metrics()
+    finally:
+        assert running.stop() == 0
+
+
+def test_sigterm_drains_the_message_in_flight(workdir: Path) -> None:
+    running = RunningMilter(workdir / "policy.toml", workdir / "drain.sock", "--watchdog", "5")
+    replies: List[Reply] = []
+    slow = threading.Thread(
+        target=lambda: replies.append(
+            send(running, b"X-Test-Delay: 1.5\r\n" + CASES["two-from"], "QD")
+        ),
+    )
+    slow.start()
+    deadline = time.monotonic() + 10
+    while "fromguard_milter_messages_in_flight 1.0" not in running.metrics():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    running.signal(signal.SIGTERM)
+    assert running.stop() == 0
+    slow.join()
+    assert replies and replies[0].reply_text == "550 5.7.1 Two From fields: 100%% refused"
+    events = [entry["event"] for entry in running.log()]
+    assert events[-2:] == ["message", "exit"] and "stop" in events
+    assert running.log()[-1]["in_flight"] == 0
+    assert not running.socket_path.exists() or not _accepts(running.socket_path)
+
+
+def _accepts(path: Path) -> bool:
+    try:
+        MilterClient(str(path), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_a_broken_policy_stops_the_start_with_one_line(workdir: Path) -> None:
+    bad = workdir / "bad.toml"
+    bad.write_text("[verdicts]\ninvalid = 3\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"cannot load the policy: .*bad\.toml:2"):
+        RunningMilter(bad, workdir / "bad.sock")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["milter"],
+        ["milter", "--policy", "p.toml", "--watchdog", "-1"],
+        ["milter", "--mode", "x"],
+        ["milter", "--policy", "p.toml", "--socket-mode", "9"],
+    ],
+    ids=["no-policy", "negative-watchdog", "unknown-mode", "bad-socket-mode"],
+)
+def test_usage_errors(arguments: List[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert "usage: fromguard milter" in capsys.readouterr().err

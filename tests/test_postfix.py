@@ -1,0 +1,359 @@
+"""``fromguard milter`` under a real Postfix on 127.0.0.1 (marked ``postfix``).
+
+The fixtures configure and start a private Postfix instance (``postfix_lab.py``) and the
+milter (through ``milter_shim.py``, so a message can ask to be slow); swaks sends each
+case. The tests assert swaks' exit status, and what reached the Maildir or the hold
+queue: byte for byte the sent message where the policy accepts or quarantines, and byte
+for byte ``Policy.process`` 's own result where it tags or warns (Postfix's trace fields
+removed). Without Postfix, swaks or root these tests fail: ``.ci/run`` installs them.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import pytest
+
+from fromguard import Action, Policy
+from milter_client import RunningMilter
+from postfix_lab import Postfix, missing_tools, send_concurrently, without_trace
+
+pytestmark = pytest.mark.postfix
+
+MESSAGES = Path(__file__).parent / "data" / "messages"
+
+POLICY = """
+[verdicts]
+deceptive = "warn"
+invalid = "tag"
+
+[codes]
+text-after-address = "quarantine"
+several-from-fields = { action = "reject", code = 550, enhanced = "5.7.1", text = "Two From fields are not accepted (100% sure)" }
+several-authors-without-sender = { action = "reject", code = 451, enhanced = "4.7.1", text = "Several authors and no Sender, try again later" }
+"""
+
+WATCHDOG = "2"
+MILTER = {
+    "default_action": "tempfail",
+    "connect_timeout": "5s",
+    "command_timeout": "5s",
+    "content_timeout": "10s",
+}
+
+
+class Lab:
+    """The Postfix instance and the milter it calls."""
+
+    def __init__(self) -> None:
+        self.postfix = Postfix()
+        self.policy_path = self.postfix.base / "policy.toml"
+        self.policy_path.write_text(POLICY, encoding="utf-8")
+        self.policy = Policy.from_toml(self.policy_path)
+        self.milter = self.start_milter()
+        self.postfix.use_milter(**MILTER)
+        self.postfix.start()
+
+    def start_milter(self) -> RunningMilter:
+        return RunningMilter(
+            self.policy_path,
+            self.postfix.milter_socket,
+            "--watchdog",
+            WATCHDOG,
+            "--fail-mode",
+            "tempfail",
+        )
+
+    def close(self) -> None:
+        self.postfix.stop()
+        self.milter.stop()
+        self.postfix.remove()
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    missing = missing_tools()
+    if missing:
+        pytest.fail(f"the Postfix tests need {', '.join(missing)} (.ci/run installs them)")
+    running = Lab()
+    yield running
+    running.close()
+
+
+def message(
+    from_field: bytes, body: bytes = b"Hello.\n", *, extra: bytes = b""
+) -> Tuple[bytes, bytes]:
+    """A message (LF line ends, as swaks reads a file) and its unique Message-ID."""
+    token = f"<{uuid.uuid4().hex}@example.org>".encode()
+    header = (
+        (from_field + b"\n" if from_field else b"")
+        + b"To: user@fromguard.test\n"
+        + b"Subject: fromguard end-to-end\n"
+        + b"Date: Sun, 29 Nov 2026 10:00:00 +0000\n"
+        + b"Message-ID: "
+        + token
+        + b"\n"
+        + extra
+    )
+    return header + b"\n" + body, token
+
+
+def policy_result(lab: Lab, sent: bytes) -> bytes:
+    """What the policy itself makes of the message, with Postfix's line ends (LF)."""
+    crlf = sent.replace(b"\n", b"\r\n")
+    return lab.policy.process(crlf).message.replace(b"\r\n", b"\n")
+
+
+LONG_BODY = b"".join(b"line %05d: a body longer than 64 KiB in all\n" % n for n in range(2000))
+
+# -- Accepted byte for byte ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b"Hello.\n", LONG_BODY], ids=["short", "over-64-KiB"])
+def test_a_clean_message_arrives_byte_for_byte(lab: Lab, body: bytes) -> None:
+    sent, token = message(b"From: Alice Example <alice@example.org>", body)
+    result = lab.postfix.swaks(sent)
+    assert result.status == 0, result
+    assert without_trace(lab.postfix.wait_delivered(token)) == sent
+
+
+# -- Each attack class of the header block ----------------------------------------------
+
+
+def test_two_from_fields_are_rejected_with_the_policy_reply(lab: Lab) -> None:
+    sent, token = message(b"From: <m@mallory.example>\nFrom: <ceo@bank.example>")
+    result = lab.postfix.swaks(sent)
+    assert result.status == 26, result
+    # The reply as the policy wrote it, "%" included (Postfix reads the text as a format).
+    assert "550 5.7.1 Two From fields are not accepted (100% sure)" in result.output
+    assert not [raw for raw in lab.postfix.delivered().values() if token in raw]
+
+
+def test_several_authors_without_sender_are_tempfailed(lab: Lab) -> None:
+    sent, token = message(b"From: <m@mallory.example>, <ceo@bank.example>")
+    result = lab.postfix.swaks(sent)
+    assert result.status == 26, result
+    assert "451 4.7.1 Several authors and no Sender, try again later" in result.output
+    assert not [raw for raw in lab.postfix.delivered().values() if token in raw]
+
+
+def test_text_after_the_angle_addr_is_held_unchanged(lab: Lab) -> None:
+    sent, token = message(
+        b'From: "Microsoft Security" <security@microsoft.com> <attacker@evil.test>'
+    )
+    result = lab.postfix.swaks(sent)
+    assert result.status == 0, result
+    held = [raw for raw in lab.postfix.held().values() if token in raw]
+    assert len(held) == 1
+    assert without_trace(held[0]) == sent
+    assert "milter-hold: END-OF-MESSAGE" in lab.postfix.log()
+    lab.postfix.clear_hold()
+
+
+def test_a_missing_from_is_tagged(lab: Lab) -> None:
+    sent, token = message(b"")
+    result = lab.postfix.swaks(sent)
+    assert result.status == 0, result
+    delivered = without_trace(lab.postfix.wait_delivered(token))
+    assert delivered.startswith(b"X-Fromguard-Verdict: invalid\nX-Fromguard-Findings: no-from\n")
+    assert delivered == policy_result(lab, sent)
+
+
+def test_an_encoded_word_display_name_gets_the_warning(lab: Lab) -> None:
+    sent, token = message(b"From: =?utf-8?q?ceo=40bank=2Eexample?= <m@mallory.example>")
+    result = lab.postfix.swaks(sent)
+    assert result.status == 0, result
+    delivered = without_trace(lab.postfix.wait_delivered(token))
+    assert lab.policy.process(sent).action is Action.WARN
+    assert delivered == policy_result(lab, sent)
+    assert b"Caution: the sender's address" in delivered
+
+
+@pytest.mark.parametrize("name", ["alternative.eml", "quoted-printable.eml", "mixed.eml"])
+def test_mime_messages_get_the_policy_s_warning(lab: Lab, name: str) -> None:
+    original = (MESSAGES / name).read_bytes()
+    token = f"<{uuid.uuid4().hex}@example.org>".encode()
+    sent = b"Message-ID: " + token + b"\n" + original
+    result = lab.postfix.swaks(sent)
+    assert result.status == 0, result
+    delivered = without_trace(lab.postfix.wait_delivered(token))
+    assert delivered == policy_result(lab, sent)
+    assert delivered != sent
+
+
+def test_a_warning_in_a_body_over_64_kib(lab: Lab) -> None:
+    sent, token = message(b'From: "ceo@bank.example" <m@mallory.example>', LONG_BODY)
+    assert len(LONG_BODY) > 65536
+    result = lab.postfix.swaks(sent)
+    assert result.status == 0, result
+    delivered = without_trace(lab.postfix.wait_delivered(token))
+    assert delivered == policy_result(lab, sent)
+    assert delivered.endswith(LONG_BODY)
+
+
+def test_local_submission_through_sendmail(lab: Lab) -> None:
+    sent, token = message(b'From: "ceo@bank.example" <m@mallory.example>')
+    assert lab.postfix.sendmail(sent) == 0
+    delivered = without_trace(lab.postfix.wait_delivered(token))
+    assert delivered == policy_result(lab, sent)
+    assert delivered.startswith(b"X-Fromguard-Verdict: deceptive\n")
+
+
+def test_the_log_line_carries_postfix_s_queue_id(lab: Lab) -> None:
+    sent, token = message(b"From: Dr. J. Doe <j@example.org>")
+    assert lab.postfix.swaks(sent).status == 0
+    lab.postfix.wait_delivered(token)
+    queue_ids = [entry["queue_id"] for entry in lab.milter.messages()]
+    log = lab.postfix.log()
+    assert queue_ids and all(queue_id for queue_id in queue_ids)
+    assert f"{queue_ids[-1]}: message-id={token.decode()}" in log
+
+
+def test_the_milter_sees_the_header_block_as_sent(lab: Lab) -> None:
+    """Folded and oddly spaced fields, rebuilt by the milter from Postfix's header events
+    (Postfix does not send its own Received field): the findings' byte spans are the
+    policy's on the message as sent."""
+    sent, token = message(
+        b'From:   "ceo@bank.example"\n\t<m@mallory.example>\nSubject: folded\n over two lines'
+    )
+    assert lab.postfix.swaks(sent).status == 0
+    lab.postfix.wait_delivered(token)
+    outcome = lab.policy.process(sent.replace(b"\n", b"\r\n"))
+    entry = lab.milter.messages()[-1]
+    assert [(f["code"], f["start"], f["end"]) for f in entry["findings"]] == [
+        (f.code, f.start, f.end) for f in outcome.findings
+    ]
+    assert outcome.findings and entry["verdict"] == "deceptive"
+
+
+def test_monitor_mode_delivers_everything_unchanged_and_logs_the_decision(lab: Lab) -> None:
+    monitor = RunningMilter(lab.policy_path, lab.postfix.base / "monitor.sock", "--mode", "monitor")
+    lab.postfix.use_milter(socket_path=monitor.socket_path, **MILTER)
+    try:
+        cases = {
+            "warn": b'From: "ceo@bank.example" <m@mallory.example>',
+            "reject": b"From: <m@mallory.example>\nFrom: <ceo@bank.example>",
+            "quarantine": b"From: Bank <ceo@bank.example> <m@mallory.example>",
+        }
+        for policy_action, from_field in cases.items():
+            sent, token = message(from_field)
+            assert lab.postfix.swaks(sent).status == 0
+            assert without_trace(lab.postfix.wait_delivered(token)) == sent
+            entry = monitor.messages()[-1]
+            assert (entry["mode"], entry["action"]) == ("monitor", "accept")
+            assert entry["policy_action"] == policy_action
+    finally:
+        lab.postfix.use_milter(**MILTER)
+        assert monitor.stop() == 0
+
+
+# -- The milter stopped or slow ---------------------------------------------------------
+
+
+def test_milter_stopped_postfix_applies_its_default_action(lab: Lab) -> None:
+    assert lab.milter.stop() == 0
+    try:
+        sent, token = message(b'From: "ceo@bank.example" <m@mallory.example>')
+        refused = lab.postfix.swaks(sent)
+        assert refused.status == 23, refused  # default_action=tempfail: 451 at MAIL FROM
+        assert "451 4.7.1" in refused.output
+
+        lab.postfix.use_milter(**{**MILTER, "default_action": "accept"})
+        accepted = lab.postfix.swaks(sent)
+        assert accepted.status == 0, accepted
+        assert without_trace(lab.postfix.wait_delivered(token)) == sent  # unchecked
+    finally:
+        lab.milter = lab.start_milter()
+        lab.postfix.use_milter(**MILTER)
+
+
+def test_the_watchdog_answers_before_postfix_times_out(lab: Lab) -> None:
+    # The milter's watchdog (2 s) fires within Postfix's content_timeout (10 s).
+    sent, token = message(b"From: <a@example.org>", extra=b"X-Test-Delay: 4\n")
+    result = lab.postfix.swaks(sent)
+    assert result.status == 26, result
+    assert "451 4.3.0 fromguard: the message could not be checked" in result.output
+    entry = lab.milter.messages()[-1]
+    assert entry["error"] == "no decision within 2 s" and entry["action"] == "tempfail"
+    assert not [raw for raw in lab.postfix.delivered().values() if token in raw]
+
+
+def test_a_milter_slower_than_postfix_s_timeout(lab: Lab) -> None:
+    # Postfix gives up after 1 s, before the milter's own watchdog (2 s): its
+    # default_action (accept here) applies and the message arrives unchanged.
+    lab.postfix.use_milter(**{**MILTER, "content_timeout": "1s", "default_action": "accept"})
+    try:
+        sent, token = message(
+            b'From: "ceo@bank.example" <m@mallory.example>', extra=b"X-Test-Delay: 1.8\n"
+        )
+        result = lab.postfix.swaks(sent)
+        assert result.status == 0, result
+        assert without_trace(lab.postfix.wait_delivered(token)) == sent
+        assert "Connection timed out" in lab.postfix.log()
+    finally:
+        lab.postfix.use_milter(**MILTER)
+
+
+# -- Reload ------------------------------------------------------------------------------
+
+
+def test_sighup_with_a_good_and_a_broken_policy(lab: Lab) -> None:
+    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
+    reloads = len(lab.milter.wait_for("reload", 0))
+    try:
+        lab.policy_path.write_text('[verdicts]\ndeceptive = "reject"\n', encoding="utf-8")
+        lab.milter.signal(signal.SIGHUP)
+        assert lab.milter.wait_for("reload", reloads + 1)[-1]["result"] == "ok"
+        result = lab.postfix.swaks(message(deceptive)[0])
+        assert result.status == 26, result
+        assert "550 5.7.1 Message not accepted" in result.output
+
+        lab.policy_path.write_text("[verdicts\n", encoding="utf-8")
+        lab.milter.signal(signal.SIGHUP)
+        assert lab.milter.wait_for("reload", reloads + 2)[-1]["result"] == "failed"
+        result = lab.postfix.swaks(message(deceptive)[0])
+        assert result.status == 26, result  # the good policy is still in force
+    finally:
+        lab.policy_path.write_text(POLICY, encoding="utf-8")
+        lab.milter.signal(signal.SIGHUP)
+        assert lab.milter.wait_for("reload", reloads + 3)[-1]["result"] == "ok"
+    sent, token = message(deceptive)
+    assert lab.postfix.swaks(sent).status == 0
+    assert without_trace(lab.postfix.wait_delivered(token)) == policy_result(lab, sent)
+
+
+# -- Load -------------------------------------------------------------------------------
+
+SENDERS = 8
+PER_SENDER = 500
+
+
+def test_8_concurrent_senders_500_messages_each_none_lost(lab: Lab) -> None:
+    before = lab.postfix.count_delivered()
+    logged_before = len(lab.milter.messages())
+    run = uuid.uuid4().hex.encode()
+    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
+    batches = [
+        [
+            message(deceptive if index % 2 else b"From: Alice <alice@example.org>",
+                    b"load %s %d %d\n" % (run, sender, index))[0].replace(b"\n", b"\r\n")
+            for index in range(PER_SENDER)
+        ]
+        for sender in range(SENDERS)
+    ]  # fmt: skip
+    assert send_concurrently(lab.postfix.port, batches) == []
+
+    total = SENDERS * PER_SENDER
+    lab.postfix.wait_count(before + total, timeout=180)
+    assert lab.postfix.count_delivered() == before + total
+    delivered = [raw for raw in lab.postfix.delivered().values() if run in raw]
+    assert len(delivered) == total
+    warned = [raw for raw in delivered if b"X-Fromguard-Verdict: deceptive" in raw]
+    assert len(warned) == total // 2
+    logged = lab.milter.messages()[logged_before:]
+    assert len(logged) == total
+    assert len({entry["queue_id"] for entry in logged}) == total
+    assert lab.postfix.queued() == [] and lab.postfix.held() == {}
