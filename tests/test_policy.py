@@ -446,6 +446,7 @@ BROKEN: Dict[str, Tuple[Optional[int], str]] = {
     "reply-without-reject.toml": (2, "'text' is only allowed with action 'reject'"),
     "dotted-keys.toml": (3, "codes.no-such-code: unknown finding code"),
     "multiline-string.toml": (7, "warn.ascii_text: bad warning text"),
+    "bad-rule-name.toml": (4, "bad rule name 'Bänk-Marke' (expected 1 to 64 printable ASCII"),
 }
 
 

@@ -394,6 +394,11 @@ def _rules(value: object, path: Tuple[str, ...]) -> Tuple[Dict[str, _Rule], Opti
     triples: List[Tuple[str, str, str]] = []
     for name, entry in table.items():
         where = (*path, name)
+        # A rule's name goes into header fields ({reasons}), SMTP replies and log lines.
+        if not (0 < len(name) <= 64 and _printable_ascii(name)) or "\t" in name:
+            raise _Invalid(
+                where, f"bad rule name {name!r} (expected 1 to 64 printable ASCII characters)"
+            )
         entry = _table(entry, where)
         _known_keys(entry, ("target", "pattern", "action", "code", "enhanced", "text"), where)
         for key in ("target", "pattern", "action"):
