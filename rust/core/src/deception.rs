@@ -247,10 +247,13 @@ fn byte_slice(data: &[u8], start: usize, end: usize) -> &[u8] {
 
 /// The normalized address of mailbox `k`, computed once.
 fn own_address<'c>(
-    cache: &'c mut [Option<String>],
+    cache: &'c mut Vec<Option<String>>,
     mailboxes: &[Mailbox<'_>],
     k: usize,
 ) -> &'c str {
+    if cache.is_empty() {
+        cache.resize(mailboxes.len(), None);
+    }
     let Some(slot) = cache.get_mut(k) else {
         return "";
     };
@@ -266,17 +269,17 @@ fn own_address<'c>(
 pub(crate) struct Analysis<'p, 'a> {
     parser: &'p mut Parser<'a>,
     shadows: Vec<Shadow<'a>>,
-    /// The normalized address of each mailbox, once a unit has been compared with it.
+    /// The normalized address of each mailbox, once a unit has been compared with it
+    /// (grown on first use: most values compare nothing).
     own: Vec<Option<String>>,
 }
 
 impl<'p, 'a> Analysis<'p, 'a> {
     pub(crate) fn new(parser: &'p mut Parser<'a>) -> Self {
-        let own = vec![None; parser.mailboxes.len()];
         Analysis {
             parser,
             shadows: Vec::new(),
-            own,
+            own: Vec::new(),
         }
     }
 
@@ -431,6 +434,9 @@ impl<'p, 'a> Analysis<'p, 'a> {
         let Some(mailbox) = self.parser.mailboxes.get(k) else {
             return;
         };
+        if mailbox.route.is_empty() {
+            return;
+        }
         let own = normalize_domain(&mailbox.domain);
         if !mailbox
             .route
@@ -458,6 +464,10 @@ impl<'p, 'a> Analysis<'p, 'a> {
         let (start, end) = mailbox.local_part_span;
         if local.contains('@') {
             self.compare(&local, ShadowSource::QuotedLocalPart, start, end);
+            return;
+        }
+        // Most local parts route nowhere: no domain to normalize then.
+        if !local.contains(['%', '!']) {
             return;
         }
         let own = normalize_domain(&mailbox.domain);

@@ -1,0 +1,469 @@
+//! The fast path: the shapes most From values take, recognised in one pass over the
+//! bytes with a byte-class table, without tokens and without allocating.
+//!
+//! ```text
+//! value   = addr / [phrase [SP]] "<" addr ">"
+//! phrase  = atom *(SP atom) / quoted          (atoms: atext, UTF-8 and "." but not first;
+//!                                              quoted: printable ASCII but "\", DQUOTE
+//!                                              and "@", and UTF-8; no "?" anywhere)
+//! addr    = dot-atom-text "@" label *("." label)    (ASCII; no "%", "!" or "?" in the
+//!                                                    local part; labels of letters,
+//!                                                    digits, "-", none starting "xn--")
+//! ```
+//!
+//! Anything else (a comment, a fold, a second space, a "?", a period first in the name,
+//! an "@" in the name, invalid UTF-8 or a format character, a value over 998 bytes, ...) is
+//! left to the full grammar (`parser.rs`), which gives the same result on these shapes:
+//! a test compares both on every case file, the Debian corpus and generated values. On
+//! these shapes the full grammar finds nothing but one `utf8` (info) per run of UTF-8 and
+//! one `obs-phrase` (legacy) per period in the name, and the deception pass has nothing to
+//! look at (no "@" outside the address, no comment, no encoded-word, an ASCII domain
+//! without punycode, no routing characters).
+
+use std::borrow::Cow;
+
+use crate::lexer::high_runs;
+use crate::limits::MAX_LINE_OCTETS;
+use crate::lookalike::format_kind;
+use crate::{Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict};
+
+type Span = (usize, usize);
+
+// No class holds "?": without it no "=?" can begin an encoded-word, so the scan needs no
+// second look for one (the rare value with a "?" takes the full grammar).
+
+/// atext but "?", in a phrase atom.
+const ATOM: u8 = 1;
+/// atext but "?", "%" and "!", in a local part.
+const LOCAL: u8 = 2;
+/// Letters, digits and "-", in a domain label.
+const LABEL: u8 = 4;
+/// Printable ASCII and SP but "\", DQUOTE, "@" and "?", inside a quoted display name.
+const QUOTED: u8 = 8;
+/// A byte >= 0x80: UTF-8 text, allowed in a display name.
+const HIGH: u8 = 16;
+/// "." in an unquoted display name: obs-phrase (`Dr. Jane Doe`).
+const DOT: u8 = 32;
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0x80;
+    while b < 0x100 {
+        table[b] = HIGH;
+        b += 1;
+    }
+    let mut b = b' ';
+    while b < 0x7F {
+        if b != b'\\' && b != b'"' && b != b'@' && b != b'?' {
+            table[b as usize] |= QUOTED;
+        }
+        b += 1;
+    }
+    let mut b = b'0';
+    while b <= b'z' {
+        let letter_or_digit = b.is_ascii_alphanumeric();
+        if letter_or_digit {
+            table[b as usize] |= ATOM | LOCAL | LABEL;
+        }
+        b += 1;
+    }
+    let punctuation = b"!#$%&'*+-/=^_`{|}~";
+    let mut k = 0;
+    while k < punctuation.len() {
+        let c = punctuation[k];
+        table[c as usize] |= ATOM;
+        if c != b'%' && c != b'!' {
+            table[c as usize] |= LOCAL;
+        }
+        k += 1;
+    }
+    table[b'-' as usize] |= LABEL;
+    table[b'.' as usize] |= DOT;
+    table
+}
+
+static CLASS: [u8; 256] = classes();
+
+/// The end of the run of bytes of class `mask` starting at `i`.
+#[inline]
+fn run(data: &[u8], i: usize, mask: u8) -> usize {
+    let rest = data.get(i..).unwrap_or_default();
+    let length = rest
+        .iter()
+        .position(|&b| CLASS[usize::from(b)] & mask == 0)
+        .unwrap_or(rest.len());
+    i + length
+}
+
+/// A value of a fast-path shape: the spans the result is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fast {
+    /// The display name's span (quotes included) and the span of its text.
+    display: Option<(Span, Span)>,
+    local: Span,
+    domain: Span,
+    /// The whole mailbox.
+    span: Span,
+    /// Whether the display name holds UTF-8 (one `utf8` finding per run).
+    utf8: bool,
+    /// Whether the display name holds periods (one `obs-phrase` finding each).
+    dots: bool,
+}
+
+/// `input` as a fast-path shape, or `None` when the full grammar must read it.
+#[inline]
+pub(crate) fn scan(input: &[u8], profile: Profile) -> Option<Fast> {
+    let len = input.len();
+    if len == 0 || len > MAX_LINE_OCTETS {
+        return None;
+    }
+    if input.last() != Some(&b'>') {
+        let (local, domain) = addr(input, 0, len)?;
+        return Some(Fast {
+            display: None,
+            local,
+            domain,
+            span: (0, len),
+            utf8: false,
+            dots: false,
+        });
+    }
+    let (display, open) = phrase(input)?;
+    if input.get(open) != Some(&b'<') {
+        return None;
+    }
+    let (local, domain) = addr(input, open + 1, len - 1)?;
+    let (mut utf8, mut dots) = (false, false);
+    if let Some((span, text_span)) = display {
+        let text = input.get(span.0..span.1)?;
+        utf8 = !text.is_ascii();
+        if utf8 && !(profile.utf8 && plain_utf8(text)) {
+            return None;
+        }
+        // Periods are qtext in a quoted name.
+        let quoted = span != text_span;
+        dots = !quoted && text.contains(&b'.');
+    }
+    Some(Fast {
+        display,
+        local,
+        domain,
+        span: (0, len),
+        utf8,
+        dots,
+    })
+}
+
+/// Valid UTF-8 without a bidi or invisible format character.
+fn plain_utf8(text: &[u8]) -> bool {
+    std::str::from_utf8(text).is_ok_and(|text| !text.chars().any(|c| format_kind(c).is_some()))
+}
+
+/// The phrase before the "<": its span and text span (`None` when the value starts with
+/// "<"), and the index of the "<".
+fn phrase(input: &[u8]) -> Option<(Option<(Span, Span)>, usize)> {
+    if input.first() == Some(&b'<') {
+        return Some((None, 0));
+    }
+    if input.first() == Some(&b'"') {
+        let close = run(input, 1, QUOTED | HIGH);
+        if input.get(close) != Some(&b'"') {
+            return None;
+        }
+        let after = close + 1;
+        let open = if input.get(after) == Some(&b' ') {
+            after + 1
+        } else {
+            after
+        };
+        return Some((Some(((0, after), (1, close))), open));
+    }
+    // A period may not begin the phrase (it is then no obs-phrase).
+    if input.first() == Some(&b'.') {
+        return None;
+    }
+    let mut i = 0;
+    loop {
+        let end = run(input, i, ATOM | HIGH | DOT);
+        if end == i {
+            return None;
+        }
+        match input.get(end) {
+            Some(b'<') => return Some((Some(((0, end), (0, end))), end)),
+            Some(b' ') if input.get(end + 1) == Some(&b'<') => {
+                return Some((Some(((0, end), (0, end))), end + 1));
+            }
+            Some(b' ') => i = end + 1,
+            _ => return None,
+        }
+    }
+}
+
+/// `input[start..end]` as an ASCII `dot-atom-text "@" domain`: the local part's and the
+/// domain's spans.
+fn addr(input: &[u8], start: usize, end: usize) -> Option<(Span, Span)> {
+    let mut i = start;
+    loop {
+        let word_end = run(input, i, LOCAL);
+        if word_end == i {
+            return None;
+        }
+        i = word_end;
+        match input.get(i) {
+            Some(b'.') => i += 1,
+            Some(b'@') => break,
+            _ => return None,
+        }
+    }
+    let at = i;
+    let mut i = at + 1;
+    loop {
+        let label_end = run(input, i, LABEL);
+        let label = input.get(i..label_end)?;
+        if label.is_empty()
+            || label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+        {
+            return None;
+        }
+        i = label_end;
+        if i == end {
+            return Some(((start, at), (at + 1, end)));
+        }
+        if input.get(i) != Some(&b'.') {
+            return None;
+        }
+        i += 1;
+    }
+}
+
+impl Fast {
+    /// The result the full grammar gives for this value.
+    pub(crate) fn parsed(self, input: &[u8], profile: Profile) -> Parsed<'_> {
+        let text = |(start, end): Span| -> Cow<'_, str> {
+            // The scan checked that every span is ASCII or valid UTF-8.
+            String::from_utf8_lossy(input.get(start..end).unwrap_or_default())
+        };
+        let mut findings = Vec::new();
+        if let Some(((start, end), _)) = self.display {
+            if self.utf8 {
+                findings.extend(
+                    high_runs(input, start, end).map(|(i, j, _)| Finding::new(Code::Utf8, i, j)),
+                );
+            }
+            if self.dots {
+                let name = input.get(start..end).unwrap_or_default();
+                findings.extend(
+                    name.iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b == b'.')
+                        .map(|(k, _)| Finding::new(Code::ObsPhrase, start + k, start + k + 1)),
+                );
+                findings.sort_by_key(|finding| finding.start);
+            }
+        }
+        let (verdict, syntax) = if self.dots {
+            (Verdict::Legacy, Syntax::Obsolete)
+        } else {
+            (Verdict::Valid, Syntax::Strict)
+        };
+        let mailbox = Mailbox {
+            display_name: self.display.map(|(_, text_span)| text(text_span)),
+            local_part: text(self.local),
+            domain: text(self.domain),
+            addr_spec: text((self.local.0, self.domain.1)),
+            route: Vec::new(),
+            comments: Vec::new(),
+            group: None,
+            span: self.span,
+            display_name_span: self.display.map(|(span, _)| span),
+            local_part_span: self.local,
+            domain_span: self.domain,
+        };
+        Parsed {
+            verdict,
+            syntax,
+            profile,
+            findings,
+            mailboxes: vec![mailbox],
+            shadows: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse_full;
+
+    fn profiles() -> [Profile; 4] {
+        [
+            Profile::default(),
+            Profile {
+                utf8: false,
+                groups: false,
+            },
+            Profile {
+                utf8: true,
+                groups: true,
+            },
+            Profile {
+                utf8: false,
+                groups: true,
+            },
+        ]
+    }
+
+    /// Fast and full paths agree on `input` under every profile; returns whether the fast
+    /// path took it (under the default profile).
+    fn agree(input: &[u8]) -> bool {
+        for profile in profiles() {
+            if let Some(fast) = scan(input, profile) {
+                assert_eq!(
+                    fast.parsed(input, profile),
+                    parse_full(input, profile),
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+        scan(input, Profile::default()).is_some()
+    }
+
+    fn case_inputs() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
+        let mut inputs = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("tests/cases") {
+            let path = entry.expect("an entry").path();
+            if path.extension().is_some_and(|ext| ext == "jsonl") {
+                let text = std::fs::read_to_string(&path).expect("a case file");
+                for line in text.lines().filter(|line| !line.trim().is_empty()) {
+                    let case: serde_json::Value = serde_json::from_str(line).expect("JSON");
+                    if let Some(input) = case.get("input").and_then(|v| v.as_str()) {
+                        inputs.push(input.to_owned());
+                    }
+                }
+            }
+        }
+        inputs
+    }
+
+    #[test]
+    fn agrees_with_the_full_grammar_on_every_case() {
+        let inputs = case_inputs();
+        assert!(inputs.len() > 300, "{}", inputs.len());
+        let taken = inputs
+            .iter()
+            .filter(|input| agree(input.as_bytes()))
+            .count();
+        assert!(taken >= 10, "{taken}");
+    }
+
+    #[test]
+    fn agrees_with_the_full_grammar_on_the_debian_corpus() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/corpus/debian-maintainers.txt");
+        let corpus = std::fs::read_to_string(path).expect("the corpus");
+        let lines: Vec<&str> = corpus.lines().collect();
+        let taken = lines.iter().filter(|line| agree(line.as_bytes())).count();
+        // Most real values take the fast path (the rest: periods in names, comments, ...).
+        assert!(taken * 10 > lines.len() * 8, "{taken} of {}", lines.len());
+    }
+
+    #[test]
+    fn shapes_taken_and_left() {
+        for taken in [
+            &b"a@b.example"[..],
+            b"John Doe <jdoe@example.org>",
+            b"John Doe<jdoe@example.org>",
+            b"<jdoe@example.org>",
+            b"\"Doe, John\" <j.d+x@example.org>",
+            b"\"\" <a@b>",
+            b"J\xc3\xb6rg M\xc3\xbcller <j@x.example>",
+        ] {
+            assert!(agree(taken), "{:?}", String::from_utf8_lossy(taken));
+        }
+        assert!(agree(b"Dr. Jane E.Doe. <j@x.example>"));
+        for left in [
+            &b""[..],
+            b".Jane <j@x.example>",
+            b"John  Doe <j@x.example>",
+            b" a@b.example",
+            b"a@b.example ",
+            b"a@b..example",
+            b".a@b.example",
+            b"a@xn--bnk-6cd.example",
+            b"u%h@b.example",
+            b"h!u@b.example",
+            b"\"ceo@bank.example\" <m@x.example>",
+            b"=?utf-8?q?a?= <a@b.example>",
+            b"a=?x <a@b.example>",
+            b"\"a\" b <a@b.example>",
+            b"a (c) <a@b.example>",
+            b"J\xf6rg <j@x.example>",
+            b"a\xe2\x80\xae <j@x.example>",
+            b"j\xc3\xb6rg@x.example",
+            b"a <b@c> d",
+            b"a <b@c>>",
+        ] {
+            assert!(!agree(left), "{:?}", String::from_utf8_lossy(left));
+        }
+        assert!(scan(b"J\xc3\xb6rg <j@x.example>", profiles()[1]).is_none());
+    }
+
+    /// Pieces of values near the fast-path shapes and just outside them.
+    const PIECES: &[&[u8]] = &[
+        b"a",
+        b"Jo",
+        b"x-y",
+        b"1",
+        b"%",
+        b"!",
+        b"=",
+        b"?",
+        b"=?",
+        b"'",
+        b"_",
+        b" ",
+        b"  ",
+        b"\t",
+        b"<",
+        b">",
+        b"@",
+        b".",
+        b",",
+        b"\"",
+        b"\\",
+        b"(",
+        b")",
+        b":",
+        b";",
+        b"[",
+        b"]",
+        b"xn--",
+        b"XN--a",
+        b"\xc3\xb6",
+        b"\xe2\x80\xae",
+        b"\xff",
+        b"\r\n ",
+        b"\x00",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn generated_values_agree(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..16),
+            shape in 0..3usize,
+        ) {
+            let body = pieces.concat();
+            let input = match shape {
+                0 => body,
+                1 => [&body[..], b" <a.b@c-d.example>"].concat(),
+                _ => [&b"N <"[..], &body, b"@x.example>"].concat(),
+            };
+            agree(&input);
+        }
+    }
+}
