@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use crate::lexer::high_runs;
 use crate::limits::MAX_LINE_OCTETS;
 use crate::lookalike::format_kind;
-use crate::{Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict};
+use crate::{Assessment, Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict};
 
 type Span = (usize, usize);
 
@@ -239,6 +239,23 @@ fn addr(input: &[u8], start: usize, end: usize) -> Option<(Span, Span)> {
 }
 
 impl Fast {
+    /// The verdict and syntax the full grammar gives for this value: periods in the
+    /// name are obsolete (legacy); `utf8` findings are info.
+    #[inline]
+    pub(crate) fn assessment(&self) -> Assessment {
+        if self.dots {
+            Assessment {
+                verdict: Verdict::Legacy,
+                syntax: Syntax::Obsolete,
+            }
+        } else {
+            Assessment {
+                verdict: Verdict::Valid,
+                syntax: Syntax::Strict,
+            }
+        }
+    }
+
     /// The result the full grammar gives for this value.
     pub(crate) fn parsed(self, input: &[u8], profile: Profile) -> Parsed<'_> {
         let text = |(start, end): Span| -> Cow<'_, str> {
@@ -263,11 +280,7 @@ impl Fast {
                 findings.sort_by_key(|finding| finding.start);
             }
         }
-        let (verdict, syntax) = if self.dots {
-            (Verdict::Legacy, Syntax::Obsolete)
-        } else {
-            (Verdict::Valid, Syntax::Strict)
-        };
+        let Assessment { verdict, syntax } = self.assessment();
         let mailbox = Mailbox {
             display_name: self.display.map(|(_, text_span)| text(text_span)),
             local_part: text(self.local),
@@ -319,6 +332,12 @@ mod tests {
     /// path took it (under the default profile).
     fn agree(input: &[u8]) -> bool {
         for profile in profiles() {
+            let full = parse_full(input, profile);
+            let assessed = crate::assess(input, profile);
+            assert_eq!(
+                (assessed.verdict, assessed.syntax),
+                (full.verdict, full.syntax)
+            );
             if let Some(fast) = scan(input, profile) {
                 assert_eq!(
                     fast.parsed(input, profile),

@@ -90,11 +90,8 @@ pub fn parse_full(input: &[u8], profile: Profile) -> Parsed<'_> {
 /// The verdict and syntax of a value: those of [`parse`], without building the rest
 /// where the fast path recognises the value (no allocation then).
 pub fn assess(input: &[u8], profile: Profile) -> Assessment {
-    if fast::scan(input, profile).is_some() {
-        return Assessment {
-            verdict: Verdict::Valid,
-            syntax: Syntax::Strict,
-        };
+    if let Some(fast) = fast::scan(input, profile) {
+        return fast.assessment();
     }
     let parsed = parse_full(input, profile);
     Assessment {
