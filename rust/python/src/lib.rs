@@ -44,9 +44,25 @@ struct PythonSide {
     /// `fromguard._explain.explain`: one implementation serves the core and the
     /// reference.
     explain: Py<PyAny>,
+    /// `tuple.__new__`: makes a named tuple from its fields in C, without the Python
+    /// `__new__` that a named tuple's class call runs (most of the cost of a result).
+    tuple_new: Py<PyAny>,
 }
 
 static PYTHON_SIDE: PyOnceLock<PythonSide> = PyOnceLock::new();
+
+impl PythonSide {
+    /// An instance of the named tuple class `class` with these fields (in order, all of
+    /// them: no defaults are filled in).
+    fn make<'py>(
+        &self,
+        py: Python<'py>,
+        class: &Py<PyAny>,
+        fields: impl IntoPyObject<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.tuple_new.bind(py).call1((class.bind(py), fields))
+    }
+}
 
 /// Every shadow source, indexed by `source_index`.
 const SHADOW_SOURCES: [ShadowSource; 8] = [
@@ -107,6 +123,11 @@ fn python_side(py: Python<'_>) -> PyResult<&PythonSide> {
             explain: py
                 .import("fromguard._explain")?
                 .getattr("explain")?
+                .unbind(),
+            tuple_new: py
+                .import("builtins")?
+                .getattr("tuple")?
+                .getattr("__new__")?
                 .unbind(),
         })
     })
@@ -432,12 +453,16 @@ impl Details {
             .shadows
             .iter()
             .map(|shadow| {
-                side.shadow.bind(py).call1((
-                    shadow.address.as_ref(),
-                    source_name(py, side, shadow.source),
-                    shadow.start,
-                    shadow.end,
-                ))
+                side.make(
+                    py,
+                    &side.shadow,
+                    (
+                        shadow.address.as_ref(),
+                        source_name(py, side, shadow.source),
+                        shadow.start,
+                        shadow.end,
+                    ),
+                )
             })
             .collect::<PyResult<Vec<_>>>()?;
         Ok(Details {
@@ -459,13 +484,17 @@ fn findings_tuple(py: Python<'_>, findings: &[Finding]) -> PyResult<Py<PyTuple>>
         .map(|finding| {
             let code = finding.code;
             let severity = member(py, &side.severities, code.severity() as u8, "Severity")?;
-            side.finding.bind(py).call1((
-                side.codes[code.index()].bind(py),
-                severity,
-                finding.start,
-                finding.end,
-                side.messages[code.index()].bind(py),
-            ))
+            side.make(
+                py,
+                &side.finding,
+                (
+                    side.codes[code.index()].bind(py),
+                    severity,
+                    finding.start,
+                    finding.end,
+                    side.messages[code.index()].bind(py),
+                ),
+            )
         })
         .collect::<PyResult<Vec<_>>>()?;
     Ok(PyTuple::new(py, items)?.unbind())
@@ -525,19 +554,23 @@ fn mailbox_tuple<'py>(
     mailbox: &Mailbox<'_>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let strings = |items: &[Cow<'_, str>]| PyTuple::new(py, items.iter().map(AsRef::<str>::as_ref));
-    side.mailbox.bind(py).call1((
-        mailbox.display_name.as_deref(),
-        mailbox.local_part.as_ref(),
-        mailbox.domain.as_ref(),
-        mailbox.addr_spec.as_ref(),
-        strings(&mailbox.route)?,
-        strings(&mailbox.comments)?,
-        mailbox.group.as_deref(),
-        mailbox.span,
-        mailbox.display_name_span,
-        mailbox.local_part_span,
-        mailbox.domain_span,
-    ))
+    side.make(
+        py,
+        &side.mailbox,
+        (
+            mailbox.display_name.as_deref(),
+            mailbox.local_part.as_ref(),
+            mailbox.domain.as_ref(),
+            mailbox.addr_spec.as_ref(),
+            strings(&mailbox.route)?,
+            strings(&mailbox.comments)?,
+            mailbox.group.as_deref(),
+            mailbox.span,
+            mailbox.display_name_span,
+            mailbox.local_part_span,
+            mailbox.domain_span,
+        ),
+    )
 }
 
 #[pymethods]
