@@ -29,41 +29,44 @@ use crate::{Assessment, Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict
 
 type Span = (usize, usize);
 
-// No class holds "?": without it no "=?" can begin an encoded-word, so the scan needs no
-// second look for one (the rare value with a "?" takes the full grammar).
+// One table: for each byte, in which part of a value it may stand (the first four bits)
+// and what it is (the last four), so that one pass over a part ANDs and ORs the entries
+// and sees everything at once. No part allows "?": without it no "=?" can begin an
+// encoded-word, so the scan needs no second look for one (the rare value with a "?"
+// takes the full grammar).
 
-/// atext but "?", in a phrase atom.
-const ATOM: u8 = 1;
-/// atext but "?", "%" and "!", in a local part.
-const LOCAL: u8 = 2;
-/// Letters, digits and "-", in a domain label.
-const LABEL: u8 = 4;
-/// Printable ASCII and SP but "\", DQUOTE, "@" and "?", inside a quoted display name.
-const QUOTED: u8 = 8;
-/// A byte >= 0x80: UTF-8 text, allowed in a display name.
+/// In an unquoted display name: atext, UTF-8, "." (obs-phrase) and SP.
+const IN_NAME: u8 = 1;
+/// Inside a quoted display name: printable ASCII and SP but "\", DQUOTE and "@"; UTF-8.
+const IN_QUOTED: u8 = 2;
+/// In a local part: atext but "%" and "!" (routing hacks), and ".".
+const IN_LOCAL: u8 = 4;
+/// In a domain: letters, digits, "-" and ".".
+const IN_DOMAIN: u8 = 8;
+/// A byte >= 0x80 (UTF-8 text in a name).
 const HIGH: u8 = 16;
-/// "." in an unquoted display name: obs-phrase (`Dr. Jane Doe`).
 const DOT: u8 = 32;
+const SPACE: u8 = 64;
+const HYPHEN: u8 = 128;
 
 const fn classes() -> [u8; 256] {
     let mut table = [0u8; 256];
     let mut b = 0x80;
     while b < 0x100 {
-        table[b] = HIGH;
+        table[b] = HIGH | IN_NAME | IN_QUOTED;
         b += 1;
     }
     let mut b = b' ';
     while b < 0x7F {
         if b != b'\\' && b != b'"' && b != b'@' && b != b'?' {
-            table[b as usize] |= QUOTED;
+            table[b as usize] |= IN_QUOTED;
         }
         b += 1;
     }
     let mut b = b'0';
     while b <= b'z' {
-        let letter_or_digit = b.is_ascii_alphanumeric();
-        if letter_or_digit {
-            table[b as usize] |= ATOM | LOCAL | LABEL;
+        if b.is_ascii_alphanumeric() {
+            table[b as usize] |= IN_NAME | IN_LOCAL | IN_DOMAIN;
         }
         b += 1;
     }
@@ -71,29 +74,19 @@ const fn classes() -> [u8; 256] {
     let mut k = 0;
     while k < punctuation.len() {
         let c = punctuation[k];
-        table[c as usize] |= ATOM;
+        table[c as usize] |= IN_NAME;
         if c != b'%' && c != b'!' {
-            table[c as usize] |= LOCAL;
+            table[c as usize] |= IN_LOCAL;
         }
         k += 1;
     }
-    table[b'-' as usize] |= LABEL;
-    table[b'.' as usize] |= DOT;
+    table[b'.' as usize] |= DOT | IN_NAME | IN_LOCAL | IN_DOMAIN;
+    table[b' ' as usize] |= SPACE | IN_NAME;
+    table[b'-' as usize] |= HYPHEN | IN_DOMAIN;
     table
 }
 
 static CLASS: [u8; 256] = classes();
-
-/// The end of the run of bytes of class `mask` starting at `i`.
-#[inline]
-fn run(data: &[u8], i: usize, mask: u8) -> usize {
-    let rest = data.get(i..).unwrap_or_default();
-    let length = rest
-        .iter()
-        .position(|&b| CLASS[usize::from(b)] & mask == 0)
-        .unwrap_or(rest.len());
-    i + length
-}
 
 /// A value of a fast-path shape: the spans the result is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +101,38 @@ pub(crate) struct Fast {
     utf8: bool,
     /// Whether the display name holds periods (one `obs-phrase` finding each).
     dots: bool,
+}
+
+/// What one pass over a part found: the AND and the OR of its bytes' entries, and the
+/// OR of `entry & previous entry` (two dots, two spaces or two hyphens in a row; a dot
+/// or a space first counts as one after another).
+#[derive(Clone, Copy)]
+struct Fold {
+    every: u8,
+    any: u8,
+    twice: u8,
+}
+
+impl Fold {
+    #[inline]
+    fn of(bytes: &[u8]) -> Fold {
+        let (mut every, mut any, mut twice) = (0xFF, 0, 0);
+        let mut previous = DOT | SPACE;
+        for &b in bytes {
+            let entry = CLASS[usize::from(b)];
+            every &= entry;
+            any |= entry;
+            twice |= entry & previous;
+            previous = entry;
+        }
+        Fold { every, any, twice }
+    }
+
+    /// Every byte may stand in the part `part` (`IN_*`).
+    #[inline]
+    fn allowed(self, part: u8) -> bool {
+        self.every & part != 0
+    }
 }
 
 /// `input` as a fast-path shape, or `None` when the full grammar must read it.
@@ -128,21 +153,17 @@ pub(crate) fn scan(input: &[u8], profile: Profile) -> Option<Fast> {
             dots: false,
         });
     }
-    let (display, open) = phrase(input)?;
+    let (display, open, utf8, dots) = phrase(input)?;
     if input.get(open) != Some(&b'<') {
         return None;
     }
     let (local, domain) = addr(input, open + 1, len - 1)?;
-    let (mut utf8, mut dots) = (false, false);
-    if let Some((span, text_span)) = display {
-        let text = input.get(span.0..span.1)?;
-        utf8 = !text.is_ascii();
-        if utf8 && !(profile.utf8 && plain_utf8(text)) {
+    if utf8 {
+        let (start, end) = display.map_or((0, 0), |(span, _)| span);
+        let name = input.get(start..end)?;
+        if !(profile.utf8 && plain_utf8(name)) {
             return None;
         }
-        // Periods are qtext in a quoted name.
-        let quoted = span != text_span;
-        dots = !quoted && text.contains(&b'.');
     }
     Some(Fast {
         display,
@@ -159,42 +180,49 @@ fn plain_utf8(text: &[u8]) -> bool {
     std::str::from_utf8(text).is_ok_and(|text| !text.chars().any(|c| format_kind(c).is_some()))
 }
 
-/// The phrase before the "<": its span and text span (`None` when the value starts with
-/// "<"), and the index of the "<".
-fn phrase(input: &[u8]) -> Option<(Option<(Span, Span)>, usize)> {
-    if input.first() == Some(&b'<') {
-        return Some((None, 0));
-    }
-    if input.first() == Some(&b'"') {
-        let close = run(input, 1, QUOTED | HIGH);
-        if input.get(close) != Some(&b'"') {
-            return None;
-        }
-        let after = close + 1;
-        let open = if input.get(after) == Some(&b' ') {
-            after + 1
-        } else {
-            after
-        };
-        return Some((Some(((0, after), (1, close))), open));
-    }
-    // A period may not begin the phrase (it is then no obs-phrase).
-    if input.first() == Some(&b'.') {
-        return None;
-    }
-    let mut i = 0;
-    loop {
-        let end = run(input, i, ATOM | HIGH | DOT);
-        if end == i {
-            return None;
-        }
-        match input.get(end) {
-            Some(b'<') => return Some((Some(((0, end), (0, end))), end)),
-            Some(b' ') if input.get(end + 1) == Some(&b'<') => {
-                return Some((Some(((0, end), (0, end))), end + 1));
+/// The display name and its text span (`None` when the value starts with "<"), the
+/// index of the "<", and whether the name holds UTF-8 and (unquoted) periods.
+type Phrase = (Option<(Span, Span)>, usize, bool, bool);
+
+/// The phrase before the "<".
+fn phrase(input: &[u8]) -> Option<Phrase> {
+    match input.first() {
+        Some(b'<') => Some((None, 0, false, false)),
+        Some(b'"') => {
+            let close = 1 + memchr::memchr(b'"', input.get(1..)?)?;
+            let text = Fold::of(input.get(1..close)?);
+            if !text.allowed(IN_QUOTED) {
+                return None;
             }
-            Some(b' ') => i = end + 1,
-            _ => return None,
+            let after = close + 1;
+            let open = if input.get(after) == Some(&b' ') {
+                after + 1
+            } else {
+                after
+            };
+            Some((
+                Some(((0, after), (1, close))),
+                open,
+                text.any & HIGH != 0,
+                false,
+            ))
+        }
+        // A period may not begin the phrase (it is then no obs-phrase).
+        Some(b'.') | None => None,
+        Some(_) => {
+            let open = memchr::memchr(b'<', input)?;
+            let mut end = open;
+            if input.get(open.checked_sub(1)?) == Some(&b' ') {
+                end -= 1;
+            }
+            let text = input.get(..end)?;
+            let name = Fold::of(text);
+            let words_apart = name.twice & SPACE == 0 && text.last().is_some_and(|&b| b != b' ');
+            if !(name.allowed(IN_NAME) && words_apart) {
+                return None;
+            }
+            let (high, dot) = (name.any & HIGH != 0, name.any & DOT != 0);
+            Some((Some(((0, end), (0, end))), open, high, dot))
         }
     }
 }
@@ -202,40 +230,28 @@ fn phrase(input: &[u8]) -> Option<(Option<(Span, Span)>, usize)> {
 /// `input[start..end]` as an ASCII `dot-atom-text "@" domain`: the local part's and the
 /// domain's spans.
 fn addr(input: &[u8], start: usize, end: usize) -> Option<(Span, Span)> {
-    let mut i = start;
-    loop {
-        let word_end = run(input, i, LOCAL);
-        if word_end == i {
-            return None;
-        }
-        i = word_end;
-        match input.get(i) {
-            Some(b'.') => i += 1,
-            Some(b'@') => break,
-            _ => return None,
-        }
+    let text = input.get(start..end)?;
+    let at = start + memchr::memchr(b'@', text)?;
+    let local = input.get(start..at)?;
+    let domain = input.get(at + 1..end)?;
+    let (local_fold, domain_fold) = (Fold::of(local), Fold::of(domain));
+    let dot_atom = |part: &[u8], fold: Fold, allowed: u8| {
+        fold.allowed(allowed) && fold.twice & DOT == 0 && part.last().is_some_and(|&b| b != b'.')
+    };
+    if !(dot_atom(local, local_fold, IN_LOCAL) && dot_atom(domain, domain_fold, IN_DOMAIN)) {
+        return None;
     }
-    let at = i;
-    let mut i = at + 1;
-    loop {
-        let label_end = run(input, i, LABEL);
-        let label = input.get(i..label_end)?;
-        if label.is_empty()
-            || label
+    // Only a label with "--" can be an A-label; look at each label then.
+    if domain_fold.twice & HYPHEN != 0
+        && domain.split(|&b| b == b'.').any(|label| {
+            label
                 .get(..4)
                 .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
-        {
-            return None;
-        }
-        i = label_end;
-        if i == end {
-            return Some(((start, at), (at + 1, end)));
-        }
-        if input.get(i) != Some(&b'.') {
-            return None;
-        }
-        i += 1;
+        })
+    {
+        return None;
     }
+    Some(((start, at), (at + 1, end)))
 }
 
 impl Fast {
