@@ -135,6 +135,9 @@ pub(crate) struct Parser<'a> {
     pub(crate) elements: Vec<Span>,
     /// The shadow addresses the deception analysis found, sorted.
     shadows: Vec<Shadow<'a>>,
+    /// The text of each encoded-word the grammar decoded, by span, so that the
+    /// deception analysis reads it without decoding again.
+    pub(crate) decoded: Vec<(usize, usize, Cow<'a, str>)>,
 }
 
 impl<'a> Report<'a> for Parser<'a> {
@@ -175,6 +178,7 @@ impl<'a> Parser<'a> {
             phrases: Vec::new(),
             elements: Vec::new(),
             shadows: Vec::new(),
+            decoded: Vec::new(),
         }
     }
 
@@ -326,6 +330,7 @@ impl<'a> Parser<'a> {
                 if text.contains('\u{FFFD}') {
                     self.report(Code::EncodedWordReplacedBytes, word.start, word.end);
                 }
+                self.decoded.push((word.start, word.end, text.clone()));
                 Some(text)
             }
         }
