@@ -74,8 +74,11 @@ def _flanker() -> Entry:
     address = _optional("flanker.addresslib.address")
     if address is None:
         return Entry("flanker", task, None, "not installed (pip install flanker)")
-    # flanker logs every value it cannot parse.
-    logging.getLogger("flanker").setLevel(logging.CRITICAL)
+    # flanker logs a warning for every value it cannot parse, from loggers that set their
+    # own level when imported.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("flanker"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     return Entry("flanker", task, _per_call(address.parse))
 
 

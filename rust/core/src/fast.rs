@@ -97,7 +97,11 @@ pub(crate) struct Fast {
     domain: Span,
     /// The whole mailbox.
     span: Span,
-    /// Whether the display name holds UTF-8 (one `utf8` finding per run).
+    /// A comment after the display name (parentheses included).
+    comment: Option<Span>,
+    /// The "<" (0 without one): the name and its comment are before it.
+    open: usize,
+    /// Whether the name or its comment holds UTF-8 (one `utf8` finding per run).
     utf8: bool,
     /// Whether the display name holds periods (one `obs-phrase` finding each).
     dots: bool,
@@ -114,7 +118,7 @@ struct Fold {
 }
 
 impl Fold {
-    #[inline]
+    #[inline(always)]
     fn of(bytes: &[u8]) -> Fold {
         let (mut every, mut any, mut twice) = (0xFF, 0, 0);
         let mut previous = DOT | SPACE;
@@ -149,29 +153,30 @@ pub(crate) fn scan(input: &[u8], profile: Profile) -> Option<Fast> {
             local,
             domain,
             span: (0, len),
+            comment: None,
+            open: 0,
             utf8: false,
             dots: false,
         });
     }
-    let (display, open, utf8, dots) = phrase(input)?;
+    let name = phrase(input)?;
+    let open = name.open;
     if input.get(open) != Some(&b'<') {
         return None;
     }
     let (local, domain) = addr(input, open + 1, len - 1)?;
-    if utf8 {
-        let (start, end) = display.map_or((0, 0), |(span, _)| span);
-        let name = input.get(start..end)?;
-        if !(profile.utf8 && plain_utf8(name)) {
-            return None;
-        }
+    if name.high && !(profile.utf8 && plain_utf8(input.get(..open)?)) {
+        return None;
     }
     Some(Fast {
-        display,
+        display: name.display,
         local,
         domain,
         span: (0, len),
-        utf8,
-        dots,
+        comment: name.comment,
+        open,
+        utf8: name.high,
+        dots: name.dots,
     })
 }
 
@@ -180,14 +185,31 @@ fn plain_utf8(text: &[u8]) -> bool {
     std::str::from_utf8(text).is_ok_and(|text| !text.chars().any(|c| format_kind(c).is_some()))
 }
 
-/// The display name and its text span (`None` when the value starts with "<"), the
-/// index of the "<", and whether the name holds UTF-8 and (unquoted) periods.
-type Phrase = (Option<(Span, Span)>, usize, bool, bool);
+/// What comes before the "<".
+struct Name {
+    /// The display name's span and its text's span (`None` when the value starts with
+    /// "<").
+    display: Option<(Span, Span)>,
+    /// A comment after an unquoted name.
+    comment: Option<Span>,
+    /// The index of the "<".
+    open: usize,
+    /// Some byte >= 0x80 in the name or the comment.
+    high: bool,
+    /// Periods in an unquoted name (obs-phrase).
+    dots: bool,
+}
 
-/// The phrase before the "<".
-fn phrase(input: &[u8]) -> Option<Phrase> {
+/// The phrase before the "<", and a comment after an unquoted one.
+fn phrase(input: &[u8]) -> Option<Name> {
     match input.first() {
-        Some(b'<') => Some((None, 0, false, false)),
+        Some(b'<') => Some(Name {
+            display: None,
+            comment: None,
+            open: 0,
+            high: false,
+            dots: false,
+        }),
         Some(b'"') => {
             let close = 1 + memchr::memchr(b'"', input.get(1..)?)?;
             let text = Fold::of(input.get(1..close)?);
@@ -200,12 +222,13 @@ fn phrase(input: &[u8]) -> Option<Phrase> {
             } else {
                 after
             };
-            Some((
-                Some(((0, after), (1, close))),
+            Some(Name {
+                display: Some(((0, after), (1, close))),
+                comment: None,
                 open,
-                text.any & HIGH != 0,
-                false,
-            ))
+                high: text.any & HIGH != 0,
+                dots: false,
+            })
         }
         // A period may not begin the phrase (it is then no obs-phrase).
         Some(b'.') | None => None,
@@ -215,16 +238,43 @@ fn phrase(input: &[u8]) -> Option<Phrase> {
             if input.get(open.checked_sub(1)?) == Some(&b' ') {
                 end -= 1;
             }
-            let text = input.get(..end)?;
-            let name = Fold::of(text);
+            let mut text = input.get(..end)?;
+            let mut name = Fold::of(text);
+            let (mut comment, mut comment_high) = (None, false);
+            // "(" is no name byte: look for a comment only when the name fails.
+            if !name.allowed(IN_NAME) {
+                let paren = memchr::memchr(b'(', text)?;
+                let (span, high) = parse_comment(input, paren, end)?;
+                (comment, comment_high) = (Some(span), high);
+                end = paren.checked_sub(1)?;
+                text = input.get(..end)?;
+                name = Fold::of(text);
+            }
             let words_apart = name.twice & SPACE == 0 && text.last().is_some_and(|&b| b != b' ');
             if !(name.allowed(IN_NAME) && words_apart) {
                 return None;
             }
-            let (high, dot) = (name.any & HIGH != 0, name.any & DOT != 0);
-            Some((Some(((0, end), (0, end))), open, high, dot))
+            Some(Name {
+                display: Some(((0, end), (0, end))),
+                comment,
+                open,
+                high: name.any & HIGH != 0 || comment_high,
+                dots: name.any & DOT != 0,
+            })
         }
     }
+}
+
+/// `input[paren..end]` as one comment after a space, without nested comments, quoted
+/// pairs, an "@" or a "?" (`IN_QUOTED` without the parentheses): its span, and whether
+/// it holds UTF-8.
+fn parse_comment(input: &[u8], paren: usize, end: usize) -> Option<(Span, bool)> {
+    let content = input.get(paren + 1..end.checked_sub(1)?)?;
+    let closed = input.get(end - 1) == Some(&b')');
+    let spaced = input.get(paren.checked_sub(1)?) == Some(&b' ');
+    let text = Fold::of(content);
+    let plain = text.allowed(IN_QUOTED) && memchr::memchr2(b'(', b')', content).is_none();
+    (closed && spaced && plain).then_some(((paren, end), text.any & HIGH != 0))
 }
 
 /// `input[start..end]` as an ASCII `dot-atom-text "@" domain`: the local part's and the
@@ -279,23 +329,24 @@ impl Fast {
             String::from_utf8_lossy(input.get(start..end).unwrap_or_default())
         };
         let mut findings = Vec::new();
-        if let Some(((start, end), _)) = self.display {
-            if self.utf8 {
-                findings.extend(
-                    high_runs(input, start, end).map(|(i, j, _)| Finding::new(Code::Utf8, i, j)),
-                );
-            }
-            if self.dots {
-                let name = input.get(start..end).unwrap_or_default();
-                findings.extend(
-                    name.iter()
-                        .enumerate()
-                        .filter(|(_, b)| **b == b'.')
-                        .map(|(k, _)| Finding::new(Code::ObsPhrase, start + k, start + k + 1)),
-                );
-                findings.sort_by_key(|finding| finding.start);
-            }
+        if self.utf8 {
+            findings.extend(
+                high_runs(input, 0, self.open).map(|(i, j, _)| Finding::new(Code::Utf8, i, j)),
+            );
         }
+        if let (true, Some(((start, end), _))) = (self.dots, self.display) {
+            let name = input.get(start..end).unwrap_or_default();
+            findings.extend(
+                name.iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'.')
+                    .map(|(k, _)| Finding::new(Code::ObsPhrase, start + k, start + k + 1)),
+            );
+        }
+        if let Some((start, end)) = self.comment {
+            findings.push(Finding::new(Code::Comment, start, end));
+        }
+        findings.sort_by_key(|f| (f.start, f.end, f.code.index()));
         let Assessment { verdict, syntax } = self.assessment();
         let mailbox = Mailbox {
             display_name: self.display.map(|(_, text_span)| text(text_span)),
@@ -303,7 +354,11 @@ impl Fast {
             domain: text(self.domain),
             addr_spec: text((self.local.0, self.domain.1)),
             route: Vec::new(),
-            comments: Vec::new(),
+            comments: self
+                .comment
+                .map(|(start, end)| text((start + 1, end - 1)))
+                .into_iter()
+                .collect(),
             group: None,
             span: self.span,
             display_name_span: self.display.map(|(span, _)| span),
@@ -420,6 +475,9 @@ mod tests {
             assert!(agree(taken), "{:?}", String::from_utf8_lossy(taken));
         }
         assert!(agree(b"Dr. Jane E.Doe. <j@x.example>"));
+        assert!(agree(
+            b"Shih-Yuan Lee (Four Dollars, \xe6\x9d\x8e) <f@x.example>"
+        ));
         for left in [
             &b""[..],
             b".Jane <j@x.example>",
@@ -435,7 +493,10 @@ mod tests {
             b"=?utf-8?q?a?= <a@b.example>",
             b"a=?x <a@b.example>",
             b"\"a\" b <a@b.example>",
-            b"a (c) <a@b.example>",
+            b"a (c@d.example) <a@b.example>",
+            b"a (c (d)) <a@b.example>",
+            b"a(c) <a@b.example>",
+            b"(c) <a@b.example>",
             b"J\xf6rg <j@x.example>",
             b"a\xe2\x80\xae <j@x.example>",
             b"j\xc3\xb6rg@x.example",
