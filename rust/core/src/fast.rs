@@ -324,9 +324,14 @@ impl Fast {
 
     /// The result the full grammar gives for this value.
     pub(crate) fn parsed(self, input: &[u8], profile: Profile) -> Parsed<'_> {
+        // The scan checked that the value is ASCII but for valid UTF-8 in the name and
+        // its comment: validated once, then sliced.
+        let whole = std::str::from_utf8(input).ok();
         let text = |(start, end): Span| -> Cow<'_, str> {
-            // The scan checked that every span is ASCII or valid UTF-8.
-            String::from_utf8_lossy(input.get(start..end).unwrap_or_default())
+            match whole.and_then(|whole| whole.get(start..end)) {
+                Some(text) => Cow::Borrowed(text),
+                None => String::from_utf8_lossy(input.get(start..end).unwrap_or_default()),
+            }
         };
         let mut findings = Vec::new();
         if self.utf8 {
