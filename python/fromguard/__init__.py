@@ -8,7 +8,7 @@ grammar is ``fromguard.reference`` (imported on its own: ``import fromguard.refe
 """
 
 from ._catalogue import FINDINGS, FindingInfo
-from ._core import FromHeader, RuleSet, check_message, parse, parse_many
+from ._core import FromHeader, RuleSet, check_message, parse, parse_many, verdicts
 from ._core import __version__ as __version__  # the Cargo version, the package's too
 from ._model import (
     Finding,
@@ -42,4 +42,5 @@ __all__ = [
     "check_message",
     "parse",
     "parse_many",
+    "verdicts",
 ]

@@ -4,7 +4,15 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union, final
 
 from ._model import Finding, Mailbox, MessageCheck, Shadow, Syntax, Verdict
 
-__all__ = ["FromHeader", "RuleSet", "__version__", "check_message", "parse", "parse_many"]
+__all__ = [
+    "FromHeader",
+    "RuleSet",
+    "__version__",
+    "check_message",
+    "parse",
+    "parse_many",
+    "verdicts",
+]
 
 __version__: str
 
@@ -37,6 +45,9 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
 def parse_many(
     values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
 ) -> List[FromHeader]: ...
+def verdicts(
+    values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
+) -> bytes: ...
 
 @final
 class RuleSet:

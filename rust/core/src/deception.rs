@@ -247,10 +247,13 @@ fn byte_slice(data: &[u8], start: usize, end: usize) -> &[u8] {
 
 /// The normalized address of mailbox `k`, computed once.
 fn own_address<'c>(
-    cache: &'c mut [Option<String>],
+    cache: &'c mut Vec<Option<String>>,
     mailboxes: &[Mailbox<'_>],
     k: usize,
 ) -> &'c str {
+    if cache.is_empty() {
+        cache.resize(mailboxes.len(), None);
+    }
     let Some(slot) = cache.get_mut(k) else {
         return "";
     };
@@ -266,17 +269,17 @@ fn own_address<'c>(
 pub(crate) struct Analysis<'p, 'a> {
     parser: &'p mut Parser<'a>,
     shadows: Vec<Shadow<'a>>,
-    /// The normalized address of each mailbox, once a unit has been compared with it.
+    /// The normalized address of each mailbox, once a unit has been compared with it
+    /// (grown on first use: most values compare nothing).
     own: Vec<Option<String>>,
 }
 
 impl<'p, 'a> Analysis<'p, 'a> {
     pub(crate) fn new(parser: &'p mut Parser<'a>) -> Self {
-        let own = vec![None; parser.mailboxes.len()];
         Analysis {
             parser,
             shadows: Vec::new(),
-            own,
+            own: Vec::new(),
         }
     }
 
@@ -431,6 +434,9 @@ impl<'p, 'a> Analysis<'p, 'a> {
         let Some(mailbox) = self.parser.mailboxes.get(k) else {
             return;
         };
+        if mailbox.route.is_empty() {
+            return;
+        }
         let own = normalize_domain(&mailbox.domain);
         if !mailbox
             .route
@@ -458,6 +464,10 @@ impl<'p, 'a> Analysis<'p, 'a> {
         let (start, end) = mailbox.local_part_span;
         if local.contains('@') {
             self.compare(&local, ShadowSource::QuotedLocalPart, start, end);
+            return;
+        }
+        // Most local parts route nowhere: no domain to normalize then.
+        if !local.contains(['%', '!']) {
             return;
         }
         let own = normalize_domain(&mailbox.domain);
@@ -508,9 +518,20 @@ impl<'p, 'a> Analysis<'p, 'a> {
             .collect();
         // Stable, as the reference's sort of the findings in the order reported.
         words.sort_by_key(|&(start, end, _)| (start, end));
+        // The comments' words were decoded by the lexer, before the phrases' words.
+        let mut decoded = std::mem::take(&mut self.parser.decoded);
+        decoded.sort_by_key(|&(start, end, _)| (start, end));
         for (start, end, placed_wrongly) in words {
-            if let Some(word) = encoded_word::match_encoded_word(data, start, end) {
-                self.inspect_word(&word, placed_wrongly);
+            let Some(word) = encoded_word::match_encoded_word(data, start, end) else {
+                continue;
+            };
+            let known = decoded
+                .binary_search_by_key(&(start, end), |&(start, end, _)| (start, end))
+                .ok()
+                .and_then(|k| decoded.get(k));
+            match known {
+                Some((_, _, text)) => self.inspect_text(&word, text, placed_wrongly),
+                None => self.inspect_word(&word, placed_wrongly),
             }
         }
     }
@@ -518,9 +539,17 @@ impl<'p, 'a> Analysis<'p, 'a> {
     /// Judge what an encoded-word decodes to: address punctuation, controls, format
     /// characters; with `search`, addresses (for words no display text shows).
     fn inspect_word(&mut self, word: &EncodedWord<'_>, search: bool) {
-        let Ok(text) = encoded_word::decode(self.parser.data, word) else {
-            return;
-        };
+        if let Ok(text) = encoded_word::decode(self.parser.data, word) {
+            self.inspect_text(word, &text, search);
+        }
+    }
+
+    /// [`Self::inspect_word`] with the word's decoded text at hand.
+    #[allow(
+        clippy::ptr_arg,
+        reason = "the Cow says whether the shadows can borrow from the input"
+    )]
+    fn inspect_text(&mut self, word: &EncodedWord<'_>, text: &Cow<'a, str>, search: bool) {
         if text.contains(ADDRESS_PUNCTUATION) {
             self.parser
                 .report(Code::EncodedWordSpecials, word.start, word.end);
@@ -532,9 +561,9 @@ impl<'p, 'a> Analysis<'p, 'a> {
             self.parser
                 .report(Code::EncodedWordControl, word.start, word.end);
         }
-        self.report_format_kinds(&text, word.start, word.end);
+        self.report_format_kinds(text, word.start, word.end);
         if search {
-            self.compare(&text, ShadowSource::EncodedWord, word.start, word.end);
+            self.compare(text, ShadowSource::EncodedWord, word.start, word.end);
         }
     }
 

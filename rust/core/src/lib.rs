@@ -21,6 +21,7 @@
 mod code;
 mod deception;
 pub mod encoded_word;
+mod fast;
 mod lexer;
 pub mod limits;
 pub mod lookalike;
@@ -32,7 +33,8 @@ pub mod rules;
 pub use code::Code;
 pub use message::{HeaderField, MessageCheck, RawField, check_message, header_fields};
 pub use model::{
-    Finding, Mailbox, Parsed, Profile, Severity, Shadow, ShadowSource, Span, Syntax, Verdict,
+    Assessment, Finding, Mailbox, Parsed, Profile, Severity, Shadow, ShadowSource, Span, Syntax,
+    Verdict,
 };
-pub use parser::parse;
+pub use parser::{assess, parse, parse_full};
 pub use rules::{RuleError, RuleSet, Target};

@@ -57,6 +57,10 @@ pub struct DomainAnalysis {
 /// hide exactly the characters a look-alike is made of, and the pure-Python reference
 /// must decide identically without UTS #46 tables. See [`decode_punycode`].
 pub fn analyze_domain(domain: &str) -> DomainAnalysis {
+    // An ASCII domain without A-labels has nothing to find (and most have neither).
+    if domain.is_ascii() && !domain.split('.').any(|label| a_label_tail(label).is_some()) {
+        return DomainAnalysis::default();
+    }
     let mut punycode = false;
     let mut bad_punycode = false;
     let mut mixed_script = false;

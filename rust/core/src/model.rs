@@ -245,6 +245,13 @@ fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(text.into_owned())
 }
 
+/// The verdict and syntax of a value alone ([`crate::assess`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Assessment {
+    pub verdict: Verdict,
+    pub syntax: Syntax,
+}
+
 /// The parse of one From field body.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Parsed<'a> {

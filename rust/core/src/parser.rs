@@ -30,11 +30,14 @@ use std::borrow::Cow;
 
 use crate::deception::Analysis;
 use crate::encoded_word;
+use crate::fast;
 use crate::lexer::{
     C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, unescape,
 };
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
-use crate::{Code, Finding, Mailbox, Parsed, Profile, Severity, Shadow, Syntax, Verdict};
+use crate::{
+    Assessment, Code, Finding, Mailbox, Parsed, Profile, Severity, Shadow, Syntax, Verdict,
+};
 
 type Span = (usize, usize);
 
@@ -69,9 +72,32 @@ struct Address<'a> {
 
 /// Parse a From field body (the text after `From:`), folded or not.
 pub fn parse(input: &[u8], profile: Profile) -> Parsed<'_> {
+    match fast::scan(input, profile) {
+        Some(fast) => fast.parsed(input, profile),
+        None => parse_full(input, profile),
+    }
+}
+
+/// [`parse`] by the full grammar alone, without the fast path for the common shapes;
+/// the same result. For differential tests and fuzzing of the fast path.
+#[doc(hidden)]
+pub fn parse_full(input: &[u8], profile: Profile) -> Parsed<'_> {
     let mut parser = Parser::new(input, profile);
     parser.run();
     parser.into_parsed()
+}
+
+/// The verdict and syntax of a value: those of [`parse`], without building the rest
+/// where the fast path recognises the value (no allocation then).
+pub fn assess(input: &[u8], profile: Profile) -> Assessment {
+    if let Some(fast) = fast::scan(input, profile) {
+        return fast.assessment();
+    }
+    let parsed = parse_full(input, profile);
+    Assessment {
+        verdict: parsed.verdict,
+        syntax: parsed.syntax,
+    }
 }
 
 /// One parse of one value. `run()` fills `findings`, `mailboxes`, `worst_severity`,
@@ -109,6 +135,9 @@ pub(crate) struct Parser<'a> {
     pub(crate) elements: Vec<Span>,
     /// The shadow addresses the deception analysis found, sorted.
     shadows: Vec<Shadow<'a>>,
+    /// The text of each encoded-word the grammar decoded, by span, so that the
+    /// deception analysis reads it without decoding again.
+    pub(crate) decoded: Vec<(usize, usize, Cow<'a, str>)>,
 }
 
 impl<'a> Report<'a> for Parser<'a> {
@@ -149,6 +178,7 @@ impl<'a> Parser<'a> {
             phrases: Vec::new(),
             elements: Vec::new(),
             shadows: Vec::new(),
+            decoded: Vec::new(),
         }
     }
 
@@ -300,6 +330,7 @@ impl<'a> Parser<'a> {
                 if text.contains('\u{FFFD}') {
                     self.report(Code::EncodedWordReplacedBytes, word.start, word.end);
                 }
+                self.decoded.push((word.start, word.end, text.clone()));
                 Some(text)
             }
         }

@@ -1,18 +1,24 @@
 //! `fromguard._core`: the Python binding of the `fromguard` crate.
 //!
-//! A thin layer: it turns the argument into bytes, runs the core parser without the GIL
-//! and hands the result to Python as the types of `fromguard._model`, which the
-//! pure-Python reference returns too, so results from both compare equal field by
-//! field. No grammar lives here.
+//! A thin layer: it reads the argument's bytes in place (a bytes object's buffer, a str's
+//! cached UTF-8), runs the core parser and hands the result to Python as the types of
+//! `fromguard._model`, which the pure-Python reference returns too, so results from both
+//! compare equal field by field. No grammar lives here.
+//!
+//! A result is lazy: `parse` keeps the value and its verdict and syntax (which the core's
+//! fast path gives without building anything), and builds the mailboxes, findings and
+//! shadows as Python objects only when one of them is first read, by parsing again.
+//! Batches run without the GIL, on several threads when they are large.
 
 use std::borrow::Cow;
 
-use fromguard::{Finding, Mailbox, Parsed, Profile, ShadowSource};
+use fromguard::{Finding, Mailbox, Parsed, Profile, ShadowSource, Syntax, Verdict};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString, PyTuple};
+use rayon::prelude::*;
 
 /// What the binding needs from the Python side of the package, looked up once.
 struct PythonSide {
@@ -38,9 +44,25 @@ struct PythonSide {
     /// `fromguard._explain.explain`: one implementation serves the core and the
     /// reference.
     explain: Py<PyAny>,
+    /// `tuple.__new__`: makes a named tuple from its fields in C, without the Python
+    /// `__new__` that a named tuple's class call runs (most of the cost of a result).
+    tuple_new: Py<PyAny>,
 }
 
 static PYTHON_SIDE: PyOnceLock<PythonSide> = PyOnceLock::new();
+
+impl PythonSide {
+    /// An instance of the named tuple class `class` with these fields (in order, all of
+    /// them: no defaults are filled in).
+    fn make<'py>(
+        &self,
+        py: Python<'py>,
+        class: &Py<PyAny>,
+        fields: impl IntoPyObject<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.tuple_new.bind(py).call1((class.bind(py), fields))
+    }
+}
 
 /// Every shadow source, indexed by `source_index`.
 const SHADOW_SOURCES: [ShadowSource; 8] = [
@@ -102,6 +124,11 @@ fn python_side(py: Python<'_>) -> PyResult<&PythonSide> {
                 .import("fromguard._explain")?
                 .getattr("explain")?
                 .unbind(),
+            tuple_new: py
+                .import("builtins")?
+                .getattr("tuple")?
+                .getattr("__new__")?
+                .unbind(),
         })
     })
 }
@@ -158,6 +185,121 @@ fn to_bytes<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     )))
 }
 
+/// A value ready to be read in place: a bytes object, or a str whose UTF-8 form CPython
+/// has cached (the str itself when it is ASCII). A str with lone surrogates has none and
+/// is encoded by [`to_bytes`] instead.
+fn readable<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if value.is_instance_of::<PyBytes>() {
+        return Ok(value.clone());
+    }
+    if value.is_instance_of::<PyString>() && cached_utf8(value).is_some() {
+        return Ok(value.clone());
+    }
+    Ok(to_bytes(value)?.into_any())
+}
+
+/// The bytes of a value [`readable`] returned, without a copy.
+fn in_place<'a>(value: &'a Bound<'_, PyAny>) -> &'a [u8] {
+    match value.cast::<PyBytes>() {
+        Ok(bytes) => bytes.as_bytes(),
+        Err(_) => cached_utf8(value).unwrap_or_default(),
+    }
+}
+
+/// The UTF-8 form of a str, cached in the str by CPython (`PyUnicode_AsUTF8AndSize`),
+/// or `None` when it has lone surrogates (the error is cleared).
+#[cfg(not(windows))]
+fn cached_utf8<'a>(text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
+    // In the stable ABI only from Python 3.10, but exported by every CPython 3 (not in
+    // python3.dll on Windows before 3.10, hence the other branch there).
+    unsafe extern "C" {
+        fn PyUnicode_AsUTF8AndSize(
+            unicode: *mut pyo3::ffi::PyObject,
+            size: *mut pyo3::ffi::Py_ssize_t,
+        ) -> *const std::ffi::c_char;
+    }
+    if !text.is_instance_of::<PyString>() {
+        return None;
+    }
+    let mut size: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY: `text` is a str (checked above) and the GIL is held (`Bound`). The buffer
+    // returned belongs to the str, which is immutable and outlives the borrow of `text`.
+    let data = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };
+    if data.is_null() {
+        // Lone surrogates: no UTF-8 form. Drop the UnicodeEncodeError raised.
+        drop(PyErr::take(text.py()));
+        return None;
+    }
+    let size = usize::try_from(size).ok()?;
+    // SAFETY: CPython guarantees `size` bytes at `data`, alive as long as the str.
+    Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) })
+}
+
+#[cfg(windows)]
+fn cached_utf8<'a>(_text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
+    None
+}
+
+/// Values of at least this many bytes are parsed without the GIL; below it, releasing
+/// and taking the GIL back costs more than it frees.
+const DETACH_BYTES: usize = 16 * 1024;
+
+/// Batches of at least this many values are shared among threads (rayon); below it,
+/// handing work to other threads costs more than it saves (measured with
+/// `benches/compare.py --threads`).
+const PARALLEL_VALUES: usize = 4096;
+
+/// Values are read from the iterable in chunks of this many, so that a batch of any size
+/// holds only one chunk of references and slices at a time.
+const CHUNK_VALUES: usize = 64 * 1024;
+
+/// `judge(input)` for each input, into `out`, without the GIL; on several threads when
+/// the batch is large.
+fn judge_batch<T: Send>(
+    py: Python<'_>,
+    inputs: &[&[u8]],
+    out: &mut [T],
+    judge: impl Fn(&[u8]) -> T + Sync + Send,
+) {
+    py.detach(|| {
+        if inputs.len() >= PARALLEL_VALUES {
+            inputs
+                .par_iter()
+                .zip(out.par_iter_mut())
+                .with_min_len(1024)
+                .for_each(|(input, slot)| *slot = judge(input));
+        } else {
+            for (input, slot) in inputs.iter().zip(out.iter_mut()) {
+                *slot = judge(input);
+            }
+        }
+    });
+}
+
+/// Each value's bytes, read in place, over `values` chunk by chunk: `each_chunk` gets the
+/// values (kept alive while it runs) and their bytes.
+fn for_chunks<'py>(
+    values: &Bound<'py, PyAny>,
+    mut each_chunk: impl FnMut(&[Bound<'py, PyAny>], &[&[u8]]) -> PyResult<()>,
+) -> PyResult<()> {
+    let mut iterator = values.try_iter()?;
+    let mut chunk: Vec<Bound<'py, PyAny>> = Vec::new();
+    loop {
+        chunk.clear();
+        for value in iterator.by_ref().take(CHUNK_VALUES) {
+            chunk.push(readable(&value?)?);
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<&[u8]> = chunk.iter().map(in_place).collect();
+        each_chunk(&chunk, &inputs)?;
+        if chunk.len() < CHUNK_VALUES {
+            return Ok(());
+        }
+    }
+}
+
 /// Parse a From field body (the text after ``From:``), folded or not.
 #[pyfunction]
 #[pyo3(signature = (value, *, utf8 = true, groups = false))]
@@ -167,14 +309,18 @@ fn parse(
     utf8: bool,
     groups: bool,
 ) -> PyResult<FromHeader> {
-    let data = to_bytes(value)?;
+    let value = readable(value)?;
     let profile = Profile { utf8, groups };
-    let input = data.as_bytes();
-    let parsed = py.detach(|| fromguard::parse(input, profile).into_owned());
-    Ok(FromHeader::new(data.unbind(), parsed))
+    let input = in_place(&value);
+    let assessment = if input.len() >= DETACH_BYTES {
+        py.detach(|| fromguard::assess(input, profile))
+    } else {
+        fromguard::assess(input, profile)
+    };
+    Ok(FromHeader::new(value.unbind(), profile, assessment))
 }
 
-/// ``parse`` over many values; the parser runs over the whole batch without the GIL.
+/// ``parse`` over many values; the parser runs over the batch without the GIL.
 #[pyfunction]
 #[pyo3(signature = (values, *, utf8 = true, groups = false))]
 fn parse_many(
@@ -183,45 +329,150 @@ fn parse_many(
     utf8: bool,
     groups: bool,
 ) -> PyResult<Vec<FromHeader>> {
-    let data = values
-        .try_iter()?
-        .map(|value| to_bytes(&value?))
-        .collect::<PyResult<Vec<_>>>()?;
     let profile = Profile { utf8, groups };
-    let inputs: Vec<&[u8]> = data.iter().map(|bytes| bytes.as_bytes()).collect();
-    let parsed: Vec<Parsed<'static>> = py.detach(|| {
-        inputs
-            .iter()
-            .map(|input| fromguard::parse(input, profile).into_owned())
-            .collect()
-    });
-    Ok(data
-        .into_iter()
-        .zip(parsed)
-        .map(|(bytes, parsed)| FromHeader::new(bytes.unbind(), parsed))
-        .collect())
+    let mut results = Vec::new();
+    let mut assessments = Vec::new();
+    for_chunks(values, |chunk, inputs| {
+        assessments.clear();
+        assessments.resize(inputs.len(), NOT_JUDGED);
+        judge_batch(py, inputs, &mut assessments, |input| {
+            fromguard::assess(input, profile)
+        });
+        for (value, assessment) in chunk.iter().zip(&assessments) {
+            results.push(FromHeader::new(
+                value.clone().unbind(),
+                profile,
+                *assessment,
+            ));
+        }
+        Ok(())
+    })?;
+    Ok(results)
 }
 
-/// The parse of one From field body.
+/// What an output slot holds before the batch fills it.
+const NOT_JUDGED: fromguard::Assessment = fromguard::Assessment {
+    verdict: Verdict::Invalid,
+    syntax: Syntax::Invalid,
+};
+
+/// The verdict of each value, one byte each (the ``Verdict`` value), in order. Nothing is
+/// built per value; the batch runs without the GIL.
+#[pyfunction]
+#[pyo3(signature = (values, *, utf8 = true, groups = false))]
+fn verdicts<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyAny>,
+    utf8: bool,
+    groups: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let profile = Profile { utf8, groups };
+    let mut out: Vec<u8> = Vec::new();
+    if let Ok(length) = values.len() {
+        out.reserve_exact(length);
+    }
+    for_chunks(values, |_, inputs| {
+        let start = out.len();
+        out.resize(start + inputs.len(), 0);
+        let slots = out.get_mut(start..).unwrap_or_default();
+        judge_batch(py, inputs, slots, |input| {
+            fromguard::assess(input, profile).verdict as u8
+        });
+        Ok(())
+    })?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The parse of one From field body: the value, its verdict and syntax; the mailboxes,
+/// findings and shadows are built when first read.
 #[pyclass(frozen, module = "fromguard._core")]
 struct FromHeader {
-    value: Py<PyBytes>,
-    parsed: Parsed<'static>,
-    /// Built on first access: many callers only look at the verdict.
-    mailboxes: PyOnceLock<Py<PyTuple>>,
-    findings: PyOnceLock<Py<PyTuple>>,
-    shadows: PyOnceLock<Py<PyTuple>>,
+    /// The value given (bytes or str).
+    value: Py<PyAny>,
+    profile: Profile,
+    verdict: Verdict,
+    syntax: Syntax,
+    details: PyOnceLock<Details>,
+}
+
+/// The parts of a result that are Python objects, built together on first read.
+struct Details {
+    mailboxes: Py<PyTuple>,
+    findings: Py<PyTuple>,
+    shadows: Py<PyTuple>,
+    address: Option<Py<PyString>>,
 }
 
 impl FromHeader {
-    fn new(value: Py<PyBytes>, parsed: Parsed<'static>) -> Self {
+    fn new(value: Py<PyAny>, profile: Profile, assessment: fromguard::Assessment) -> Self {
         FromHeader {
             value,
-            parsed,
-            mailboxes: PyOnceLock::new(),
-            findings: PyOnceLock::new(),
-            shadows: PyOnceLock::new(),
+            profile,
+            verdict: assessment.verdict,
+            syntax: assessment.syntax,
+            details: PyOnceLock::new(),
         }
+    }
+
+    /// A result whose parse is at hand already (a field of a checked message).
+    fn parsed(py: Python<'_>, value: Py<PyAny>, parsed: &Parsed<'_>) -> PyResult<Self> {
+        let assessment = fromguard::Assessment {
+            verdict: parsed.verdict,
+            syntax: parsed.syntax,
+        };
+        let header = FromHeader::new(value, parsed.profile, assessment);
+        let details = Details::new(py, parsed)?;
+        // A fresh lock: it cannot be set already.
+        let _ = header.details.set(py, details);
+        Ok(header)
+    }
+
+    fn details(&self, py: Python<'_>) -> PyResult<&Details> {
+        self.details.get_or_try_init(py, || {
+            let value = readable(self.value.bind(py))?;
+            let input = in_place(&value);
+            let parsed = if input.len() >= DETACH_BYTES {
+                py.detach(|| fromguard::parse(input, self.profile))
+            } else {
+                fromguard::parse(input, self.profile)
+            };
+            Details::new(py, &parsed)
+        })
+    }
+}
+
+impl Details {
+    fn new(py: Python<'_>, parsed: &Parsed<'_>) -> PyResult<Self> {
+        let side = python_side(py)?;
+        let mailboxes = parsed
+            .mailboxes
+            .iter()
+            .map(|mailbox| mailbox_tuple(py, side, mailbox))
+            .collect::<PyResult<Vec<_>>>()?;
+        let shadows = parsed
+            .shadows
+            .iter()
+            .map(|shadow| {
+                side.make(
+                    py,
+                    &side.shadow,
+                    (
+                        shadow.address.as_ref(),
+                        source_name(py, side, shadow.source),
+                        shadow.start,
+                        shadow.end,
+                    ),
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Details {
+            mailboxes: PyTuple::new(py, mailboxes)?.unbind(),
+            findings: findings_tuple(py, &parsed.findings)?,
+            shadows: PyTuple::new(py, shadows)?.unbind(),
+            address: parsed
+                .address()
+                .map(|address| PyString::new(py, address).unbind()),
+        })
     }
 }
 
@@ -233,13 +484,17 @@ fn findings_tuple(py: Python<'_>, findings: &[Finding]) -> PyResult<Py<PyTuple>>
         .map(|finding| {
             let code = finding.code;
             let severity = member(py, &side.severities, code.severity() as u8, "Severity")?;
-            side.finding.bind(py).call1((
-                side.codes[code.index()].bind(py),
-                severity,
-                finding.start,
-                finding.end,
-                side.messages[code.index()].bind(py),
-            ))
+            side.make(
+                py,
+                &side.finding,
+                (
+                    side.codes[code.index()].bind(py),
+                    severity,
+                    finding.start,
+                    finding.end,
+                    side.messages[code.index()].bind(py),
+                ),
+            )
         })
         .collect::<PyResult<Vec<_>>>()?;
     Ok(PyTuple::new(py, items)?.unbind())
@@ -266,17 +521,15 @@ fn check_message(
     let raw = bytes_only(raw)?;
     let input = raw.as_bytes();
     let profile = Profile { utf8, groups };
-    let checked = py.detach(|| fromguard::check_message(input, profile).into_owned());
+    let checked = py.detach(|| fromguard::check_message(input, profile));
     let side = python_side(py)?;
     let fields = checked
         .fields
         .into_iter()
         .map(|field| {
             let value = input.get(field.value_start..field.end).unwrap_or_default();
-            let header = Py::new(
-                py,
-                FromHeader::new(PyBytes::new(py, value).unbind(), field.result),
-            )?;
+            let value = PyBytes::new(py, value).into_any().unbind();
+            let header = Py::new(py, FromHeader::parsed(py, value, &field.result)?)?;
             side.header_field.bind(py).call1((
                 field.name.as_ref(),
                 field.start,
@@ -301,107 +554,85 @@ fn mailbox_tuple<'py>(
     mailbox: &Mailbox<'_>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let strings = |items: &[Cow<'_, str>]| PyTuple::new(py, items.iter().map(AsRef::<str>::as_ref));
-    side.mailbox.bind(py).call1((
-        mailbox.display_name.as_deref(),
-        mailbox.local_part.as_ref(),
-        mailbox.domain.as_ref(),
-        mailbox.addr_spec.as_ref(),
-        strings(&mailbox.route)?,
-        strings(&mailbox.comments)?,
-        mailbox.group.as_deref(),
-        mailbox.span,
-        mailbox.display_name_span,
-        mailbox.local_part_span,
-        mailbox.domain_span,
-    ))
+    side.make(
+        py,
+        &side.mailbox,
+        (
+            mailbox.display_name.as_deref(),
+            mailbox.local_part.as_ref(),
+            mailbox.domain.as_ref(),
+            mailbox.addr_spec.as_ref(),
+            strings(&mailbox.route)?,
+            strings(&mailbox.comments)?,
+            mailbox.group.as_deref(),
+            mailbox.span,
+            mailbox.display_name_span,
+            mailbox.local_part_span,
+            mailbox.domain_span,
+        ),
+    )
 }
 
 #[pymethods]
 impl FromHeader {
     /// The value as parsed: the bytes given, or the UTF-8 encoding of the str given.
     #[getter]
-    fn value(&self, py: Python<'_>) -> Py<PyBytes> {
-        self.value.clone_ref(py)
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        to_bytes(self.value.bind(py))
     }
 
     /// Whether the ``utf8`` profile option (RFC 6532) was on.
     #[getter]
     fn utf8(&self) -> bool {
-        self.parsed.profile.utf8
+        self.profile.utf8
     }
 
     /// Whether the ``groups`` profile option (RFC 6854) was on.
     #[getter]
     fn groups(&self) -> bool {
-        self.parsed.profile.groups
+        self.profile.groups
     }
 
     /// The worst severity present, as a ``fromguard.Verdict``.
     #[getter]
     fn verdict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let side = python_side(py)?;
-        member(py, &side.verdicts, self.parsed.verdict as u8, "Verdict")
+        member(py, &side.verdicts, self.verdict as u8, "Verdict")
     }
 
     /// How the value stands against the grammar, as a ``fromguard.Syntax``.
     #[getter]
     fn syntax(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let side = python_side(py)?;
-        member(py, &side.syntaxes, self.parsed.syntax as u8, "Syntax")
+        member(py, &side.syntaxes, self.syntax as u8, "Syntax")
     }
 
     /// The mailboxes, as ``fromguard.Mailbox`` tuples.
     #[getter]
     fn mailboxes(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
-        let tuple = self.mailboxes.get_or_try_init(py, || {
-            let side = python_side(py)?;
-            let items = self
-                .parsed
-                .mailboxes
-                .iter()
-                .map(|mailbox| mailbox_tuple(py, side, mailbox))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyResult::Ok(PyTuple::new(py, items)?.unbind())
-        })?;
-        Ok(tuple.clone_ref(py))
+        Ok(self.details(py)?.mailboxes.clone_ref(py))
     }
 
     /// The single author's addr-spec, or None when there is not exactly one mailbox.
     #[getter]
-    fn address(&self) -> Option<&str> {
-        self.parsed.address()
+    fn address(&self, py: Python<'_>) -> PyResult<Option<Py<PyString>>> {
+        let details = self.details(py)?;
+        Ok(details
+            .address
+            .as_ref()
+            .map(|address| address.clone_ref(py)))
     }
 
     /// The findings, as ``fromguard.Finding`` tuples sorted by span.
     #[getter]
     fn findings(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
-        let tuple = self
-            .findings
-            .get_or_try_init(py, || findings_tuple(py, &self.parsed.findings))?;
-        Ok(tuple.clone_ref(py))
+        Ok(self.details(py)?.findings.clone_ref(py))
     }
 
     /// The shadow addresses, as ``fromguard.Shadow`` tuples sorted by span.
     #[getter]
     fn shadows(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
-        let tuple = self.shadows.get_or_try_init(py, || {
-            let side = python_side(py)?;
-            let items = self
-                .parsed
-                .shadows
-                .iter()
-                .map(|shadow| {
-                    side.shadow.bind(py).call1((
-                        shadow.address.as_ref(),
-                        source_name(py, side, shadow.source),
-                        shadow.start,
-                        shadow.end,
-                    ))
-                })
-                .collect::<PyResult<Vec<_>>>()?;
-            PyResult::Ok(PyTuple::new(py, items)?.unbind())
-        })?;
-        Ok(tuple.clone_ref(py))
+        Ok(self.details(py)?.shadows.clone_ref(py))
     }
 
     /// The value with a caret line under each finding, then one under each shadow.
@@ -411,14 +642,14 @@ impl FromHeader {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let address = match self.parsed.address() {
-            Some(address) => PyString::new(py, address).repr()?.to_string(),
+        let address = match &self.details(py)?.address {
+            Some(address) => address.bind(py).repr()?.to_string(),
             None => "None".to_owned(),
         };
         Ok(format!(
             "<FromHeader verdict={} syntax={} address={address}>",
-            self.parsed.verdict.as_str().to_ascii_uppercase(),
-            self.parsed.syntax.as_str().to_ascii_uppercase(),
+            self.verdict.as_str().to_ascii_uppercase(),
+            self.syntax.as_str().to_ascii_uppercase(),
         ))
     }
 }
@@ -481,6 +712,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(parse, module)?)?;
     module.add_function(wrap_pyfunction!(parse_many, module)?)?;
+    module.add_function(wrap_pyfunction!(verdicts, module)?)?;
     module.add_function(wrap_pyfunction!(check_message, module)?)?;
     module.add_class::<FromHeader>()?;
     module.add_class::<RuleSet>()?;

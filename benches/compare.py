@@ -1,0 +1,178 @@
+"""All From parsers side by side, in one run: ``python benches/compare.py [--json]``.
+
+For each value set (``corpora.py``) and each implementation (``peers.py``) it prints the
+time per value (best pass), values per second and the ratio of the time to
+``fromguard.parse``'s (``12.0x`` = twelve times slower). Then the batch calls on one and on
+two threads (``RAYON_NUM_THREADS``, in child processes), beside what two threads of a C
+workload get on the machine at that moment. Runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import corpora
+import peers
+
+import fromguard
+
+# A pass is repeated until this much time has been spent on an implementation (at least
+# MIN_PASSES passes), and the best pass counts.
+BUDGET_SECONDS = 0.3
+MIN_PASSES = 3
+THREAD_SIZES = (4096, 16384, 90000)
+
+
+def best_pass(runner: peers.Runner, values: List[str]) -> float:
+    runner(values)  # warm-up: imports, caches, first allocations
+    best = float("inf")
+    spent = 0.0
+    passes = 0
+    while passes < MIN_PASSES or spent < BUDGET_SECONDS:
+        start = time.perf_counter()
+        runner(values)
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        spent += elapsed
+        passes += 1
+    return best
+
+
+def measure(values: List[str]) -> List[Dict[str, Any]]:
+    rows: List[Dict[str, Any]] = []
+    for entry in peers.entries():
+        row: Dict[str, Any] = {"name": entry.name, "task": entry.task}
+        if entry.prepare is None:
+            row["skipped"] = entry.skipped
+        else:
+            seconds = best_pass(entry.prepare(values), values)
+            row["us_per_value"] = seconds / len(values) * 1e6
+            row["values_per_s"] = len(values) / seconds
+        rows.append(row)
+    base = rows[0]["us_per_value"]
+    for row in rows:
+        if "us_per_value" in row:
+            row["ratio"] = row["us_per_value"] / base
+    return rows
+
+
+def thread_probe() -> Dict[str, Any]:
+    """Batch throughput at several sizes, under this process's RAYON_NUM_THREADS."""
+    debian = corpora.debian()
+    out: Dict[str, Any] = {}
+    for size in THREAD_SIZES:
+        values = (debian * (size // len(debian) + 1))[:size]
+        for name, function in (
+            ("verdicts", fromguard.verdicts),
+            ("parse_many", fromguard.parse_many),
+        ):
+            seconds = best_pass(lambda v, f=function: f(v), values)
+            out[f"{name}/{size}"] = size / seconds
+    return out
+
+
+def _hash_work() -> None:
+    data = b"a" * 4_000_000
+    for _ in range(10):
+        hashlib.sha256(data).digest()
+
+
+def parallel_ceiling() -> float:
+    """What two threads get on this machine right now: the speed-up of a C workload that
+    releases the GIL (hashlib) on two threads over one. Other processes on a shared
+    machine take cores away; the batch speed-ups cannot beat this."""
+    start = time.perf_counter()
+    _hash_work()
+    _hash_work()
+    one = time.perf_counter() - start
+    workers = [threading.Thread(target=_hash_work) for _ in range(2)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return one / (time.perf_counter() - start)
+
+
+def threads() -> Dict[str, Dict[str, float]]:
+    results = {}
+    for count in ("1", "2"):
+        env = dict(os.environ, RAYON_NUM_THREADS=count)
+        script = Path(__file__).resolve()
+        done = subprocess.run(
+            [sys.executable, str(script), "--thread-probe"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[count] = json.loads(done.stdout)
+    return results
+
+
+def print_table(name: str, values: List[str], rows: List[Dict[str, Any]]) -> None:
+    size = sum(len(v.encode("utf-8", "surrogateescape")) for v in values)
+    print(f"\n## {name}: {len(values)} values, {size / len(values):.1f} bytes each on average\n")
+    print("| implementation | µs/value | values/s | vs fromguard.parse | task |")
+    print("|---|---:|---:|---:|---|")
+    for row in rows:
+        if "skipped" in row:
+            print(f"| {row['name']} | n/a | n/a | n/a | skipped: {row['skipped']} |")
+            continue
+        print(
+            f"| {row['name']} | {row['us_per_value']:.3f} | {row['values_per_s']:,.0f} "
+            f"| {row['ratio']:.2f}x | {row['task']} |"
+        )
+
+
+def print_threads(results: Dict[str, Dict[str, float]], ceiling: float) -> None:
+    print("\n## batches on 1 and 2 threads (Debian values repeated; values/s)\n")
+    print(f"Two threads of hashlib (GIL released) run {ceiling:.2f}x one thread here now.\n")
+    print("| call | values | 1 thread | 2 threads | speed-up |")
+    print("|---|---:|---:|---:|---:|")
+    for key in results["1"]:
+        call, size = key.split("/")
+        one, two = results["1"][key], results["2"][key]
+        print(f"| {call} | {int(size):,} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--thread-probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.thread_probe:
+        print(json.dumps(thread_probe()))
+        return
+    report: Dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
+        "fromguard": fromguard.__version__,
+        "corpora": {},
+    }
+    for name, values in corpora.corpora().items():
+        rows = measure(values)
+        report["corpora"][name] = {"values": len(values), "rows": rows}
+        if not args.json:
+            print_table(name, values, rows)
+    report["threads"] = threads()
+    report["parallel_ceiling"] = parallel_ceiling()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_threads(report["threads"], report["parallel_ceiling"])
+        print(f"\nPython {report['python']}, {report['machine']}, fromguard {report['fromguard']}")
+
+
+if __name__ == "__main__":
+    main()

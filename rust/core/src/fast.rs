@@ -1,0 +1,570 @@
+//! The fast path: the shapes most From values take, recognised in one pass over the
+//! bytes with a byte-class table, without tokens and without allocating.
+//!
+//! ```text
+//! value   = addr / [phrase [SP]] "<" addr ">"
+//! phrase  = atom *(SP atom) / quoted          (atoms: atext, UTF-8 and "." but not first;
+//!                                              quoted: printable ASCII but "\", DQUOTE
+//!                                              and "@", and UTF-8; no "?" anywhere)
+//! addr    = dot-atom-text "@" label *("." label)    (ASCII; no "%", "!" or "?" in the
+//!                                                    local part; labels of letters,
+//!                                                    digits, "-", none starting "xn--")
+//! ```
+//!
+//! Anything else (a comment, a fold, a second space, a "?", a period first in the name,
+//! an "@" in the name, invalid UTF-8 or a format character, a value over 998 bytes, ...) is
+//! left to the full grammar (`parser.rs`), which gives the same result on these shapes:
+//! a test compares both on every case file, the Debian corpus and generated values. On
+//! these shapes the full grammar finds nothing but one `utf8` (info) per run of UTF-8 and
+//! one `obs-phrase` (legacy) per period in the name, and the deception pass has nothing to
+//! look at (no "@" outside the address, no comment, no encoded-word, an ASCII domain
+//! without punycode, no routing characters).
+
+use std::borrow::Cow;
+
+use crate::lexer::high_runs;
+use crate::limits::MAX_LINE_OCTETS;
+use crate::lookalike::format_kind;
+use crate::{Assessment, Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict};
+
+type Span = (usize, usize);
+
+// One table: for each byte, in which part of a value it may stand (the first four bits)
+// and what it is (the last four), so that one pass over a part ANDs and ORs the entries
+// and sees everything at once. No part allows "?": without it no "=?" can begin an
+// encoded-word, so the scan needs no second look for one (the rare value with a "?"
+// takes the full grammar).
+
+/// In an unquoted display name: atext, UTF-8, "." (obs-phrase) and SP.
+const IN_NAME: u8 = 1;
+/// Inside a quoted display name: printable ASCII and SP but "\", DQUOTE and "@"; UTF-8.
+const IN_QUOTED: u8 = 2;
+/// In a local part: atext but "%" and "!" (routing hacks), and ".".
+const IN_LOCAL: u8 = 4;
+/// In a domain: letters, digits, "-" and ".".
+const IN_DOMAIN: u8 = 8;
+/// A byte >= 0x80 (UTF-8 text in a name).
+const HIGH: u8 = 16;
+const DOT: u8 = 32;
+const SPACE: u8 = 64;
+const HYPHEN: u8 = 128;
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0x80;
+    while b < 0x100 {
+        table[b] = HIGH | IN_NAME | IN_QUOTED;
+        b += 1;
+    }
+    let mut b = b' ';
+    while b < 0x7F {
+        if b != b'\\' && b != b'"' && b != b'@' && b != b'?' {
+            table[b as usize] |= IN_QUOTED;
+        }
+        b += 1;
+    }
+    let mut b = b'0';
+    while b <= b'z' {
+        if b.is_ascii_alphanumeric() {
+            table[b as usize] |= IN_NAME | IN_LOCAL | IN_DOMAIN;
+        }
+        b += 1;
+    }
+    let punctuation = b"!#$%&'*+-/=^_`{|}~";
+    let mut k = 0;
+    while k < punctuation.len() {
+        let c = punctuation[k];
+        table[c as usize] |= IN_NAME;
+        if c != b'%' && c != b'!' {
+            table[c as usize] |= IN_LOCAL;
+        }
+        k += 1;
+    }
+    table[b'.' as usize] |= DOT | IN_NAME | IN_LOCAL | IN_DOMAIN;
+    table[b' ' as usize] |= SPACE | IN_NAME;
+    table[b'-' as usize] |= HYPHEN | IN_DOMAIN;
+    table
+}
+
+static CLASS: [u8; 256] = classes();
+
+/// A value of a fast-path shape: the spans the result is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fast {
+    /// The display name's span (quotes included) and the span of its text.
+    display: Option<(Span, Span)>,
+    local: Span,
+    domain: Span,
+    /// The whole mailbox.
+    span: Span,
+    /// A comment after the display name (parentheses included).
+    comment: Option<Span>,
+    /// The "<" (0 without one): the name and its comment are before it.
+    open: usize,
+    /// Whether the name or its comment holds UTF-8 (one `utf8` finding per run).
+    utf8: bool,
+    /// Whether the display name holds periods (one `obs-phrase` finding each).
+    dots: bool,
+}
+
+/// What one pass over a part found: the AND and the OR of its bytes' entries, and the
+/// OR of `entry & previous entry` (two dots, two spaces or two hyphens in a row; a dot
+/// or a space first counts as one after another).
+#[derive(Clone, Copy)]
+struct Fold {
+    every: u8,
+    any: u8,
+    twice: u8,
+}
+
+impl Fold {
+    #[inline(always)]
+    fn of(bytes: &[u8]) -> Fold {
+        let (mut every, mut any, mut twice) = (0xFF, 0, 0);
+        let mut previous = DOT | SPACE;
+        for &b in bytes {
+            let entry = CLASS[usize::from(b)];
+            every &= entry;
+            any |= entry;
+            twice |= entry & previous;
+            previous = entry;
+        }
+        Fold { every, any, twice }
+    }
+
+    /// Every byte may stand in the part `part` (`IN_*`).
+    #[inline]
+    fn allowed(self, part: u8) -> bool {
+        self.every & part != 0
+    }
+}
+
+/// `input` as a fast-path shape, or `None` when the full grammar must read it.
+#[inline]
+pub(crate) fn scan(input: &[u8], profile: Profile) -> Option<Fast> {
+    let len = input.len();
+    if len == 0 || len > MAX_LINE_OCTETS {
+        return None;
+    }
+    if input.last() != Some(&b'>') {
+        let (local, domain) = addr(input, 0, len)?;
+        return Some(Fast {
+            display: None,
+            local,
+            domain,
+            span: (0, len),
+            comment: None,
+            open: 0,
+            utf8: false,
+            dots: false,
+        });
+    }
+    let name = phrase(input)?;
+    let open = name.open;
+    if input.get(open) != Some(&b'<') {
+        return None;
+    }
+    let (local, domain) = addr(input, open + 1, len - 1)?;
+    if name.high && !(profile.utf8 && plain_utf8(input.get(..open)?)) {
+        return None;
+    }
+    Some(Fast {
+        display: name.display,
+        local,
+        domain,
+        span: (0, len),
+        comment: name.comment,
+        open,
+        utf8: name.high,
+        dots: name.dots,
+    })
+}
+
+/// Valid UTF-8 without a bidi or invisible format character.
+fn plain_utf8(text: &[u8]) -> bool {
+    std::str::from_utf8(text).is_ok_and(|text| !text.chars().any(|c| format_kind(c).is_some()))
+}
+
+/// What comes before the "<".
+struct Name {
+    /// The display name's span and its text's span (`None` when the value starts with
+    /// "<").
+    display: Option<(Span, Span)>,
+    /// A comment after an unquoted name.
+    comment: Option<Span>,
+    /// The index of the "<".
+    open: usize,
+    /// Some byte >= 0x80 in the name or the comment.
+    high: bool,
+    /// Periods in an unquoted name (obs-phrase).
+    dots: bool,
+}
+
+/// The phrase before the "<", and a comment after an unquoted one.
+fn phrase(input: &[u8]) -> Option<Name> {
+    match input.first() {
+        Some(b'<') => Some(Name {
+            display: None,
+            comment: None,
+            open: 0,
+            high: false,
+            dots: false,
+        }),
+        Some(b'"') => {
+            let close = 1 + memchr::memchr(b'"', input.get(1..)?)?;
+            let text = Fold::of(input.get(1..close)?);
+            if !text.allowed(IN_QUOTED) {
+                return None;
+            }
+            let after = close + 1;
+            let open = if input.get(after) == Some(&b' ') {
+                after + 1
+            } else {
+                after
+            };
+            Some(Name {
+                display: Some(((0, after), (1, close))),
+                comment: None,
+                open,
+                high: text.any & HIGH != 0,
+                dots: false,
+            })
+        }
+        // A period may not begin the phrase (it is then no obs-phrase).
+        Some(b'.') | None => None,
+        Some(_) => {
+            let open = memchr::memchr(b'<', input)?;
+            let mut end = open;
+            if input.get(open.checked_sub(1)?) == Some(&b' ') {
+                end -= 1;
+            }
+            let mut text = input.get(..end)?;
+            let mut name = Fold::of(text);
+            let (mut comment, mut comment_high) = (None, false);
+            // "(" is no name byte: look for a comment only when the name fails.
+            if !name.allowed(IN_NAME) {
+                let paren = memchr::memchr(b'(', text)?;
+                let (span, high) = parse_comment(input, paren, end)?;
+                (comment, comment_high) = (Some(span), high);
+                end = paren.checked_sub(1)?;
+                text = input.get(..end)?;
+                name = Fold::of(text);
+            }
+            let words_apart = name.twice & SPACE == 0 && text.last().is_some_and(|&b| b != b' ');
+            if !(name.allowed(IN_NAME) && words_apart) {
+                return None;
+            }
+            Some(Name {
+                display: Some(((0, end), (0, end))),
+                comment,
+                open,
+                high: name.any & HIGH != 0 || comment_high,
+                dots: name.any & DOT != 0,
+            })
+        }
+    }
+}
+
+/// `input[paren..end]` as one comment after a space, without nested comments, quoted
+/// pairs, an "@" or a "?" (`IN_QUOTED` without the parentheses): its span, and whether
+/// it holds UTF-8.
+fn parse_comment(input: &[u8], paren: usize, end: usize) -> Option<(Span, bool)> {
+    let content = input.get(paren + 1..end.checked_sub(1)?)?;
+    let closed = input.get(end - 1) == Some(&b')');
+    let spaced = input.get(paren.checked_sub(1)?) == Some(&b' ');
+    let text = Fold::of(content);
+    let plain = text.allowed(IN_QUOTED) && memchr::memchr2(b'(', b')', content).is_none();
+    (closed && spaced && plain).then_some(((paren, end), text.any & HIGH != 0))
+}
+
+/// `input[start..end]` as an ASCII `dot-atom-text "@" domain`: the local part's and the
+/// domain's spans.
+fn addr(input: &[u8], start: usize, end: usize) -> Option<(Span, Span)> {
+    let text = input.get(start..end)?;
+    let at = start + memchr::memchr(b'@', text)?;
+    let local = input.get(start..at)?;
+    let domain = input.get(at + 1..end)?;
+    let (local_fold, domain_fold) = (Fold::of(local), Fold::of(domain));
+    let dot_atom = |part: &[u8], fold: Fold, allowed: u8| {
+        fold.allowed(allowed) && fold.twice & DOT == 0 && part.last().is_some_and(|&b| b != b'.')
+    };
+    if !(dot_atom(local, local_fold, IN_LOCAL) && dot_atom(domain, domain_fold, IN_DOMAIN)) {
+        return None;
+    }
+    // Only a label with "--" can be an A-label; look at each label then.
+    if domain_fold.twice & HYPHEN != 0
+        && domain.split(|&b| b == b'.').any(|label| {
+            label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+        })
+    {
+        return None;
+    }
+    Some(((start, at), (at + 1, end)))
+}
+
+impl Fast {
+    /// The verdict and syntax the full grammar gives for this value: periods in the
+    /// name are obsolete (legacy); `utf8` findings are info.
+    #[inline]
+    pub(crate) fn assessment(&self) -> Assessment {
+        if self.dots {
+            Assessment {
+                verdict: Verdict::Legacy,
+                syntax: Syntax::Obsolete,
+            }
+        } else {
+            Assessment {
+                verdict: Verdict::Valid,
+                syntax: Syntax::Strict,
+            }
+        }
+    }
+
+    /// The result the full grammar gives for this value.
+    pub(crate) fn parsed(self, input: &[u8], profile: Profile) -> Parsed<'_> {
+        // The scan checked that the value is ASCII but for valid UTF-8 in the name and
+        // its comment: validated once, then sliced.
+        let whole = std::str::from_utf8(input).ok();
+        let text = |(start, end): Span| -> Cow<'_, str> {
+            match whole.and_then(|whole| whole.get(start..end)) {
+                Some(text) => Cow::Borrowed(text),
+                None => String::from_utf8_lossy(input.get(start..end).unwrap_or_default()),
+            }
+        };
+        let mut findings = Vec::new();
+        if self.utf8 {
+            findings.extend(
+                high_runs(input, 0, self.open).map(|(i, j, _)| Finding::new(Code::Utf8, i, j)),
+            );
+        }
+        if let (true, Some(((start, end), _))) = (self.dots, self.display) {
+            let name = input.get(start..end).unwrap_or_default();
+            findings.extend(
+                name.iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'.')
+                    .map(|(k, _)| Finding::new(Code::ObsPhrase, start + k, start + k + 1)),
+            );
+        }
+        if let Some((start, end)) = self.comment {
+            findings.push(Finding::new(Code::Comment, start, end));
+        }
+        findings.sort_by_key(|f| (f.start, f.end, f.code.index()));
+        let Assessment { verdict, syntax } = self.assessment();
+        let mailbox = Mailbox {
+            display_name: self.display.map(|(_, text_span)| text(text_span)),
+            local_part: text(self.local),
+            domain: text(self.domain),
+            addr_spec: text((self.local.0, self.domain.1)),
+            route: Vec::new(),
+            comments: self
+                .comment
+                .map(|(start, end)| text((start + 1, end - 1)))
+                .into_iter()
+                .collect(),
+            group: None,
+            span: self.span,
+            display_name_span: self.display.map(|(span, _)| span),
+            local_part_span: self.local,
+            domain_span: self.domain,
+        };
+        Parsed {
+            verdict,
+            syntax,
+            profile,
+            findings,
+            mailboxes: vec![mailbox],
+            shadows: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse_full;
+
+    fn profiles() -> [Profile; 4] {
+        [
+            Profile::default(),
+            Profile {
+                utf8: false,
+                groups: false,
+            },
+            Profile {
+                utf8: true,
+                groups: true,
+            },
+            Profile {
+                utf8: false,
+                groups: true,
+            },
+        ]
+    }
+
+    /// Fast and full paths agree on `input` under every profile; returns whether the fast
+    /// path took it (under the default profile).
+    fn agree(input: &[u8]) -> bool {
+        for profile in profiles() {
+            let full = parse_full(input, profile);
+            let assessed = crate::assess(input, profile);
+            assert_eq!(
+                (assessed.verdict, assessed.syntax),
+                (full.verdict, full.syntax)
+            );
+            if let Some(fast) = scan(input, profile) {
+                assert_eq!(
+                    fast.parsed(input, profile),
+                    parse_full(input, profile),
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+        scan(input, Profile::default()).is_some()
+    }
+
+    fn case_inputs() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
+        let mut inputs = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("tests/cases") {
+            let path = entry.expect("an entry").path();
+            if path.extension().is_some_and(|ext| ext == "jsonl") {
+                let text = std::fs::read_to_string(&path).expect("a case file");
+                for line in text.lines().filter(|line| !line.trim().is_empty()) {
+                    let case: serde_json::Value = serde_json::from_str(line).expect("JSON");
+                    if let Some(input) = case.get("input").and_then(|v| v.as_str()) {
+                        inputs.push(input.to_owned());
+                    }
+                }
+            }
+        }
+        inputs
+    }
+
+    #[test]
+    fn agrees_with_the_full_grammar_on_every_case() {
+        let inputs = case_inputs();
+        assert!(inputs.len() > 300, "{}", inputs.len());
+        let taken = inputs
+            .iter()
+            .filter(|input| agree(input.as_bytes()))
+            .count();
+        assert!(taken >= 10, "{taken}");
+    }
+
+    #[test]
+    fn agrees_with_the_full_grammar_on_the_debian_corpus() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/corpus/debian-maintainers.txt");
+        let corpus = std::fs::read_to_string(path).expect("the corpus");
+        let lines: Vec<&str> = corpus.lines().collect();
+        let taken = lines.iter().filter(|line| agree(line.as_bytes())).count();
+        // Most real values take the fast path (the rest: periods in names, comments, ...).
+        assert!(taken * 10 > lines.len() * 8, "{taken} of {}", lines.len());
+    }
+
+    #[test]
+    fn shapes_taken_and_left() {
+        for taken in [
+            &b"a@b.example"[..],
+            b"John Doe <jdoe@example.org>",
+            b"John Doe<jdoe@example.org>",
+            b"<jdoe@example.org>",
+            b"\"Doe, John\" <j.d+x@example.org>",
+            b"\"\" <a@b>",
+            b"J\xc3\xb6rg M\xc3\xbcller <j@x.example>",
+        ] {
+            assert!(agree(taken), "{:?}", String::from_utf8_lossy(taken));
+        }
+        assert!(agree(b"Dr. Jane E.Doe. <j@x.example>"));
+        assert!(agree(
+            b"Shih-Yuan Lee (Four Dollars, \xe6\x9d\x8e) <f@x.example>"
+        ));
+        for left in [
+            &b""[..],
+            b".Jane <j@x.example>",
+            b"John  Doe <j@x.example>",
+            b" a@b.example",
+            b"a@b.example ",
+            b"a@b..example",
+            b".a@b.example",
+            b"a@xn--bnk-6cd.example",
+            b"u%h@b.example",
+            b"h!u@b.example",
+            b"\"ceo@bank.example\" <m@x.example>",
+            b"=?utf-8?q?a?= <a@b.example>",
+            b"a=?x <a@b.example>",
+            b"\"a\" b <a@b.example>",
+            b"a (c@d.example) <a@b.example>",
+            b"a (c (d)) <a@b.example>",
+            b"a(c) <a@b.example>",
+            b"(c) <a@b.example>",
+            b"J\xf6rg <j@x.example>",
+            b"a\xe2\x80\xae <j@x.example>",
+            b"j\xc3\xb6rg@x.example",
+            b"a <b@c> d",
+            b"a <b@c>>",
+        ] {
+            assert!(!agree(left), "{:?}", String::from_utf8_lossy(left));
+        }
+        assert!(scan(b"J\xc3\xb6rg <j@x.example>", profiles()[1]).is_none());
+    }
+
+    /// Pieces of values near the fast-path shapes and just outside them.
+    const PIECES: &[&[u8]] = &[
+        b"a",
+        b"Jo",
+        b"x-y",
+        b"1",
+        b"%",
+        b"!",
+        b"=",
+        b"?",
+        b"=?",
+        b"'",
+        b"_",
+        b" ",
+        b"  ",
+        b"\t",
+        b"<",
+        b">",
+        b"@",
+        b".",
+        b",",
+        b"\"",
+        b"\\",
+        b"(",
+        b")",
+        b":",
+        b";",
+        b"[",
+        b"]",
+        b"xn--",
+        b"XN--a",
+        b"\xc3\xb6",
+        b"\xe2\x80\xae",
+        b"\xff",
+        b"\r\n ",
+        b"\x00",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn generated_values_agree(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..16),
+            shape in 0..3usize,
+        ) {
+            let body = pieces.concat();
+            let input = match shape {
+                0 => body,
+                1 => [&body[..], b" <a.b@c-d.example>"].concat(),
+                _ => [&b"N <"[..], &body, b"@x.example>"].concat(),
+            };
+            agree(&input);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+"""Batches and lazy results: ``fromguard.verdicts``, ``parse_many`` over large batches
+(which run on several threads) and what a result costs before its attributes are read."""
+
+from __future__ import annotations
+
+import sys
+from itertools import chain
+from pathlib import Path
+from typing import Iterator, List, Tuple, Union
+
+import pytest
+
+import fromguard
+from fromguard import Verdict
+from test_cases import CASES, case_input
+
+CORPUS = Path(__file__).parent / "corpus" / "debian-maintainers.txt"
+DEBIAN = CORPUS.read_text(encoding="utf-8").splitlines()
+
+Value = Union[bytes, str]
+
+
+def _by_profile() -> List[Tuple[bool, bool, List[Value]]]:
+    groups: dict[Tuple[bool, bool], List[Value]] = {}
+    for case in CASES:
+        key = (case.get("utf8", True), case.get("groups", False))
+        groups.setdefault(key, []).append(case_input(case))
+    return [(utf8, grp, values) for (utf8, grp), values in sorted(groups.items())]
+
+
+def _one_by_one(values: List[Value], utf8: bool = True, groups: bool = False) -> bytes:
+    return bytes(fromguard.parse(v, utf8=utf8, groups=groups).verdict for v in values)
+
+
+@pytest.mark.parametrize(("utf8", "groups", "values"), _by_profile())
+def test_verdicts_are_parse_verdicts_on_every_case(
+    utf8: bool, groups: bool, values: List[Value]
+) -> None:
+    got = fromguard.verdicts(values, utf8=utf8, groups=groups)
+    assert isinstance(got, bytes)
+    assert got == _one_by_one(values, utf8, groups)
+
+
+def test_verdicts_on_the_debian_corpus_as_str_and_bytes() -> None:
+    expected = _one_by_one(list(DEBIAN))
+    assert fromguard.verdicts(DEBIAN) == expected
+    assert fromguard.verdicts([v.encode() for v in DEBIAN]) == expected
+    assert set(expected) <= {Verdict.VALID, Verdict.LEGACY}
+
+
+def test_large_batches_run_in_parallel_with_the_same_results() -> None:
+    # Over the thread threshold and over one chunk of the iterable (64 Ki values).
+    attacks = [case_input(c) for c in CASES if c.get("utf8", True) and not c.get("groups")]
+    values: List[Value] = list(chain.from_iterable([DEBIAN, attacks] * 28))
+    assert len(values) > 64 * 1024
+    expected = _one_by_one(values)
+    assert fromguard.verdicts(values) == expected
+    assert fromguard.verdicts(iter(values)) == expected
+    batch = fromguard.parse_many(values)
+    assert bytes(r.verdict for r in batch) == expected
+    assert [r.value for r in batch[-50:]] == [fromguard.parse(v).value for v in values[-50:]]
+    assert batch[-1].findings == fromguard.parse(values[-1]).findings
+
+
+def test_verdicts_takes_any_iterable_and_checks_types() -> None:
+    def generate() -> Iterator[Value]:
+        yield "a@b.example"
+        yield b"\x00"
+        yield "Dr. J <j@x.example>"
+        yield "\ud800 <a@b.example>"  # a lone surrogate: encoded with surrogatepass
+
+    assert list(fromguard.verdicts(generate())) == [
+        Verdict.VALID,
+        Verdict.INVALID,
+        Verdict.LEGACY,
+        fromguard.parse("\ud800 <a@b.example>").verdict,
+    ]
+    assert fromguard.verdicts([]) == b""
+    with pytest.raises(TypeError, match="expected bytes or str"):
+        fromguard.verdicts(["a@b", 1])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        fromguard.verdicts(1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        fromguard.verdicts(["a@b"], False)  # type: ignore[misc]
+
+
+def test_verdicts_follow_the_profile() -> None:
+    values = ["Jörg <j@x.example>", "g: a@b.example;"]
+    assert list(fromguard.verdicts(values)) == [Verdict.VALID, Verdict.INVALID]
+    assert list(fromguard.verdicts(values, utf8=False, groups=True)) == [
+        Verdict.LEGACY,
+        Verdict.VALID,
+    ]
+
+
+def test_an_unread_result_is_small() -> None:
+    # The value, its verdict and syntax and an empty slot for the rest: under 200 bytes.
+    result = fromguard.parse("Jane Doe <jane@example.org>")
+    assert sys.getsizeof(result) < 200
+    read = fromguard.parse("Jane Doe <jane@example.org>")
+    assert read.address == "jane@example.org"
+    assert read.mailboxes[0].display_name == "Jane Doe"
+
+
+def test_attributes_read_later_are_those_of_the_value() -> None:
+    text = '"ceo@bank.example" <m@mallory.example>'
+    result = fromguard.parse(text)
+    assert result.value == text.encode()
+    assert result.verdict is Verdict.DECEPTIVE
+    assert [s.address for s in result.shadows] == ["ceo@bank.example"]
+    assert result.address == "m@mallory.example"
