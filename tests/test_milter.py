@@ -196,21 +196,6 @@ def test_quarantine(enforcing: RunningMilter) -> None:
     assert logged(enforcing, "QHOLD")["action"] == "quarantine"
 
 
-def test_a_quarantine_reason_stays_one_printable_line(workdir: Path) -> None:
-    policy = workdir / "named.toml"
-    policy.write_text(
-        '[rules."hold\\nthis \u00e9"]\ntarget = "display-name"\npattern = "Bank"\n'
-        'action = "quarantine"\n',
-        encoding="utf-8",
-    )
-    running = RunningMilter(policy, workdir / "named.sock")
-    try:
-        reply = send(running, CASES["invalid"], "QNAMED")
-    finally:
-        running.stop()
-    assert reply.quarantine == "fromguard: rule:hold?this ?"
-
-
 def test_reject_with_the_rule_s_reply(enforcing: RunningMilter) -> None:
     reply = send(enforcing, CASES["two-from"], "QREJECT")
     # On the wire "%" is doubled: the MTA reads the text as a format.

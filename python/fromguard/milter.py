@@ -465,9 +465,8 @@ def _apply(
                 ctx.replacebody(outcome.message[body_start:])
             return int(milter.CONTINUE)
         if decision.answer == "quarantine" and outcome is not None:
-            # Postfix logs the reason: rule names are the policy author's, keep it one line.
-            reason = f"fromguard: {' '.join(outcome.reasons)}"
-            ctx.quarantine("".join(c if " " <= c <= "~" else "?" for c in reason))
+            # Postfix logs the reason; reasons are printable ASCII (the policy checks rule names).
+            ctx.quarantine(f"fromguard: {' '.join(outcome.reasons)}")
             return int(milter.CONTINUE)
         if decision.answer in ("reject", "tempfail"):
             reply = outcome.smtp_reply if outcome is not None else None
