@@ -1,0 +1,20 @@
+//! `check_message` on a raw message (default profile): no panic; message-level spans
+//! inside the message, every field inside it and its value's parse checked like `parse`.
+#![no_main]
+
+use fromguard::{Profile, check_message};
+use fromguard_fuzz::check_parsed;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let check = check_message(data, Profile::default());
+    for finding in &check.findings {
+        assert!(finding.start <= finding.end && finding.end <= data.len(), "{finding:?}");
+    }
+    for field in &check.fields {
+        assert!(field.start <= field.value_start && field.value_start <= field.end);
+        assert!(field.end <= data.len(), "field past the message");
+        check_parsed(&field.result, field.end - field.value_start);
+        assert!(check.verdict >= field.result.verdict, "message verdict below a field's");
+    }
+});
