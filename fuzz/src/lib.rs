@@ -9,26 +9,47 @@ use fromguard::{Finding, Parsed, Span, Verdict};
 /// and a verdict at least as bad as its worst finding.
 pub fn check_parsed(parsed: &Parsed<'_>, len: usize) {
     let inside = |(start, end): Span| start <= end && end <= len;
-    assert!(parsed.findings.len() <= MAX_FINDINGS + 1, "findings past the limit");
-    assert!(parsed.mailboxes.len() <= MAX_MAILBOXES, "mailboxes past the limit");
+    assert!(
+        parsed.findings.len() <= MAX_FINDINGS + 1,
+        "findings past the limit"
+    );
+    assert!(
+        parsed.mailboxes.len() <= MAX_MAILBOXES,
+        "mailboxes past the limit"
+    );
     for finding in &parsed.findings {
-        assert!(inside((finding.start, finding.end)), "{finding:?} outside {len} bytes");
+        assert!(
+            inside((finding.start, finding.end)),
+            "{finding:?} outside {len} bytes"
+        );
     }
     let order = |f: &Finding| (f.start, f.end, f.code.index());
     assert!(
-        parsed.findings.windows(2).all(|w| order(&w[0]) <= order(&w[1])),
+        parsed
+            .findings
+            .windows(2)
+            .all(|w| order(&w[0]) <= order(&w[1])),
         "findings unsorted: {:?}",
         parsed.findings
     );
     for mailbox in &parsed.mailboxes {
         let spans = [mailbox.span, mailbox.local_part_span, mailbox.domain_span];
-        assert!(spans.into_iter().all(inside), "{mailbox:?} outside {len} bytes");
+        assert!(
+            spans.into_iter().all(inside),
+            "{mailbox:?} outside {len} bytes"
+        );
         assert!(mailbox.display_name_span.is_none_or(inside), "{mailbox:?}");
     }
     for shadow in &parsed.shadows {
-        assert!(inside((shadow.start, shadow.end)), "{shadow:?} outside {len} bytes");
+        assert!(
+            inside((shadow.start, shadow.end)),
+            "{shadow:?} outside {len} bytes"
+        );
     }
     if let Some(worst) = parsed.findings.iter().map(|f| f.code.severity()).max() {
-        assert!(parsed.verdict >= Verdict::from_severity(worst), "verdict below a finding");
+        assert!(
+            parsed.verdict >= Verdict::from_severity(worst),
+            "verdict below a finding"
+        );
     }
 }
