@@ -115,6 +115,7 @@ def test_hostile_value(name: str) -> None:
     assert codes <= {finding.code for finding in core.findings}
     assert len(core.findings) <= limits.MAX_FINDINGS + 1
     assert len(core.mailboxes) <= limits.MAX_MAILBOXES
+    assert len(core.shadows) <= limits.MAX_SHADOWS
     reference = on_small_stack(lambda: fromguard.reference.parse(value))
     assert summary(core) == summary(reference)
 
@@ -187,6 +188,12 @@ def readme_limits() -> Dict[str, str]:
             b"a@x.example" + b"," * (limits.MAX_FINDINGS + 1),
         ),
         (
+            "shadows returned",
+            limits.MAX_SHADOWS,
+            "too-many-shadows",
+            b'"' + b"a@b.example " * (limits.MAX_SHADOWS + 1) + b'" <x@y.example>',
+        ),
+        (
             "punycode label",
             MAX_A_LABEL_BYTES,
             "bad-punycode",
@@ -215,5 +222,6 @@ def test_the_readme_documents_only_these_limits() -> None:
         "comment nesting",
         "mailboxes returned",
         "findings returned",
+        "shadows returned",
         "punycode label",
     }

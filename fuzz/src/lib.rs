@@ -1,12 +1,12 @@
 //! What every fuzz target asserts of a parse: the promises the binding, `explain()` and
 //! the reference rely on, beyond "no panic".
 
-use fromguard::limits::{MAX_FINDINGS, MAX_MAILBOXES};
+use fromguard::limits::{MAX_FINDINGS, MAX_MAILBOXES, MAX_SHADOWS};
 use fromguard::{Finding, Parsed, Span, Verdict};
 
 /// Panics unless `parsed`, the parse of a value of `len` bytes, has every span inside the
-/// value, its findings sorted, no more findings or mailboxes than the limits let through,
-/// and a verdict at least as bad as its worst finding.
+/// value, its findings sorted, no more findings, mailboxes or shadows than the limits let
+/// through, and a verdict at least as bad as its worst finding.
 pub fn check_parsed(parsed: &Parsed<'_>, len: usize) {
     let inside = |(start, end): Span| start <= end && end <= len;
     assert!(
@@ -16,6 +16,10 @@ pub fn check_parsed(parsed: &Parsed<'_>, len: usize) {
     assert!(
         parsed.mailboxes.len() <= MAX_MAILBOXES,
         "mailboxes past the limit"
+    );
+    assert!(
+        parsed.shadows.len() <= MAX_SHADOWS,
+        "shadows past the limit"
     );
     for finding in &parsed.findings {
         assert!(
