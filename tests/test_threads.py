@@ -24,15 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 THREADS = 8
 ROUNDS = 4
 
-RULES = RuleSet(
-    [
-        ("brand", "display-name", r"(?i)\bbank\s*(security|support)\b"),
-        ("lookalike", "domain", r"(?i)^xn--|[^\x00-\x7f]"),
-        ("ceo", "local-part", r"^(ceo|admin|support)$"),
-        ("mailer", "header:X-Mailer", r"(?i)mailer"),
-        ("subject", "header:Subject", r"(?i)account|invoice"),
-    ]
-)
+# One rule per target (also used by test_fuzz_inputs).
+RULE_TABLE = [
+    ("brand", "display-name", r"(?i)\bbank\s*(security|support)\b|pay\s*pal"),
+    ("ceo", "local-part", r"^(ceo|admin|support)$"),
+    ("lookalike", "domain", r"(?i)^xn--|[^\x00-\x7f]"),
+    ("bank", "addr-spec", r"@bank\.example$"),
+    ("angles", "header:From", r"<[^>]*>\s*<"),
+    ("mailer", "header:X-Mailer", r"(?i)mailer"),
+    ("subject", "header:Subject", r"(?i)account|invoice"),
+]
+RULES = RuleSet(RULE_TABLE)
 
 
 def values() -> List[bytes]:
