@@ -1,4 +1,10 @@
-"""Writes the seed corpora of the fuzz targets from every case file: `python fuzz/seed.py`.
+"""Seeds the fuzz corpora from every case file, or packs the minimised corpora.
+
+    python fuzz/seed.py           # writes fuzz/corpus/<target>/ (not in git)
+    python fuzz/seed.py --pack    # fuzz/corpus/<target>/ -> fuzz/corpus.tar.gz (in git),
+                                  # the inputs under 1 KiB
+
+Seeds:
 
 - parse: every From value of tests/cases/*.jsonl and tests/conformance/*.jsonl, the
   domains of the look-alike cases as addresses, the Debian maintainer corpus, and the
@@ -9,8 +15,10 @@
 - rules: each message above behind a rule pattern (the input layout of
   fuzz_targets/rules.rs), and fuzz/regressions/rules.
 
-The corpora (fuzz/corpus/, not in git) are named by content hash, so running the script
-again adds nothing twice. Prints the count per target.
+and for every target the inputs of fuzz/corpus.tar.gz: the corpus of earlier runs,
+minimised (`cargo fuzz cmin`) and packed with --pack, which tests/test_fuzz_inputs.py
+feeds through the Python API. Files are named by content hash, so seeding again adds
+nothing twice. Prints the count per target.
 """
 
 from __future__ import annotations
@@ -18,11 +26,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
+import tarfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "fuzz"
+PACKED = FUZZ / "corpus.tar.gz"
+TARGETS = ("parse", "check_message", "rules")
+PACK_MAX_BYTES = 1024
 
 # Patterns a rule writer might give, for the rules seeds (target index, pattern).
 RULE_PATTERNS = [
@@ -93,12 +106,44 @@ def rule_inputs(found: List[bytes]) -> List[bytes]:
     return inputs
 
 
+def packed(target: str) -> List[bytes]:
+    if not PACKED.exists():
+        return []
+    found = []
+    with tarfile.open(PACKED) as archive:
+        for member in archive.getmembers():
+            data = archive.extractfile(member) if member.name.startswith(f"{target}/") else None
+            if data is not None:
+                found.append(data.read())
+    return found
+
+
+def pack() -> None:
+    """The inputs under PACK_MAX_BYTES of fuzz/corpus/<target>/ into one archive (the
+    larger ones add little coverage but most of the size and the test time)."""
+    with tarfile.open(PACKED, "w:gz", compresslevel=9) as archive:
+        for target in TARGETS:
+            paths = sorted(
+                path
+                for path in (FUZZ / "corpus" / target).iterdir()
+                if path.stat().st_size < PACK_MAX_BYTES
+            )
+            for path in paths:
+                info = tarfile.TarInfo(f"{target}/{path.name}")
+                info.size = path.stat().st_size
+                with path.open("rb") as data:
+                    archive.addfile(info, data)
+            print(f"{target}: {len(paths)} inputs packed")
+    print(f"{PACKED.relative_to(ROOT)}: {PACKED.stat().st_size:,} bytes")
+
+
 def write(target: str, inputs: List[bytes]) -> int:
     directory = FUZZ / "corpus" / target
     directory.mkdir(parents=True, exist_ok=True)
+    inputs = inputs + packed(target)
     regressions = FUZZ / "regressions" / target
     if regressions.is_dir():
-        inputs = inputs + [path.read_bytes() for path in sorted(regressions.iterdir())]
+        inputs += [path.read_bytes() for path in sorted(regressions.iterdir())]
     names = set()
     for data in inputs:
         name = hashlib.sha1(data).hexdigest()
@@ -108,6 +153,9 @@ def write(target: str, inputs: List[bytes]) -> int:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--pack"]:
+        pack()
+        return
     values = from_values()
     found = messages(values)
     for target, inputs in (
