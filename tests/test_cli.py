@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +96,20 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit.value.code == 0
     assert capsys.readouterr().out.strip() == f"fromguard {fromguard.__version__}"
+
+
+def test_installed_command_reports_the_distribution_version() -> None:
+    """The console script an installation puts beside the interpreter, the package and the
+    distribution metadata give one version."""
+    try:
+        installed = importlib.metadata.version("fromguard")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("fromguard is not installed, only importable from the checkout")
+    command = shutil.which("fromguard", path=str(Path(sys.executable).parent))
+    assert command is not None, "the fromguard console script is not installed"
+    done = subprocess.run([command, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"fromguard {installed}"
+    assert fromguard.__version__ == installed
 
 
 def test_runs_as_a_module() -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 from .._model import Mailbox, Shadow
 from . import encoded_word, lookalike
 from .lexer import BYTE_CLASS, C_ATEXT, COMMENT, high_runs
+from .limits import MAX_SHADOWS
 
 if TYPE_CHECKING:
     from .parser import Parser
@@ -219,7 +220,11 @@ class Analysis:
         self.encoded_words()
         self.rejected_text()
         self.format_characters()
-        return tuple(sorted(self.shadows, key=lambda s: (s.start, s.end, s.source, s.address)))
+        shadows = sorted(self.shadows, key=lambda s: (s.start, s.end, s.source, s.address))
+        if len(shadows) > MAX_SHADOWS:
+            first_dropped = shadows[MAX_SHADOWS]
+            parser.report("too-many-shadows", first_dropped.start, first_dropped.end)
+        return tuple(shadows[:MAX_SHADOWS])
 
     def domain(self, mailbox: Mailbox) -> None:
         start, end = mailbox.domain_span

@@ -18,5 +18,10 @@ MAX_MAILBOXES = 1000
 MAX_FINDINGS = 1000
 """Findings returned at most; the rest still count in the verdict and syntax."""
 
+MAX_SHADOWS = 1000
+"""Shadow addresses returned at most (``too-many-shadows``, at the first one not
+returned): a value of encoded-words or of a display name full of addresses can hold one
+every few bytes."""
+
 MAX_LINE_OCTETS = 998
 """RFC 5322 §2.1.1: each line MUST be no more than 998 characters, excluding the CRLF."""

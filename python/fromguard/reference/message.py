@@ -20,7 +20,7 @@ from .._catalogue import CODE_ORDER, FINDINGS
 from .._model import Finding, HeaderField, MessageCheck, Severity, Verdict
 from . import parse
 from .deception import normalize_address
-from .limits import MAX_LINE_OCTETS
+from .limits import MAX_FINDINGS, MAX_LINE_OCTETS
 
 CHECKED_FIELDS = ("from", "sender", "resent-from", "reply-to")
 
@@ -56,6 +56,12 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
     findings: List[Finding] = []
 
     def report(code: str, start: int, end: int) -> None:
+        """As a value's findings: past MAX_FINDINGS one ``too-many-findings`` (invalid,
+        so the verdict stays the worst) marks where the ones not kept began."""
+        if len(findings) > MAX_FINDINGS:
+            return
+        if len(findings) == MAX_FINDINGS:
+            code = "too-many-findings"
         info = FINDINGS[code]
         findings.append(Finding(code, info.severity, start, end, info.description))
 

@@ -31,6 +31,7 @@ use std::ops::Range;
 
 use crate::encoded_word::{self, EncodedWord};
 use crate::lexer::{C_ATEXT, Kind, class, high_runs};
+use crate::limits::MAX_SHADOWS;
 use crate::lookalike::{self, FormatKind};
 use crate::parser::Parser;
 use crate::{Code, Mailbox, Shadow, ShadowSource};
@@ -349,7 +350,7 @@ impl<'p, 'a> Analysis<'p, 'a> {
     // -- the passes, in reporting order ---------------------------------------------------
 
     /// Runs every pass; returns the shadows sorted by `(start, end, source name,
-    /// address)`.
+    /// address)`, the first MAX_SHADOWS of them.
     pub(crate) fn run(mut self) -> Vec<Shadow<'a>> {
         let count = self.parser.mailboxes.len();
         if count > 1 {
@@ -389,6 +390,11 @@ impl<'p, 'a> Analysis<'p, 'a> {
                 &*b.address,
             ))
         });
+        if let Some(first_dropped) = shadows.get(MAX_SHADOWS) {
+            let (start, end) = (first_dropped.start, first_dropped.end);
+            self.parser.report(Code::TooManyShadows, start, end);
+            shadows.truncate(MAX_SHADOWS);
+        }
         shadows
     }
 

@@ -22,6 +22,11 @@ pub const MAX_MAILBOXES: usize = 1000;
 /// and syntax.
 pub const MAX_FINDINGS: usize = 1000;
 
+/// Shadow addresses returned at most (`too-many-shadows`, at the first one not returned):
+/// a value of encoded-words or of a display name full of addresses can hold one every
+/// few bytes.
+pub const MAX_SHADOWS: usize = 1000;
+
 /// RFC 5322 §2.1.1: "Each line of characters MUST be no more than 998 characters ...
 /// excluding the CRLF" (`line-too-long`).
 pub const MAX_LINE_OCTETS: usize = 998;

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::deception::normalize_address;
-use crate::limits::MAX_LINE_OCTETS;
+use crate::limits::{MAX_FINDINGS, MAX_LINE_OCTETS};
 use crate::{Code, Finding, Parsed, Profile, Verdict, parse};
 
 /// The fields whose values are mailbox lists checked with the From grammar.
@@ -230,8 +230,15 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
+    /// As a value's findings: past MAX_FINDINGS one `too-many-findings` (invalid, so
+    /// the verdict stays the worst) marks where the ones not kept began.
     fn report(&mut self, code: Code, start: usize, end: usize) {
-        self.findings.push(Finding::new(code, start, end));
+        if self.findings.len() < MAX_FINDINGS {
+            self.findings.push(Finding::new(code, start, end));
+        } else if self.findings.len() == MAX_FINDINGS {
+            self.findings
+                .push(Finding::new(Code::TooManyFindings, start, end));
+        }
     }
 
     fn bytes(&self, start: usize, end: usize) -> &'a [u8] {

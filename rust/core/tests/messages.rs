@@ -9,7 +9,8 @@ mod common;
 
 use std::path::Path;
 
-use fromguard::{Profile, check_message};
+use fromguard::limits::MAX_FINDINGS;
+use fromguard::{Code, Profile, Verdict, check_message};
 use serde_json::{Value, json};
 
 #[test]
@@ -52,4 +53,17 @@ fn field_results_keep_value_spans() {
     let finding = field.result.findings.first().expect("obs-phrase");
     let at = field.value_start + finding.start;
     assert_eq!(&raw[at..field.value_start + finding.end], b".");
+}
+
+#[test]
+fn message_findings_are_limited_like_a_values() {
+    let raw = b"From: a@x.example\n".repeat(MAX_FINDINGS + 5);
+    let checked = check_message(&raw, Profile::default());
+    assert_eq!(checked.findings.len(), MAX_FINDINGS + 1);
+    let marker = checked.findings.last().expect("findings");
+    assert_eq!(marker.code, Code::TooManyFindings);
+    // The first From is the author; the 1001st extra one is the first not kept.
+    assert_eq!(marker.start, (MAX_FINDINGS + 1) * 18);
+    assert_eq!(checked.verdict, Verdict::Invalid);
+    assert_eq!(checked.fields.len(), MAX_FINDINGS + 5);
 }
