@@ -63,7 +63,7 @@ MESSAGES: Dict[str, Any] = {
     "10^5 folds": (b"From: a@x.example" + b"\r\n " * (MIB // 3) + b"\r\n\r\n", set()),
     "6 * 10^4 From fields": (
         b"From: a@x.example\n" * 60_000 + b"\n",
-        {"several-from-fields", "too-many-findings"},
+        {"several-from-fields", "too-many-fields"},
     ),
     "1 MiB without a colon": (b"x" * MIB, set()),
     "1 MiB of random bytes": (random.Random(5322).randbytes(MIB), set()),
@@ -128,6 +128,7 @@ def test_hostile_message(name: str) -> None:
     core = on_small_stack(lambda: fromguard.check_message(message))
     assert codes <= {finding.code for finding in core.findings}
     assert len(core.findings) <= limits.MAX_FINDINGS + 1
+    assert len(core.fields) <= limits.MAX_CHECKED_FIELDS
     reference = on_small_stack(lambda: reference_check_message(message))
     assert message_summary(core) == message_summary(reference)
     rules = fromguard.RuleSet(
@@ -223,5 +224,20 @@ def test_the_readme_documents_only_these_limits() -> None:
         "mailboxes returned",
         "findings returned",
         "shadows returned",
+        "checked fields",
         "punycode label",
     }
+
+
+@pytest.mark.parametrize(
+    "check", [fromguard.check_message, reference_check_message], ids=["core", "reference"]
+)
+def test_the_checked_fields_limit_is_documented_and_reported(check: Any) -> None:
+    row = readme_limits()["checked fields"]
+    assert row.split(" | ")[0] == str(limits.MAX_CHECKED_FIELDS)
+    assert "`too-many-fields`" in row
+    raw = b"From: a@x.example\n" + b"Reply-To: r@y.example\n" * (limits.MAX_CHECKED_FIELDS + 5)
+    checked = check(raw)
+    assert len(checked.fields) == limits.MAX_CHECKED_FIELDS
+    assert [f.code for f in checked.findings] == ["too-many-fields"]
+    assert checked.verdict is fromguard.Verdict.INVALID

@@ -23,5 +23,9 @@ MAX_SHADOWS = 1000
 returned): a value of encoded-words or of a display name full of addresses can hold one
 every few bytes."""
 
+MAX_CHECKED_FIELDS = 100
+"""From, Sender, Resent-From and Reply-To fields ``check_message`` parses and returns at
+most (``too-many-fields``, at the first one left out)."""
+
 MAX_LINE_OCTETS = 998
 """RFC 5322 §2.1.1: each line MUST be no more than 998 characters, excluding the CRLF."""

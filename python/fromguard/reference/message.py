@@ -20,7 +20,7 @@ from .._catalogue import CODE_ORDER, FINDINGS
 from .._model import Finding, HeaderField, MessageCheck, Severity, Verdict
 from . import parse
 from .deception import normalize_address
-from .limits import MAX_FINDINGS, MAX_LINE_OCTETS
+from .limits import MAX_CHECKED_FIELDS, MAX_FINDINGS, MAX_LINE_OCTETS
 
 CHECKED_FIELDS = ("from", "sender", "resent-from", "reply-to")
 
@@ -82,6 +82,7 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
 
     # Group the lines into fields: a line starting with SP or HTAB continues the field.
     fields: List[HeaderField] = []
+    fields_left_out = False
     index = 0
     while index < len(lines):
         first = lines[index]
@@ -123,7 +124,12 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
         name = raw_name.rstrip(b" \t")
         if name != raw_name and colon >= 0:
             report("obs-field-name-space", first.start + len(name), name_end)
-        if name.decode("latin-1").lower() in CHECKED_FIELDS:
+        checked = name.decode("latin-1").lower() in CHECKED_FIELDS
+        if checked and len(fields) == MAX_CHECKED_FIELDS:
+            if not fields_left_out:
+                report("too-many-fields", first.start, lines[last].end)
+                fields_left_out = True
+        elif checked:
             value = raw[value_start : lines[last].end]
             result = parse(value, utf8=utf8, groups=groups)
             fields.append(

@@ -27,6 +27,11 @@ pub const MAX_FINDINGS: usize = 1000;
 /// few bytes.
 pub const MAX_SHADOWS: usize = 1000;
 
+/// Checked header fields (From, Sender, Resent-From, Reply-To) parsed and returned by
+/// `check_message` at most (`too-many-fields`, at the first one left out): a header block
+/// of nothing but `From:` lines would otherwise cost a parse result every 20 bytes.
+pub const MAX_CHECKED_FIELDS: usize = 100;
+
 /// RFC 5322 §2.1.1: "Each line of characters MUST be no more than 998 characters ...
 /// excluding the CRLF" (`line-too-long`).
 pub const MAX_LINE_OCTETS: usize = 998;

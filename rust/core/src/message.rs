@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::deception::normalize_address;
-use crate::limits::{MAX_FINDINGS, MAX_LINE_OCTETS};
+use crate::limits::{MAX_CHECKED_FIELDS, MAX_FINDINGS, MAX_LINE_OCTETS};
 use crate::{Code, Finding, Parsed, Profile, Verdict, parse};
 
 /// The fields whose values are mailbox lists checked with the From grammar.
@@ -339,6 +339,7 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
     }
 
     let mut fields: Vec<HeaderField<'_>> = Vec::new();
+    let mut fields_left_out = false;
     for group in groups(raw, &lines) {
         let Some(first) = group.first().copied() else {
             continue;
@@ -384,7 +385,13 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
         if name.len() != raw_name.len() && colon.is_some() {
             checker.report(Code::ObsFieldNameSpace, first.start + name.len(), name_end);
         }
-        if is_checked(name) {
+        let checked = is_checked(name);
+        if checked && fields.len() == MAX_CHECKED_FIELDS {
+            if !fields_left_out {
+                checker.report(Code::TooManyFields, first.start, last_end);
+                fields_left_out = true;
+            }
+        } else if checked {
             let value = checker.bytes(value_start, last_end);
             fields.push(HeaderField {
                 name: String::from_utf8_lossy(name),

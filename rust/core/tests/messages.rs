@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use fromguard::limits::MAX_FINDINGS;
+use fromguard::limits::{MAX_CHECKED_FIELDS, MAX_FINDINGS};
 use fromguard::{Code, Profile, Verdict, check_message};
 use serde_json::{Value, json};
 
@@ -57,13 +57,31 @@ fn field_results_keep_value_spans() {
 
 #[test]
 fn message_findings_are_limited_like_a_values() {
-    let raw = b"From: a@x.example\n".repeat(MAX_FINDINGS + 5);
+    // 101 lines of ten NULs each: 1010 `nul` findings, one per byte.
+    let mut raw = b"From: a@x.example\n".to_vec();
+    raw.extend(b"X-Junk: \0\0\0\0\0\0\0\0\0\0\n".repeat(101));
     let checked = check_message(&raw, Profile::default());
     assert_eq!(checked.findings.len(), MAX_FINDINGS + 1);
     let marker = checked.findings.last().expect("findings");
     assert_eq!(marker.code, Code::TooManyFindings);
-    // The first From is the author; the 1001st extra one is the first not kept.
-    assert_eq!(marker.start, (MAX_FINDINGS + 1) * 18);
+    // The 1001st NUL is the first not kept: the first of line 100 after the From line.
+    assert_eq!(marker.start, 18 + 100 * 19 + 8);
     assert_eq!(checked.verdict, Verdict::Invalid);
-    assert_eq!(checked.fields.len(), MAX_FINDINGS + 5);
+}
+
+#[test]
+fn checked_fields_are_limited() {
+    let raw = b"From: a@x.example\n".repeat(MAX_CHECKED_FIELDS + 5);
+    let checked = check_message(&raw, Profile::default());
+    assert_eq!(checked.fields.len(), MAX_CHECKED_FIELDS);
+    let codes: Vec<Code> = checked.findings.iter().map(|f| f.code).collect();
+    // Every From after the first is reported, up to the first one left out.
+    assert_eq!(codes.len(), MAX_CHECKED_FIELDS);
+    assert_eq!(codes.last(), Some(&Code::TooManyFields));
+    let marker = checked.findings.last().expect("findings");
+    assert_eq!(
+        (marker.start, marker.end),
+        (MAX_CHECKED_FIELDS * 18, MAX_CHECKED_FIELDS * 18 + 17)
+    );
+    assert_eq!(checked.verdict, Verdict::Invalid);
 }
