@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import re
 import resource
 import sys
 import time
@@ -30,6 +28,10 @@ from typing import Callable, Dict, Iterator, List, Tuple
 import fromguard
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from samples import case_values, messages  # noqa: E402
+
 BATCH = 1000
 
 
@@ -44,19 +46,8 @@ def resident_mib() -> float:
 
 
 def value_pool() -> List[bytes]:
-    values = (ROOT / "tests" / "corpus" / "debian-maintainers.txt").read_bytes().splitlines()
-    for name in ("grammar.jsonl", "attacks.jsonl"):
-        for line in (ROOT / "tests" / "cases" / name).read_text(encoding="utf-8").splitlines():
-            case = json.loads(line)
-            if "input" in case:
-                values.append(case["input"].encode("utf-8", "surrogateescape"))
-    return values
-
-
-def message_pool() -> List[bytes]:
-    mbox = (ROOT / "examples" / "sample.mbox").read_bytes()
-    found = [part for part in re.split(rb"(?m)^(?=From )", mbox) if part]
-    return found + [path.read_bytes() for path in sorted((ROOT / "tests" / "data").rglob("*.eml"))]
+    corpus = (ROOT / "tests" / "corpus" / "debian-maintainers.txt").read_bytes().splitlines()
+    return corpus + case_values()
 
 
 def value_batches() -> Iterator[List[bytes]]:
@@ -125,7 +116,7 @@ def message_work(actions: Dict[str, int]) -> Callable[[int], int]:
     """Sends messages through the strict policy, each with its own Message-ID; counts
     the actions taken."""
     policy = fromguard.Policy.from_toml(ROOT / "examples" / "policies" / "strict.toml")
-    pool = message_pool()
+    pool = messages()
     numbers = itertools.count()
 
     def work(count: int) -> int:

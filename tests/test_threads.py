@@ -9,15 +9,14 @@ the single-threaded one.
 
 from __future__ import annotations
 
-import json
 import random
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import fromguard
 from fromguard import Policy, RuleSet
+from samples import case_values, messages
 from test_hostile import message_summary, summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,25 +36,7 @@ RULE_TABLE = [
 RULES = RuleSet(RULE_TABLE)
 
 
-def values() -> List[bytes]:
-    """The From values of the grammar and attack cases."""
-    found = []
-    for name in ("grammar.jsonl", "attacks.jsonl"):
-        for line in (ROOT / "tests" / "cases" / name).read_text(encoding="utf-8").splitlines():
-            case = json.loads(line)
-            if "input" in case:
-                found.append(case["input"].encode("utf-8", "surrogateescape"))
-    return found
-
-
-def messages() -> List[bytes]:
-    mbox = (ROOT / "examples" / "sample.mbox").read_bytes()
-    found = [part for part in re.split(rb"(?m)^(?=From )", mbox) if part]
-    found += [p.read_bytes() for p in sorted((ROOT / "tests" / "data").rglob("*.eml"))]
-    return found
-
-
-VALUES = values()
+VALUES = case_values()
 MESSAGES = messages()
 POLICY = Policy.from_toml(ROOT / "examples" / "policies" / "strict.toml")
 
