@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::encoded_word::{self, EncodedWord};
-use crate::lexer::{C_ATEXT, Kind, class, high_runs};
+use crate::lexer::{C_ATEXT, Kind, class, high_runs, lossy};
 use crate::limits::MAX_SHADOWS;
 use crate::lookalike::{self, FormatKind};
 use crate::parser::Parser;
@@ -152,6 +152,17 @@ pub(crate) fn normalize_address(address: &str) -> String {
         ),
         None => ("", address),
     };
+    // Only A-labels make the domain more than lower-cased and trimmed: without one,
+    // the address is built in one allocation (the common case, compared per shadow).
+    if !lookalike::has_a_label(domain) {
+        let domain = domain.trim_end_matches('.');
+        let mut normalized = String::with_capacity(local.len() + 1 + domain.len());
+        normalized.push_str(local);
+        normalized.push('@');
+        normalized.push_str(domain);
+        normalized.make_ascii_lowercase();
+        return normalized;
+    }
     let mut normalized = ascii_lower(local);
     normalized.push('@');
     normalized.push_str(&normalize_domain(domain));
@@ -606,7 +617,7 @@ impl<'p, 'a> Analysis<'p, 'a> {
             .collect();
         inspected.sort_unstable();
         for (start, end) in spans {
-            let text = String::from_utf8_lossy(byte_slice(data, start, end));
+            let text = lossy(byte_slice(data, start, end));
             self.compare(&text, ShadowSource::RejectedText, start, end);
             for word in encoded_word::find_encoded_words(data, start, end) {
                 // Skip words inspected already, e.g. decoded in a comment there.

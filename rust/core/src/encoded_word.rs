@@ -19,7 +19,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
+
+use crate::lexer::lossy_owned;
 
 /// RFC 2047 §2: "An 'encoded-word' may not be more than 75 characters long, including
 /// 'charset', 'encoding', 'encoded-text', and delimiters."
@@ -288,7 +291,12 @@ pub fn decode<'a>(data: &'a [u8], word: &EncodedWord<'_>) -> Result<Cow<'a, str>
             encoding.decode_without_bom_handling(bytes).0
         }
         (Charset::Whatwg(encoding), Cow::Owned(bytes)) => {
-            Cow::Owned(encoding.decode_without_bom_handling(&bytes).0.into_owned())
+            if let Cow::Owned(text) = encoding.decode_without_bom_handling(&bytes).0 {
+                return Ok(Cow::Owned(text));
+            }
+            // Borrowed: the bytes are already the text's UTF-8, so they become the
+            // String without a copy.
+            Cow::Owned(lossy_owned(bytes))
         }
     })
 }
@@ -316,8 +324,31 @@ enum Charset {
     Utf7,
 }
 
+/// FNV-1a over a label. The table's keys are fixed, so an input's label can only miss or
+/// hit, never degrade the map: SipHash's flood resistance buys nothing here, and it cost
+/// more than the rest of a short word's decoding.
+struct LabelHasher(u64);
+
+impl Default for LabelHasher {
+    fn default() -> Self {
+        LabelHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for LabelHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 struct CharsetTable {
-    by_label: HashMap<Box<[u8]>, Charset>,
+    by_label: HashMap<Box<[u8]>, Charset, BuildHasherDefault<LabelHasher>>,
     labels: Vec<&'static str>,
 }
 
@@ -328,7 +359,7 @@ fn charset_table() -> &'static CharsetTable {
     static TABLE: OnceLock<CharsetTable> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table = CharsetTable {
-            by_label: HashMap::new(),
+            by_label: HashMap::default(),
             labels: Vec::new(),
         };
         for line in CHARSETS_TSV.lines() {

@@ -605,6 +605,22 @@ impl<'a> Iterator for HighRuns<'a> {
     }
 }
 
+/// [`String::from_utf8_lossy`], tried first as [`std::str::from_utf8`]: the same text,
+/// but valid UTF-8 (nearly all of it) is checked a word at a time, not a character at a
+/// time.
+pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// [`lossy`] for bytes already owned: valid UTF-8 becomes the String without a copy.
+pub(crate) fn lossy_owned(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
 /// The text of `data[start..end]` with quoted-pairs unescaped and line breaks removed
 /// (unfolding), decoded as UTF-8 with U+FFFD for bytes that are not. Borrowed when the
 /// text is the input verbatim.
@@ -614,7 +630,7 @@ pub(crate) fn unescape(data: &[u8], start: usize, end: usize) -> Cow<'_, str> {
         .iter()
         .any(|&b| b == BACKSLASH || b == b'\r' || b == b'\n')
     {
-        return String::from_utf8_lossy(slice);
+        return lossy(slice);
     }
     let mut out: Vec<u8> = Vec::with_capacity(slice.len());
     let mut i = 0;
@@ -633,7 +649,7 @@ pub(crate) fn unescape(data: &[u8], start: usize, end: usize) -> Cow<'_, str> {
         }
         i += 1;
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    Cow::Owned(lossy_owned(out))
 }
 
 /// Builds a text from pieces, borrowing from the input as long as the pieces are the
@@ -659,7 +675,7 @@ impl<'a> TextBuilder<'a> {
     }
 
     fn range_str(&self, start: usize, end: usize) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.data.get(start..end).unwrap_or(&[]))
+        lossy(self.data.get(start..end).unwrap_or(&[]))
     }
 
     /// Appends `text` to an owned copy of the text so far.

@@ -58,7 +58,7 @@ pub struct DomainAnalysis {
 /// must decide identically without UTS #46 tables. See [`decode_punycode`].
 pub fn analyze_domain(domain: &str) -> DomainAnalysis {
     // An ASCII domain without A-labels has nothing to find (and most have neither).
-    if domain.is_ascii() && !domain.split('.').any(|label| a_label_tail(label).is_some()) {
+    if domain.is_ascii() && !has_a_label(domain) {
         return DomainAnalysis::default();
     }
     let mut punycode = false;
@@ -93,6 +93,11 @@ pub fn analyze_domain(domain: &str) -> DomainAnalysis {
         mixed_script,
         ascii_lookalike,
     }
+}
+
+/// Whether some label of `domain` (split at ASCII `.`) is an A-label.
+pub(crate) fn has_a_label(domain: &str) -> bool {
+    domain.split('.').any(|label| a_label_tail(label).is_some())
 }
 
 /// The part of `label` after an `xn--` prefix (matched case-insensitively), if it has one.
@@ -285,6 +290,10 @@ pub fn format_kind(c: char) -> Option<FormatKind> {
 /// UTF-8 encoding of `text`.
 pub fn format_characters(text: &str) -> Vec<FormatSpan> {
     let mut spans: Vec<FormatSpan> = Vec::new();
+    // Every such character is above U+00AD: ASCII text (most of it) holds none.
+    if text.is_ascii() {
+        return spans;
+    }
     for (start, c) in text.char_indices() {
         let Some(kind) = format_kind(c) else {
             continue;

@@ -32,7 +32,7 @@ use crate::deception::Analysis;
 use crate::encoded_word;
 use crate::fast;
 use crate::lexer::{
-    C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, unescape,
+    C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, lossy, unescape,
 };
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
 use crate::{
@@ -619,7 +619,7 @@ impl<'a> Parser<'a> {
                 self.scan_8bit(token.start, token.end, false);
             } else if token.kind == Kind::Literal {
                 self.report(Code::SpecialInDisplayName, token.start, token.start + 1);
-                let text = String::from_utf8_lossy(data.get(token.start..token.end).unwrap_or(&[]));
+                let text = lossy(data.get(token.start..token.end).unwrap_or(&[]));
                 piece = Piece::Cow(text, token.start, token.end);
             } else if token.is_special(b'.') && have_word {
                 self.report(Code::ObsPhrase, token.start, token.end);
