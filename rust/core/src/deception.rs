@@ -94,7 +94,11 @@ fn find_addresses(text: &str) -> Vec<Range<usize>> {
     // Where the previous address ended: the next local part starts no earlier.
     let mut floor = 0;
     let mut search = 0;
-    while let Some(offset) = text.get(search..).and_then(|rest| rest.find('@')) {
+    while let Some(offset) = text
+        .as_bytes()
+        .get(search..)
+        .and_then(|rest| memchr::memchr(b'@', rest))
+    {
         let at = search + offset;
         search = at + 1;
         let mut start = at;

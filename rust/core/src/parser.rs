@@ -1040,11 +1040,9 @@ fn is_dot_atom_text(text: &str) -> bool {
     if text.is_empty() {
         return false;
     }
-    text.split('.').all(|label| {
-        !label.is_empty()
-            && label
-                .chars()
-                .all(|char| !char.is_ascii() || class(char as u8) == C_ATEXT)
+    // On bytes: every byte of a non-ASCII character is 0x80 or more.
+    text.as_bytes().split(|&b| b == b'.').all(|label| {
+        !label.is_empty() && label.iter().all(|&b| !b.is_ascii() || class(b) == C_ATEXT)
     })
 }
 
