@@ -543,16 +543,15 @@ impl<'p, 'a> Analysis<'p, 'a> {
         let mut decoded = std::mem::take(&mut self.parser.decoded);
         decoded.sort_by_key(|&(start, end, _)| (start, end));
         for (start, end, placed_wrongly) in words {
-            let Some(word) = encoded_word::match_encoded_word(data, start, end) else {
-                continue;
-            };
             let known = decoded
                 .binary_search_by_key(&(start, end), |&(start, end, _)| (start, end))
                 .ok()
                 .and_then(|k| decoded.get(k));
-            match known {
-                Some((_, _, text)) => self.inspect_text(&word, text, placed_wrongly),
-                None => self.inspect_word(&word, placed_wrongly),
+            // A word the grammar decoded was matched at exactly this span already.
+            if let Some((_, _, text)) = known {
+                self.inspect_text(start, end, text, placed_wrongly);
+            } else if let Some(word) = encoded_word::match_encoded_word(data, start, end) {
+                self.inspect_word(&word, placed_wrongly);
             }
         }
     }
@@ -561,7 +560,7 @@ impl<'p, 'a> Analysis<'p, 'a> {
     /// characters; with `search`, addresses (for words no display text shows).
     fn inspect_word(&mut self, word: &EncodedWord<'_>, search: bool) {
         if let Ok(text) = encoded_word::decode(self.parser.data, word) {
-            self.inspect_text(word, &text, search);
+            self.inspect_text(word.start, word.end, &text, search);
         }
     }
 
@@ -570,21 +569,19 @@ impl<'p, 'a> Analysis<'p, 'a> {
         clippy::ptr_arg,
         reason = "the Cow says whether the shadows can borrow from the input"
     )]
-    fn inspect_text(&mut self, word: &EncodedWord<'_>, text: &Cow<'a, str>, search: bool) {
+    fn inspect_text(&mut self, start: usize, end: usize, text: &Cow<'a, str>, search: bool) {
         if text.contains(ADDRESS_PUNCTUATION) {
-            self.parser
-                .report(Code::EncodedWordSpecials, word.start, word.end);
+            self.parser.report(Code::EncodedWordSpecials, start, end);
         }
         if text
             .chars()
             .any(|c| c < '\u{20}' || ('\u{7F}'..'\u{A0}').contains(&c))
         {
-            self.parser
-                .report(Code::EncodedWordControl, word.start, word.end);
+            self.parser.report(Code::EncodedWordControl, start, end);
         }
-        self.report_format_kinds(text, word.start, word.end);
+        self.report_format_kinds(text, start, end);
         if search {
-            self.compare(text, ShadowSource::EncodedWord, word.start, word.end);
+            self.compare(text, ShadowSource::EncodedWord, start, end);
         }
     }
 
