@@ -215,6 +215,16 @@ class Outcome(NamedTuple):
 # -- The header check -----------------------------------------------------------------
 
 
+class _Decision(NamedTuple):
+    """What a policy decides on a message before acting on it (``Policy._decide``)."""
+
+    action: Action
+    reasons: Tuple[str, ...]
+    codes: Tuple[str, ...]
+    findings: Tuple[Finding, ...]
+    reply: Optional[SmtpReply]
+
+
 class _Result(Protocol):
     @property
     def findings(self) -> Tuple[Finding, ...]: ...
@@ -713,6 +723,38 @@ class Policy:
         if not isinstance(raw, bytes):
             raise TypeError(f"expected bytes, not {type(raw).__name__}")
         check = _checker()(raw)
+        action, reasons, codes, findings, reply = self._decide(raw, check)
+
+        message = raw
+        notes: Tuple[str, ...] = ()
+        added: Tuple[Tuple[str, str], ...] = ()
+        if action in (Action.TAG, Action.WARN):
+            from . import _mime
+
+            values = {
+                "verdict": check.verdict.name.lower(),
+                "codes": " ".join(codes),
+                "action": action.name.lower(),
+                "reasons": " ".join(reasons),
+            }
+            rendered = ((name, _render(template, values)) for name, template in self._headers)
+            added = tuple((name, value) for name, value in rendered if value)
+            headers = added if add_headers else ()
+            warning = self.warning if action is Action.WARN else None
+            try:
+                rewritten = _mime.rewrite(raw, headers, warning)
+            except Exception as error:  # a bug in the rewrite must not lose the message
+                if warning is None:
+                    raise
+                # Adding header fields is simple enough to trust; deliver with those.
+                rewritten = _mime.rewrite(raw, headers)
+                failure = f"warning not added: {type(error).__name__}: {error}"
+                rewritten = rewritten._replace(notes=(failure,))
+            message, notes = rewritten.message, rewritten.notes
+        return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
+
+    def _decide(self, raw: bytes, check: _Check) -> _Decision:
+        """The strongest matching action for ``raw``, whose header check is ``check``."""
         findings = _all_findings(check)
         codes = list(dict.fromkeys(f.code for f in findings))
         matched: List[Tuple[str, _Rule]] = []
@@ -731,37 +773,7 @@ class Policy:
             # The most specific reply: a code's or a rule's, then the verdict's, then the default.
             replies = [(s.startswith("verdict:"), r.reply) for s, r in winners if r.reply]
             reply = min(replies, key=lambda pair: pair[0])[1] if replies else self._reply
-
-        message = raw
-        notes: Tuple[str, ...] = ()
-        added: Tuple[Tuple[str, str], ...] = ()
-        if action in (Action.TAG, Action.WARN):
-            from . import _mime
-
-            values = {
-                "verdict": check.verdict.name.lower(),
-                "codes": " ".join(codes),
-                "action": action.name.lower(),
-                "reasons": " ".join(reasons),
-            }
-            added = tuple(
-                (name, value)
-                for name, value in ((name, _render(t, values)) for name, t in self._headers)
-                if value
-            )
-            headers = added if add_headers else ()
-            warning = self.warning if action is Action.WARN else None
-            try:
-                rewritten = _mime.rewrite(raw, headers, warning)
-            except Exception as error:  # a bug in the rewrite must not lose the message
-                if warning is None:
-                    raise
-                # Adding header fields is simple enough to trust; deliver with those.
-                rewritten = _mime.rewrite(raw, headers)
-                failure = f"warning not added: {type(error).__name__}: {error}"
-                rewritten = rewritten._replace(notes=(failure,))
-            message, notes = rewritten.message, rewritten.notes
-        return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
+        return _Decision(action, reasons, tuple(codes), findings, reply)
 
 
 def _render(template: Template, values: Mapping[str, str]) -> str:

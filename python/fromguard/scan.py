@@ -223,15 +223,18 @@ def _mbox_message(
 
 
 def check(policy: Policy, path: str, index: Optional[int], raw: bytes) -> Row:
-    """One message's row: the policy's outcome and the first From field's address."""
-    outcome = policy.process(raw)
+    """One message's row: the policy's decision (a report: the message is not rewritten)
+    and the first From field's address, from one header check."""
+    check = _checker()(raw)
+    decision = policy._decide(raw, check)
     sender: Optional[str] = None
-    for field in _checker()(raw).fields:
+    for field in check.fields:
         if str(getattr(field, "name", "")).lower().rstrip(" \t") == "from":
             sender = getattr(field.result, "address", None)
             break
-    codes = tuple(dict.fromkeys(finding.code for finding in outcome.findings))
-    return Row(path, index, sender, outcome.verdict, outcome.action, codes, outcome.reasons)
+    return Row(
+        path, index, sender, check.verdict, decision.action, decision.codes, decision.reasons
+    )
 
 
 # -- Output ---------------------------------------------------------------------------
