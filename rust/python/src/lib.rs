@@ -244,6 +244,19 @@ fn cached_utf8<'a>(_text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
 /// and taking the GIL back costs more than it frees.
 const DETACH_BYTES: usize = 16 * 1024;
 
+/// `work(input)`, without the GIL when the input is at least [`DETACH_BYTES`] long.
+fn sized<'a, T: Send>(
+    py: Python<'_>,
+    input: &'a [u8],
+    work: impl FnOnce(&'a [u8]) -> T + Send,
+) -> T {
+    if input.len() >= DETACH_BYTES {
+        py.detach(|| work(input))
+    } else {
+        work(input)
+    }
+}
+
 /// Batches of at least this many values are shared among threads (rayon); below it,
 /// handing work to other threads costs more than it saves (measured with
 /// `benches/compare.py --threads`).
@@ -312,11 +325,7 @@ fn parse(
     let value = readable(value)?;
     let profile = Profile { utf8, groups };
     let input = in_place(&value);
-    let assessment = if input.len() >= DETACH_BYTES {
-        py.detach(|| fromguard::assess(input, profile))
-    } else {
-        fromguard::assess(input, profile)
-    };
+    let assessment = sized(py, input, |input| fromguard::assess(input, profile));
     Ok(FromHeader::new(value.unbind(), profile, assessment))
 }
 
@@ -431,11 +440,7 @@ impl FromHeader {
         self.details.get_or_try_init(py, || {
             let value = readable(self.value.bind(py))?;
             let input = in_place(&value);
-            let parsed = if input.len() >= DETACH_BYTES {
-                py.detach(|| fromguard::parse(input, self.profile))
-            } else {
-                fromguard::parse(input, self.profile)
-            };
+            let parsed = sized(py, input, |input| fromguard::parse(input, self.profile));
             Details::new(py, &parsed)
         })
     }
