@@ -22,7 +22,7 @@
 
 use std::borrow::Cow;
 
-use crate::lexer::high_runs;
+use crate::lexer::{C_ATEXT, byte_classes, high_runs};
 use crate::limits::MAX_LINE_OCTETS;
 use crate::lookalike::format_kind;
 use crate::{Assessment, Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict};
@@ -63,22 +63,20 @@ const fn classes() -> [u8; 256] {
         }
         b += 1;
     }
-    let mut b = b'0';
-    while b <= b'z' {
-        if b.is_ascii_alphanumeric() {
-            table[b as usize] |= IN_NAME | IN_LOCAL | IN_DOMAIN;
+    // atext as the lexer defines it, but "?" (see above).
+    let lexer_classes = byte_classes();
+    let mut b = 0u8;
+    while b < 0x80 {
+        if lexer_classes[b as usize] == C_ATEXT && b != b'?' {
+            table[b as usize] |= IN_NAME;
+            if b != b'%' && b != b'!' {
+                table[b as usize] |= IN_LOCAL;
+            }
+            if b.is_ascii_alphanumeric() {
+                table[b as usize] |= IN_DOMAIN;
+            }
         }
         b += 1;
-    }
-    let punctuation = b"!#$%&'*+-/=^_`{|}~";
-    let mut k = 0;
-    while k < punctuation.len() {
-        let c = punctuation[k];
-        table[c as usize] |= IN_NAME;
-        if c != b'%' && c != b'!' {
-            table[c as usize] |= IN_LOCAL;
-        }
-        k += 1;
     }
     table[b'.' as usize] |= DOT | IN_NAME | IN_LOCAL | IN_DOMAIN;
     table[b' ' as usize] |= SPACE | IN_NAME;

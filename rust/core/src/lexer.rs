@@ -48,7 +48,7 @@ pub(crate) const C_HIGH: u8 = 5;
 
 const ATEXT_PUNCTUATION: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
 
-const fn byte_classes() -> [u8; 256] {
+pub(crate) const fn byte_classes() -> [u8; 256] {
     let mut table = [C_CTL; 256];
     table[0] = C_NUL;
     let mut b = 0x80;
