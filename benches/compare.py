@@ -3,8 +3,8 @@
 For each value set (``corpora.py``) and each implementation (``peers.py``) it prints the
 time per value (best pass), values per second and the ratio of the time to
 ``fromguard.parse``'s (``12.0x`` = twelve times slower). Then the batch calls on one and on
-two threads (``RAYON_NUM_THREADS``, in child processes), beside what two threads of a C
-workload get on the machine at that moment. Runs in well under a minute.
+two cores (child processes pinned to that many CPUs, with as many rayon threads), beside
+what two threads of a C workload get on the machine at that moment. Runs in well under a minute.
 """
 
 from __future__ import annotations
@@ -66,12 +66,19 @@ def measure(values: List[str]) -> List[Dict[str, Any]]:
     return rows
 
 
-def thread_probe() -> Dict[str, Any]:
-    """Batch throughput at several sizes, under this process's RAYON_NUM_THREADS."""
+def thread_probe(cores: int) -> Dict[str, Any]:
+    """Batch throughput at several sizes on the first ``cores`` CPUs this process may use
+    (where the system lets a process choose; RAYON_NUM_THREADS is set by the parent).
+    Pinning, not only the thread count: ``parse_many`` overlaps the pool's work with its
+    own thread's, so one rayon thread alone would still use two cores."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
     debian = corpora.debian()
     out: Dict[str, Any] = {}
     for size in THREAD_SIZES:
-        values = (debian * (size // len(debian) + 1))[:size]
+        # Distinct objects, as a real batch has: one str repeated would have the pool's
+        # threads read the very objects this thread is counting references to.
+        values = [value.encode().decode() for value in (debian * (size // len(debian) + 1))[:size]]
         for name, function in (
             ("verdicts", fromguard.verdicts),
             ("parse_many", fromguard.parse_many),
@@ -110,7 +117,7 @@ def threads() -> Dict[str, Dict[str, float]]:
         env = dict(os.environ, RAYON_NUM_THREADS=count)
         script = Path(__file__).resolve()
         done = subprocess.run(
-            [sys.executable, str(script), "--thread-probe"],
+            [sys.executable, str(script), "--thread-probe", count],
             env=env,
             capture_output=True,
             text=True,
@@ -136,9 +143,9 @@ def print_table(name: str, values: List[str], rows: List[Dict[str, Any]]) -> Non
 
 
 def print_threads(results: Dict[str, Dict[str, float]], ceiling: float) -> None:
-    print("\n## batches on 1 and 2 threads (Debian values repeated; values/s)\n")
+    print("\n## batches on 1 and 2 cores (Debian values repeated; values/s)\n")
     print(f"Two threads of hashlib (GIL released) run {ceiling:.2f}x one thread here now.\n")
-    print("| call | values | 1 thread | 2 threads | speed-up |")
+    print("| call | values | 1 core | 2 cores | speed-up |")
     print("|---|---:|---:|---:|---:|")
     for key in results["1"]:
         call, size = key.split("/")
@@ -149,10 +156,10 @@ def print_threads(results: Dict[str, Dict[str, float]], ceiling: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--thread-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--thread-probe", type=int, metavar="CORES", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.thread_probe:
-        print(json.dumps(thread_probe()))
+    if args.thread_probe is not None:
+        print(json.dumps(thread_probe(args.thread_probe)))
         return
     report: Dict[str, Any] = {
         "python": platform.python_version(),

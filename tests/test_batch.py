@@ -62,6 +62,60 @@ def test_large_batches_run_in_parallel_with_the_same_results() -> None:
     assert batch[-1].findings == fromguard.parse(values[-1]).findings
 
 
+# Around a piece (256 values), the size from which a pool thread helps (4096) and a
+# round (64 Ki values).
+BOUNDARIES = [0, 1, 255, 256, 257, 4095, 4096, 4097, 65535, 65536, 65537]
+
+
+@pytest.mark.parametrize("size", BOUNDARIES)
+def test_every_batch_size_gives_each_value_its_own_result_in_order(size: int) -> None:
+    attacks = [case_input(c) for c in CASES if c.get("utf8", True) and not c.get("groups")]
+    pool: List[Value] = DEBIAN + attacks
+    values = [pool[(i * 7919) % len(pool)] for i in range(size)]
+    expected = _one_by_one(values)
+    for given in (values, iter(values), tuple(values)):
+        assert fromguard.verdicts(given) == expected
+    for given in (values, iter(values)):
+        batch = fromguard.parse_many(given)
+        assert bytes(r.verdict for r in batch) == expected
+        assert [r.value for r in batch] == [
+            v if isinstance(v, bytes) else v.encode() for v in values
+        ]
+
+
+@pytest.mark.parametrize("position", [3, 300, 5000, 70000])
+def test_a_bad_value_or_a_failing_iterator_stops_a_large_batch(position: int) -> None:
+    values: List[object] = list(DEBIAN * 32)[:80000]
+    values[position] = 1
+    with pytest.raises(TypeError, match="expected bytes or str"):
+        fromguard.verdicts(values)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="expected bytes or str"):
+        fromguard.parse_many(iter(values))  # type: ignore[arg-type]
+
+    def failing() -> Iterator[str]:
+        yield from DEBIAN * 32
+        raise LookupError("the archive is gone")
+
+    with pytest.raises(LookupError, match="archive"):
+        fromguard.parse_many(failing())
+    # The pool is free again: the next batch runs.
+    assert fromguard.verdicts(DEBIAN * 3) == _one_by_one(DEBIAN * 3)
+
+
+def test_results_are_not_tracked_by_the_cycle_collector_and_free_their_value() -> None:
+    import gc
+
+    value = "".join(["Jane Doe ", "<jane@example.org>"])  # a str of its own
+    before = sys.getrefcount(value)
+    results = [fromguard.parse(value), *fromguard.parse_many([value] * 5000)]
+    assert not any(gc.is_tracked(r) for r in results)
+    assert results[0].mailboxes[0].addr_spec == "jane@example.org"  # details built
+    del results
+    assert sys.getrefcount(value) == before
+    checked = fromguard.check_message(b"From: a@b.example\r\n\r\n")
+    assert not gc.is_tracked(checked.fields[0].result)
+
+
 def test_verdicts_takes_any_iterable_and_checks_types() -> None:
     def generate() -> Iterator[Value]:
         yield "a@b.example"

@@ -10,6 +10,8 @@
 //! shadows as Python objects only when one of them is first read, by parsing again.
 //! Batches run without the GIL, on several threads when they are large.
 
+#![deny(unsafe_code)]
+
 use std::borrow::Cow;
 
 use fromguard::{Finding, Mailbox, Parsed, Profile, ShadowSource, Syntax, Verdict};
@@ -17,8 +19,13 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError, PyValu
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyString, PyTuple};
-use rayon::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+mod batch;
+#[allow(unsafe_code)]
+mod ffi;
+use batch::judge_batch;
+use ffi::cached_utf8;
 
 /// What the binding needs from the Python side of the package, looked up once.
 struct PythonSide {
@@ -206,40 +213,6 @@ fn in_place<'a>(value: &'a Bound<'_, PyAny>) -> &'a [u8] {
     }
 }
 
-/// The UTF-8 form of a str, cached in the str by CPython (`PyUnicode_AsUTF8AndSize`),
-/// or `None` when it has lone surrogates (the error is cleared).
-#[cfg(not(windows))]
-fn cached_utf8<'a>(text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
-    // In the stable ABI only from Python 3.10, but exported by every CPython 3 (not in
-    // python3.dll on Windows before 3.10, hence the other branch there).
-    unsafe extern "C" {
-        fn PyUnicode_AsUTF8AndSize(
-            unicode: *mut pyo3::ffi::PyObject,
-            size: *mut pyo3::ffi::Py_ssize_t,
-        ) -> *const std::ffi::c_char;
-    }
-    if !text.is_instance_of::<PyString>() {
-        return None;
-    }
-    let mut size: pyo3::ffi::Py_ssize_t = 0;
-    // SAFETY: `text` is a str (checked above) and the GIL is held (`Bound`). The buffer
-    // returned belongs to the str, which is immutable and outlives the borrow of `text`.
-    let data = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };
-    if data.is_null() {
-        // Lone surrogates: no UTF-8 form. Drop the UnicodeEncodeError raised.
-        drop(PyErr::take(text.py()));
-        return None;
-    }
-    let size = usize::try_from(size).ok()?;
-    // SAFETY: CPython guarantees `size` bytes at `data`, alive as long as the str.
-    Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) })
-}
-
-#[cfg(windows)]
-fn cached_utf8<'a>(_text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
-    None
-}
-
 /// Values of at least this many bytes are parsed without the GIL; below it, releasing
 /// and taking the GIL back costs more than it frees.
 const DETACH_BYTES: usize = 16 * 1024;
@@ -257,113 +230,44 @@ fn sized<'a, T: Send>(
     }
 }
 
-/// Batches of at least this many values are shared among threads (rayon); below it,
-/// handing work to other threads costs more than it saves (measured with
-/// `benches/compare.py --threads`).
-const PARALLEL_VALUES: usize = 4096;
-
-/// Values are read from the iterable in chunks of this many, so that a batch of any size
-/// holds only one chunk of references and slices at a time.
-const CHUNK_VALUES: usize = 64 * 1024;
-
-/// `judge(input)` for each input, into `out`, without the GIL; on several threads when
-/// the batch is large.
-fn judge_batch<T: Send>(
-    py: Python<'_>,
-    inputs: &[&[u8]],
-    out: &mut [T],
-    judge: impl Fn(&[u8]) -> T + Sync + Send,
-) {
-    py.detach(|| {
-        if inputs.len() >= PARALLEL_VALUES {
-            inputs
-                .par_iter()
-                .zip(out.par_iter_mut())
-                .with_min_len(1024)
-                .for_each(|(input, slot)| *slot = judge(input));
-        } else {
-            for (input, slot) in inputs.iter().zip(out.iter_mut()) {
-                *slot = judge(input);
-            }
-        }
-    });
-}
-
-/// Each value's bytes, read in place, over `values` chunk by chunk: `each_chunk` gets the
-/// values (kept alive while it runs) and their bytes.
-fn for_chunks<'py>(
-    values: &Bound<'py, PyAny>,
-    mut each_chunk: impl FnMut(&[Bound<'py, PyAny>], &[&[u8]]) -> PyResult<()>,
-) -> PyResult<()> {
-    let mut iterator = values.try_iter()?;
-    let mut chunk: Vec<Bound<'py, PyAny>> = Vec::new();
-    loop {
-        chunk.clear();
-        for value in iterator.by_ref().take(CHUNK_VALUES) {
-            chunk.push(readable(&value?)?);
-        }
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let inputs: Vec<&[u8]> = chunk.iter().map(in_place).collect();
-        each_chunk(&chunk, &inputs)?;
-        if chunk.len() < CHUNK_VALUES {
-            return Ok(());
-        }
-    }
-}
-
 /// Parse a From field body (the text after ``From:``), folded or not.
 #[pyfunction]
 #[pyo3(signature = (value, *, utf8 = true, groups = false))]
-fn parse(
-    py: Python<'_>,
-    value: &Bound<'_, PyAny>,
+fn parse<'py>(
+    py: Python<'py>,
+    value: &Bound<'py, PyAny>,
     utf8: bool,
     groups: bool,
-) -> PyResult<FromHeader> {
+) -> PyResult<Bound<'py, FromHeader>> {
     let value = readable(value)?;
     let profile = Profile { utf8, groups };
     let input = in_place(&value);
     let assessment = sized(py, input, |input| fromguard::assess(input, profile));
-    Ok(FromHeader::new(value.unbind(), profile, assessment))
+    FromHeader::new(value.unbind(), profile, assessment).into_python(py)
 }
 
 /// ``parse`` over many values; the parser runs over the batch without the GIL.
 #[pyfunction]
 #[pyo3(signature = (values, *, utf8 = true, groups = false))]
-fn parse_many(
-    py: Python<'_>,
-    values: &Bound<'_, PyAny>,
+fn parse_many<'py>(
+    py: Python<'py>,
+    values: &Bound<'py, PyAny>,
     utf8: bool,
     groups: bool,
-) -> PyResult<Vec<FromHeader>> {
+) -> PyResult<Bound<'py, PyList>> {
     let profile = Profile { utf8, groups };
-    let mut results = Vec::new();
-    let mut assessments = Vec::new();
-    for_chunks(values, |chunk, inputs| {
-        assessments.clear();
-        assessments.resize(inputs.len(), NOT_JUDGED);
-        judge_batch(py, inputs, &mut assessments, |input| {
-            fromguard::assess(input, profile)
-        });
-        for (value, assessment) in chunk.iter().zip(&assessments) {
-            results.push(FromHeader::new(
-                value.clone().unbind(),
-                profile,
-                *assessment,
-            ));
-        }
-        Ok(())
-    })?;
+    let results = PyList::empty(py);
+    judge_batch(
+        py,
+        values,
+        |input| fromguard::assess(input, profile),
+        |value, assessment| {
+            let header = FromHeader::new(value.unbind(), profile, assessment);
+            results.append(header.into_python(py)?)
+        },
+    )?;
     Ok(results)
 }
-
-/// What an output slot holds before the batch fills it.
-const NOT_JUDGED: fromguard::Assessment = fromguard::Assessment {
-    verdict: Verdict::Invalid,
-    syntax: Syntax::Invalid,
-};
 
 /// The verdict of each value, one byte each (the ``Verdict`` value), in order. Nothing is
 /// built per value; the batch runs without the GIL.
@@ -380,15 +284,15 @@ fn verdicts<'py>(
     if let Ok(length) = values.len() {
         out.reserve_exact(length);
     }
-    for_chunks(values, |_, inputs| {
-        let start = out.len();
-        out.resize(start + inputs.len(), 0);
-        let slots = out.get_mut(start..).unwrap_or_default();
-        judge_batch(py, inputs, slots, |input| {
-            fromguard::assess(input, profile).verdict as u8
-        });
-        Ok(())
-    })?;
+    judge_batch(
+        py,
+        values,
+        |input| fromguard::assess(input, profile).verdict as u8,
+        |_, verdict| {
+            out.push(verdict);
+            Ok(())
+        },
+    )?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -421,6 +325,13 @@ impl FromHeader {
             syntax: assessment.syntax,
             details: PyOnceLock::new(),
         }
+    }
+
+    /// The Python object, kept out of the cyclic garbage collector (see [`ffi::untrack`]).
+    fn into_python(self, py: Python<'_>) -> PyResult<Bound<'_, FromHeader>> {
+        let object = Bound::new(py, self)?;
+        ffi::untrack(object.as_any());
+        Ok(object)
     }
 
     /// A result whose parse is at hand already (a field of a checked message).
@@ -534,7 +445,7 @@ fn check_message(
         .map(|field| {
             let value = input.get(field.value_start..field.end).unwrap_or_default();
             let value = PyBytes::new(py, value).into_any().unbind();
-            let header = Py::new(py, FromHeader::parsed(py, value, &field.result)?)?;
+            let header = FromHeader::parsed(py, value, &field.result)?.into_python(py)?;
             side.header_field.bind(py).call1((
                 field.name.as_ref(),
                 field.start,

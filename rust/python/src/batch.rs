@@ -1,0 +1,230 @@
+//! Batches: many values judged by the core, on two threads or more when it pays.
+//!
+//! Reading a value (iterating, finding its bytes) and delivering its result (a byte, or a
+//! `FromHeader` object) need the GIL; judging it does not. So this thread reads values
+//! and delivers results while a pool thread judges the values already read, piece by
+//! piece, right behind the reading; when this thread has read everything, it judges the
+//! pieces nobody has taken yet, without the GIL. The pool thread is woken once per round
+//! of [`ROUND_PIECES`] pieces, not once per piece: waking a sleeping thread costs tens of
+//! microseconds, as much as judging a few hundred values.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use pyo3::prelude::*;
+use pyo3::types::PyIterator;
+
+use crate::{in_place, readable};
+
+/// Batches of at least this many values are shared with a pool thread; below it, waking
+/// one costs more than it saves (measured with `benches/compare.py`).
+const PARALLEL_VALUES: usize = 4096;
+
+/// Values are read and judged in pieces of this many: the unit a thread takes at a time.
+const PIECE_VALUES: usize = 256;
+
+/// A batch is read in rounds of this many pieces (64 Ki values), so that it holds one
+/// round of references and slices at a time whatever its size.
+const ROUND_PIECES: usize = 256;
+
+/// Whether this process may run on more than one CPU (its affinity and cgroup quota
+/// counted); on one, a pool thread would only take turns with this one.
+fn several_cores() -> bool {
+    static SEVERAL: OnceLock<bool> = OnceLock::new();
+    *SEVERAL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+/// `judge(input)` for every value of `values`; `deliver(value, judgement)` is called for
+/// each, in order, under the GIL.
+pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
+    py: Python<'py>,
+    values: &Bound<'py, PyAny>,
+    judge: impl Fn(&[u8]) -> T + Sync,
+    mut deliver: impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+) -> PyResult<()> {
+    // The helper starts once the batch is known to be large: at once when it says how
+    // long it is, else when that many values have been read.
+    let mut helper_from = match values.len() {
+        Ok(length) if length >= PARALLEL_VALUES => Some(0),
+        Ok(_) => None,
+        Err(_) => Some(PARALLEL_VALUES / PIECE_VALUES),
+    }
+    .filter(|_| several_cores());
+    let mut iterator = values.try_iter()?;
+    loop {
+        let owners: Vec<OnceLock<Vec<Bound<'py, PyAny>>>> =
+            (0..ROUND_PIECES).map(|_| OnceLock::new()).collect();
+        let round = Round::new();
+        let more = rayon::in_place_scope(|scope| {
+            let start_helper = |piece| {
+                if helper_from == Some(piece) {
+                    scope.spawn(|_| round.help(&judge));
+                }
+            };
+            // This thread, not the pool, runs this body, holding the GIL.
+            round.run(
+                py,
+                &mut iterator,
+                &owners,
+                &judge,
+                &mut deliver,
+                start_helper,
+            )
+        })?;
+        if !more {
+            return Ok(());
+        }
+        // The next round is large enough already.
+        helper_from = helper_from.map(|_| 0);
+    }
+}
+
+/// One round of pieces: the bytes of each piece read, and its judgements.
+struct Round<'a, T> {
+    inputs: Vec<OnceLock<Vec<&'a [u8]>>>,
+    judged: Vec<OnceLock<Vec<T>>>,
+    /// Set when reading is over: the pieces with inputs are all there are.
+    finished: AtomicBool,
+    /// The first piece nobody has taken to judge.
+    untaken: AtomicUsize,
+}
+
+impl<'a, T: Copy + Send + Sync> Round<'a, T> {
+    fn new() -> Self {
+        Round {
+            inputs: (0..ROUND_PIECES).map(|_| OnceLock::new()).collect(),
+            judged: (0..ROUND_PIECES).map(|_| OnceLock::new()).collect(),
+            finished: AtomicBool::new(false),
+            untaken: AtomicUsize::new(0),
+        }
+    }
+
+    /// The pool thread's part: take the next piece, wait until it is read, judge it;
+    /// until the piece taken is past the end of the round.
+    fn help(&self, judge: &(impl Fn(&[u8]) -> T + Sync)) {
+        loop {
+            let piece = self.untaken.fetch_add(1, Ordering::AcqRel);
+            let Some(inputs) = self.inputs.get(piece) else {
+                return;
+            };
+            let mut waited = 0;
+            let inputs = loop {
+                // `finished` first: once it is set, every piece read has its inputs.
+                let finished = self.finished.load(Ordering::Acquire);
+                match inputs.get() {
+                    Some(inputs) => break inputs,
+                    None if finished => return,
+                    None => pause(&mut waited),
+                }
+            };
+            self.judge_piece(piece, inputs, judge);
+        }
+    }
+
+    fn judge_piece(&self, piece: usize, inputs: &[&[u8]], judge: impl Fn(&[u8]) -> T) {
+        let judgements = inputs.iter().map(|input| judge(input)).collect();
+        if let Some(slot) = self.judged.get(piece) {
+            // A piece is taken once, so its slot is empty.
+            let _ = slot.set(judgements);
+        }
+    }
+
+    /// This thread's part: read the round's values piece by piece, delivering each piece
+    /// as soon as it is judged; then judge what nobody has taken and deliver the rest.
+    /// Returns whether the iterable may have more values.
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        iterator: &mut Bound<'py, PyIterator>,
+        owners: &'a [OnceLock<Vec<Bound<'py, PyAny>>>],
+        judge: &(impl Fn(&[u8]) -> T + Sync),
+        deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+        start_helper: impl FnMut(usize),
+    ) -> PyResult<bool> {
+        let read = self.read_pieces(iterator, owners, deliver, start_helper);
+        // Whatever happened, the round's pieces are known now: the helper may stop.
+        self.finished.store(true, Ordering::Release);
+        if read.is_err() {
+            // Nothing more is to be judged: the batch raises.
+            self.untaken.store(ROUND_PIECES, Ordering::Release);
+        }
+        let (pieces, mut delivered, more) = read?;
+        let mut waited = 0;
+        while delivered < pieces {
+            if let Some(judgements) = self.judged.get(delivered).and_then(OnceLock::get) {
+                deliver_piece(owners, delivered, judgements, deliver)?;
+                delivered += 1;
+                waited = 0;
+                continue;
+            }
+            let piece = self.untaken.fetch_add(1, Ordering::AcqRel);
+            if let Some(inputs) = self.inputs.get(piece).and_then(OnceLock::get) {
+                py.detach(|| self.judge_piece(piece, inputs, judge));
+            } else {
+                // All taken: the helper is judging the piece to deliver next.
+                pause(&mut waited);
+            }
+        }
+        Ok(more)
+    }
+
+    /// Reads up to a round of pieces, publishing each as it is complete and delivering
+    /// the pieces judged meanwhile. Returns the pieces read, the pieces delivered and
+    /// whether the iterable may have more values.
+    fn read_pieces<'py>(
+        &self,
+        iterator: &mut Bound<'py, PyIterator>,
+        owners: &'a [OnceLock<Vec<Bound<'py, PyAny>>>],
+        deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+        mut start_helper: impl FnMut(usize),
+    ) -> PyResult<(usize, usize, bool)> {
+        let mut delivered = 0;
+        for (piece, (owner, inputs)) in owners.iter().zip(&self.inputs).enumerate() {
+            start_helper(piece);
+            let mut values = Vec::with_capacity(PIECE_VALUES);
+            for value in iterator.by_ref().take(PIECE_VALUES) {
+                values.push(readable(&value?)?);
+            }
+            if values.is_empty() {
+                return Ok((piece, delivered, false));
+            }
+            let full = values.len() == PIECE_VALUES;
+            let values = owner.get_or_init(|| values);
+            let _ = inputs.set(values.iter().map(in_place).collect());
+            while let Some(judgements) = self.judged.get(delivered).and_then(OnceLock::get) {
+                deliver_piece(owners, delivered, judgements, deliver)?;
+                delivered += 1;
+            }
+            if !full {
+                return Ok((piece + 1, delivered, false));
+            }
+        }
+        Ok((owners.len(), delivered, true))
+    }
+}
+
+/// A wait for the other thread, `waited` times before: yield the CPU at first, then sleep
+/// a little, so that a helper whose reader is held up (waiting for the GIL, say) does not
+/// keep a core busy.
+fn pause(waited: &mut u32) {
+    *waited = waited.saturating_add(1);
+    if *waited < 1000 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+}
+
+/// Delivers the values of `piece` with their judgements.
+fn deliver_piece<'py, T: Copy>(
+    owners: &[OnceLock<Vec<Bound<'py, PyAny>>>],
+    piece: usize,
+    judgements: &[T],
+    deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+) -> PyResult<()> {
+    let values = owners.get(piece).and_then(OnceLock::get);
+    for (value, judgement) in values.into_iter().flatten().zip(judgements) {
+        deliver(value.clone(), *judgement)?;
+    }
+    Ok(())
+}
