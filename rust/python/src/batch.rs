@@ -16,8 +16,8 @@ use pyo3::types::PyIterator;
 
 use crate::{in_place, readable};
 
-/// Batches of at least this many values are shared with a pool thread; below it, waking
-/// one costs more than it saves (measured with `benches/compare.py`).
+/// Batches of at least this many values are shared with helper threads; below it, waking
+/// them costs more than it saves (measured with `benches/compare.py`).
 const PARALLEL_VALUES: usize = 4096;
 
 /// Values are read and judged in pieces of this many: the unit a thread takes at a time.
@@ -27,11 +27,23 @@ const PIECE_VALUES: usize = 256;
 /// round of references and slices at a time whatever its size.
 const ROUND_PIECES: usize = 256;
 
-/// Whether this process may run on more than one CPU (its affinity and cgroup quota
-/// counted); on one, a pool thread would only take turns with this one.
-fn several_cores() -> bool {
-    static SEVERAL: OnceLock<bool> = OnceLock::new();
-    *SEVERAL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+/// The threads that judge beside the caller's: one fewer than the CPUs this process may
+/// use (its affinity and cgroup quota counted), none on one CPU. Not rayon's global pool,
+/// which has a thread per CPU: with the caller's thread that is one thread too many, and
+/// the caller, whose reading and delivering nobody else can do, loses its CPU to it.
+fn helpers() -> Option<&'static rayon::ThreadPool> {
+    static HELPERS: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    HELPERS
+        .get_or_init(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = cpus.checked_sub(1).filter(|&n| n > 0)?;
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("fromguard-batch-{i}"))
+                .build()
+                .ok()
+        })
+        .as_ref()
 }
 
 /// `judge(input)` for every value of `values`; `deliver(value, judgement)` is called for
@@ -42,40 +54,47 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
     judge: impl Fn(&[u8]) -> T + Sync,
     mut deliver: impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
 ) -> PyResult<()> {
-    // The helper starts once the batch is known to be large: at once when it says how
+    // The helpers start once the batch is known to be large: at once when it says how
     // long it is, else when that many values have been read.
-    let mut helper_from = match values.len() {
+    let mut helped_from = match values.len() {
         Ok(length) if length >= PARALLEL_VALUES => Some(0),
         Ok(_) => None,
         Err(_) => Some(PARALLEL_VALUES / PIECE_VALUES),
-    }
-    .filter(|_| several_cores());
+    };
+    let pool = helpers();
     let mut iterator = values.try_iter()?;
     loop {
         let owners: Vec<OnceLock<Vec<Bound<'py, PyAny>>>> =
             (0..ROUND_PIECES).map(|_| OnceLock::new()).collect();
         let round = Round::new();
-        let more = rayon::in_place_scope(|scope| {
-            let start_helper = |piece| {
-                if helper_from == Some(piece) {
-                    scope.spawn(|_| round.help(&judge));
-                }
-            };
-            // This thread, not the pool, runs this body, holding the GIL.
+        let mut run = |start_helpers: &mut dyn FnMut(usize)| {
             round.run(
                 py,
                 &mut iterator,
                 &owners,
                 &judge,
                 &mut deliver,
-                start_helper,
+                start_helpers,
             )
-        })?;
+        };
+        let more = match pool {
+            // This thread, not the pool, runs the body, holding the GIL.
+            Some(pool) => pool.in_place_scope(|scope| {
+                run(&mut |piece| {
+                    if helped_from == Some(piece) {
+                        for _ in 0..pool.current_num_threads() {
+                            scope.spawn(|_| round.help(&judge));
+                        }
+                    }
+                })
+            }),
+            None => run(&mut |_| {}),
+        }?;
         if !more {
             return Ok(());
         }
         // The next round is large enough already.
-        helper_from = helper_from.map(|_| 0);
+        helped_from = helped_from.map(|_| 0);
     }
 }
 
@@ -139,9 +158,9 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         owners: &'a [OnceLock<Vec<Bound<'py, PyAny>>>],
         judge: &(impl Fn(&[u8]) -> T + Sync),
         deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
-        start_helper: impl FnMut(usize),
+        start_helpers: &mut dyn FnMut(usize),
     ) -> PyResult<bool> {
-        let read = self.read_pieces(iterator, owners, deliver, start_helper);
+        let read = self.read_pieces(iterator, owners, deliver, start_helpers);
         // Whatever happened, the round's pieces are known now: the helper may stop.
         self.finished.store(true, Ordering::Release);
         if read.is_err() {
@@ -176,11 +195,11 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         iterator: &mut Bound<'py, PyIterator>,
         owners: &'a [OnceLock<Vec<Bound<'py, PyAny>>>],
         deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
-        mut start_helper: impl FnMut(usize),
+        start_helpers: &mut dyn FnMut(usize),
     ) -> PyResult<(usize, usize, bool)> {
         let mut delivered = 0;
         for (piece, (owner, inputs)) in owners.iter().zip(&self.inputs).enumerate() {
-            start_helper(piece);
+            start_helpers(piece);
             let mut values = Vec::with_capacity(PIECE_VALUES);
             for value in iterator.by_ref().take(PIECE_VALUES) {
                 values.push(readable(&value?)?);
