@@ -42,7 +42,8 @@ def _encoded(text: str, charset: str, rng: random.Random) -> str:
     data = text.encode(charset)
     if rng.random() < 0.5:
         return f"=?{charset}?b?{base64.b64encode(data).decode()}?="
-    quoted = "".join(chr(b) if chr(b).isalnum() else f"={b:02X}" for b in data)
+    # Only ASCII letters and digits stand for themselves (a byte >= 0x80 is escaped).
+    quoted = "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else f"={b:02X}" for b in data)
     return f"=?{charset}?q?{quoted}?="
 
 

@@ -42,7 +42,7 @@ use crate::{
 type Span = (usize, usize);
 
 /// RFC 2047 §5(3): what a "Q" encoded-word in a phrase may hold.
-fn is_phrase_q_text(b: u8) -> bool {
+pub(crate) fn is_phrase_q_text(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!*+-/=_".contains(&b)
 }
 
@@ -92,6 +92,9 @@ pub fn parse_full(input: &[u8], profile: Profile) -> Parsed<'_> {
 pub fn assess(input: &[u8], profile: Profile) -> Assessment {
     if let Some(fast) = fast::scan(input, profile) {
         return fast.assessment();
+    }
+    if let Some(assessment) = fast::assess_encoded_name(input) {
+        return assessment;
     }
     let parsed = parse_full(input, profile);
     Assessment {
