@@ -3,8 +3,9 @@
 For each value set (``corpora.py``) and each implementation (``peers.py``) it prints the
 time per value (best pass), values per second and the ratio of the time to
 ``fromguard.parse``'s (``12.0x`` = twelve times slower). Then the batch calls on one and on
-two cores (child processes pinned to that many CPUs, with as many rayon threads), beside
-what two threads of a C workload get on the machine at that moment. Runs in well under a minute.
+two cores (child processes pinned to that many CPUs), beside what two threads of a C
+workload get on the machine at that moment, and the memory of a result and of a batch.
+Runs in well under a minute.
 """
 
 from __future__ import annotations
@@ -111,20 +112,48 @@ def parallel_ceiling() -> float:
     return one / (time.perf_counter() - start)
 
 
+def _child(*arguments: str) -> Any:
+    """This script's JSON answer to `arguments`, from a fresh process."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
 def threads() -> Dict[str, Dict[str, float]]:
-    results = {}
-    for count in ("1", "2"):
-        env = dict(os.environ, RAYON_NUM_THREADS=count)
-        script = Path(__file__).resolve()
-        done = subprocess.run(
-            [sys.executable, str(script), "--thread-probe", count],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        results[count] = json.loads(done.stdout)
-    return results
+    return {count: _child("--thread-probe", count) for count in ("1", "2")}
+
+
+MEMORY_SIZES = (1_000_000, 10_000_000)
+
+
+def memory_probe(count: int) -> Dict[str, int]:
+    """The peak memory a ``verdicts`` call over ``count`` values adds to this (fresh)
+    process, beside its output (one byte per value): the batch's own memory, which must
+    not grow with the batch. And what an unread ``parse`` result costs."""
+    import resource
+
+    def peak() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+    debian = corpora.debian()
+    values = [debian[i % len(debian)] for i in range(count)]  # no temporary copy
+    fromguard.verdicts(values[:5000])  # first use: the thread pool, the tables
+    before = peak()
+    output = len(fromguard.verdicts(values))
+    return {
+        "values": count,
+        "added": peak() - before,
+        "output": output,
+        "unread_result": sys.getsizeof(fromguard.parse(debian[0])),
+    }
+
+
+def memory() -> List[Dict[str, int]]:
+    return [_child("--memory-probe", str(count)) for count in MEMORY_SIZES]
 
 
 def print_table(name: str, values: List[str], rows: List[Dict[str, Any]]) -> None:
@@ -153,13 +182,30 @@ def print_threads(results: Dict[str, Dict[str, float]], ceiling: float) -> None:
         print(f"| {call} | {int(size):,} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x |")
 
 
+def print_memory(results: List[Dict[str, int]]) -> None:
+    print("\n## memory\n")
+    print(f"An unread `fromguard.parse` result: {results[0]['unread_result']} bytes.\n")
+    print("| `verdicts` over | peak memory added | of which output | beyond it, per value |")
+    print("|---:|---:|---:|---:|")
+    for row in results:
+        beyond = (row["added"] - row["output"]) / row["values"]
+        print(
+            f"| {row['values']:,} values | {row['added'] / 2**20:.1f} MiB "
+            f"| {row['output'] / 2**20:.1f} MiB | {beyond:.2f} bytes |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--thread-probe", type=int, metavar="CORES", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-probe", type=int, metavar="VALUES", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.thread_probe is not None:
         print(json.dumps(thread_probe(args.thread_probe)))
+        return
+    if args.memory_probe is not None:
+        print(json.dumps(memory_probe(args.memory_probe)))
         return
     report: Dict[str, Any] = {
         "python": platform.python_version(),
@@ -174,10 +220,12 @@ def main() -> None:
             print_table(name, values, rows)
     report["threads"] = threads()
     report["parallel_ceiling"] = parallel_ceiling()
+    report["memory"] = memory()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print_threads(report["threads"], report["parallel_ceiling"])
+        print_memory(report["memory"])
         print(f"\nPython {report['python']}, {report['machine']}, fromguard {report['fromguard']}")
 
 

@@ -102,6 +102,20 @@ def test_a_bad_value_or_a_failing_iterator_stops_a_large_batch(position: int) ->
     assert fromguard.verdicts(DEBIAN * 3) == _one_by_one(DEBIAN * 3)
 
 
+@pytest.mark.parametrize("told", [0, 3, 6, 5000])
+def test_verdicts_refuses_a_batch_whose_length_lied(told: int) -> None:
+    # verdicts writes into a bytes object of the length the batch gives.
+    class Lying:
+        def __len__(self) -> int:
+            return told
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(["a@b.example"] * 5)
+
+    with pytest.raises(RuntimeError, match="changed size"):
+        fromguard.verdicts(Lying())  # type: ignore[arg-type]
+
+
 def test_results_are_not_tracked_by_the_cycle_collector_and_free_their_value() -> None:
     import gc
 

@@ -280,20 +280,35 @@ fn verdicts<'py>(
     groups: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let profile = Profile { utf8, groups };
-    let mut out: Vec<u8> = Vec::new();
+    let judge = |input: &[u8]| fromguard::assess(input, profile).verdict as u8;
     if let Ok(length) = values.len() {
-        out.reserve_exact(length);
+        // Written in place into the bytes object: no second copy of the output.
+        let mut written = 0;
+        return PyBytes::new_with(py, length, |output| {
+            judge_batch(py, values, judge, |_, verdict| {
+                let slot = output.get_mut(written).ok_or_else(changed_size)?;
+                *slot = verdict;
+                written += 1;
+                Ok(())
+            })?;
+            if written == length {
+                Ok(())
+            } else {
+                Err(changed_size())
+            }
+        });
     }
-    judge_batch(
-        py,
-        values,
-        |input| fromguard::assess(input, profile).verdict as u8,
-        |_, verdict| {
-            out.push(verdict);
-            Ok(())
-        },
-    )?;
-    Ok(PyBytes::new(py, &out))
+    let mut output = Vec::new();
+    judge_batch(py, values, judge, |_, verdict| {
+        output.push(verdict);
+        Ok(())
+    })?;
+    Ok(PyBytes::new(py, &output))
+}
+
+/// The error of a batch whose values were not as many as its length said.
+fn changed_size() -> PyErr {
+    PyRuntimeError::new_err("the batch changed size while it was read")
 }
 
 /// The parse of one From field body: the value, its verdict and syntax; the mailboxes,
