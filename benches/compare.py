@@ -69,9 +69,8 @@ def measure(values: List[str]) -> List[Dict[str, Any]]:
 
 def thread_probe(cores: int) -> Dict[str, Any]:
     """Batch throughput at several sizes on the first ``cores`` CPUs this process may use
-    (where the system lets a process choose; RAYON_NUM_THREADS is set by the parent).
-    Pinning, not only the thread count: ``parse_many`` overlaps the pool's work with its
-    own thread's, so one rayon thread alone would still use two cores."""
+    (where the system lets a process choose): the batch helpers are one thread fewer than
+    the CPUs, none on one."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
     debian = corpora.debian()
