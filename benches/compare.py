@@ -129,23 +129,28 @@ def threads() -> Dict[str, Dict[str, float]]:
 MEMORY_SIZES = (1_000_000, 10_000_000)
 
 
+def _status(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
 def memory_probe(count: int) -> Dict[str, int]:
     """The peak memory a ``verdicts`` call over ``count`` values adds to this (fresh)
     process, beside its output (one byte per value): the batch's own memory, which must
-    not grow with the batch. And what an unread ``parse`` result costs."""
-    import resource
-
-    def peak() -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
+    not grow with the batch. And what an unread ``parse`` result costs. Linux: the peak
+    (VmHWM) is reset just before the call."""
     debian = corpora.debian()
-    values = [debian[i % len(debian)] for i in range(count)]  # no temporary copy
+    values = [debian[i % len(debian)] for i in range(count)]
     fromguard.verdicts(values[:5000])  # first use: the thread pool, the tables
-    before = peak()
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before = _status("VmRSS")
     output = len(fromguard.verdicts(values))
     return {
         "values": count,
-        "added": peak() - before,
+        "added": _status("VmHWM") - before,
         "output": output,
         "unread_result": sys.getsizeof(fromguard.parse(debian[0])),
     }
@@ -184,13 +189,14 @@ def print_threads(results: Dict[str, Dict[str, float]], ceiling: float) -> None:
 def print_memory(results: List[Dict[str, int]]) -> None:
     print("\n## memory\n")
     print(f"An unread `fromguard.parse` result: {results[0]['unread_result']} bytes.\n")
-    print("| `verdicts` over | peak memory added | of which output | beyond it, per value |")
+    print("| `verdicts` over | peak memory added | its output | beyond the output |")
     print("|---:|---:|---:|---:|")
     for row in results:
-        beyond = (row["added"] - row["output"]) / row["values"]
+        # Below zero when the output's pages were resident already (freed heap memory).
+        beyond = max(0, row["added"] - row["output"])
         print(
-            f"| {row['values']:,} values | {row['added'] / 2**20:.1f} MiB "
-            f"| {row['output'] / 2**20:.1f} MiB | {beyond:.2f} bytes |"
+            f"| {row['values']:,} values | {row['added'] / 2**20:.2f} MiB "
+            f"| {row['output'] / 2**20:.2f} MiB | {beyond / 2**10:.0f} KiB |"
         )
 
 
