@@ -547,12 +547,17 @@ mod tests {
         assert!(taken >= 10, "{taken}");
     }
 
-    #[test]
-    fn agrees_with_the_full_grammar_on_the_debian_corpus() {
+    /// The values of the Debian maintainer corpus.
+    fn debian_corpus() -> Vec<String> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/corpus/debian-maintainers.txt");
         let corpus = std::fs::read_to_string(path).expect("the corpus");
-        let lines: Vec<&str> = corpus.lines().collect();
+        corpus.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn agrees_with_the_full_grammar_on_the_debian_corpus() {
+        let lines = debian_corpus();
         let taken = lines.iter().filter(|line| agree(line.as_bytes())).count();
         // Most real values take the fast path (the rest: periods in names, comments, ...).
         assert!(taken * 10 > lines.len() * 8, "{taken} of {}", lines.len());
@@ -563,10 +568,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_sse2_path_decides_most_real_values() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/corpus/debian-maintainers.txt");
-        let corpus = std::fs::read_to_string(path).expect("the corpus");
-        let lines: Vec<&str> = corpus.lines().collect();
+        let lines = debian_corpus();
         let decided = lines
             .iter()
             .filter(|line| crate::sse2::scan_plain(line.as_bytes(), Profile::default()).is_some())
