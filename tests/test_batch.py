@@ -152,6 +152,26 @@ def test_verdicts_takes_any_iterable_and_checks_types() -> None:
         fromguard.verdicts(["a@b"], False)  # type: ignore[misc]
 
 
+def test_subclasses_of_str_and_bytes_are_read_as_their_base() -> None:
+    class Text(str):
+        pass
+
+    class Raw(bytes):
+        pass
+
+    values = ["Jörg <j@x.example>", "a@b..example", "\ud800 <a@b.example>"]
+    plain: List[Value] = [*values, *(v.encode("utf-8", "surrogatepass") for v in values)]
+    derived: List[Value] = [
+        *(Text(v) for v in values),
+        *(Raw(v.encode("utf-8", "surrogatepass")) for v in values),
+    ]
+    assert fromguard.verdicts(derived) == fromguard.verdicts(plain)
+    assert [r.findings for r in fromguard.parse_many(derived)] == [
+        fromguard.parse(v).findings for v in plain
+    ]
+    assert [fromguard.parse(v).value for v in derived] == [fromguard.parse(v).value for v in plain]
+
+
 def test_verdicts_follow_the_profile() -> None:
     values = ["Jörg <j@x.example>", "g: a@b.example;"]
     assert list(fromguard.verdicts(values)) == [Verdict.VALID, Verdict.INVALID]

@@ -1,7 +1,6 @@
 //! The binding's only `unsafe` code: two CPython calls that PyO3 does not wrap.
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
 
 /// The UTF-8 form of a str, cached in the str by CPython (`PyUnicode_AsUTF8AndSize`),
 /// or `None` when it has lone surrogates (the error is cleared).
@@ -15,7 +14,7 @@ pub(crate) fn cached_utf8<'a>(text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
             size: *mut pyo3::ffi::Py_ssize_t,
         ) -> *const std::ffi::c_char;
     }
-    if !text.is_instance_of::<PyString>() {
+    if !crate::is_str(text) {
         return None;
     }
     let mut size: pyo3::ffi::Py_ssize_t = 0;
