@@ -116,6 +116,57 @@ def test_verdicts_refuses_a_batch_whose_length_lied(told: int) -> None:
         fromguard.verdicts(Lying())  # type: ignore[arg-type]
 
 
+NESTED_AND_CONCURRENT = """
+import sys, threading
+import fromguard
+
+values = open(sys.argv[1], encoding="utf-8").read().splitlines() * 8
+expected = fromguard.verdicts(values)
+
+
+def nested():
+    for i, value in enumerate(values):
+        if i % 3000 == 0:  # a batch made inside the iterable of another
+            assert fromguard.verdicts(values) == expected
+        yield value
+
+
+assert fromguard.verdicts(nested()) == expected
+assert len(fromguard.parse_many(nested())) == len(values)
+
+
+def work():
+    for _ in range(20):
+        assert fromguard.verdicts(values) == expected
+        assert len(fromguard.parse_many(values)) == len(values)
+
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print("done")
+"""
+
+
+def test_batches_nested_or_on_several_threads_do_not_wait_on_each_other() -> None:
+    # A helper thread that waited for its batch's reader could hold the only pool thread
+    # while that reader waited for the pool (nested) or another batch's reader held the
+    # GIL waiting for the pool (threads): a deadlock. In a child process, with a timeout.
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", NESTED_AND_CONCURRENT, str(CORPUS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"
+
+
 def test_results_are_not_tracked_by_the_cycle_collector_and_free_their_value() -> None:
     import gc
 

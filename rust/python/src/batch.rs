@@ -2,11 +2,11 @@
 //!
 //! Reading a value (iterating, finding its bytes) and delivering its result (a byte, or a
 //! `FromHeader` object) need the GIL; judging it does not. So this thread reads values
-//! and delivers results while a pool thread judges the values already read, piece by
+//! and delivers results while helper threads judge the values already read, piece by
 //! piece, right behind the reading; when this thread has read everything, it judges the
-//! pieces nobody has taken yet, without the GIL. The pool thread is woken once per round
-//! of [`ROUND_PIECES`] pieces, not once per piece: waking a sleeping thread costs tens of
-//! microseconds, as much as judging a few hundred values.
+//! pieces nobody has taken yet, without the GIL. Helpers are started when a large batch
+//! has a piece read and no helper is running, and stop after a short while with nothing
+//! to judge: they never wait for this thread (see [`Round::help`]).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -81,8 +81,11 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
             // This thread, not the pool, runs the body, holding the GIL.
             Some(pool) => pool.in_place_scope(|scope| {
                 run(&mut |piece| {
-                    if helped_from == Some(piece) {
-                        for _ in 0..pool.current_num_threads() {
+                    let wanted = helped_from.is_some_and(|from| piece >= from);
+                    if wanted && round.helpers.load(Ordering::Acquire) == 0 {
+                        let threads = pool.current_num_threads();
+                        round.helpers.store(threads, Ordering::Release);
+                        for _ in 0..threads {
                             scope.spawn(|_| round.help(&judge));
                         }
                     }
@@ -106,7 +109,13 @@ struct Round<'a, T> {
     finished: AtomicBool,
     /// The first piece nobody has taken to judge.
     untaken: AtomicUsize,
+    /// The helper jobs started and not done: this thread starts more only when none is.
+    helpers: AtomicUsize,
 }
+
+/// How many times a helper with nothing to judge looks again (yielding the CPU between
+/// looks, some tens of microseconds in all) before it stops.
+const HELPER_PATIENCE: u32 = 200;
 
 impl<'a, T: Copy + Send + Sync> Round<'a, T> {
     fn new() -> Self {
@@ -115,29 +124,48 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
             judged: (0..ROUND_PIECES).map(|_| OnceLock::new()).collect(),
             finished: AtomicBool::new(false),
             untaken: AtomicUsize::new(0),
+            helpers: AtomicUsize::new(0),
         }
     }
 
-    /// The pool thread's part: take the next piece, wait until it is read, judge it;
-    /// until the piece taken is past the end of the round.
-    fn help(&self, judge: &(impl Fn(&[u8]) -> T + Sync)) {
+    /// The next piece nobody has taken, if it has been read; taken.
+    fn take_read_piece(&self) -> Option<(usize, &[&'a [u8]])> {
         loop {
-            let piece = self.untaken.fetch_add(1, Ordering::AcqRel);
-            let Some(inputs) = self.inputs.get(piece) else {
-                return;
-            };
-            let mut waited = 0;
-            let inputs = loop {
-                // `finished` first: once it is set, every piece read has its inputs.
-                let finished = self.finished.load(Ordering::Acquire);
-                match inputs.get() {
-                    Some(inputs) => break inputs,
-                    None if finished => return,
-                    None => pause(&mut waited),
-                }
-            };
-            self.judge_piece(piece, inputs, judge);
+            let piece = self.untaken.load(Ordering::Acquire);
+            let inputs = self.inputs.get(piece)?.get()?;
+            let taken = self.untaken.compare_exchange(
+                piece,
+                piece + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if taken.is_ok() {
+                return Some((piece, inputs));
+            }
         }
+    }
+
+    /// A helper's part: judge the pieces read that nobody has taken, looking again a
+    /// little while for the next one; then stop. A helper never waits long for this
+    /// thread: this thread may be waiting for the pool itself (a batch made inside the
+    /// iterable of another, or batches on several Python threads, one of them holding the
+    /// GIL that another's reading needs), and a waiting helper would keep a pool thread
+    /// from the job that ends that wait. What no helper takes, this thread judges at the
+    /// end, and it starts helpers again when none is left.
+    fn help(&self, judge: &(impl Fn(&[u8]) -> T + Sync)) {
+        let mut idle = 0;
+        loop {
+            if let Some((piece, inputs)) = self.take_read_piece() {
+                self.judge_piece(piece, inputs, judge);
+                idle = 0;
+            } else if self.finished.load(Ordering::Acquire) || idle >= HELPER_PATIENCE {
+                break;
+            } else {
+                idle += 1;
+                std::thread::yield_now();
+            }
+        }
+        self.helpers.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn judge_piece(&self, piece: usize, inputs: &[&[u8]], judge: impl Fn(&[u8]) -> T) {
@@ -161,7 +189,7 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         start_helpers: &mut dyn FnMut(usize),
     ) -> PyResult<bool> {
         let read = self.read_pieces(iterator, owners, deliver, start_helpers);
-        // Whatever happened, the round's pieces are known now: the helper may stop.
+        // Whatever happened, the round's pieces are known now: the helpers may stop.
         self.finished.store(true, Ordering::Release);
         if read.is_err() {
             // Nothing more is to be judged: the batch raises.
@@ -174,13 +202,10 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
                 deliver_piece(owners, delivered, judgements, deliver)?;
                 delivered += 1;
                 waited = 0;
-                continue;
-            }
-            let piece = self.untaken.fetch_add(1, Ordering::AcqRel);
-            if let Some(inputs) = self.inputs.get(piece).and_then(OnceLock::get) {
+            } else if let Some((piece, inputs)) = self.take_read_piece() {
                 py.detach(|| self.judge_piece(piece, inputs, judge));
             } else {
-                // All taken: the helper is judging the piece to deliver next.
+                // All taken: a helper is judging the piece to deliver next.
                 pause(&mut waited);
             }
         }
@@ -199,7 +224,6 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
     ) -> PyResult<(usize, usize, bool)> {
         let mut delivered = 0;
         for (piece, (owner, inputs)) in owners.iter().zip(&self.inputs).enumerate() {
-            start_helpers(piece);
             let mut values = Vec::with_capacity(PIECE_VALUES);
             for value in iterator.by_ref().take(PIECE_VALUES) {
                 values.push(readable(&value?)?);
@@ -210,6 +234,7 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
             let full = values.len() == PIECE_VALUES;
             let values = owner.get_or_init(|| values);
             let _ = inputs.set(values.iter().map(in_place).collect());
+            start_helpers(piece);
             while let Some(judgements) = self.judged.get(delivered).and_then(OnceLock::get) {
                 deliver_piece(owners, delivered, judgements, deliver)?;
                 delivered += 1;
