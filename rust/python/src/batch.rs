@@ -196,17 +196,22 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
             self.untaken.store(ROUND_PIECES, Ordering::Release);
         }
         let (pieces, mut delivered, more) = read?;
-        let mut waited = 0;
         while delivered < pieces {
-            if let Some(judgements) = self.judged.get(delivered).and_then(OnceLock::get) {
+            let slot = self.judged.get(delivered);
+            if let Some(judgements) = slot.and_then(OnceLock::get) {
                 deliver_piece(owners, delivered, judgements, deliver)?;
                 delivered += 1;
-                waited = 0;
             } else if let Some((piece, inputs)) = self.take_read_piece() {
                 py.detach(|| self.judge_piece(piece, inputs, judge));
             } else {
-                // All taken: a helper is judging the piece to deliver next.
-                pause(&mut waited);
+                // All taken: a helper is judging the piece to deliver next (a piece of
+                // long values may take a while: without the GIL).
+                py.detach(|| {
+                    let mut waited = 0;
+                    while slot.and_then(OnceLock::get).is_none() {
+                        pause(&mut waited);
+                    }
+                });
             }
         }
         Ok(more)
