@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use pyo3::prelude::*;
 use pyo3::types::PyIterator;
 
-use crate::{in_place, readable};
+use crate::{DETACH_BYTES, in_place, readable};
 
 /// Batches of at least this many values are shared with helper threads; below it, waking
 /// them costs more than it saves (measured with `benches/compare.py`).
@@ -23,8 +23,8 @@ const PARALLEL_VALUES: usize = 4096;
 /// Values are read and judged in pieces of this many: the unit a thread takes at a time.
 const PIECE_VALUES: usize = 256;
 
-/// A batch is read in rounds of this many pieces (64 Ki values), so that it holds one
-/// round of references and slices at a time whatever its size.
+/// A batch is read in rounds of at most this many pieces (64 Ki values), so that it holds
+/// one round of references and slices at a time whatever its size.
 const ROUND_PIECES: usize = 256;
 
 /// The threads that judge beside the caller's: one fewer than the CPUs this process may
@@ -54,19 +54,28 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
     judge: impl Fn(&[u8]) -> T + Sync,
     mut deliver: impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
 ) -> PyResult<()> {
+    let length = values.len().ok();
     // The helpers start once the batch is known to be large: at once when it says how
     // long it is, else when that many values have been read.
-    let mut helped_from = match values.len() {
-        Ok(length) if length >= PARALLEL_VALUES => Some(0),
-        Ok(_) => None,
-        Err(_) => Some(PARALLEL_VALUES / PIECE_VALUES),
+    let mut helped_from = match length {
+        Some(length) if length >= PARALLEL_VALUES => Some(0),
+        Some(_) => None,
+        None => Some(PARALLEL_VALUES / PIECE_VALUES),
     };
-    let pool = helpers();
+    // The first round's slots are allocated for the batch's size when it is known (a
+    // batch of one value should not pay for 64 Ki), else for the values from which
+    // helpers start.
+    let mut pieces = length
+        .map_or(PARALLEL_VALUES, |length| length.max(1))
+        .div_ceil(PIECE_VALUES);
+    // No scope at all for a batch too small to be helped: entering one costs a microsecond.
+    let pool = helpers().filter(|_| helped_from.is_some());
     let mut iterator = values.try_iter()?;
     loop {
+        pieces = pieces.min(ROUND_PIECES);
         let owners: Vec<OnceLock<Vec<Bound<'py, PyAny>>>> =
-            (0..ROUND_PIECES).map(|_| OnceLock::new()).collect();
-        let round = Round::new();
+            (0..pieces).map(|_| OnceLock::new()).collect();
+        let round = Round::new(pieces);
         let mut run = |start_helpers: &mut dyn FnMut(usize)| {
             round.run(
                 py,
@@ -98,6 +107,7 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
         }
         // The next round is large enough already.
         helped_from = helped_from.map(|_| 0);
+        pieces = ROUND_PIECES;
     }
 }
 
@@ -118,10 +128,10 @@ struct Round<'a, T> {
 const HELPER_PATIENCE: u32 = 200;
 
 impl<'a, T: Copy + Send + Sync> Round<'a, T> {
-    fn new() -> Self {
+    fn new(pieces: usize) -> Self {
         Round {
-            inputs: (0..ROUND_PIECES).map(|_| OnceLock::new()).collect(),
-            judged: (0..ROUND_PIECES).map(|_| OnceLock::new()).collect(),
+            inputs: (0..pieces).map(|_| OnceLock::new()).collect(),
+            judged: (0..pieces).map(|_| OnceLock::new()).collect(),
             finished: AtomicBool::new(false),
             untaken: AtomicUsize::new(0),
             helpers: AtomicUsize::new(0),
@@ -193,7 +203,7 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         self.finished.store(true, Ordering::Release);
         if read.is_err() {
             // Nothing more is to be judged: the batch raises.
-            self.untaken.store(ROUND_PIECES, Ordering::Release);
+            self.untaken.store(self.inputs.len(), Ordering::Release);
         }
         let (pieces, mut delivered, more) = read?;
         while delivered < pieces {
@@ -202,7 +212,13 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
                 deliver_piece(owners, delivered, judgements, deliver)?;
                 delivered += 1;
             } else if let Some((piece, inputs)) = self.take_read_piece() {
-                py.detach(|| self.judge_piece(piece, inputs, judge));
+                // Without the GIL when the piece is long enough for that to pay.
+                let bytes: usize = inputs.iter().map(|input| input.len()).sum();
+                if bytes >= DETACH_BYTES {
+                    py.detach(|| self.judge_piece(piece, inputs, judge));
+                } else {
+                    self.judge_piece(piece, inputs, judge);
+                }
             } else {
                 // All taken: a helper is judging the piece to deliver next (a piece of
                 // long values may take a while: without the GIL).

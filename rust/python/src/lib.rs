@@ -225,8 +225,8 @@ fn in_place<'a>(value: &'a Bound<'_, PyAny>) -> &'a [u8] {
         .map_or(&[], |bytes| bytes.as_bytes())
 }
 
-/// Values of at least this many bytes are parsed without the GIL; below it, releasing
-/// and taking the GIL back costs more than it frees.
+/// Values (or a batch's pieces) of at least this many bytes are judged without the GIL;
+/// below it, releasing and taking the GIL back costs more than it frees.
 const DETACH_BYTES: usize = 16 * 1024;
 
 /// `work(input)`, without the GIL when the input is at least [`DETACH_BYTES`] long.
