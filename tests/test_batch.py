@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Iterator, List, Tuple, Union
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fromguard
 from fromguard import Verdict
@@ -73,14 +75,40 @@ def test_every_batch_size_gives_each_value_its_own_result_in_order(size: int) ->
     pool: List[Value] = DEBIAN + attacks
     values = [pool[(i * 7919) % len(pool)] for i in range(size)]
     expected = _one_by_one(values)
-    for given in (values, iter(values), tuple(values)):
-        assert fromguard.verdicts(given) == expected
-    for given in (values, iter(values)):
-        batch = fromguard.parse_many(given)
+    for batch_in in (values, iter(values), tuple(values)):
+        assert fromguard.verdicts(batch_in) == expected
+    for batch_in in (values, iter(values)):
+        batch = fromguard.parse_many(batch_in)
         assert bytes(r.verdict for r in batch) == expected
         assert [r.value for r in batch] == [
             v if isinstance(v, bytes) else v.encode() for v in values
         ]
+
+
+_POOL: List[Value] = [
+    *DEBIAN[:200],
+    *(case_input(c) for c in CASES if c.get("utf8", True) and not c.get("groups")),
+]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, len(_POOL) - 1), max_size=300),
+    repeat=st.sampled_from([1, 3, 17, 40]),
+    extra=st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=60)), max_size=20),
+    as_generator=st.booleans(),
+)
+def test_any_batch_equals_its_values_parsed_one_by_one(
+    picks: List[int], repeat: int, extra: List[Value], as_generator: bool
+) -> None:
+    # Sizes from none to past the helper threshold, any mix of str, bytes and junk text.
+    values: List[Value] = [_POOL[i] for i in picks] * repeat + extra
+    expected = _one_by_one(values)
+    given_values = iter(values) if as_generator else values
+    assert fromguard.verdicts(given_values) == expected
+    batch = fromguard.parse_many(iter(values) if as_generator else values)
+    assert bytes(r.verdict for r in batch) == expected
+    assert [r.syntax for r in batch] == [fromguard.parse(v).syntax for v in values]
 
 
 @pytest.mark.parametrize("position", [3, 300, 5000, 70000])
