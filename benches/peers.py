@@ -31,11 +31,29 @@ class Entry:
     skipped: Optional[str] = None
 
 
-def _per_call(function: Callable[[str], Any]) -> Callable[[List[str]], Runner]:
+def _per_call(
+    function: Callable[[Any], Any], given: Callable[[str], Any] = lambda value: value
+) -> Callable[[List[str]], Runner]:
+    """``function`` on each value, or on what ``given`` makes of it outside the timing
+    (a message around the value, its addr-spec alone)."""
+
     def prepare(values: List[str]) -> Runner:
-        return lambda _values: [function(v) for v in values]
+        inputs = [given(v) for v in values]
+        return lambda _values: [function(i) for i in inputs]
 
     return prepare
+
+
+def _or_none(function: Callable[[Any], Any], errors: Any = Exception) -> Callable[[Any], Any]:
+    """``function``, with None for a value it raises ``errors`` on (a peer's refusal)."""
+
+    def call(value: Any) -> Any:
+        try:
+            return function(value)
+        except errors:
+            return None
+
+    return call
 
 
 def _batch(function: Callable[[List[str]], Any]) -> Callable[[List[str]], Runner]:
@@ -55,10 +73,7 @@ _REGISTRY = email.headerregistry.HeaderRegistry()
 
 
 def _headerregistry(value: str) -> Any:
-    try:
-        header = _REGISTRY("From", value)
-    except Exception:  # it raises on some attack values (ValueError, AttributeError, ...)
-        return None
+    header = _REGISTRY("From", value)
     return header.addresses, header.defects
 
 
@@ -88,21 +103,11 @@ def _fast_mail_parser() -> Entry:
     if module is None:
         return Entry("fast-mail-parser", task, None, "not installed (pip install fast-mail-parser)")
 
-    def prepare(values: List[str]) -> Runner:
-        messages = [b"From: " + v.encode() + b"\r\n\r\n" for v in values]
+    def message(value: str) -> bytes:
+        return b"From: " + value.encode() + b"\r\n\r\n"
 
-        def run(_values: List[str]) -> Any:
-            out = []
-            for message in messages:
-                try:
-                    out.append(module.parse_email(message).from_)
-                except module.ParseError:
-                    out.append(None)
-            return out
-
-        return run
-
-    return Entry("fast-mail-parser", task, prepare)
+    parse = _or_none(lambda raw: module.parse_email(raw).from_, module.ParseError)
+    return Entry("fast-mail-parser", task, _per_call(parse, message))
 
 
 def _emval() -> Entry:
@@ -112,21 +117,11 @@ def _emval() -> Entry:
         return Entry("emval", task, None, "not installed (pip install emval)")
     validator = module.EmailValidator(deliverable_address=False, allow_quoted_local=True)
 
-    def prepare(values: List[str]) -> Runner:
-        addresses = [email.utils.parseaddr(v)[1] for v in values]
+    def addr_spec(value: str) -> str:
+        return email.utils.parseaddr(value)[1]
 
-        def run(_values: List[str]) -> Any:
-            out = []
-            for address in addresses:
-                try:
-                    out.append(validator.validate_email(address))
-                except Exception:  # emval raises its own SyntaxError subclasses
-                    out.append(None)
-            return out
-
-        return run
-
-    return Entry("emval", task, prepare)
+    # emval raises its own SyntaxError subclasses.
+    return Entry("emval", task, _per_call(_or_none(validator.validate_email), addr_spec))
 
 
 def _rfc5322() -> Entry:
@@ -137,13 +132,8 @@ def _rfc5322() -> Entry:
     if module is None:
         return Entry("rfc5322", task, None, "not installed (pip install rfc5322)")
 
-    def parse(value: str) -> Any:
-        try:
-            return module.parse_mailbox_list(value)
-        except Exception:  # AddressSyntaxError: the first error
-            return None
-
-    return Entry("rfc5322", task, _per_call(parse))
+    # AddressSyntaxError: the first error.
+    return Entry("rfc5322", task, _per_call(_or_none(module.parse_mailbox_list)))
 
 
 def _call_floor() -> Entry:
@@ -185,7 +175,8 @@ def entries() -> List[Entry]:
         Entry(
             "email.headerregistry",
             "stdlib: the From header object, addresses and defects",
-            _per_call(_headerregistry),
+            # It raises on some attack values (ValueError, AttributeError, ...).
+            _per_call(_or_none(_headerregistry)),
         ),
         _rfc5322(),
         _flanker(),
