@@ -368,7 +368,9 @@ fn addr(input: &[u8], start: usize, end: usize) -> Option<(Span, Span)> {
 
 impl Fast {
     /// A value without a comment: `name_end` ends an unquoted display name that starts
-    /// the value (with UTF-8 in it when `utf8`), `open` is the "<" (0 without one).
+    /// the value (with UTF-8 in it when `utf8`), `open` is the "<" (0 without one). (For
+    /// `sse2.rs`, hence x86-64 only.)
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn plain(
         name_end: Option<usize>,
         local: Span,

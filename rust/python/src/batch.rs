@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use pyo3::prelude::*;
 use pyo3::types::PyIterator;
 
-use crate::{DETACH_BYTES, in_place, readable};
+use crate::{in_place, readable, sized};
 
 /// Batches of at least this many values are shared with helper threads; below it, waking
 /// them costs more than it saves (measured with `benches/compare.py`).
@@ -212,13 +212,8 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
                 deliver_piece(owners, delivered, judgements, deliver)?;
                 delivered += 1;
             } else if let Some((piece, inputs)) = self.take_read_piece() {
-                // Without the GIL when the piece is long enough for that to pay.
-                let bytes: usize = inputs.iter().map(|input| input.len()).sum();
-                if bytes >= DETACH_BYTES {
-                    py.detach(|| self.judge_piece(piece, inputs, judge));
-                } else {
-                    self.judge_piece(piece, inputs, judge);
-                }
+                let bytes = inputs.iter().map(|input| input.len()).sum();
+                sized(py, bytes, || self.judge_piece(piece, inputs, judge));
             } else {
                 // All taken: a helper is judging the piece to deliver next (a piece of
                 // long values may take a while: without the GIL).

@@ -229,16 +229,13 @@ fn in_place<'a>(value: &'a Bound<'_, PyAny>) -> &'a [u8] {
 /// below it, releasing and taking the GIL back costs more than it frees.
 const DETACH_BYTES: usize = 16 * 1024;
 
-/// `work(input)`, without the GIL when the input is at least [`DETACH_BYTES`] long.
-fn sized<'a, T: Send>(
-    py: Python<'_>,
-    input: &'a [u8],
-    work: impl FnOnce(&'a [u8]) -> T + Send,
-) -> T {
-    if input.len() >= DETACH_BYTES {
-        py.detach(|| work(input))
+/// `work()`, which reads `bytes` bytes of input, without the GIL when they are at least
+/// [`DETACH_BYTES`].
+fn sized<T: Send>(py: Python<'_>, bytes: usize, work: impl FnOnce() -> T + Send) -> T {
+    if bytes >= DETACH_BYTES {
+        py.detach(work)
     } else {
-        work(input)
+        work()
     }
 }
 
@@ -254,7 +251,7 @@ fn parse<'py>(
     let value = readable(value)?;
     let profile = Profile { utf8, groups };
     let input = in_place(&value);
-    let assessment = sized(py, input, |input| fromguard::assess(input, profile));
+    let assessment = sized(py, input.len(), || fromguard::assess(input, profile));
     FromHeader::new(value.unbind(), profile, assessment).into_python(py)
 }
 
@@ -378,7 +375,7 @@ impl FromHeader {
         self.details.get_or_try_init(py, || {
             let value = readable(self.value.bind(py))?;
             let input = in_place(&value);
-            let parsed = sized(py, input, |input| fromguard::parse(input, self.profile));
+            let parsed = sized(py, input.len(), || fromguard::parse(input, self.profile));
             Details::new(py, &parsed)
         })
     }
