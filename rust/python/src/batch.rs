@@ -52,7 +52,7 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
     py: Python<'py>,
     values: &Bound<'py, PyAny>,
     judge: impl Fn(&[u8]) -> T + Sync,
-    mut deliver: impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+    mut deliver: impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
 ) -> PyResult<()> {
     let length = values.len().ok();
     // The helpers start once the batch is known to be large: at once when it says how
@@ -71,6 +71,7 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
     // No scope at all for a batch too small to be helped: entering one costs a microsecond.
     let pool = helpers().filter(|_| helped_from.is_some());
     let mut iterator = values.try_iter()?;
+    let mut read = 0;
     loop {
         pieces = pieces.min(ROUND_PIECES);
         let owners: Vec<OnceLock<Vec<Bound<'py, PyAny>>>> =
@@ -105,9 +106,13 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
         if !more {
             return Ok(());
         }
-        // The next round is large enough already.
+        // The next round is large enough already. Its slots are for what the batch's
+        // length says is left (one piece, to find the end, when nothing is).
+        read += pieces * PIECE_VALUES;
         helped_from = helped_from.map(|_| 0);
-        pieces = ROUND_PIECES;
+        pieces = length.map_or(ROUND_PIECES, |length| {
+            length.saturating_sub(read).div_ceil(PIECE_VALUES).max(1)
+        });
     }
 }
 
@@ -195,7 +200,7 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         iterator: &mut Bound<'py, PyIterator>,
         owners: &'a [OnceLock<Vec<Bound<'py, PyAny>>>],
         judge: &(impl Fn(&[u8]) -> T + Sync),
-        deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+        deliver: &mut impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
         start_helpers: &mut dyn FnMut(usize),
     ) -> PyResult<bool> {
         let read = self.read_pieces(iterator, owners, deliver, start_helpers);
@@ -235,14 +240,14 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         &self,
         iterator: &mut Bound<'py, PyIterator>,
         owners: &'a [OnceLock<Vec<Bound<'py, PyAny>>>],
-        deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+        deliver: &mut impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
         start_helpers: &mut dyn FnMut(usize),
     ) -> PyResult<(usize, usize, bool)> {
         let mut delivered = 0;
         for (piece, (owner, inputs)) in owners.iter().zip(&self.inputs).enumerate() {
             let mut values = Vec::with_capacity(PIECE_VALUES);
             for value in iterator.by_ref().take(PIECE_VALUES) {
-                values.push(readable(&value?)?);
+                values.push(readable(value?)?);
             }
             if values.is_empty() {
                 return Ok((piece, delivered, false));
@@ -280,11 +285,11 @@ fn deliver_piece<'py, T: Copy>(
     owners: &[OnceLock<Vec<Bound<'py, PyAny>>>],
     piece: usize,
     judgements: &[T],
-    deliver: &mut impl FnMut(Bound<'py, PyAny>, T) -> PyResult<()>,
+    deliver: &mut impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
 ) -> PyResult<()> {
     let values = owners.get(piece).and_then(OnceLock::get);
     for (value, judgement) in values.into_iter().flatten().zip(judgements) {
-        deliver(value.clone(), *judgement)?;
+        deliver(value, *judgement)?;
     }
     Ok(())
 }

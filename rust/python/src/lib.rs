@@ -202,16 +202,16 @@ fn is_str(value: &Bound<'_, PyAny>) -> bool {
 /// A value ready to be read in place: a str whose UTF-8 form CPython has cached (the str
 /// itself when it is ASCII), or a bytes object. A str with lone surrogates has none and
 /// is encoded by [`to_bytes`] instead.
-fn readable<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let in_place = if is_str(value) {
-        cached_utf8(value).is_some()
+fn readable<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let in_place = if is_str(&value) {
+        cached_utf8(&value).is_some()
     } else {
         value.is_instance_of::<PyBytes>()
     };
     if in_place {
-        Ok(value.clone())
+        Ok(value)
     } else {
-        Ok(to_bytes(value)?.into_any())
+        Ok(to_bytes(&value)?.into_any())
     }
 }
 
@@ -248,7 +248,7 @@ fn parse<'py>(
     utf8: bool,
     groups: bool,
 ) -> PyResult<Bound<'py, FromHeader>> {
-    let value = readable(value)?;
+    let value = readable(value.clone())?;
     let profile = Profile { utf8, groups };
     let input = in_place(&value);
     let assessment = sized(py, input.len(), || fromguard::assess(input, profile));
@@ -271,7 +271,7 @@ fn parse_many<'py>(
         values,
         |input| fromguard::assess(input, profile),
         |value, assessment| {
-            let header = FromHeader::new(value.unbind(), profile, assessment);
+            let header = FromHeader::new(value.clone().unbind(), profile, assessment);
             results.append(header.into_python(py)?)
         },
     )?;
@@ -373,7 +373,7 @@ impl FromHeader {
 
     fn details(&self, py: Python<'_>) -> PyResult<&Details> {
         self.details.get_or_try_init(py, || {
-            let value = readable(self.value.bind(py))?;
+            let value = readable(self.value.bind(py).clone())?;
             let input = in_place(&value);
             let parsed = sized(py, input.len(), || fromguard::parse(input, self.profile));
             Details::new(py, &parsed)
