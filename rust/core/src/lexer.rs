@@ -154,6 +154,8 @@ pub(crate) trait Report<'a> {
     /// Decodes `data[start..end]` if it is exactly one encoded-word (reporting on it),
     /// else returns None.
     fn decode_exact_word(&mut self, start: usize, end: usize) -> Option<Cow<'a, str>>;
+    /// Whether the caller needs nothing more: the lexer stops at the next token.
+    fn settled(&self) -> bool;
 }
 
 /// The lexer's output: the tokens, and the decoded text of each comment
@@ -193,6 +195,9 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
         let mut out: Vec<Token> = Vec::with_capacity(end.min(32));
         let mut i = 0;
         while let Some(b) = self.byte(i) {
+            if self.sink.settled() {
+                break;
+            }
             let cls = class(b);
             let token = if cls == C_WSP {
                 let mut j = i;

@@ -82,7 +82,7 @@ pub fn parse(input: &[u8], profile: Profile) -> Parsed<'_> {
 /// the same result. For differential tests and fuzzing of the fast path.
 #[doc(hidden)]
 pub fn parse_full(input: &[u8], profile: Profile) -> Parsed<'_> {
-    let mut parser = Parser::new(input, profile);
+    let mut parser = Parser::new(input, profile, Goal::Everything);
     parser.run();
     parser.into_parsed()
 }
@@ -96,11 +96,23 @@ pub fn assess(input: &[u8], profile: Profile) -> Assessment {
     if let Some(assessment) = fast::assess_encoded_name(input) {
         return assessment;
     }
-    let parsed = parse_full(input, profile);
+    let mut parser = Parser::new(input, profile, Goal::Assessment);
+    parser.run();
     Assessment {
-        verdict: parsed.verdict,
-        syntax: parsed.syntax,
+        verdict: Verdict::from_severity(parser.worst_severity),
+        syntax: parser.worst_syntax,
     }
+}
+
+/// What a parse is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// The whole result: every finding, mailbox and shadow.
+    Everything,
+    /// The verdict and syntax alone: the parse stops once they are as bad as they go
+    /// (`invalid` and `invalid`), which nothing after can change. Garbage, the bulk of a
+    /// flood, is judged from its first fatal error rather than read to its end.
+    Assessment,
 }
 
 /// One parse of one value. `run()` fills `findings`, `mailboxes`, `worst_severity`,
@@ -117,6 +129,9 @@ pub(crate) struct Parser<'a> {
     findings_truncated: bool,
     worst_severity: Severity,
     worst_syntax: Syntax,
+    goal: Goal,
+    /// Set when the goal is the assessment and it can no longer change.
+    settled: bool,
     pub(crate) mailboxes: Vec<Mailbox<'a>>,
     mailbox_count: usize,
     element_failed: bool,
@@ -155,10 +170,14 @@ impl<'a> Report<'a> for Parser<'a> {
     fn decode_exact_word(&mut self, start: usize, end: usize) -> Option<Cow<'a, str>> {
         Parser::decode_exact_word(self, start, end)
     }
+
+    fn settled(&self) -> bool {
+        self.settled
+    }
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a [u8], profile: Profile) -> Self {
+    fn new(input: &'a [u8], profile: Profile, goal: Goal) -> Self {
         let end = input.len().min(MAX_INPUT_BYTES);
         Parser {
             data: input.get(..end).unwrap_or(input),
@@ -169,6 +188,8 @@ impl<'a> Parser<'a> {
             findings_truncated: false,
             worst_severity: Severity::Info,
             worst_syntax: Syntax::Strict,
+            goal,
+            settled: false,
             mailboxes: Vec::new(),
             mailbox_count: 0,
             element_failed: false,
@@ -209,6 +230,9 @@ impl<'a> Parser<'a> {
     pub(crate) fn report(&mut self, code: Code, start: usize, end: usize) {
         self.worst_severity = self.worst_severity.max(code.severity());
         self.worst_syntax = self.worst_syntax.max(code.syntax());
+        self.settled = self.goal == Goal::Assessment
+            && self.worst_severity == Severity::Invalid
+            && self.worst_syntax == Syntax::Invalid;
         if self.findings.len() < MAX_FINDINGS {
             self.findings.push(Finding::new(code, start, end));
         } else if !self.findings_truncated {
@@ -238,6 +262,9 @@ impl<'a> Parser<'a> {
         self.tokens = lexed.tokens;
         self.texts = lexed.texts;
         self.parse_list(None);
+        if self.settled {
+            return;
+        }
         if self.mailbox_count == 0 && !self.element_failed {
             if self.tokens.iter().all(is_cfws) {
                 self.report(Code::Empty, 0, self.end);
@@ -423,7 +450,7 @@ impl<'a> Parser<'a> {
     fn parse_list(&mut self, group: Option<&Cow<'a, str>>) {
         let in_group = group.is_some();
         let mut first = true;
-        loop {
+        while !self.settled {
             let element_start = self.next_start();
             self.comments.clear();
             self.skip_cfws();
