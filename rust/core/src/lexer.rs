@@ -591,9 +591,7 @@ impl<'a> Iterator for HighRuns<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let data = self.data;
-        while data.get(self.i).is_some_and(|&b| b < 0x80) {
-            self.i += 1;
-        }
+        self.i += ascii_prefix_len(data.get(self.i..).unwrap_or_default());
         let start = self.i;
         if start >= data.len() {
             return None;
@@ -608,6 +606,27 @@ impl<'a> Iterator for HighRuns<'a> {
             .and_then(|run| std::str::from_utf8(run).ok());
         Some((start, j, text))
     }
+}
+
+/// How many bytes at the start of `bytes` are ASCII: eight at a time, since most text is.
+fn ascii_prefix_len(bytes: &[u8]) -> usize {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut ascii = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        if word & HIGH_BITS != 0 {
+            // The lowest high bit is the first non-ASCII byte (little-endian order).
+            return ascii + (word & HIGH_BITS).trailing_zeros() as usize / 8;
+        }
+        ascii += 8;
+    }
+    ascii
+        + words
+            .remainder()
+            .iter()
+            .position(|&b| b >= 0x80)
+            .unwrap_or(words.remainder().len())
 }
 
 /// [`String::from_utf8_lossy`], tried first as [`std::str::from_utf8`]: the same text,
@@ -777,6 +796,34 @@ impl<'a> TextBuilder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn high_runs_are_found_at_every_offset() {
+        // Runs of each length at each position around the eight-byte steps.
+        for len in 0..20 {
+            for start in 0..len {
+                for run in 1..=len - start {
+                    let mut data = vec![b'a'; len];
+                    data[start..start + run].fill(0xE9);
+                    let runs: Vec<_> = high_runs(&data, 0, len).map(|(i, j, _)| (i, j)).collect();
+                    assert_eq!(runs, [(start, start + run)], "{len} {start} {run}");
+                    assert_eq!(ascii_prefix_len(&data), start);
+                }
+            }
+            assert_eq!(high_runs(&vec![b'a'; len], 0, len).count(), 0);
+        }
+        let text = "caf\u{e9} na\u{ef}ve \u{e9}t\u{e9}".as_bytes();
+        let runs: Vec<_> = high_runs(text, 2, text.len()).collect();
+        assert_eq!(
+            runs,
+            [
+                (3, 5, Some("\u{e9}")),
+                (8, 10, Some("\u{ef}")),
+                (13, 15, Some("\u{e9}")),
+                (16, 18, Some("\u{e9}"))
+            ]
+        );
+    }
 
     #[test]
     fn byte_classes_match_the_reference_table() {

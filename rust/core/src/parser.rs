@@ -285,7 +285,7 @@ impl<'a> Parser<'a> {
         while line_start <= end {
             let line_end = data
                 .get(line_start..end)
-                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+                .and_then(|rest| memchr::memchr(b'\n', rest))
                 .map_or(end, |offset| line_start + offset);
             let content_end = if line_end > line_start && self.byte(line_end - 1) == Some(b'\r') {
                 line_end - 1
