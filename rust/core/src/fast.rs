@@ -28,7 +28,7 @@ use std::borrow::Cow;
 
 use crate::encoded_word::{self, WordEncoding};
 use crate::lexer::{C_ATEXT, byte_classes, high_runs};
-use crate::limits::MAX_LINE_OCTETS;
+use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS};
 use crate::lookalike::format_kind;
 use crate::parser::is_phrase_q_text;
 use crate::{Assessment, Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict};
@@ -198,28 +198,32 @@ pub(crate) fn scan_bytewise(input: &[u8], profile: Profile) -> Option<Fast> {
 /// full grammar finds valid and strict with one `encoded-word` (info) per word:
 ///
 /// ```text
-/// value = word *(SP word) SP "<" addr ">"     (addr as in `scan`)
+/// value = word *(fold word) fold "<" addr ">"     (addr as in `scan`)
+/// fold  = SP / [SP] CRLF (SP / HTAB)             (a long name is folded between words)
 /// ```
 ///
 /// when each `word` is exactly one encoded-word in a known charset, without a language,
 /// not too long, its Q text only what a phrase allows, whose text decodes (without a
 /// replaced byte) to letters and spaces alone: no address punctuation, control, format
-/// character or "@" that the deception passes would report. `None` leaves the value to
-/// the full grammar. `assess` only: the result's other parts need the full grammar.
+/// character or "@" that the deception passes would report; no line over 998 octets and
+/// fewer words than would fill the findings. `None` leaves the value to the full grammar.
+/// `assess` only: the result's other parts need the full grammar.
 pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
-    if input.len() > MAX_LINE_OCTETS || !input.starts_with(b"=?") || input.last() != Some(&b'>') {
+    if input.len() > MAX_INPUT_BYTES || !input.starts_with(b"=?") || input.last() != Some(&b'>') {
         return None;
     }
     let open = memchr::memchr(b'<', input)?;
-    let name_end = open
-        .checked_sub(1)
-        .filter(|&end| input.get(end) == Some(&b' '))?;
     addr(input, open + 1, input.len() - 1)?;
+    let lines_fit = input
+        .split(|&b| b == b'\n')
+        .all(|line| line.strip_suffix(b"\r").unwrap_or(line).len() <= MAX_LINE_OCTETS);
+    if !lines_fit {
+        return None;
+    }
     let mut start = 0;
-    for token in input.get(..name_end)?.split(|&b| b == b' ') {
-        let end = start + token.len();
-        let word =
-            encoded_word::match_encoded_word(input, start, end).filter(|word| word.end == end)?;
+    // Each word is one `encoded-word` finding: far fewer than MAX_FINDINGS.
+    for _ in 0..MAX_FINDINGS / 2 {
+        let word = encoded_word::match_encoded_word(input, start, open)?;
         let label = input.get(word.start..word.text_start)?;
         let text = input.get(word.text_start..word.text_end)?;
         let phrase_text = match word.encoding {
@@ -234,12 +238,28 @@ pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
         if decoded.is_empty() || !letters {
             return None;
         }
-        start = end + 1;
+        start = fold(input, word.end)?;
+        if start == open {
+            return Some(Assessment {
+                verdict: Verdict::Valid,
+                syntax: Syntax::Strict,
+            });
+        }
     }
-    Some(Assessment {
-        verdict: Verdict::Valid,
-        syntax: Syntax::Strict,
-    })
+    None
+}
+
+/// The end of the `fold` (`SP / [SP] CRLF (SP / HTAB)`) at `i`, if there is one.
+fn fold(input: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + usize::from(input.get(i) == Some(&b' '));
+    if input.get(j..j + 2) == Some(b"\r\n".as_slice()) {
+        j += 2;
+        if !matches!(input.get(j), Some(b' ' | b'\t')) {
+            return None;
+        }
+        j += 1;
+    }
+    (j > i).then_some(j)
 }
 
 /// Valid UTF-8 without a bidi or invisible format character.
@@ -685,6 +705,20 @@ mod tests {
                         format!("{word} x <j.d@x.example>"),
                         format!("{} <j@x.example>", words.join("")),
                         format!("{word}{} <j@x.example>", "a".repeat(80)),
+                        // Folded between the words, before the "<", badly.
+                        format!("{} <j.d@x.example>", words.join("\r\n ")),
+                        format!("{}\r\n\t<j.d@x.example>", words.join(" \r\n ")),
+                        format!("{word}\r\n <j.d@x.example>"),
+                        format!("{word} \r\n  <j.d@x.example>"),
+                        format!("{word}\r\n<j.d@x.example>"),
+                        format!("{word}\n <j.d@x.example>"),
+                        format!("{word}\r <j.d@x.example>"),
+                        format!("{word}\r\n \r\n <j.d@x.example>"),
+                        // Long: many words, a line over 998 octets, more words than
+                        // the findings hold.
+                        format!("{} <j@x.example>", [word.as_str(); 40].join("\r\n ")),
+                        format!("{} <j@x.example>", [word.as_str(); 40].join(" ")),
+                        format!("{} <j@x.example>", [word.as_str(); 1200].join("\r\n ")),
                         "=?utf-8?q?a.b?= <j@x.example>".to_owned(),
                         "=?utf-8?b?!!!?= <j@x.example>".to_owned(),
                     ] {
@@ -703,8 +737,14 @@ mod tests {
                 }
             }
         }
-        // The plain names in known charsets, in one word or one per part.
-        assert!(taken >= 40 && taken * 4 < total, "{taken} of {total}");
+        // The plain names in known charsets, in one word or one per part, folded or not.
+        assert!(taken >= 100 && taken * 4 < total, "{taken} of {total}");
+        for folded in [
+            &b"=?utf-8?q?J=C3=B6rg?=\r\n =?iso-8859-1?b?TfxsbGVy?= <j@x.example>"[..],
+            b"=?utf-8?q?J=C3=B6rg?= \r\n =?iso-8859-1?b?TfxsbGVy?=\r\n\t<j@x.example>",
+        ] {
+            assert!(assess_encoded_name(folded).is_some());
+        }
     }
 
     #[test]
