@@ -467,6 +467,11 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
                 if depth > MAX_COMMENT_DEPTH && !too_deep_reported {
                     self.sink.report(Code::CommentTooDeep, i, i + 1);
                     too_deep_reported = true;
+                    if self.sink.settled() {
+                        // Nothing after matters to the caller: no need for the rest.
+                        token.end = i + 1;
+                        return token;
+                    }
                 }
             } else if b == BACKSLASH {
                 i = self.quoted_pair(i);

@@ -1202,6 +1202,53 @@ mod tests {
         );
     }
 
+    /// `assess` stops where the verdict and syntax are invalid, in the lexer (a comment
+    /// too deep, a line too long), before a list element or before the deception
+    /// passes; whatever follows, it judges as the whole parse does.
+    #[test]
+    fn assess_settles_as_the_whole_parse_judges() {
+        let deep = |depth: usize, after: &str| {
+            format!(
+                "{}c@d.example{} {after}",
+                "( ".repeat(depth),
+                ")".repeat(depth)
+            )
+        };
+        let values = [
+            deep(crate::limits::MAX_COMMENT_DEPTH, "a@b.example"),
+            deep(crate::limits::MAX_COMMENT_DEPTH + 1, "a@b.example"),
+            deep(
+                crate::limits::MAX_COMMENT_DEPTH + 1,
+                "\"ceo@bank.example\" <m@x.example>",
+            ),
+            format!("a@b.example, {}", deep(300, "")),
+            format!("{} <a@b.example>", "x".repeat(MAX_LINE_OCTETS + 1)),
+            "a@b.example, <<, \"ceo@bank.example\" <m@x.example>".to_owned(),
+            "<<<, ceo@bank.example <m@x.example>, \u{202e}".to_owned(),
+            "@, a@b.example (ceo@bank.example)".to_owned(),
+            "a@b.example, ceo@bank.example".to_owned(),
+            "m@x.example (unterminated".to_owned(),
+            // Invalid but strict (an escaped NUL), then invalid syntax; invalid syntax
+            // but legacy (8-bit text without the utf8 profile), then deceptive.
+            "\"a\\\u{0}b\" <m@x.example>, <<".to_owned(),
+            "J\u{f6}rg <j@x.example>, ceo@bank.example".to_owned(),
+        ];
+        for value in &values {
+            for groups in [false, true] {
+                for utf8 in [false, true] {
+                    let profile = Profile { utf8, groups };
+                    let full = parse_full(value.as_bytes(), profile);
+                    let assessed = assess(value.as_bytes(), profile);
+                    assert_eq!(
+                        (assessed.verdict, assessed.syntax),
+                        (full.verdict, full.syntax),
+                        "{value:?}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn deep_comments_are_counted_not_recursed() {
         let mut input = vec![b'('; 200_000];
