@@ -93,7 +93,9 @@ pub fn assess(input: &[u8], profile: Profile) -> Assessment {
     if let Some(fast) = fast::scan(input, profile) {
         return fast.assessment();
     }
-    if let Some(assessment) = fast::assess_encoded_name(input) {
+    if let Some(assessment) =
+        fast::assess_encoded_name(input).or_else(|| fast::assess_quoted_name(input))
+    {
         return assessment;
     }
     let mut parser = Parser::new(input, profile, Goal::Assessment);
