@@ -280,25 +280,92 @@ pub fn decode<'a>(data: &'a [u8], word: &EncodedWord<'_>) -> Result<Cow<'a, str>
     let text = data
         .get(word.text_start..word.text_end)
         .ok_or(DecodeError::BadEncoding)?;
-    let bytes = match word.encoding {
-        WordEncoding::B => Cow::Owned(decode_b(text)?),
-        WordEncoding::Q => decode_q(text)?,
-    };
-    Ok(match (charset, bytes) {
-        (Charset::Utf7, bytes) => Cow::Owned(decode_utf7(&bytes)),
-        // Q text without escapes in an ASCII-compatible charset borrows from the input.
-        (Charset::Whatwg(encoding), Cow::Borrowed(bytes)) => {
-            encoding.decode_without_bom_handling(bytes).0
+    // Q text without escapes in an ASCII-compatible charset borrows from the input.
+    if let (Charset::Whatwg(encoding), WordEncoding::Q) = (charset, word.encoding) {
+        if !has_q_escapes(text) {
+            return Ok(encoding.decode_without_bom_handling(text).0);
         }
-        (Charset::Whatwg(encoding), Cow::Owned(bytes)) => {
-            if let Cow::Owned(text) = encoding.decode_without_bom_handling(&bytes).0 {
-                return Ok(Cow::Owned(text));
+    }
+    let mut buffers = DecodeBuffers::default();
+    buffers.decode(charset, word.encoding, text)?;
+    Ok(Cow::Owned(buffers.into_text()))
+}
+
+/// The two buffers a decoding writes: the bytes of the B or Q text, and the text when the
+/// bytes are not already its UTF-8. Reused from word to word, they spare each word its
+/// allocations.
+#[derive(Default)]
+pub(crate) struct DecodeBuffers {
+    bytes: Vec<u8>,
+    text: String,
+    /// Whether the text is in `text` (else it is `bytes`, valid UTF-8).
+    in_text: bool,
+}
+
+impl DecodeBuffers {
+    /// The decoded text.
+    pub(crate) fn text(&self) -> &str {
+        if self.in_text {
+            &self.text
+        } else {
+            std::str::from_utf8(&self.bytes).unwrap_or_default()
+        }
+    }
+
+    /// `text`, B or Q `encoding`, decoded in `charset`.
+    fn decode(
+        &mut self,
+        charset: Charset,
+        encoding: WordEncoding,
+        text: &[u8],
+    ) -> Result<(), DecodeError> {
+        let bytes = &mut self.bytes;
+        bytes.clear();
+        self.text.clear();
+        match encoding {
+            WordEncoding::B => decode_b(text, bytes)?,
+            WordEncoding::Q => decode_q(text, bytes)?,
+        }
+        self.in_text = true;
+        match charset {
+            Charset::Utf7 => self.text.push_str(&decode_utf7(bytes)),
+            Charset::Whatwg(encoding) => {
+                if encoding == encoding_rs::UTF_8 && std::str::from_utf8(bytes).is_ok() {
+                    // The bytes are the text already.
+                    self.in_text = false;
+                    return Ok(());
+                }
+                let mut decoder = encoding.new_decoder_without_bom_handling();
+                let needed = decoder.max_utf8_buffer_length(bytes.len());
+                self.text.reserve(needed.unwrap_or(bytes.len() * 3));
+                // Malformed sequences become U+FFFD, as `decode_without_bom_handling` does.
+                let _ = decoder.decode_to_string(bytes, &mut self.text, true);
             }
-            // Borrowed: the bytes are already the text's UTF-8, so they become the
-            // String without a copy.
-            Cow::Owned(lossy_owned(bytes))
         }
-    })
+        Ok(())
+    }
+
+    fn into_text(self) -> String {
+        if self.in_text {
+            self.text
+        } else {
+            lossy_owned(self.bytes)
+        }
+    }
+}
+
+/// [`decode`] into `buffers` (their previous content dropped); read it with
+/// [`DecodeBuffers::text`].
+pub(crate) fn decode_in(
+    data: &[u8],
+    word: &EncodedWord<'_>,
+    buffers: &mut DecodeBuffers,
+) -> Result<(), DecodeError> {
+    let charset = lookup_charset(word.charset).ok_or(DecodeError::UnknownCharset)?;
+    let text = data
+        .get(word.text_start..word.text_end)
+        .ok_or(DecodeError::BadEncoding)?;
+    buffers.decode(charset, word.encoding, text)
 }
 
 /// The decoder of a charset label: the WHATWG encoding name (as `encoding_rs` spells it)
@@ -419,7 +486,7 @@ fn base64_value(c: u8) -> Option<u32> {
 /// not be 1 more than a multiple of 4; padding, when present, must complete the last
 /// group of 4 exactly; missing padding is accepted; any other character is an error;
 /// leftover bits are ignored.
-fn decode_b(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
+fn decode_b(text: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let body_len = text.iter().rposition(|&c| c != b'=').map_or(0, |p| p + 1);
     let (body, padding) = text.split_at(body_len);
     let remainder = body.len() % 4;
@@ -429,7 +496,7 @@ fn decode_b(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
     if !padding.is_empty() && (remainder == 0 || remainder + padding.len() != 4) {
         return Err(DecodeError::BadEncoding);
     }
-    let mut out = Vec::with_capacity(body.len() / 4 * 3 + 2);
+    out.reserve(body.len() / 4 * 3 + 2);
     let mut acc: u32 = 0;
     let mut bits: u32 = 0;
     for &c in body {
@@ -442,7 +509,7 @@ fn decode_b(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
             acc &= (1 << bits) - 1;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn hex_value(c: u8) -> Option<u8> {
@@ -457,11 +524,8 @@ fn hex_value(c: u8) -> Option<u8> {
 /// RFC 2047 §4.2, "Q": `_` is a space, `=XX` the byte of two hex digits (either case),
 /// any other `=` is an error, every other character stands for itself. Text with neither
 /// `_` nor `=` is returned as it is, borrowed.
-fn decode_q(text: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
-    if !text.iter().any(|&c| c == b'_' || c == b'=') {
-        return Ok(Cow::Borrowed(text));
-    }
-    let mut out = Vec::with_capacity(text.len());
+fn decode_q(text: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    out.reserve(text.len());
     let mut i = 0;
     while let Some(&c) = text.get(i) {
         match c {
@@ -484,7 +548,12 @@ fn decode_q(text: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
             }
         }
     }
-    Ok(Cow::Owned(out))
+    Ok(())
+}
+
+/// Whether Q text holds an escape or an underscore: without, it is its own bytes.
+fn has_q_escapes(text: &[u8]) -> bool {
+    text.iter().any(|&c| c == b'_' || c == b'=')
 }
 
 // -- UTF-7 ---------------------------------------------------------------------------------

@@ -218,6 +218,7 @@ pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
         return None;
     }
     let mut start = 0;
+    let mut decoded = encoded_word::DecodeBuffers::default();
     // Each word is one `encoded-word` finding: far fewer than MAX_FINDINGS.
     for _ in 0..MAX_FINDINGS / 2 {
         let word = encoded_word::match_encoded_word(input, start, open)?;
@@ -230,9 +231,10 @@ pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
         if label.contains(&b'*') || !phrase_text || encoded_word::too_long(&word) {
             return None;
         }
-        let decoded = encoded_word::decode(input, &word).ok()?;
-        let letters = decoded.chars().all(|c| c.is_alphabetic() || c == ' ');
-        if decoded.is_empty() || !letters {
+        encoded_word::decode_in(input, &word, &mut decoded).ok()?;
+        let text = decoded.text();
+        let letters = text.chars().all(|c| c == ' ' || is_letter(c));
+        if text.is_empty() || !letters {
             return None;
         }
         start = fold(input, word.end)?;
@@ -244,6 +246,13 @@ pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
         }
     }
     None
+}
+
+/// `c.is_alphabetic()`, with the Latin-1 letters (most decoded names in European mail)
+/// answered before the Unicode table search.
+fn is_letter(c: char) -> bool {
+    matches!(c, 'a'..='z' | 'A'..='Z' | '\u{c0}'..='\u{ff}') && c != '\u{d7}' && c != '\u{f7}'
+        || c.is_alphabetic()
 }
 
 /// The verdict and syntax of a quoted display name with quoted-pairs or folded, before a
@@ -875,6 +884,13 @@ mod tests {
             b"\"Doe,\r\n John\"\r\n <a@b.example>",
         ] {
             assert!(assess_quoted_name(value).is_some());
+        }
+    }
+
+    #[test]
+    fn letters_are_the_alphabetic_characters() {
+        for c in (0..0x3000).filter_map(char::from_u32) {
+            assert_eq!(is_letter(c), c.is_alphabetic(), "{c:?}");
         }
     }
 
