@@ -64,9 +64,9 @@ def test_large_batches_run_in_parallel_with_the_same_results() -> None:
     assert batch[-1].findings == fromguard.parse(values[-1]).findings
 
 
-# Around a piece (256 values), the size from which a pool thread helps (4096) and a
+# Around a piece (256 values), the size from which a pool thread helps (8192) and a
 # round (64 Ki values).
-BOUNDARIES = [0, 1, 255, 256, 257, 4095, 4096, 4097, 65535, 65536, 65537]
+BOUNDARIES = [0, 1, 255, 256, 257, 8191, 8192, 8193, 65535, 65536, 65537]
 
 
 @pytest.mark.parametrize("size", BOUNDARIES)
