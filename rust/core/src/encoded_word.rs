@@ -22,8 +22,6 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
-use crate::lexer::lossy_owned;
-
 /// RFC 2047 §2: "An 'encoded-word' may not be more than 75 characters long, including
 /// 'charset', 'encoding', 'encoded-text', and delimiters."
 pub const MAX_ENCODED_WORD_LEN: usize = 75;
@@ -111,7 +109,7 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// RFC 2047 §2 `especials`, which a charset or encoding token may not contain.
-fn is_especial(b: u8) -> bool {
+const fn is_especial(b: u8) -> bool {
     matches!(
         b,
         b'(' | b')'
@@ -132,13 +130,36 @@ fn is_especial(b: u8) -> bool {
 }
 
 /// RFC 2047 §2: `token = 1*<Any CHAR except SPACE, CTLs, and especials>`.
-fn is_token_char(b: u8) -> bool {
-    (0x21..=0x7E).contains(&b) && !is_especial(b)
+const fn is_token_char(b: u8) -> bool {
+    b >= 0x21 && b <= 0x7E && !is_especial(b)
 }
 
 /// RFC 2047 §2: encoded-text is printable ASCII other than "?" (and SPACE).
-fn is_encoded_text_char(b: u8) -> bool {
-    (0x21..=0x7E).contains(&b) && b != b'?'
+const fn is_encoded_text_char(b: u8) -> bool {
+    b >= 0x21 && b <= 0x7E && b != b'?'
+}
+
+/// `is_token_char` and `is_encoded_text_char` of every byte, looked up rather than
+/// computed: every "=?" in a value is tried as an encoded-word.
+static TOKEN_CHARS: [bool; 256] = byte_tables().0;
+static ENCODED_TEXT_CHARS: [bool; 256] = byte_tables().1;
+
+const fn byte_tables() -> ([bool; 256], [bool; 256]) {
+    let (mut token, mut encoded_text) = ([false; 256], [false; 256]);
+    let mut b = 0;
+    while b < 256 {
+        token[b] = is_token_char(b as u8);
+        encoded_text[b] = is_encoded_text_char(b as u8);
+        b += 1;
+    }
+    (token, encoded_text)
+}
+
+/// How many bytes of `data` from `start` are in `table`.
+fn run_of(data: &[u8], start: usize, table: &[bool; 256]) -> usize {
+    data.get(start..).map_or(0, |rest| {
+        rest.iter().take_while(|&&b| table[usize::from(b)]).count()
+    })
 }
 
 /// The encoded-word that starts exactly at `pos` and ends at or before `end`, if any.
@@ -172,10 +193,7 @@ pub fn match_encoded_word(data: &[u8], pos: usize, end: usize) -> Option<Encoded
         return None;
     }
     let token_start = pos + 2;
-    let mut i = token_start;
-    while data.get(i).is_some_and(|&b| is_token_char(b)) {
-        i += 1;
-    }
+    let i = token_start + run_of(data, token_start, &TOKEN_CHARS);
     let token = data.get(token_start..i)?;
     let charset = match token.iter().position(|&b| b == b'*') {
         None => token,
@@ -199,10 +217,7 @@ pub fn match_encoded_word(data: &[u8], pos: usize, end: usize) -> Option<Encoded
         return None;
     }
     let text_start = i + 3;
-    let mut j = text_start;
-    while data.get(j).is_some_and(|&b| is_encoded_text_char(b)) {
-        j += 1;
-    }
+    let j = text_start + run_of(data, text_start, &ENCODED_TEXT_CHARS);
     if j == text_start || data.get(j..j + 2) != Some(b"?=".as_slice()) {
         return None;
     }
@@ -288,28 +303,21 @@ pub fn decode<'a>(data: &'a [u8], word: &EncodedWord<'_>) -> Result<Cow<'a, str>
     }
     let mut buffers = DecodeBuffers::default();
     buffers.decode(charset, word.encoding, text)?;
-    Ok(Cow::Owned(buffers.into_text()))
+    Ok(Cow::Owned(buffers.text))
 }
 
-/// The two buffers a decoding writes: the bytes of the B or Q text, and the text when the
-/// bytes are not already its UTF-8. Reused from word to word, they spare each word its
-/// allocations.
+/// The two buffers a decoding writes: the bytes of the B or Q text, and the text. Reused
+/// from word to word, they spare each word its allocations.
 #[derive(Default)]
 pub(crate) struct DecodeBuffers {
     bytes: Vec<u8>,
     text: String,
-    /// Whether the text is in `text` (else it is `bytes`, valid UTF-8).
-    in_text: bool,
 }
 
 impl DecodeBuffers {
     /// The decoded text.
     pub(crate) fn text(&self) -> &str {
-        if self.in_text {
-            &self.text
-        } else {
-            std::str::from_utf8(&self.bytes).unwrap_or_default()
-        }
+        &self.text
     }
 
     /// `text`, B or Q `encoding`, decoded in `charset`.
@@ -326,32 +334,33 @@ impl DecodeBuffers {
             WordEncoding::B => decode_b(text, bytes)?,
             WordEncoding::Q => decode_q(text, bytes)?,
         }
-        self.in_text = true;
         match charset {
             Charset::Utf7 => self.text.push_str(&decode_utf7(bytes)),
-            Charset::Whatwg(encoding) => {
-                if encoding == encoding_rs::UTF_8 && std::str::from_utf8(bytes).is_ok() {
-                    // The bytes are the text already.
-                    self.in_text = false;
-                    return Ok(());
+            Charset::Whatwg(encoding) if encoding == encoding_rs::UTF_8 => {
+                // Valid UTF-8 bytes become the text without a copy: the buffers swap.
+                match String::from_utf8(std::mem::take(bytes)) {
+                    Ok(decoded) => {
+                        self.bytes = std::mem::replace(&mut self.text, decoded).into_bytes();
+                    }
+                    Err(error) => {
+                        self.bytes = error.into_bytes();
+                        decode_whatwg(encoding, &self.bytes, &mut self.text);
+                    }
                 }
-                let mut decoder = encoding.new_decoder_without_bom_handling();
-                let needed = decoder.max_utf8_buffer_length(bytes.len());
-                self.text.reserve(needed.unwrap_or(bytes.len() * 3));
-                // Malformed sequences become U+FFFD, as `decode_without_bom_handling` does.
-                let _ = decoder.decode_to_string(bytes, &mut self.text, true);
             }
+            Charset::Whatwg(encoding) => decode_whatwg(encoding, bytes, &mut self.text),
         }
         Ok(())
     }
+}
 
-    fn into_text(self) -> String {
-        if self.in_text {
-            self.text
-        } else {
-            lossy_owned(self.bytes)
-        }
-    }
+/// `bytes` in `encoding` appended to `text`, malformed sequences becoming U+FFFD (as
+/// `decode_without_bom_handling` does).
+fn decode_whatwg(encoding: &'static encoding_rs::Encoding, bytes: &[u8], text: &mut String) {
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let needed = decoder.max_utf8_buffer_length(bytes.len());
+    text.reserve(needed.unwrap_or(bytes.len().saturating_mul(3)));
+    let _ = decoder.decode_to_string(bytes, text, true);
 }
 
 /// [`decode`] into `buffers` (their previous content dropped); read it with
