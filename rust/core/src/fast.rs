@@ -23,6 +23,10 @@
 //! On x86-64, the plainest of these values (ASCII, at most 64 bytes) are recognised
 //! sixteen bytes at a time first (`sse2.rs`); [`scan_bytewise`] is the definition both
 //! follow, and decides all values elsewhere.
+//!
+//! Two more shapes are recognised for `assess` alone, which needs the verdict and the
+//! syntax but no parts: a name of encoded-words, folded or not ([`assess_encoded_name`]),
+//! and a quoted name with quoted-pairs or folds ([`assess_quoted_name`]).
 
 use std::borrow::Cow;
 
