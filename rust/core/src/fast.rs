@@ -31,7 +31,7 @@
 use std::borrow::Cow;
 
 use crate::encoded_word::{self, WordEncoding};
-use crate::lexer::{C_ATEXT, byte_classes, high_runs};
+use crate::lexer::{C_ATEXT, byte_classes, high_runs, line_spans};
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS};
 use crate::lookalike::format_kind;
 use crate::parser::is_phrase_q_text;
@@ -318,17 +318,10 @@ pub(crate) fn assess_quoted_name(input: &[u8]) -> Option<Assessment> {
     })
 }
 
-/// Whether every line of `input` (split at LF, a CR before it not counted) is at most
-/// 998 octets (RFC 5322 §2.1.1).
+/// Whether every line of `input` is at most 998 octets (RFC 5322 §2.1.1), as the
+/// grammar counts them.
 fn lines_fit(input: &[u8]) -> bool {
-    let mut line_start = 0;
-    let mut ends = memchr::memchr_iter(b'\n', input).chain(std::iter::once(input.len()));
-    ends.all(|end| {
-        let cr = end > line_start && input.get(end - 1) == Some(&b'\r');
-        let fits = end - line_start - usize::from(cr) <= MAX_LINE_OCTETS;
-        line_start = end + 1;
-        fits
-    })
+    line_spans(input).all(|(start, end)| end - start <= MAX_LINE_OCTETS)
 }
 
 /// The end of the `fold` (`SP / [SP] CRLF (SP / HTAB)`) at `i`, if there is one.

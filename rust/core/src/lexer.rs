@@ -613,6 +613,19 @@ impl<'a> Iterator for HighRuns<'a> {
     }
 }
 
+/// The content of each physical line of `data`, split at every LF, as a span: a CR before
+/// the LF is not counted (RFC 5322 §2.1.1 counts a line's octets without its CRLF).
+pub(crate) fn line_spans(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut line_start = 0;
+    let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
+    ends.map(move |end| {
+        let cr = end > line_start && data.get(end - 1) == Some(&b'\r');
+        let span = (line_start, end - usize::from(cr));
+        line_start = end + 1;
+        span
+    })
+}
+
 /// How many bytes at the start of `bytes` are ASCII: eight at a time, since most text is.
 fn ascii_prefix_len(bytes: &[u8]) -> usize {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;

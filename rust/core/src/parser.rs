@@ -32,7 +32,8 @@ use crate::deception::Analysis;
 use crate::encoded_word;
 use crate::fast;
 use crate::lexer::{
-    C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, lossy, unescape,
+    C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, line_spans, lossy,
+    unescape,
 };
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
 use crate::{
@@ -220,11 +221,6 @@ impl<'a> Parser<'a> {
         }
     }
 
-    #[inline]
-    fn byte(&self, i: usize) -> Option<u8> {
-        self.data.get(i).copied()
-    }
-
     // -- findings -------------------------------------------------------------------------
 
     /// Record a finding. Past MAX_FINDINGS, findings still count in the verdict and
@@ -280,24 +276,11 @@ impl<'a> Parser<'a> {
     }
 
     /// RFC 5322 §2.1.1: a line MUST be no more than 998 octets, excluding the CRLF.
-    /// Lines are physical here, split at every LF (a CR before it is not counted).
     fn scan_lines(&mut self) {
-        let (data, end) = (self.data, self.end);
-        let mut line_start = 0;
-        while line_start <= end {
-            let line_end = data
-                .get(line_start..end)
-                .and_then(|rest| memchr::memchr(b'\n', rest))
-                .map_or(end, |offset| line_start + offset);
-            let content_end = if line_end > line_start && self.byte(line_end - 1) == Some(b'\r') {
-                line_end - 1
-            } else {
-                line_end
-            };
-            if content_end - line_start > MAX_LINE_OCTETS {
-                self.report(Code::LineTooLong, line_start + MAX_LINE_OCTETS, content_end);
+        for (start, end) in line_spans(self.data) {
+            if end - start > MAX_LINE_OCTETS {
+                self.report(Code::LineTooLong, start + MAX_LINE_OCTETS, end);
             }
-            line_start = line_end + 1;
         }
     }
 
