@@ -101,10 +101,7 @@ pub fn assess(input: &[u8], profile: Profile) -> Assessment {
     }
     let mut parser = Parser::new(input, profile, Goal::Assessment);
     parser.run();
-    Assessment {
-        verdict: Verdict::from_severity(parser.worst_severity),
-        syntax: parser.worst_syntax,
-    }
+    parser.assessment()
 }
 
 /// What a parse is for.
@@ -133,8 +130,6 @@ pub(crate) struct Parser<'a> {
     worst_severity: Severity,
     worst_syntax: Syntax,
     goal: Goal,
-    /// Set when the goal is the assessment and it can no longer change.
-    settled: bool,
     pub(crate) mailboxes: Vec<Mailbox<'a>>,
     mailbox_count: usize,
     element_failed: bool,
@@ -175,7 +170,7 @@ impl<'a> Report<'a> for Parser<'a> {
     }
 
     fn settled(&self) -> bool {
-        self.settled
+        Parser::settled(self)
     }
 }
 
@@ -192,7 +187,6 @@ impl<'a> Parser<'a> {
             worst_severity: Severity::Info,
             worst_syntax: Syntax::Strict,
             goal,
-            settled: false,
             mailboxes: Vec::new(),
             mailbox_count: 0,
             element_failed: false,
@@ -211,9 +205,10 @@ impl<'a> Parser<'a> {
 
     fn into_parsed(mut self) -> Parsed<'a> {
         self.sort_findings();
+        let Assessment { verdict, syntax } = self.assessment();
         Parsed {
-            verdict: Verdict::from_severity(self.worst_severity),
-            syntax: self.worst_syntax,
+            verdict,
+            syntax,
             profile: self.profile,
             mailboxes: self.mailboxes,
             findings: self.findings,
@@ -228,9 +223,6 @@ impl<'a> Parser<'a> {
     pub(crate) fn report(&mut self, code: Code, start: usize, end: usize) {
         self.worst_severity = self.worst_severity.max(code.severity());
         self.worst_syntax = self.worst_syntax.max(code.syntax());
-        self.settled = self.goal == Goal::Assessment
-            && self.worst_severity == Severity::Invalid
-            && self.worst_syntax == Syntax::Invalid;
         if self.findings.len() < MAX_FINDINGS {
             self.findings.push(Finding::new(code, start, end));
         } else if !self.findings_truncated {
@@ -240,6 +232,22 @@ impl<'a> Parser<'a> {
             self.worst_syntax = self.worst_syntax.max(limit.syntax());
             self.findings.push(Finding::new(limit, start, end));
         }
+    }
+
+    /// The verdict and syntax of what has been reported so far.
+    fn assessment(&self) -> Assessment {
+        Assessment {
+            verdict: Verdict::from_severity(self.worst_severity),
+            syntax: self.worst_syntax,
+        }
+    }
+
+    /// Whether the goal is the assessment and it can no longer change: the verdict and
+    /// the syntax are as bad as they go.
+    fn settled(&self) -> bool {
+        self.goal == Goal::Assessment
+            && self.worst_severity == Severity::Invalid
+            && self.worst_syntax == Syntax::Invalid
     }
 
     /// Findings sorted by (start, end, catalogue index), stable.
@@ -260,7 +268,7 @@ impl<'a> Parser<'a> {
         self.tokens = lexed.tokens;
         self.texts = lexed.texts;
         self.parse_list(None);
-        if self.settled {
+        if self.settled() {
             return;
         }
         if self.mailbox_count == 0 && !self.element_failed {
@@ -435,7 +443,7 @@ impl<'a> Parser<'a> {
     fn parse_list(&mut self, group: Option<&Cow<'a, str>>) {
         let in_group = group.is_some();
         let mut first = true;
-        while !self.settled {
+        while !self.settled() {
             let element_start = self.next_start();
             self.comments.clear();
             self.skip_cfws();
