@@ -291,10 +291,7 @@ pub fn too_long(word: &EncodedWord<'_>) -> bool {
 /// [`DecodeError::BadEncoding`] when the text is not valid B or Q (or the word's spans do
 /// not lie in `data`).
 pub fn decode<'a>(data: &'a [u8], word: &EncodedWord<'_>) -> Result<Cow<'a, str>, DecodeError> {
-    let charset = lookup_charset(word.charset).ok_or(DecodeError::UnknownCharset)?;
-    let text = data
-        .get(word.text_start..word.text_end)
-        .ok_or(DecodeError::BadEncoding)?;
+    let (charset, text) = charset_and_text(data, word)?;
     // Q text without escapes in an ASCII-compatible charset borrows from the input.
     if let (Charset::Whatwg(encoding), WordEncoding::Q) = (charset, word.encoding) {
         if !has_q_escapes(text) {
@@ -370,11 +367,21 @@ pub(crate) fn decode_in(
     word: &EncodedWord<'_>,
     buffers: &mut DecodeBuffers,
 ) -> Result<(), DecodeError> {
+    let (charset, text) = charset_and_text(data, word)?;
+    buffers.decode(charset, word.encoding, text)
+}
+
+/// The charset of `word` (looked up first: an unknown one is an error whatever the text)
+/// and its encoded text in `data`.
+fn charset_and_text<'a>(
+    data: &'a [u8],
+    word: &EncodedWord<'_>,
+) -> Result<(Charset, &'a [u8]), DecodeError> {
     let charset = lookup_charset(word.charset).ok_or(DecodeError::UnknownCharset)?;
     let text = data
         .get(word.text_start..word.text_end)
         .ok_or(DecodeError::BadEncoding)?;
-    buffers.decode(charset, word.encoding, text)
+    Ok((charset, text))
 }
 
 /// The decoder of a charset label: the WHATWG encoding name (as `encoding_rs` spells it)
@@ -494,7 +501,7 @@ fn base64_value(c: u8) -> Option<u32> {
 /// RFC 2047 §4.1, "B": base64. Padding `=` only at the end; the length without it must
 /// not be 1 more than a multiple of 4; padding, when present, must complete the last
 /// group of 4 exactly; missing padding is accepted; any other character is an error;
-/// leftover bits are ignored.
+/// leftover bits are ignored. The bytes are appended to `out`.
 fn decode_b(text: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let body_len = text.iter().rposition(|&c| c != b'=').map_or(0, |p| p + 1);
     let (body, padding) = text.split_at(body_len);
@@ -531,8 +538,8 @@ fn hex_value(c: u8) -> Option<u8> {
 }
 
 /// RFC 2047 §4.2, "Q": `_` is a space, `=XX` the byte of two hex digits (either case),
-/// any other `=` is an error, every other character stands for itself. Text with neither
-/// `_` nor `=` is returned as it is, borrowed.
+/// any other `=` is an error, every other character stands for itself. The bytes are
+/// appended to `out`.
 fn decode_q(text: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     out.reserve(text.len());
     let mut i = 0;
