@@ -197,6 +197,13 @@ pub(crate) fn scan_bytewise(input: &[u8], profile: Profile) -> Option<Fast> {
     })
 }
 
+/// What every fast path judges: what the full grammar gives its shapes (but periods in
+/// an unquoted name).
+const VALID_STRICT: Assessment = Assessment {
+    verdict: Verdict::Valid,
+    syntax: Syntax::Strict,
+};
+
 /// The verdict and syntax of a display name of encoded-words before a plain address, the
 /// usual form of a non-ASCII name in mail (`=?utf-8?b?...?= <local@domain>`), which the
 /// full grammar finds valid and strict with one `encoded-word` (info) per word:
@@ -243,10 +250,7 @@ pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
         }
         start = fold(input, word.end)?;
         if start == open {
-            return Some(Assessment {
-                verdict: Verdict::Valid,
-                syntax: Syntax::Strict,
-            });
+            return Some(VALID_STRICT);
         }
     }
     None
@@ -289,15 +293,10 @@ pub(crate) fn assess_quoted_name(input: &[u8]) -> Option<Assessment> {
                 escaped if qtext(escaped) => i += 2,
                 _ => return None,
             },
-            b'\r' => {
-                if folded
-                    || input.get(i + 1) != Some(&b'\n')
-                    || !matches!(input.get(i + 2), Some(b' ' | b'\t'))
-                {
-                    return None;
-                }
+            b'\r' if !folded => {
+                // CRLF and one SP or HTAB: `fold` without its leading space.
+                i = fold(input, i)?;
                 folded = true;
-                i += 3;
                 continue;
             }
             b' ' => i += 1,
@@ -312,10 +311,7 @@ pub(crate) fn assess_quoted_name(input: &[u8]) -> Option<Assessment> {
         return None;
     }
     addr(input, open + 1, input.len() - 1)?;
-    Some(Assessment {
-        verdict: Verdict::Valid,
-        syntax: Syntax::Strict,
-    })
+    Some(VALID_STRICT)
 }
 
 /// Whether every line of `input` is at most 998 octets (RFC 5322 §2.1.1), as the
@@ -497,10 +493,7 @@ impl Fast {
                 syntax: Syntax::Obsolete,
             }
         } else {
-            Assessment {
-                verdict: Verdict::Valid,
-                syntax: Syntax::Strict,
-            }
+            VALID_STRICT
         }
     }
 
