@@ -203,11 +203,8 @@ fn is_str(value: &Bound<'_, PyAny>) -> bool {
 /// itself when it is ASCII), or a bytes object. A str with lone surrogates has none and
 /// is encoded by [`to_bytes`] instead.
 fn readable<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let in_place = if is_str(&value) {
-        cached_utf8(&value).is_some()
-    } else {
-        value.is_instance_of::<PyBytes>()
-    };
+    // `cached_utf8` is None for anything but a str, and a str is never bytes.
+    let in_place = cached_utf8(&value).is_some() || value.is_instance_of::<PyBytes>();
     if in_place {
         Ok(value)
     } else {
@@ -217,12 +214,11 @@ fn readable<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 
 /// The bytes of a value [`readable`] returned, without a copy.
 fn in_place<'a>(value: &'a Bound<'_, PyAny>) -> &'a [u8] {
-    if is_str(value) {
-        return cached_utf8(value).unwrap_or_default();
-    }
-    value
-        .cast::<PyBytes>()
-        .map_or(&[], |bytes| bytes.as_bytes())
+    cached_utf8(value).unwrap_or_else(|| {
+        value
+            .cast::<PyBytes>()
+            .map_or(&[], |bytes| bytes.as_bytes())
+    })
 }
 
 /// Values (or a batch's pieces) of at least this many bytes are judged without the GIL;
