@@ -199,26 +199,32 @@ fn is_str(value: &Bound<'_, PyAny>) -> bool {
     value.is_exact_instance_of::<PyString>() || value.is_instance_of::<PyString>()
 }
 
-/// A value ready to be read in place: a str whose UTF-8 form CPython has cached (the str
-/// itself when it is ASCII), or a bytes object. A str with lone surrogates has none and
-/// is encoded by [`to_bytes`] instead.
-fn readable<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // `cached_utf8` is None for anything but a str, and a str is never bytes.
-    let in_place = cached_utf8(&value).is_some() || value.is_instance_of::<PyBytes>();
-    if in_place {
+/// A value as a result or a batch keeps it: a str or bytes object as it is, anything
+/// else converted by [`to_bytes`] (which raises for what is neither str nor bytes).
+fn held<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if is_str(&value) || value.is_instance_of::<PyBytes>() {
         Ok(value)
     } else {
         Ok(to_bytes(&value)?.into_any())
     }
 }
 
-/// The bytes of a value [`readable`] returned, without a copy.
-fn in_place<'a>(value: &'a Bound<'_, PyAny>) -> &'a [u8] {
-    cached_utf8(value).unwrap_or_else(|| {
-        value
-            .cast::<PyBytes>()
-            .map_or(&[], |bytes| bytes.as_bytes())
-    })
+/// The bytes of a [`held`] value without a copy: a bytes object's, or the UTF-8 form
+/// CPython caches in a str (the str itself when it is ASCII). `None` for a str that has
+/// none (lone surrogates; on Windows, any str), which [`bytes_of`] encodes instead.
+fn in_place<'a>(value: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
+    cached_utf8(value).or_else(|| Some(value.cast::<PyBytes>().ok()?.as_bytes()))
+}
+
+/// The bytes of a [`held`] value: in place, or else encoded into `spare`.
+fn bytes_of<'a, 'py>(
+    value: &'a Bound<'py, PyAny>,
+    spare: &'a mut Option<Bound<'py, PyBytes>>,
+) -> PyResult<&'a [u8]> {
+    match in_place(value) {
+        Some(bytes) => Ok(bytes),
+        None => Ok(spare.insert(to_bytes(value)?).as_bytes()),
+    }
 }
 
 /// Values (or a batch's pieces) of at least this many bytes are judged without the GIL;
@@ -244,9 +250,10 @@ fn parse<'py>(
     utf8: bool,
     groups: bool,
 ) -> PyResult<Bound<'py, FromHeader>> {
-    let value = readable(value.clone())?;
+    let value = held(value.clone())?;
     let profile = Profile { utf8, groups };
-    let input = in_place(&value);
+    let mut spare = None;
+    let input = bytes_of(&value, &mut spare)?;
     let assessment = sized(py, input.len(), || fromguard::assess(input, profile));
     FromHeader::new(value.unbind(), profile, assessment).into_python(py)
 }
@@ -369,8 +376,8 @@ impl FromHeader {
 
     fn details(&self, py: Python<'_>) -> PyResult<&Details> {
         self.details.get_or_try_init(py, || {
-            let value = readable(self.value.bind(py).clone())?;
-            let input = in_place(&value);
+            let mut spare = None;
+            let input = bytes_of(self.value.bind(py), &mut spare)?;
             let parsed = sized(py, input.len(), || fromguard::parse(input, self.profile));
             Details::new(py, &parsed)
         })
