@@ -91,11 +91,9 @@ pub fn parse_full(input: &[u8], profile: Profile) -> Parsed<'_> {
 /// The verdict and syntax of a value: those of [`parse`], without building the rest
 /// where the fast path recognises the value (no allocation then).
 pub fn assess(input: &[u8], profile: Profile) -> Assessment {
-    if let Some(fast) = fast::scan(input, profile) {
-        return fast.assessment();
-    }
-    if let Some(assessment) =
-        fast::assess_encoded_name(input).or_else(|| fast::assess_quoted_name(input))
+    if let Some(assessment) = fast::assess_shape(input, profile)
+        .or_else(|| fast::assess_encoded_name(input))
+        .or_else(|| fast::assess_quoted_name(input))
     {
         return assessment;
     }
