@@ -64,9 +64,10 @@ def test_large_batches_run_in_parallel_with_the_same_results() -> None:
     assert batch[-1].findings == fromguard.parse(values[-1]).findings
 
 
-# Around a piece (256 values), the size from which a pool thread helps (8192) and a
-# round (64 Ki values).
-BOUNDARIES = [0, 1, 255, 256, 257, 8191, 8192, 8193, 65535, 65536, 65537]
+# Around a piece (512 values), the size from which a pool thread helps (8192) and a
+# round (128 Ki values): PIECE_VALUES, PARALLEL_VALUES and ROUND_PIECES in
+# rust/python/src/batch.rs.
+BOUNDARIES = [0, 1, 511, 512, 513, 8191, 8192, 8193, 131071, 131072, 131073]
 
 
 @pytest.mark.parametrize("size", BOUNDARIES)
