@@ -143,7 +143,10 @@ impl<'py> Held<'py> {
     /// Holds a piece's values; returns their bytes.
     fn hold(&self, values: Vec<Bound<'py, PyAny>>) -> PyResult<Vec<&[u8]>> {
         let values = self.values.get_or_init(|| values);
-        if let Some(inputs) = values.iter().map(in_place).collect() {
+        // Sized at once: collecting into an `Option<Vec>` would grow it step by step.
+        let mut inputs = Vec::with_capacity(values.len());
+        inputs.extend(values.iter().map_while(in_place));
+        if inputs.len() == values.len() {
             return Ok(inputs);
         }
         let encoded = values.iter().map(to_bytes).collect::<PyResult<_>>()?;
