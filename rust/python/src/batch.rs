@@ -124,19 +124,11 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
 }
 
 /// A piece's values, kept alive while threads read their bytes.
+#[derive(Default)]
 struct Held<'py> {
     values: OnceLock<Vec<Bound<'py, PyAny>>>,
     /// The values encoded, when one of them cannot be read in place (see [`in_place`]).
     encoded: OnceLock<Vec<Bound<'py, PyBytes>>>,
-}
-
-impl Default for Held<'_> {
-    fn default() -> Self {
-        Held {
-            values: OnceLock::new(),
-            encoded: OnceLock::new(),
-        }
-    }
 }
 
 impl<'py> Held<'py> {
