@@ -4,10 +4,11 @@
 //! the same results on every input.
 //!
 //! A From value can be grammatical and still show the reader a sender who did not send
-//! it. This pass runs after the grammar, over what the parser already knows (its
-//! mailboxes, the display names it read, its tokens and its findings), and never
-//! re-parses decoded text as structure (the mistake behind CVE-2023-27043 and several
-//! peers' bugs).
+//! it. This pass runs after the grammar, over what the grammar read (its [`Tree`]: the
+//! mailboxes, the display names, the tokens, the encoded-words, the rejected text), and
+//! reports into the findings sink; it never reads the findings back (they are capped, so
+//! padding could hide a unit from it), and never re-parses decoded text as structure (the
+//! mistake behind CVE-2023-27043 and several peers' bugs).
 //!
 //! A *shadow address* is an address-like string that some mail program could display or
 //! use instead of the real addr-spec. Each has the span of the unit it was found in (a
@@ -29,12 +30,14 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::code::Code;
 use crate::encoded_word::{self, EncodedWord};
+use crate::findings::Findings;
 use crate::lexer::{C_ATEXT, Kind, class, high_runs, lossy};
 use crate::limits::MAX_SHADOWS;
 use crate::lookalike::{self, FormatKind};
-use crate::parser::Parser;
-use crate::{Code, Mailbox, Shadow, ShadowSource};
+use crate::model::{Mailbox, Shadow, ShadowSource};
+use crate::tree::Tree;
 
 /// Characters that make decoded text address structure to a lenient reader.
 const ADDRESS_PUNCTUATION: &[char] = &['<', '>', '@', ',', ';', ':', '"'];
@@ -53,13 +56,6 @@ fn deceptive_code(source: ShadowSource) -> Option<Code> {
         ShadowSource::PercentHack | ShadowSource::BangPath => None,
     }
 }
-
-/// The findings of encoded-words in places RFC 2047 forbids (not decoded by the grammar).
-const PLACEMENT_CODES: [Code; 3] = [
-    Code::EncodedWordInQuotedString,
-    Code::EncodedWordInAddress,
-    Code::EncodedWordNotDelimited,
-];
 
 /// White space outside ASCII, which ends an address-like run like ASCII white space does.
 fn is_unicode_space(c: char) -> bool {
@@ -281,24 +277,30 @@ fn own_address<'c>(
     })
 }
 
+/// Every deception pass over what the grammar read, reporting into `findings`; returns
+/// the shadows sorted by `(start, end, source name, address)`, the first MAX_SHADOWS of
+/// them.
+pub(crate) fn analyse<'a>(tree: &Tree<'a>, findings: &mut Findings) -> Vec<Shadow<'a>> {
+    Analysis {
+        tree,
+        findings,
+        shadows: Vec::new(),
+        own: Vec::new(),
+    }
+    .run()
+}
+
 /// One deception pass over a finished parse.
-pub(crate) struct Analysis<'p, 'a> {
-    parser: &'p mut Parser<'a>,
+struct Analysis<'t, 'a> {
+    tree: &'t Tree<'a>,
+    findings: &'t mut Findings,
     shadows: Vec<Shadow<'a>>,
     /// The normalized address of each mailbox, once a unit has been compared with it
     /// (grown on first use: most values compare nothing).
     own: Vec<Option<String>>,
 }
 
-impl<'p, 'a> Analysis<'p, 'a> {
-    pub(crate) fn new(parser: &'p mut Parser<'a>) -> Self {
-        Analysis {
-            parser,
-            shadows: Vec::new(),
-            own: Vec::new(),
-        }
-    }
-
+impl<'a> Analysis<'_, 'a> {
     /// The mailbox a unit at `start` belongs to: the one whose list element holds it,
     /// else the last one before it, else the first.
     ///
@@ -307,11 +309,11 @@ impl<'p, 'a> Analysis<'p, 'a> {
     /// `start` is the one the reference's forward walk stops at; it is found by binary
     /// search, so that many units over many mailboxes stay linear.
     fn real_mailbox(&self, start: usize) -> Option<usize> {
-        let count = self.parser.mailboxes.len();
+        let count = self.tree.mailboxes.len();
         if count == 0 {
             return None;
         }
-        let elements = self.parser.elements.get(..count).unwrap_or(&[]);
+        let elements = self.tree.elements.get(..count).unwrap_or(&[]);
         let before = elements.partition_point(|&(element_start, _)| element_start <= start);
         Some(before.saturating_sub(1))
     }
@@ -338,7 +340,7 @@ impl<'p, 'a> Analysis<'p, 'a> {
             return;
         }
         let real = self.real_mailbox(start);
-        let own = real.map(|k| own_address(&mut self.own, &self.parser.mailboxes, k));
+        let own = real.map(|k| own_address(&mut self.own, &self.tree.mailboxes, k));
         let mut differs = false;
         for range in addresses {
             let address = slice_cow(text, range);
@@ -354,11 +356,11 @@ impl<'p, 'a> Analysis<'p, 'a> {
             // The literal is reported as not an IP already.
             if source != ShadowSource::DomainLiteral {
                 if let Some(code) = deceptive_code(source) {
-                    self.parser.report(code, start, end);
+                    self.findings.report(code, start, end);
                 }
             }
         } else if source == ShadowSource::DisplayName || source == ShadowSource::Comment {
-            self.parser.report(Code::DisplayNameIsAddress, start, end);
+            self.findings.report(Code::DisplayNameIsAddress, start, end);
         }
     }
 
@@ -366,33 +368,31 @@ impl<'p, 'a> Analysis<'p, 'a> {
 
     /// Runs every pass; returns the shadows sorted by `(start, end, source name,
     /// address)`, the first MAX_SHADOWS of them.
-    pub(crate) fn run(mut self) -> Vec<Shadow<'a>> {
-        let count = self.parser.mailboxes.len();
+    fn run(mut self) -> Vec<Shadow<'a>> {
+        let tree = self.tree;
+        let count = tree.mailboxes.len();
         if count > 1 {
-            let start = self.parser.mailboxes.get(1).map_or(0, |m| m.span.0);
-            let end = self.parser.mailboxes.last().map_or(0, |m| m.span.1);
-            self.parser.report(Code::SeveralAuthors, start, end);
+            let start = tree.mailboxes.get(1).map_or(0, |m| m.span.0);
+            let end = tree.mailboxes.last().map_or(0, |m| m.span.1);
+            self.findings.report(Code::SeveralAuthors, start, end);
         }
-        for k in 0..count {
-            self.domain(k);
-            self.route(k);
-            self.local_part(k);
+        for mailbox in &tree.mailboxes {
+            self.domain(mailbox);
+            self.route(mailbox);
+            self.local_part(mailbox);
         }
-        // Taken out while they are read (nothing reads them after this pass).
-        let phrases = std::mem::take(&mut self.parser.phrases);
-        for (start, end, text) in &phrases {
+        for (start, end, text) in &tree.phrases {
             self.compare(text, ShadowSource::DisplayName, *start, *end);
         }
-        self.parser.phrases = phrases;
-        let tokens = std::mem::take(&mut self.parser.tokens);
-        let texts = std::mem::take(&mut self.parser.texts);
-        for token in tokens.iter().filter(|token| token.kind == Kind::Comment) {
-            if let Some(text) = texts.get(token.text) {
+        for token in tree
+            .tokens
+            .iter()
+            .filter(|token| token.kind == Kind::Comment)
+        {
+            if let Some(text) = tree.texts.get(token.text) {
                 self.compare(text, ShadowSource::Comment, token.start, token.end);
             }
         }
-        self.parser.tokens = tokens;
-        self.parser.texts = texts;
         self.encoded_words();
         self.rejected_text();
         self.format_characters();
@@ -407,43 +407,40 @@ impl<'p, 'a> Analysis<'p, 'a> {
         });
         if let Some(first_dropped) = shadows.get(MAX_SHADOWS) {
             let (start, end) = (first_dropped.start, first_dropped.end);
-            self.parser.report(Code::TooManyShadows, start, end);
+            self.findings.report(Code::TooManyShadows, start, end);
             shadows.truncate(MAX_SHADOWS);
         }
         shadows
     }
 
-    fn domain(&mut self, k: usize) {
-        let Some(mailbox) = self.parser.mailboxes.get(k) else {
-            return;
-        };
+    fn domain(&mut self, mailbox: &Mailbox<'a>) {
         let (start, end) = mailbox.domain_span;
-        let domain = mailbox.domain.clone();
+        let domain = &mailbox.domain;
         if domain.starts_with('[') {
             let content_end = if domain.len() >= 2 && domain.ends_with(']') {
                 domain.len() - 1
             } else {
                 domain.len()
             };
-            let content = slice_cow(&domain, 1..content_end);
+            let content = slice_cow(domain, 1..content_end);
             if !is_ip_literal(&content) {
-                self.parser.report(Code::DomainLiteralNotIp, start, end);
+                self.findings.report(Code::DomainLiteralNotIp, start, end);
                 self.compare(&content, ShadowSource::DomainLiteral, start, end);
             }
             return;
         }
-        let analysis = lookalike::analyze_domain(&domain);
+        let analysis = lookalike::analyze_domain(domain);
         if analysis.punycode {
-            self.parser.report(Code::PunycodeDomain, start, end);
+            self.findings.report(Code::PunycodeDomain, start, end);
         }
         if analysis.bad_punycode {
-            self.parser.report(Code::BadPunycode, start, end);
+            self.findings.report(Code::BadPunycode, start, end);
         }
         if analysis.mixed_script {
-            self.parser.report(Code::MixedScriptDomain, start, end);
+            self.findings.report(Code::MixedScriptDomain, start, end);
         }
         if analysis.ascii_lookalike.is_some() {
-            self.parser.report(Code::ConfusableDomain, start, end);
+            self.findings.report(Code::ConfusableDomain, start, end);
         }
         // Punycode can hide format characters too.
         if let Some(unicode) = &analysis.unicode {
@@ -451,10 +448,7 @@ impl<'p, 'a> Analysis<'p, 'a> {
         }
     }
 
-    fn route(&mut self, k: usize) {
-        let Some(mailbox) = self.parser.mailboxes.get(k) else {
-            return;
-        };
+    fn route(&mut self, mailbox: &Mailbox<'a>) {
         if mailbox.route.is_empty() {
             return;
         }
@@ -466,25 +460,22 @@ impl<'p, 'a> Analysis<'p, 'a> {
         {
             return;
         }
-        let mut span = mailbox.span;
-        for finding in &self.parser.findings {
-            if finding.code == Code::ObsRoute && span.0 <= finding.start && finding.start < span.1 {
-                span = (finding.start, finding.end);
-                break;
-            }
-        }
-        self.parser.report(Code::RouteOtherDomain, span.0, span.1);
+        let (start, end) = mailbox.span;
+        let route = self
+            .tree
+            .routes
+            .iter()
+            .find(|&&(route, _)| start <= route && route < end);
+        let (start, end) = route.copied().unwrap_or(mailbox.span);
+        self.findings.report(Code::RouteOtherDomain, start, end);
     }
 
     /// A quoted local part holding an address; user%host and host!user routing.
-    fn local_part(&mut self, k: usize) {
-        let Some(mailbox) = self.parser.mailboxes.get(k) else {
-            return;
-        };
-        let local = mailbox.local_part.clone();
+    fn local_part(&mut self, mailbox: &Mailbox<'a>) {
+        let local = &mailbox.local_part;
         let (start, end) = mailbox.local_part_span;
         if local.contains('@') {
-            self.compare(&local, ShadowSource::QuotedLocalPart, start, end);
+            self.compare(local, ShadowSource::QuotedLocalPart, start, end);
             return;
         }
         // Most local parts route nowhere: no domain to normalize then.
@@ -501,7 +492,7 @@ impl<'p, 'a> Analysis<'p, 'a> {
                 } else {
                     Code::PercentHackOtherDomain
                 };
-                self.parser.report(code, start, end);
+                self.findings.report(code, start, end);
             }
         }
         let mut hops = local.rsplit('!');
@@ -516,42 +507,31 @@ impl<'p, 'a> Analysis<'p, 'a> {
             } else {
                 Code::BangPathOtherDomain
             };
-            self.parser.report(code, start, end);
+            self.findings.report(code, start, end);
         }
     }
 
     /// Every encoded-word, decoded or not: what its text would show. Those the grammar
     /// does not decode (RFC 2047 forbids their place) are searched for addresses too.
     fn encoded_words(&mut self) {
-        let data = self.parser.data;
-        let mut words: Vec<(usize, usize, bool)> = self
-            .parser
-            .findings
-            .iter()
-            .filter_map(|finding| {
-                let placed_wrongly = PLACEMENT_CODES.contains(&finding.code);
-                (finding.code == Code::EncodedWord || placed_wrongly).then_some((
-                    finding.start,
-                    finding.end,
-                    placed_wrongly,
-                ))
-            })
-            .collect();
-        // Stable, as the reference's sort of the findings in the order reported.
-        words.sort_by_key(|&(start, end, _)| (start, end));
+        let tree = self.tree;
+        // Stable, as the reference's sort of the words in the order reported.
+        let mut words = tree.words.clone();
+        words.sort_by_key(|word| (word.start, word.end));
         // The comments' words were decoded by the lexer, before the phrases' words.
-        let mut decoded = std::mem::take(&mut self.parser.decoded);
-        decoded.sort_by_key(|&(start, end, _)| (start, end));
-        for (start, end, placed_wrongly) in words {
+        let mut decoded: Vec<_> = tree.decoded.iter().collect();
+        decoded.sort_by_key(|&&(start, end, _)| (start, end));
+        for span in words {
+            let (start, end) = (span.start, span.end);
             let known = decoded
-                .binary_search_by_key(&(start, end), |&(start, end, _)| (start, end))
+                .binary_search_by_key(&(start, end), |&&(start, end, _)| (start, end))
                 .ok()
                 .and_then(|k| decoded.get(k));
             // A word the grammar decoded was matched at exactly this span already.
             if let Some((_, _, text)) = known {
-                self.inspect_text(start, end, text, placed_wrongly);
-            } else if let Some(word) = encoded_word::match_encoded_word(data, start, end) {
-                self.inspect_word(&word, placed_wrongly);
+                self.inspect_text(start, end, text, span.placed_wrongly);
+            } else if let Some(word) = encoded_word::match_encoded_word(tree.data, start, end) {
+                self.inspect_word(&word, span.placed_wrongly);
             }
         }
     }
@@ -559,7 +539,7 @@ impl<'p, 'a> Analysis<'p, 'a> {
     /// Judge what an encoded-word decodes to: address punctuation, controls, format
     /// characters; with `search`, addresses (for words no display text shows).
     fn inspect_word(&mut self, word: &EncodedWord<'_>, search: bool) {
-        if let Ok(text) = encoded_word::decode(self.parser.data, word) {
+        if let Ok(text) = encoded_word::decode(self.tree.data, word) {
             self.inspect_text(word.start, word.end, &text, search);
         }
     }
@@ -571,13 +551,13 @@ impl<'p, 'a> Analysis<'p, 'a> {
     )]
     fn inspect_text(&mut self, start: usize, end: usize, text: &Cow<'a, str>, search: bool) {
         if text.contains(ADDRESS_PUNCTUATION) {
-            self.parser.report(Code::EncodedWordSpecials, start, end);
+            self.findings.report(Code::EncodedWordSpecials, start, end);
         }
         if text
             .chars()
             .any(|c| c < '\u{20}' || ('\u{7F}'..'\u{A0}').contains(&c))
         {
-            self.parser.report(Code::EncodedWordControl, start, end);
+            self.findings.report(Code::EncodedWordControl, start, end);
         }
         self.report_format_kinds(text, start, end);
         if search {
@@ -590,37 +570,29 @@ impl<'p, 'a> Analysis<'p, 'a> {
     fn report_format_kinds(&mut self, text: &str, start: usize, end: usize) {
         let spans = lookalike::format_characters(text);
         if spans.iter().any(|span| span.kind == FormatKind::Bidi) {
-            self.parser.report(Code::BidiControl, start, end);
+            self.findings.report(Code::BidiControl, start, end);
         }
         if spans.iter().any(|span| span.kind == FormatKind::Invisible) {
-            self.parser.report(Code::InvisibleCharacter, start, end);
+            self.findings.report(Code::InvisibleCharacter, start, end);
         }
     }
 
     /// Text the grammar skipped (after an address, or an element without one), and the
     /// decoded text of the encoded-words in it.
     fn rejected_text(&mut self) {
-        let data = self.parser.data;
-        let mut spans: Vec<(usize, usize)> = self
-            .parser
-            .findings
-            .iter()
-            .filter(|f| f.code == Code::TextAfterAddress || f.code == Code::NoAddress)
-            .map(|f| (f.start, f.end))
-            .collect();
+        let tree = self.tree;
+        let mut spans = tree.rejected.clone();
         spans.sort_unstable();
-        let mut inspected: Vec<(usize, usize)> = self
-            .parser
-            .findings
+        let mut inspected: Vec<(usize, usize)> = tree
+            .words
             .iter()
-            .filter(|f| f.code == Code::EncodedWord || PLACEMENT_CODES.contains(&f.code))
-            .map(|f| (f.start, f.end))
+            .map(|word| (word.start, word.end))
             .collect();
         inspected.sort_unstable();
         for (start, end) in spans {
-            let text = lossy(byte_slice(data, start, end));
+            let text = lossy(byte_slice(tree.data, start, end));
             self.compare(&text, ShadowSource::RejectedText, start, end);
-            for word in encoded_word::find_encoded_words(data, start, end) {
+            for word in encoded_word::find_encoded_words(tree.data, start, end) {
                 // Skip words inspected already, e.g. decoded in a comment there.
                 if inspected.binary_search(&(word.start, word.end)).is_err() {
                     self.inspect_word(&word, true);
@@ -631,14 +603,14 @@ impl<'p, 'a> Analysis<'p, 'a> {
 
     /// Bidi controls and invisible characters in the raw text (each valid UTF-8 run).
     fn format_characters(&mut self) {
-        let (data, end) = (self.parser.data, self.parser.end);
-        for (i, _, text) in high_runs(data, 0, end) {
+        let data = self.tree.data;
+        for (i, _, text) in high_runs(data, 0, data.len()) {
             for span in lookalike::format_characters(text.unwrap_or_default()) {
                 let code = match span.kind {
                     FormatKind::Bidi => Code::BidiControl,
                     FormatKind::Invisible => Code::InvisibleCharacter,
                 };
-                self.parser.report(code, i + span.start, i + span.end);
+                self.findings.report(code, i + span.start, i + span.end);
             }
         }
     }
@@ -647,7 +619,8 @@ impl<'p, 'a> Analysis<'p, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Profile, parse};
+    use crate::entry::parse;
+    use crate::model::Profile;
 
     fn addresses(text: &str) -> Vec<&str> {
         find_addresses(text)

@@ -22,6 +22,11 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
+/// RFC 2047 §5(3): what a "Q" encoded-word in a phrase may hold.
+pub(crate) fn is_phrase_q_text(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!*+-/=_".contains(&b)
+}
+
 /// RFC 2047 §2: "An 'encoded-word' may not be more than 75 characters long, including
 /// 'charset', 'encoding', 'encoded-text', and delimiters."
 pub const MAX_ENCODED_WORD_LEN: usize = 75;

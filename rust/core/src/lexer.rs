@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use crate::Code;
+use crate::code::Code;
 use crate::encoded_word;
 use crate::limits::MAX_COMMENT_DEPTH;
 
@@ -148,6 +148,8 @@ pub(crate) fn is_cfws(token: &Token) -> bool {
 pub(crate) trait Report<'a> {
     /// Record a finding.
     fn report(&mut self, code: Code, start: usize, end: usize);
+    /// Record a finding on an encoded-word (kept for the analysis after the grammar).
+    fn report_word(&mut self, code: Code, start: usize, end: usize);
     /// The parser's check of raw 8-bit text in `data[start..end]`; the lexer calls it for
     /// comments (display text) and domain literals (address text).
     fn scan_8bit(&mut self, start: usize, end: usize, in_address: bool);
@@ -394,7 +396,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
         let content_end = if token.closed { i - 1 } else { i };
         for word in encoded_word::find_encoded_words(self.data, start + 1, content_end) {
             self.sink
-                .report(Code::EncodedWordInQuotedString, word.start, word.end);
+                .report_word(Code::EncodedWordInQuotedString, word.start, word.end);
         }
         token
     }

@@ -10,13 +10,20 @@
 //! first empty line), splits it into fields (CRLF or LF line ends, folded lines), parses
 //! every `From`, `Sender`, `Resent-From` and `Reply-To` field with the field grammar, and
 //! reports what only the whole block shows. The body is never read.
+//!
+//! The block is split in one place ([`split`]): the check reports on what it finds, and
+//! keeps every field's span ([`FieldSpan`]) so that rules (`rules.rs`) match on the check
+//! without splitting the block again; [`header_fields`] lists the same fields.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+use crate::code::{Code, CodeSet, Verdict};
 use crate::deception::normalize_address;
-use crate::limits::{MAX_CHECKED_FIELDS, MAX_FINDINGS, MAX_LINE_OCTETS};
-use crate::{Code, Finding, Parsed, Profile, Verdict, parse};
+use crate::entry::parse;
+use crate::findings::{Findings, Goal};
+use crate::limits::{MAX_CHECKED_FIELDS, MAX_LINE_OCTETS};
+use crate::model::{Finding, Mailbox, Parsed, Profile};
 
 /// The fields whose values are mailbox lists checked with the From grammar.
 const CHECKED_FIELDS: [&str; 4] = ["from", "sender", "resent-from", "reply-to"];
@@ -40,6 +47,48 @@ pub struct MessageCheck<'a> {
     pub fields: Vec<HeaderField<'a>>,
     /// Message-level findings, spans into the raw message, sorted like a field's.
     pub findings: Vec<Finding>,
+    /// Every message-level code reported, those past the findings limit too.
+    pub codes: CodeSet,
+    /// Every field of the header block, checked or not, in order.
+    pub header: Vec<FieldSpan>,
+}
+
+/// Where one field of the header block stands in the message: the field from the start
+/// of its name to the end of its last line (line end excluded), its name without the
+/// white space before the colon, and where its value starts (after the colon).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldSpan {
+    pub start: usize,
+    pub name_end: usize,
+    pub value_start: usize,
+    pub end: usize,
+}
+
+impl FieldSpan {
+    /// The field's name as written (white space before the colon trimmed).
+    pub fn name<'a>(&self, raw: &'a [u8]) -> &'a [u8] {
+        raw.get(self.start..self.name_end).unwrap_or_default()
+    }
+
+    /// The field's value unfolded (the line ends of folding removed) and trimmed of
+    /// white space at either end; borrowed unless the field is folded.
+    pub fn value<'a>(&self, raw: &'a [u8]) -> Cow<'a, [u8]> {
+        let value = raw.get(self.value_start..self.end).unwrap_or_default();
+        if !value.contains(&b'\n') {
+            return Cow::Borrowed(trim_blank_end(trim_blank_start(value)));
+        }
+        // Inside a field's lines every LF ends a line, and a CR right before it is part
+        // of that line end (`lines` drops it).
+        let mut joined = Vec::with_capacity(value.len());
+        let mut rest = value;
+        while let Some((&byte, tail)) = rest.split_first() {
+            if byte != b'\n' && !(byte == b'\r' && tail.first() == Some(&b'\n')) {
+                joined.push(byte);
+            }
+            rest = tail;
+        }
+        Cow::Owned(trim_blank_end(trim_blank_start(&joined)).to_vec())
+    }
 }
 
 impl MessageCheck<'_> {
@@ -59,6 +108,8 @@ impl MessageCheck<'_> {
                 })
                 .collect(),
             findings: self.findings,
+            codes: self.codes,
+            header: self.header,
         }
     }
 }
@@ -155,6 +206,67 @@ fn block_start(raw: &[u8]) -> usize {
     }
 }
 
+/// One group of lines of the header block, as [`split`] reads it.
+enum Split<'l> {
+    /// A field. Its name ends at `name_end` (white space before the colon included);
+    /// `colon_line` is the line holding the colon when the name is folded before it
+    /// (`From\r\n : ...`).
+    Field {
+        lines: &'l [Line],
+        name_end: usize,
+        value_start: usize,
+        colon_line: Option<Line>,
+    },
+    /// Folded lines with no field before them (the block starts with white space).
+    Orphan(&'l [Line]),
+    /// A field's first line without a colon, the name not folded before one.
+    Malformed(&'l [Line]),
+}
+
+/// The header block's lines grouped and read as fields: the one splitter of the block.
+fn split<'l>(raw: &[u8], lines: &'l [Line]) -> impl Iterator<Item = Split<'l>> {
+    groups(raw, lines).into_iter().filter_map(|group| {
+        let first = group.first().copied()?;
+        if is_blank(raw.get(first.start)) {
+            return Some(Split::Orphan(group));
+        }
+        if let Some(colon) = find(raw, b':', first.start, first.end) {
+            return Some(Split::Field {
+                lines: group,
+                name_end: colon,
+                value_start: colon + 1,
+                colon_line: None,
+            });
+        }
+        // No colon on the first line: a name folded before its colon, or junk.
+        let folded = group
+            .iter()
+            .skip(1)
+            .find_map(|line| find(raw, b':', line.start, line.end).map(|colon| (*line, colon)));
+        Some(match folded {
+            Some((line, colon))
+                if trim_blank_start(raw.get(line.start..line.end).unwrap_or_default())
+                    .starts_with(b":") =>
+            {
+                Split::Field {
+                    lines: group,
+                    name_end: first.end,
+                    value_start: colon + 1,
+                    colon_line: Some(line),
+                }
+            }
+            _ => Split::Malformed(group),
+        })
+    })
+}
+
+/// The span of a group's lines, from the start of the first to the end of the last.
+fn group_span(lines: &[Line]) -> (usize, usize) {
+    let start = lines.first().map_or(0, |line| line.start);
+    let end = lines.last().map_or(start, |line| line.end);
+    (start, end)
+}
+
 /// One field of the header block as written: its name (white space before the colon
 /// trimmed), and its unfolded value (the line ends of folding removed, white space at
 /// either end trimmed). Malformed lines (no colon, a continuation with no field) are
@@ -172,73 +284,48 @@ pub struct RawField<'a> {
 /// Every field of the header block of `raw`, in order (see [`RawField`]).
 pub fn header_fields(raw: &[u8]) -> Vec<RawField<'_>> {
     let lines = lines(raw, block_start(raw));
-    let mut fields = Vec::new();
-    for group in groups(raw, &lines) {
-        let Some(first) = group.first().copied() else {
-            continue;
-        };
-        if is_blank(raw.get(first.start)) {
-            continue;
-        }
-        let colon = group
-            .iter()
-            .enumerate()
-            .find_map(|(i, line)| find(raw, b':', line.start, line.end).map(|c| (i, c)));
-        let Some((colon_line, colon)) = colon else {
-            continue;
-        };
-        let name_end = if colon_line == 0 {
-            colon
-        } else if trim_blank_start(raw.get(group[colon_line].start..colon).unwrap_or_default())
-            .is_empty()
-        {
-            first.end // a name folded before its colon
-        } else {
-            continue;
-        };
-        let name = trim_blank_end(raw.get(first.start..name_end).unwrap_or_default());
-        let value_start = colon + 1;
-        let rest = group.get(colon_line + 1..).unwrap_or_default();
-        let head = raw
-            .get(value_start..group[colon_line].end)
-            .unwrap_or_default();
-        let value: Cow<'_, [u8]> = if rest.is_empty() {
-            Cow::Borrowed(trim_blank_end(trim_blank_start(head)))
-        } else {
-            let mut joined = head.to_vec();
-            for line in rest {
-                joined.extend_from_slice(raw.get(line.start..line.end).unwrap_or_default());
-            }
-            let trimmed = trim_blank_end(trim_blank_start(&joined)).to_vec();
-            Cow::Owned(trimmed)
-        };
-        let end = group.last().map_or(first.end, |line| line.end);
-        fields.push(RawField {
-            name,
-            start: first.start,
-            end,
-            value_start,
-            value,
-        });
-    }
-    fields
+    split(raw, &lines)
+        .filter_map(|split| field_span(raw, &split))
+        .map(|span| RawField {
+            name: span.name(raw),
+            start: span.start,
+            end: span.end,
+            value_start: span.value_start,
+            value: span.value(raw),
+        })
+        .collect()
+}
+
+/// The span of a [`Split::Field`].
+fn field_span(raw: &[u8], split: &Split<'_>) -> Option<FieldSpan> {
+    let Split::Field {
+        lines,
+        name_end,
+        value_start,
+        ..
+    } = *split
+    else {
+        return None;
+    };
+    let (start, end) = group_span(lines);
+    let name = trim_blank_end(raw.get(start..name_end).unwrap_or_default());
+    Some(FieldSpan {
+        start,
+        name_end: start + name.len(),
+        value_start,
+        end,
+    })
 }
 
 struct Checker<'a> {
     raw: &'a [u8],
-    findings: Vec<Finding>,
+    /// The message-level findings: the same sink, and so the same limit, as a value's.
+    findings: Findings,
 }
 
 impl<'a> Checker<'a> {
-    /// As a value's findings: past MAX_FINDINGS one `too-many-findings` (invalid, so
-    /// the verdict stays the worst) marks where the ones not kept began.
     fn report(&mut self, code: Code, start: usize, end: usize) {
-        if self.findings.len() < MAX_FINDINGS {
-            self.findings.push(Finding::new(code, start, end));
-        } else if self.findings.len() == MAX_FINDINGS {
-            self.findings
-                .push(Finding::new(Code::TooManyFindings, start, end));
-        }
+        self.findings.report(code, start, end);
     }
 
     fn bytes(&self, start: usize, end: usize) -> &'a [u8] {
@@ -310,7 +397,7 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn mailbox_address(mailbox: &crate::Mailbox<'_>) -> String {
+fn mailbox_address(mailbox: &Mailbox<'_>) -> String {
     normalize_address(&format!("{}@{}", mailbox.local_part, mailbox.domain))
 }
 
@@ -318,7 +405,7 @@ fn mailbox_address(mailbox: &crate::Mailbox<'_>) -> String {
 pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
     let mut checker = Checker {
         raw,
-        findings: Vec::new(),
+        findings: Findings::new(Goal::Everything),
     };
     let start = block_start(raw);
     if start > 0 {
@@ -339,82 +426,70 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
     }
 
     let mut fields: Vec<HeaderField<'_>> = Vec::new();
+    let mut header: Vec<FieldSpan> = Vec::new();
     let mut fields_left_out = false;
-    for group in groups(raw, &lines) {
-        let Some(first) = group.first().copied() else {
-            continue;
-        };
-        let last_end = group.last().map_or(first.end, |line| line.end);
-        if is_blank(raw.get(first.start)) {
-            // A folded line with no field before it (the block starts with white space).
-            checker.report(Code::MalformedHeaderLine, first.start, last_end);
-            checker.report_hidden_fields(group);
-            continue;
-        }
-        let colon = find(raw, b':', first.start, first.end);
-        let (name_end, value_start) = match colon {
-            Some(colon) => {
-                checker.report_hidden_fields(group.get(1..).unwrap_or_default());
-                (colon, colon + 1)
+    for split in split(raw, &lines) {
+        let span = field_span(raw, &split);
+        let (group, colon_line) = match split {
+            Split::Orphan(group) => {
+                let (first, last_end) = group_span(group);
+                checker.report(Code::MalformedHeaderLine, first, last_end);
+                checker.report_hidden_fields(group);
+                continue;
             }
+            Split::Malformed(group) => {
+                let (first, last_end) = group_span(group);
+                checker.report(Code::MalformedHeaderLine, first, last_end);
+                continue;
+            }
+            Split::Field {
+                lines, colon_line, ..
+            } => (lines, colon_line),
+        };
+        let Some(span) = span else { continue };
+        match colon_line {
+            Some(line) => checker.report(Code::FoldedFieldName, span.start, line.end),
             None => {
-                // No colon on the first line: a name folded before its colon, or junk.
-                let folded = group
-                    .iter()
-                    .skip(1)
-                    .find(|line| find(raw, b':', line.start, line.end).is_some());
-                match folded {
-                    Some(line)
-                        if trim_blank_start(checker.bytes(line.start, line.end))
-                            .starts_with(b":") =>
-                    {
-                        checker.report(Code::FoldedFieldName, first.start, line.end);
-                        let value_start =
-                            find(raw, b':', line.start, line.end).map_or(line.end, |c| c + 1);
-                        (first.end, value_start)
-                    }
-                    _ => {
-                        checker.report(Code::MalformedHeaderLine, first.start, last_end);
-                        continue;
-                    }
+                checker.report_hidden_fields(group.get(1..).unwrap_or_default());
+                let colon = span.value_start - 1;
+                if span.name_end != colon {
+                    checker.report(Code::ObsFieldNameSpace, span.name_end, colon);
                 }
             }
-        };
-        let raw_name = checker.bytes(first.start, name_end);
-        let name = trim_blank_end(raw_name);
-        if name.len() != raw_name.len() && colon.is_some() {
-            checker.report(Code::ObsFieldNameSpace, first.start + name.len(), name_end);
         }
-        let checked = is_checked(name);
-        if checked && fields.len() == MAX_CHECKED_FIELDS {
+        header.push(span);
+        if !is_checked(span.name(raw)) {
+            continue;
+        }
+        if fields.len() == MAX_CHECKED_FIELDS {
             if !fields_left_out {
-                checker.report(Code::TooManyFields, first.start, last_end);
+                checker.report(Code::TooManyFields, span.start, span.end);
                 fields_left_out = true;
             }
-        } else if checked {
-            let value = checker.bytes(value_start, last_end);
-            fields.push(HeaderField {
-                name: String::from_utf8_lossy(name),
-                start: first.start,
-                end: last_end,
-                value_start,
-                result: parse(value, profile),
-            });
+            continue;
         }
+        let value = raw.get(span.value_start..span.end).unwrap_or_default();
+        fields.push(HeaderField {
+            name: String::from_utf8_lossy(span.name(raw)),
+            start: span.start,
+            end: span.end,
+            value_start: span.value_start,
+            result: parse(value, profile),
+        });
     }
 
     checker.report_authors(&fields, start);
-    let mut findings = checker.findings;
-    findings.sort_by_key(|f| (f.start, f.end, f.code.index()));
-    let verdict = findings
+    let own_verdict = checker.findings.assessment().verdict;
+    let (findings, codes) = checker.findings.into_sorted();
+    let verdict = fields
         .iter()
-        .map(|f| Verdict::from_severity(f.code.severity()))
-        .chain(fields.iter().map(|f| f.result.verdict))
-        .max()
-        .unwrap_or(Verdict::Valid);
+        .map(|f| f.result.verdict)
+        .fold(own_verdict, Verdict::max);
     MessageCheck {
         verdict,
         fields,
         findings,
+        codes,
+        header,
     }
 }

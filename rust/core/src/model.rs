@@ -1,99 +1,11 @@
 //! The result types, field for field those of `python/fromguard/_model.py`.
-//!
-//! The discriminants of [`Severity`], [`Verdict`] and [`Syntax`] are the values of the
-//! Python `IntEnum`s of the same names, so the binding maps one to the other by number.
 
 use std::borrow::Cow;
 
-use crate::Code;
+use crate::code::{Code, CodeSet, Syntax, Verdict};
 
 /// A byte range `[start, end)` into the input.
 pub type Span = (usize, usize);
-
-/// How much a finding matters, ordered: `Info < Legacy < Deceptive < Invalid`.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Severity {
-    /// Worth knowing, harmless.
-    Info = 0,
-    /// Obsolete syntax, or a habit of real mail that leaves no doubt about the sender.
-    Legacy = 1,
-    /// A reader can be shown a sender that is not the sender.
-    Deceptive = 2,
-    /// Not RFC 5322 in a way that leaves the sender in doubt or the value unusable.
-    Invalid = 3,
-}
-
-impl Severity {
-    /// `"info"`, `"legacy"`, `"deceptive"` or `"invalid"`, as in the catalogue.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Legacy => "legacy",
-            Severity::Deceptive => "deceptive",
-            Severity::Invalid => "invalid",
-        }
-    }
-}
-
-/// The risk a gateway acts on: the worst severity present (`Info` alone gives `Valid`).
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Verdict {
-    Valid = 0,
-    Legacy = 1,
-    Deceptive = 2,
-    Invalid = 3,
-}
-
-impl Verdict {
-    /// The verdict of a value whose worst finding has this severity.
-    pub fn from_severity(worst: Severity) -> Verdict {
-        match worst {
-            Severity::Info => Verdict::Valid,
-            Severity::Legacy => Verdict::Legacy,
-            Severity::Deceptive => Verdict::Deceptive,
-            Severity::Invalid => Verdict::Invalid,
-        }
-    }
-
-    /// `"valid"`, `"legacy"`, `"deceptive"` or `"invalid"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Legacy => "legacy",
-            Verdict::Deceptive => "deceptive",
-            Verdict::Invalid => "invalid",
-        }
-    }
-}
-
-/// How the value stands against the grammar under the profile, ordered:
-/// `Strict < Obsolete < Invalid`.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Syntax {
-    /// RFC 5322 §3.4 `mailbox-list` (widened by the profile).
-    Strict = 0,
-    /// Valid only through the obsolete syntax of RFC 5322 §4.
-    Obsolete = 1,
-    /// No parse.
-    Invalid = 2,
-}
-
-impl Syntax {
-    /// `"strict"`, `"obsolete"` or `"invalid"`, as in the catalogue.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Syntax::Strict => "strict",
-            Syntax::Obsolete => "obsolete",
-            Syntax::Invalid => "invalid",
-        }
-    }
-}
 
 /// Options that widen the grammar; part of every result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -245,7 +157,7 @@ fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(text.into_owned())
 }
 
-/// The verdict and syntax of a value alone ([`crate::assess`]).
+/// The verdict and syntax of a value alone (what `assess` returns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Assessment {
     pub verdict: Verdict,
@@ -259,8 +171,11 @@ pub struct Parsed<'a> {
     pub syntax: Syntax,
     /// The profile the value was parsed under.
     pub profile: Profile,
-    /// Sorted by `(start, end, code index)`.
+    /// Sorted by `(start, end, code index)`; at most `MAX_FINDINGS` and a
+    /// `too-many-findings` where the ones not kept begin.
     pub findings: Vec<Finding>,
+    /// Every code reported, those past the findings limit too: what a policy acts on.
+    pub codes: CodeSet,
     pub mailboxes: Vec<Mailbox<'a>>,
     /// The shadow addresses, sorted by `(start, end, source name, address)`.
     pub shadows: Vec<Shadow<'a>>,
@@ -282,6 +197,7 @@ impl Parsed<'_> {
             syntax: self.syntax,
             profile: self.profile,
             findings: self.findings,
+            codes: self.codes,
             mailboxes: self
                 .mailboxes
                 .into_iter()
@@ -295,6 +211,7 @@ impl Parsed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::code::Severity;
 
     fn mailbox(addr_spec: &str) -> Mailbox<'_> {
         let (local, domain) = addr_spec.split_once('@').expect("an @");
@@ -319,6 +236,7 @@ mod tests {
             syntax: Syntax::Strict,
             profile: Profile::default(),
             findings: Vec::new(),
+            codes: CodeSet::default(),
             mailboxes,
             shadows: Vec::new(),
         }

@@ -28,24 +28,16 @@
 
 use std::borrow::Cow;
 
-use crate::deception::Analysis;
-use crate::encoded_word;
-use crate::fast;
+use crate::code::Code;
+use crate::encoded_word::{self, is_phrase_q_text};
+use crate::findings::Findings;
 use crate::lexer::{
     C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, line_spans, lossy,
     unescape,
 };
-use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
-use crate::{
-    Assessment, Code, Finding, Mailbox, Parsed, Profile, Severity, Shadow, Syntax, Verdict,
-};
-
-type Span = (usize, usize);
-
-/// RFC 2047 §5(3): what a "Q" encoded-word in a phrase may hold.
-pub(crate) fn is_phrase_q_text(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!*+-/=_".contains(&b)
-}
+use crate::limits::{MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
+use crate::model::{Mailbox, Profile, Span};
+use crate::tree::{Tree, WordSpan};
 
 /// Element shapes, decided by one look ahead at the element's tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,92 +63,42 @@ struct Address<'a> {
     route: Vec<Cow<'a, str>>,
 }
 
-/// Parse a From field body (the text after `From:`), folded or not.
-pub fn parse(input: &[u8], profile: Profile) -> Parsed<'_> {
-    match fast::scan(input, profile) {
-        Some(fast) => fast.parsed(input, profile),
-        None => parse_full(input, profile),
-    }
-}
-
-/// [`parse`] by the full grammar alone, without the fast path for the common shapes;
-/// the same result. For differential tests and fuzzing of the fast path.
-#[doc(hidden)]
-pub fn parse_full(input: &[u8], profile: Profile) -> Parsed<'_> {
-    let mut parser = Parser::new(input, profile, Goal::Everything);
+/// Read `input` with the grammar: the tree of what was read, and every finding into
+/// `findings`. The deception analysis runs after it (`entry.rs`).
+pub(crate) fn read<'a>(input: &'a [u8], profile: Profile, findings: &mut Findings) -> Tree<'a> {
+    let mut parser = Parser::new(input, profile, findings);
     parser.run();
-    parser.into_parsed()
+    parser.tree
 }
 
-/// The verdict and syntax of a value: those of [`parse`], without building the rest
-/// where the fast path recognises the value (no allocation then).
-pub fn assess(input: &[u8], profile: Profile) -> Assessment {
-    if let Some(assessment) = fast::assess_shape(input, profile)
-        .or_else(|| fast::assess_encoded_name(input))
-        .or_else(|| fast::assess_quoted_name(input))
-    {
-        return assessment;
-    }
-    let mut parser = Parser::new(input, profile, Goal::Assessment);
-    parser.run();
-    parser.assessment()
-}
-
-/// What a parse is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Goal {
-    /// The whole result: every finding, mailbox and shadow.
-    Everything,
-    /// The verdict and syntax alone: the parse stops once they are as bad as they go
-    /// (`invalid` and `invalid`), which nothing after can change. Garbage, the bulk of a
-    /// flood, is judged from its first fatal error rather than read to its end.
-    Assessment,
-}
-
-/// One parse of one value. `run()` fills `findings`, `mailboxes`, `worst_severity`,
-/// `worst_syntax` and `shadows`.
-pub(crate) struct Parser<'a> {
-    /// The input, at most MAX_INPUT_BYTES long (the rest is reported, not parsed).
-    pub(crate) data: &'a [u8],
+/// One parse of one value: the grammar's state, the tree it fills and the sink it
+/// reports to.
+struct Parser<'a, 'f> {
+    tree: Tree<'a>,
+    findings: &'f mut Findings,
     /// The length of the whole input.
     input_len: usize,
     profile: Profile,
-    pub(crate) end: usize,
-    /// In the order reported until `into_parsed` sorts them.
-    pub(crate) findings: Vec<Finding>,
-    findings_truncated: bool,
-    worst_severity: Severity,
-    worst_syntax: Syntax,
-    goal: Goal,
-    pub(crate) mailboxes: Vec<Mailbox<'a>>,
+    /// The end of the part of the input parsed (`tree.data.len()`).
+    end: usize,
     mailbox_count: usize,
     element_failed: bool,
     group_seen: bool,
-    pub(crate) tokens: Vec<Token>,
-    /// The decoded text of each comment token (`texts[token.text]`).
-    pub(crate) texts: Vec<Cow<'a, str>>,
     /// The next token.
     i: usize,
     /// End of the last non-white-space token consumed.
     last_end: usize,
     /// Comments of the element being parsed.
     comments: Vec<Cow<'a, str>>,
-    /// Every display name read (group names too): span and text, for the deception
-    /// analysis that runs after the grammar (`deception.rs`).
-    pub(crate) phrases: Vec<(usize, usize, Cow<'a, str>)>,
-    /// Each kept mailbox's list element, from after the comma before it to the comma
-    /// after it: what a comment or a display name there belongs to.
-    pub(crate) elements: Vec<Span>,
-    /// The shadow addresses the deception analysis found, sorted.
-    shadows: Vec<Shadow<'a>>,
-    /// The text of each encoded-word the grammar decoded, by span, so that the
-    /// deception analysis reads it without decoding again.
-    pub(crate) decoded: Vec<(usize, usize, Cow<'a, str>)>,
 }
 
-impl<'a> Report<'a> for Parser<'a> {
+impl<'a> Report<'a> for Parser<'a, '_> {
     fn report(&mut self, code: Code, start: usize, end: usize) {
         Parser::report(self, code, start, end);
+    }
+
+    fn report_word(&mut self, code: Code, start: usize, end: usize) {
+        Parser::report_word(self, code, start, end);
     }
 
     fn scan_8bit(&mut self, start: usize, end: usize, in_address: bool) {
@@ -168,90 +110,55 @@ impl<'a> Report<'a> for Parser<'a> {
     }
 
     fn settled(&self) -> bool {
-        Parser::settled(self)
+        self.findings.settled()
     }
 }
 
-impl<'a> Parser<'a> {
-    fn new(input: &'a [u8], profile: Profile, goal: Goal) -> Self {
+impl<'a, 'f> Parser<'a, 'f> {
+    fn new(input: &'a [u8], profile: Profile, findings: &'f mut Findings) -> Self {
         let end = input.len().min(MAX_INPUT_BYTES);
         Parser {
-            data: input.get(..end).unwrap_or(input),
+            tree: Tree::new(input.get(..end).unwrap_or(input)),
+            findings,
             input_len: input.len(),
             profile,
             end,
-            findings: Vec::new(),
-            findings_truncated: false,
-            worst_severity: Severity::Info,
-            worst_syntax: Syntax::Strict,
-            goal,
-            mailboxes: Vec::new(),
             mailbox_count: 0,
             element_failed: false,
             group_seen: false,
-            tokens: Vec::new(),
-            texts: Vec::new(),
             i: 0,
             last_end: 0,
             comments: Vec::new(),
-            phrases: Vec::new(),
-            elements: Vec::new(),
-            shadows: Vec::new(),
-            decoded: Vec::new(),
-        }
-    }
-
-    fn into_parsed(mut self) -> Parsed<'a> {
-        self.sort_findings();
-        let Assessment { verdict, syntax } = self.assessment();
-        Parsed {
-            verdict,
-            syntax,
-            profile: self.profile,
-            mailboxes: self.mailboxes,
-            findings: self.findings,
-            shadows: self.shadows,
         }
     }
 
     // -- findings -------------------------------------------------------------------------
 
-    /// Record a finding. Past MAX_FINDINGS, findings still count in the verdict and
-    /// syntax but are not kept; one `too-many-findings` marks where that began.
-    pub(crate) fn report(&mut self, code: Code, start: usize, end: usize) {
-        self.worst_severity = self.worst_severity.max(code.severity());
-        self.worst_syntax = self.worst_syntax.max(code.syntax());
-        if self.findings.len() < MAX_FINDINGS {
-            self.findings.push(Finding::new(code, start, end));
-        } else if !self.findings_truncated {
-            self.findings_truncated = true;
-            let limit = Code::TooManyFindings;
-            self.worst_severity = self.worst_severity.max(limit.severity());
-            self.worst_syntax = self.worst_syntax.max(limit.syntax());
-            self.findings.push(Finding::new(limit, start, end));
-        }
+    fn report(&mut self, code: Code, start: usize, end: usize) {
+        self.findings.report(code, start, end);
     }
 
-    /// The verdict and syntax of what has been reported so far.
-    fn assessment(&self) -> Assessment {
-        Assessment {
-            verdict: Verdict::from_severity(self.worst_severity),
-            syntax: self.worst_syntax,
-        }
+    /// Report an encoded-word (`encoded-word`, or a code for a place RFC 2047 forbids),
+    /// and keep its span for the analysis.
+    fn report_word(&mut self, code: Code, start: usize, end: usize) {
+        self.report(code, start, end);
+        let placed_wrongly = code != Code::EncodedWord;
+        self.tree.words.push(WordSpan {
+            start,
+            end,
+            placed_wrongly,
+        });
     }
 
-    /// Whether the goal is the assessment and it can no longer change: the verdict and
-    /// the syntax are as bad as they go.
+    /// Report text the grammar skips (`text-after-address`, `no-address`), and keep its
+    /// span for the analysis.
+    fn reject(&mut self, code: Code, start: usize, end: usize) {
+        self.report(code, start, end);
+        self.tree.rejected.push((start, end));
+    }
+
     fn settled(&self) -> bool {
-        self.goal == Goal::Assessment
-            && self.worst_severity == Severity::Invalid
-            && self.worst_syntax == Syntax::Invalid
-    }
-
-    /// Findings sorted by (start, end, catalogue index), stable.
-    fn sort_findings(&mut self) {
-        self.findings
-            .sort_by_key(|f| (f.start, f.end, f.code.index()));
+        self.findings.settled()
     }
 
     // -- the whole value -------------------------------------------------------------------
@@ -261,16 +168,16 @@ impl<'a> Parser<'a> {
             self.report(Code::InputTooLong, MAX_INPUT_BYTES, self.input_len);
         }
         self.scan_lines();
-        let (data, end) = (self.data, self.end);
+        let (data, end) = (self.tree.data, self.end);
         let lexed = Lexer::new(data, end, self).tokens();
-        self.tokens = lexed.tokens;
-        self.texts = lexed.texts;
+        self.tree.tokens = lexed.tokens;
+        self.tree.texts = lexed.texts;
         self.parse_list(None);
         if self.settled() {
             return;
         }
         if self.mailbox_count == 0 && !self.element_failed {
-            if self.tokens.iter().all(is_cfws) {
+            if self.tree.tokens.iter().all(is_cfws) {
                 self.report(Code::Empty, 0, self.end);
             } else if self.profile.groups && self.group_seen {
                 self.report(Code::GroupWithoutMailbox, 0, self.end);
@@ -278,12 +185,11 @@ impl<'a> Parser<'a> {
                 self.report(Code::NoMailbox, 0, self.end);
             }
         }
-        self.shadows = Analysis::new(self).run();
     }
 
     /// RFC 5322 §2.1.1: a line MUST be no more than 998 octets, excluding the CRLF.
     fn scan_lines(&mut self) {
-        for (start, end) in line_spans(self.data) {
+        for (start, end) in line_spans(self.tree.data) {
             if end - start > MAX_LINE_OCTETS {
                 self.report(Code::LineTooLong, start + MAX_LINE_OCTETS, end);
             }
@@ -296,7 +202,7 @@ impl<'a> Parser<'a> {
     /// (`utf8`, when the profile allows it); anything else is an old client's raw
     /// charset, tolerable in display text, not in an address.
     fn scan_8bit(&mut self, start: usize, end: usize, in_address: bool) {
-        for (i, j, text) in high_runs(self.data, start, end) {
+        for (i, j, text) in high_runs(self.tree.data, start, end) {
             let valid = text.is_some();
             let code = if in_address {
                 if valid && self.profile.utf8 {
@@ -323,7 +229,7 @@ impl<'a> Parser<'a> {
         start: usize,
         end: usize,
     ) -> Option<encoded_word::EncodedWord<'a>> {
-        encoded_word::match_encoded_word(self.data, start, end).filter(|word| word.end == end)
+        encoded_word::match_encoded_word(self.tree.data, start, end).filter(|word| word.end == end)
     }
 
     /// If `data[start..end]` is exactly one encoded-word, report on it and return its
@@ -337,7 +243,7 @@ impl<'a> Parser<'a> {
         if encoded_word::too_long(word) {
             self.report(Code::EncodedWordTooLong, word.start, word.end);
         }
-        match encoded_word::decode(self.data, word) {
+        match encoded_word::decode(self.tree.data, word) {
             Err(error) => {
                 let code = match error {
                     encoded_word::DecodeError::UnknownCharset => Code::EncodedWordUnknownCharset,
@@ -347,11 +253,11 @@ impl<'a> Parser<'a> {
                 None
             }
             Ok(text) => {
-                self.report(Code::EncodedWord, word.start, word.end);
+                self.report_word(Code::EncodedWord, word.start, word.end);
                 if text.contains('\u{FFFD}') {
                     self.report(Code::EncodedWordReplacedBytes, word.start, word.end);
                 }
-                self.decoded.push((word.start, word.end, text.clone()));
+                self.tree.decoded.push((word.start, word.end, text.clone()));
                 Some(text)
             }
         }
@@ -361,7 +267,7 @@ impl<'a> Parser<'a> {
 
     #[inline]
     fn peek(&self) -> Option<Token> {
-        self.tokens.get(self.i).copied()
+        self.tree.tokens.get(self.i).copied()
     }
 
     #[inline]
@@ -385,7 +291,7 @@ impl<'a> Parser<'a> {
     /// The decoded text of a comment token. The texts stay in `texts` (for the analysis
     /// after the grammar, which reads every comment).
     fn comment_text(&self, token: &Token) -> Cow<'a, str> {
-        self.texts.get(token.text).cloned().unwrap_or_default()
+        self.tree.texts.get(token.text).cloned().unwrap_or_default()
     }
 
     /// Skip white space and comments, keeping the comments' text for the mailbox.
@@ -469,7 +375,7 @@ impl<'a> Parser<'a> {
     fn scan_shape(&self, in_group: bool) -> (Shape, usize) {
         let mut seen_at = false;
         let mut j = self.i;
-        while let Some(token) = self.tokens.get(j) {
+        while let Some(token) = self.tree.tokens.get(j) {
             if token.kind == Kind::Special {
                 let char = token.char;
                 if char == b',' || (char == b';' && in_group) {
@@ -534,7 +440,7 @@ impl<'a> Parser<'a> {
         if !self.at_terminator(in_group) {
             let start = self.next_start();
             let end = self.skip_to_terminator(in_group);
-            self.report(Code::TextAfterAddress, start, end);
+            self.reject(Code::TextAfterAddress, start, end);
         }
     }
 
@@ -559,9 +465,9 @@ impl<'a> Parser<'a> {
             domain,
             route,
         } = address;
-        let addr_spec = addr_spec_text(self.data, &local, &domain);
-        self.elements.push(element);
-        self.mailboxes.push(Mailbox {
+        let addr_spec = addr_spec_text(self.tree.data, &local, &domain);
+        self.tree.elements.push(element);
+        self.tree.mailboxes.push(Mailbox {
             display_name,
             local_part: local.value,
             domain: domain.value,
@@ -594,7 +500,7 @@ impl<'a> Parser<'a> {
     /// space where CFWS separated them; white space between two encoded-words is dropped
     /// (RFC 2047 §6.2).
     fn parse_phrase(&mut self, stop: usize) -> (Option<Cow<'a, str>>, Option<Span>) {
-        let data = self.data;
+        let data = self.tree.data;
         let mut pieces = TextBuilder::new(data);
         let mut have_word = false;
         let mut separated = false;
@@ -668,7 +574,9 @@ impl<'a> Parser<'a> {
         match first_start {
             Some(first_start) if have_word => {
                 let text = pieces.finish();
-                self.phrases.push((first_start, last_end, text.clone()));
+                self.tree
+                    .phrases
+                    .push((first_start, last_end, text.clone()));
                 (Some(text), Some((first_start, last_end)))
             }
             _ => (None, None),
@@ -678,16 +586,17 @@ impl<'a> Parser<'a> {
     /// An atom of a phrase that is one encoded-word delimited by white space (RFC 2047
     /// §5(3)) is decoded; encoded-words glued to anything are reported and not decoded.
     fn phrase_atom(&mut self, index: usize) -> Option<Cow<'a, str>> {
-        let token = self.tokens.get(index).copied()?;
+        let token = self.tree.tokens.get(index).copied()?;
         if token.escaped {
             return None;
         }
         if let Some(exact) = self.exact_encoded_word(token.start, token.end) {
-            let before = index.checked_sub(1).and_then(|k| self.tokens.get(k));
-            let after = self.tokens.get(index + 1);
+            let before = index.checked_sub(1).and_then(|k| self.tree.tokens.get(k));
+            let after = self.tree.tokens.get(index + 1);
             if before.is_none_or(|t| t.kind == Kind::Ws) && after.is_none_or(|t| t.kind == Kind::Ws)
             {
                 let text = self
+                    .tree
                     .data
                     .get(exact.text_start..exact.text_end)
                     .unwrap_or(&[]);
@@ -699,8 +608,8 @@ impl<'a> Parser<'a> {
                 return self.decode_word(&exact);
             }
         }
-        for word in encoded_word::find_encoded_words(self.data, token.start, token.end) {
-            self.report(Code::EncodedWordNotDelimited, word.start, word.end);
+        for word in encoded_word::find_encoded_words(self.tree.data, token.start, token.end) {
+            self.report_word(Code::EncodedWordNotDelimited, word.start, word.end);
         }
         None
     }
@@ -740,7 +649,7 @@ impl<'a> Parser<'a> {
         // Something else before ">": report it and look for the ">" within the element.
         let mut j = self.i;
         let mut found = false;
-        while let Some(candidate) = self.tokens.get(j) {
+        while let Some(candidate) = self.tree.tokens.get(j) {
             if candidate.is_special(b'>') {
                 found = true;
                 break;
@@ -789,6 +698,7 @@ impl<'a> Parser<'a> {
             if self.peek_special(b':') {
                 let colon = self.advance();
                 self.report(Code::ObsRoute, start, colon.end);
+                self.tree.routes.push((start, colon.end));
                 self.skip_cfws();
             } else {
                 match self.peek() {
@@ -834,7 +744,7 @@ impl<'a> Parser<'a> {
                 self.report(Code::MissingAt, start, end);
             } else {
                 let end = self.skip_to_terminator(in_group);
-                self.report(Code::NoAddress, start, end);
+                self.reject(Code::NoAddress, start, end);
             }
             return None;
         };
@@ -855,11 +765,15 @@ impl<'a> Parser<'a> {
             }
         };
         let mut j = self.i;
-        while self.tokens.get(j).is_some_and(is_cfws) {
+        while self.tree.tokens.get(j).is_some_and(is_cfws) {
             j += 1;
         }
         if j > self.i {
-            let end = self.tokens.get(j).map_or(self.end, |token| token.start);
+            let end = self
+                .tree
+                .tokens
+                .get(j)
+                .map_or(self.end, |token| token.start);
             self.report(Code::CfwsAroundAt, at.end, end);
         }
         let domain = self.parse_domain(&at)?;
@@ -882,7 +796,7 @@ impl<'a> Parser<'a> {
     /// the items, or a quoted word among atoms, is `obsolete_code`. Each word is checked
     /// as address text (raw 8-bit bytes, encoded-words).
     fn dotted_part(&mut self, items: &[Token], gaps: &[bool], obsolete_code: Code) -> Part<'a> {
-        let data = self.data;
+        let data = self.tree.data;
         let mut invalid = false;
         let mut pieces = TextBuilder::new(data);
         let last = items.len().saturating_sub(1);
@@ -915,7 +829,7 @@ impl<'a> Parser<'a> {
                     token.end,
                 );
                 for word in encoded_word::find_encoded_words(data, token.start, token.end) {
-                    self.report(Code::EncodedWordInAddress, word.start, word.end);
+                    self.report_word(Code::EncodedWordInAddress, word.start, word.end);
                 }
             }
             self.scan_8bit(token.start, token.end, true);
@@ -952,7 +866,7 @@ impl<'a> Parser<'a> {
             self.advance();
             self.report(Code::DomainLiteral, token.start, token.end);
             self.skip_cfws();
-            let (value, src) = literal_value(self.data, &token);
+            let (value, src) = literal_value(self.tree.data, &token);
             return Some(Part {
                 value,
                 src,
@@ -1104,6 +1018,10 @@ fn addr_spec_text<'a>(data: &'a [u8], local: &Part<'a>, domain: &Part<'a>) -> Co
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::code::{Severity, Verdict};
+    use crate::entry::{assess, parse, parse_full};
+    use crate::limits::MAX_FINDINGS;
+    use crate::model::Parsed;
 
     fn utf8() -> Profile {
         Profile {

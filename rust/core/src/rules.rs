@@ -6,14 +6,16 @@
 //! `(a+)+$` stalls a backtracking engine. Patterns are untrusted too: each compiled
 //! program is bounded by [`SIZE_LIMIT`] and the lazy DFA's cache by [`DFA_SIZE_LIMIT`].
 //! All patterns of one target are compiled into one [`RegexSet`], so a field is read
-//! once whatever the number of rules on it.
+//! once whatever the number of rules on it. Rules match on a message's check
+//! ([`RuleSet::matches_check`]): its header block split and its From fields parsed once,
+//! for the check and the rules alike.
 
 use std::fmt;
 
 use regex::bytes::{RegexBuilder, RegexSet, RegexSetBuilder};
 
-use crate::message::header_fields;
-use crate::{Profile, parse};
+use crate::message::{MessageCheck, check_message};
+use crate::model::Profile;
 
 /// The most a compiled pattern (or the set of one target's patterns) may take, in bytes.
 pub const SIZE_LIMIT: usize = 1 << 20;
@@ -179,13 +181,23 @@ impl RuleSet {
     }
 
     /// The indices of the rules that match `raw` (a whole message or its header block),
-    /// sorted, each once.
+    /// sorted, each once: [`RuleSet::matches_check`] on the check of `raw` under the
+    /// default profile.
     pub fn matches(&self, raw: &[u8]) -> Vec<usize> {
+        if self.groups.is_empty() {
+            return Vec::new();
+        }
+        self.matches_check(raw, &check_message(raw, Profile::default()))
+    }
+
+    /// The indices of the rules that match the message `raw` whose check is `check`,
+    /// sorted, each once. Header targets read every field of the block; mailbox targets
+    /// read the mailboxes of the From fields the check parsed (under its profile).
+    pub fn matches_check(&self, raw: &[u8], check: &MessageCheck<'_>) -> Vec<usize> {
         let mut hits = vec![false; self.names.len()];
         if self.groups.is_empty() {
             return Vec::new();
         }
-        let fields = header_fields(raw);
         let mut mark = |group: &Group, text: &[u8]| {
             for i in group.set.matches(text).iter() {
                 if let Some(&rule) = group.rules.get(i) {
@@ -195,36 +207,31 @@ impl RuleSet {
                 }
             }
         };
-        let mailbox_groups: Vec<&Group> = self
-            .groups
-            .iter()
-            .filter(|g| !matches!(g.target, Target::Field(_)))
-            .collect();
-        for field in &fields {
+        for field in &check.header {
+            let name = field.name(raw);
             for group in &self.groups {
-                if let Target::Field(name) = &group.target {
-                    if field.name.eq_ignore_ascii_case(name.as_bytes()) {
-                        mark(group, &field.value);
+                if let Target::Field(wanted) = &group.target {
+                    if name.eq_ignore_ascii_case(wanted.as_bytes()) {
+                        mark(group, &field.value(raw));
                     }
                 }
             }
-            if mailbox_groups.is_empty() || !field.name.eq_ignore_ascii_case(b"from") {
-                continue;
-            }
-            let value = raw.get(field.value_start..field.end).unwrap_or_default();
-            let parsed = parse(value, Profile::default());
-            for mailbox in &parsed.mailboxes {
-                for group in &mailbox_groups {
-                    let text: Option<&str> = match group.target {
-                        Target::DisplayName => mailbox.display_name.as_deref(),
-                        Target::LocalPart => Some(&mailbox.local_part),
-                        Target::Domain => Some(&mailbox.domain),
-                        Target::AddrSpec => Some(&mailbox.addr_spec),
-                        Target::Field(_) => None,
-                    };
-                    if let Some(text) = text {
-                        mark(group, text.as_bytes());
-                    }
+        }
+        let from_fields = check
+            .fields
+            .iter()
+            .filter(|field| field.name.eq_ignore_ascii_case("from"));
+        for mailbox in from_fields.flat_map(|field| &field.result.mailboxes) {
+            for group in &self.groups {
+                let text: Option<&str> = match group.target {
+                    Target::DisplayName => mailbox.display_name.as_deref(),
+                    Target::LocalPart => Some(&mailbox.local_part),
+                    Target::Domain => Some(&mailbox.domain),
+                    Target::AddrSpec => Some(&mailbox.addr_spec),
+                    Target::Field(_) => None,
+                };
+                if let Some(text) = text {
+                    mark(group, text.as_bytes());
                 }
             }
         }
@@ -238,6 +245,7 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::header_fields;
 
     fn set(rules: &[(&str, &str, &str)]) -> RuleSet {
         RuleSet::new(rules).unwrap()
@@ -324,7 +332,8 @@ mod tests {
             b"From a@b.c Mon\nFrom: \"x\" <a@b.c>\n",
         ];
         for raw in messages {
-            let checked: Vec<(usize, usize, usize)> = crate::check_message(raw, Profile::default())
+            let check = check_message(raw, Profile::default());
+            let checked: Vec<(usize, usize, usize)> = check
                 .fields
                 .iter()
                 .map(|f| (f.start, f.end, f.value_start))
@@ -339,7 +348,38 @@ mod tests {
                 .map(|f| (f.start, f.end, f.value_start))
                 .collect();
             assert_eq!(checked, listed, "{}", String::from_utf8_lossy(raw));
+            let every: Vec<(usize, usize, usize)> = check
+                .header
+                .iter()
+                .map(|f| (f.start, f.end, f.value_start))
+                .collect();
+            let listed: Vec<(usize, usize, usize)> = header_fields(raw)
+                .iter()
+                .map(|f| (f.start, f.end, f.value_start))
+                .collect();
+            assert_eq!(every, listed);
         }
+    }
+
+    /// Rules read the check they are given: its fields, and the mailboxes it parsed
+    /// under its profile (here the groups profile, where a group's mailboxes are kept
+    /// and the group is not an error).
+    #[test]
+    fn rules_match_on_the_check() {
+        let rules = set(&[
+            ("member", "addr-spec", "^member@"),
+            ("subject", "header:subject", "suspended$"),
+        ]);
+        let raw = b"From: Team: member@x.example;\r\nSubject: is\r\n suspended\r\n\r\n";
+        let groups = Profile {
+            utf8: true,
+            groups: true,
+        };
+        let check = check_message(raw, groups);
+        assert_eq!(rules.matches_check(raw, &check), [0, 1]);
+        assert_eq!(rules.matches(raw), [0, 1]);
+        let empty = set(&[]);
+        assert!(empty.matches_check(raw, &check).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fromguard::{Mailbox, Parsed, Profile, parse};
+use fromguard::{Code, Mailbox, Parsed, Profile, Severity, parse};
 use serde_json::{Value, json};
 
 fn cases_dir() -> PathBuf {
@@ -77,6 +77,13 @@ fn case_input(case: &Value) -> Vec<u8> {
         .expect("input is a string")
         .as_bytes()
         .to_vec()
+}
+
+fn case_profile(case: &Value) -> Profile {
+    Profile {
+        utf8: case.get("utf8").and_then(Value::as_bool).unwrap_or(true),
+        groups: case.get("groups").and_then(Value::as_bool).unwrap_or(false),
+    }
 }
 
 fn span(span: (usize, usize)) -> Value {
@@ -190,11 +197,7 @@ fn case_files() {
     let mut failures = Vec::new();
     for (name, case) in &cases {
         let input = case_input(case);
-        let profile = Profile {
-            utf8: case.get("utf8").and_then(Value::as_bool).unwrap_or(true),
-            groups: case.get("groups").and_then(Value::as_bool).unwrap_or(false),
-        };
-        let parsed = parse(&input, profile);
+        let parsed = parse(&input, case_profile(case));
         let errors = check(case, &parsed);
         if !errors.is_empty() {
             failures.push(format!("{name}\n    {}", errors.join("\n    ")));
@@ -206,5 +209,50 @@ fn case_files() {
         failures.len(),
         cases.len(),
         failures.join("\n")
+    );
+}
+
+/// How many harmless findings a padding adds: well past the findings limit.
+const PADDING: usize = fromguard::limits::MAX_FINDINGS + 1;
+
+/// Padding a value with harmless findings (comments, `info`) before the trigger, after
+/// it, or both, never weakens its verdict nor drops a deceptive or invalid code from the
+/// code set a policy reads: the cap on findings bounds a result's size, not a decision
+/// (issue: a value padded with 1,001 comments lost `address-in-rejected-text`).
+#[test]
+fn padding_never_hides_a_decision() {
+    let comments = "(x) ".repeat(PADDING);
+    let mut past_cap = 0;
+    for (name, case) in load_cases() {
+        let input = case_input(&case);
+        if input.len() > 64 * 1024 {
+            continue; // the limits' own cases: padding adds nothing to them
+        }
+        let profile = case_profile(&case);
+        let plain = parse(&input, profile);
+        let decisive: Vec<Code> = plain
+            .codes
+            .iter()
+            .filter(|code| code.severity() >= Severity::Deceptive)
+            .collect();
+        if decisive.is_empty() {
+            continue;
+        }
+        let before = [comments.as_bytes(), &input].concat();
+        let after = [&input, b" ".as_slice(), comments.as_bytes()].concat();
+        let both = [comments.as_bytes(), &input, b" ", comments.as_bytes()].concat();
+        for padded in [before, after, both] {
+            let result = parse(&padded, profile);
+            // Padding inside an unterminated quote or comment adds no finding.
+            past_cap += usize::from(result.codes.contains(Code::TooManyFindings));
+            assert!(result.verdict >= plain.verdict, "{name}");
+            for &code in &decisive {
+                assert!(result.codes.contains(code), "{name}: {code} lost");
+            }
+        }
+    }
+    assert!(
+        past_cap >= 300,
+        "only {past_cap} padded values past the limit"
     );
 }

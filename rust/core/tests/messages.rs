@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use fromguard::limits::{MAX_CHECKED_FIELDS, MAX_FINDINGS};
-use fromguard::{Code, Profile, Verdict, check_message};
+use fromguard::{Code, Profile, Severity, Verdict, check_message};
 use serde_json::{Value, json};
 
 #[test]
@@ -84,4 +84,64 @@ fn checked_fields_are_limited() {
         (MAX_CHECKED_FIELDS * 18, MAX_CHECKED_FIELDS * 18 + 17)
     );
     assert_eq!(checked.verdict, Verdict::Invalid);
+}
+
+/// Padding a message with 1,001 harmless-looking header lines (`X-Pad : x`, each an
+/// `obs-field-name-space`, legacy) before or after its fields never weakens its verdict
+/// nor drops a deceptive or invalid message-level code: the cap on findings bounds the
+/// list, not the decision.
+#[test]
+fn padding_never_hides_a_message_decision() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/messages/messages.jsonl");
+    let text = std::fs::read_to_string(&path).expect("the message case file");
+    let padding = "X-Pad : x\r\n".repeat(MAX_FINDINGS + 1);
+    let mut past_cap = 0;
+    for case in common::jsonl(&text) {
+        let name = &case["name"];
+        let raw = case["message"].as_str().expect("a message");
+        let plain = check_message(raw.as_bytes(), Profile::default());
+        let decisive: Vec<Code> = plain
+            .codes
+            .iter()
+            .filter(|code| code.severity() >= Severity::Deceptive)
+            .collect();
+        if decisive.is_empty() {
+            continue;
+        }
+        // After a leading mbox `From ` line, and at the end of the header block.
+        let head = if raw.starts_with("From ") {
+            raw.find('\n').map_or(raw.len(), |n| n + 1)
+        } else {
+            0
+        };
+        let block_end = ["\n\r\n", "\n\n"]
+            .iter()
+            .filter_map(|empty_line| raw.find(empty_line))
+            .min()
+            .map_or(raw.len(), |n| n + 1);
+        let before = format!("{}{padding}{}", &raw[..head], &raw[head..]);
+        let after = format!("{}{padding}{}", &raw[..block_end], &raw[block_end..]);
+        // A block that starts with white space would fold onto the padding: that
+        // changes what the block says, so it is padded after its fields only.
+        let folds_onto_padding = raw[head..].starts_with([' ', '\t']);
+        let padded = if folds_onto_padding {
+            vec![after]
+        } else {
+            vec![before, after]
+        };
+        for padded in padded {
+            let result = check_message(padded.as_bytes(), Profile::default());
+            // Padding inside an unterminated quote or comment adds no finding.
+            past_cap += usize::from(result.codes.contains(Code::TooManyFindings));
+            assert!(result.verdict >= plain.verdict, "{name}");
+            for &code in &decisive {
+                assert!(result.codes.contains(code), "{name}: {code} lost");
+            }
+        }
+    }
+    assert!(
+        past_cap >= 20,
+        "only {past_cap} padded messages past the limit"
+    );
 }

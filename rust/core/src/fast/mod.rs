@@ -20,9 +20,13 @@
 //! look at (no "@" outside the address, no comment, no encoded-word, an ASCII domain
 //! without punycode, no routing characters).
 //!
-//! On x86-64, the plainest of these values (ASCII, at most 64 bytes) are recognised
-//! sixteen bytes at a time first (`sse2.rs`); [`scan_bytewise`] is the definition both
-//! follow, and decides all values elsewhere.
+//! Where SSE2 is there (every x86-64 processor), the plainest of these values (ASCII, at
+//! most 64 bytes) are recognised sixteen bytes at a time first ([`sse2`], chosen at
+//! compile time by `target_feature`, as `memchr` chooses); [`scan_bytewise`] is the
+//! definition both follow, and decides all values elsewhere.
+//!
+//! Each function here answers or declines (`Option`): the entry points (`entry.rs`)
+//! fall back to the full grammar when it declines.
 //!
 //! More shapes are recognised for `assess` alone, which needs the verdict and the syntax
 //! but no parts: runs of spaces in an unquoted name and a comma at the end
@@ -31,12 +35,16 @@
 
 use std::borrow::Cow;
 
-use crate::encoded_word::{self, WordEncoding};
+use crate::code::{Code, Syntax, Verdict};
+use crate::encoded_word::{self, WordEncoding, is_phrase_q_text};
 use crate::lexer::{C_ATEXT, byte_classes, high_runs, line_spans};
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS};
 use crate::lookalike::format_kind;
-use crate::parser::is_phrase_q_text;
-use crate::{Assessment, Code, Finding, Mailbox, Parsed, Profile, Syntax, Verdict};
+use crate::model::{Assessment, Finding, Mailbox, Parsed, Profile};
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[allow(unsafe_code)]
+mod sse2;
 
 pub(crate) type Span = (usize, usize);
 
@@ -159,8 +167,8 @@ pub(crate) fn scan(input: &[u8], profile: Profile) -> Option<Fast> {
 /// at a time.
 #[inline]
 fn scan_spaced(input: &[u8], profile: Profile, spaces: Spaces) -> Option<Fast> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(fast) = crate::sse2::scan_plain(input, profile) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    if let Some(fast) = sse2::scan_plain(input, profile) {
         return Some(fast);
     }
     scan_bytewise(input, profile, spaces)
@@ -514,8 +522,8 @@ fn addr(input: &[u8], start: usize, end: usize) -> Option<(Span, Span)> {
 impl Fast {
     /// A value without a comment: `name_end` ends an unquoted display name that starts
     /// the value (with UTF-8 in it when `utf8`), `open` is the "<" (0 without one). (For
-    /// `sse2.rs`, hence x86-64 only.)
-    #[cfg(target_arch = "x86_64")]
+    /// [`sse2`], hence with SSE2 only.)
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     pub(crate) fn plain(
         name_end: Option<usize>,
         local: Span,
@@ -578,6 +586,7 @@ impl Fast {
             findings.push(Finding::new(Code::Comment, start, end));
         }
         findings.sort_by_key(|f| (f.start, f.end, f.code.index()));
+        let codes = findings.iter().map(|f| f.code).collect();
         let Assessment { verdict, syntax } = self.assessment();
         let mailbox = Mailbox {
             display_name: self.display.map(|(_, text_span)| text(text_span)),
@@ -601,6 +610,7 @@ impl Fast {
             syntax,
             profile,
             findings,
+            codes,
             mailboxes: vec![mailbox],
             shadows: Vec::new(),
         }
@@ -610,7 +620,7 @@ impl Fast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::parse_full;
+    use crate::entry::{assess, parse_full};
 
     fn profiles() -> [Profile; 4] {
         [
@@ -635,7 +645,7 @@ mod tests {
     fn agree(input: &[u8]) -> bool {
         for profile in profiles() {
             let full = parse_full(input, profile);
-            let assessed = crate::assess(input, profile);
+            let assessed = assess(input, profile);
             assert_eq!(
                 (assessed.verdict, assessed.syntax),
                 (full.verdict, full.syntax),
@@ -708,13 +718,13 @@ mod tests {
 
     /// The SSE2 path is no dead weight: it decides most real values (what it decides is
     /// compared with the byte-at-a-time scan by `agree`).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[test]
     fn the_sse2_path_decides_most_real_values() {
         let lines = debian_corpus();
         let decided = lines
             .iter()
-            .filter(|line| crate::sse2::scan_plain(line.as_bytes(), Profile::default()).is_some())
+            .filter(|line| sse2::scan_plain(line.as_bytes(), Profile::default()).is_some())
             .count();
         // All but the values over 64 bytes (9%) and a few with other characters.
         assert!(
