@@ -91,6 +91,8 @@ class ParsedValue(Protocol):
     @property
     def findings(self) -> Tuple[Finding, ...]: ...
     @property
+    def codes(self) -> Tuple[str, ...]: ...
+    @property
     def shadows(self) -> Tuple[Shadow, ...]: ...
     def explain(self) -> str: ...
 
@@ -109,12 +111,16 @@ class HeaderField(NamedTuple):
 
 class MessageCheck(NamedTuple):
     """The check of a message's header block: the message's verdict (the worst of its
-    own findings and of every field's), the checked fields in order, and the
-    message-level findings (spans into the raw message)."""
+    own findings and of every field's), the checked fields in order, the message-level
+    findings (spans into the raw message), every message-level code reported (those past
+    the findings limit too, in catalogue order), and the names of the rules matched when
+    ``check_message`` was given a ``RuleSet``."""
 
     verdict: Verdict
     fields: Tuple[HeaderField, ...]
     findings: Tuple[Finding, ...]
+    codes: Tuple[str, ...] = ()
+    rules: Tuple[str, ...] = ()
 
     def field(self, name: str) -> Optional[HeaderField]:
         """The first checked field of that name (case-insensitive)."""

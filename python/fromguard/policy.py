@@ -76,15 +76,17 @@ changes the body, which invalidates DKIM body hashes exactly as Exchange's discl
 does, so verify DKIM before this step. Where a warning could not be placed (a signed or
 encrypted body, a charset that is not ASCII-compatible), the outcome's ``notes`` say so.
 
-A policy never re-parses a From value: ``process`` calls the header check once (the
-Rust core's ``fromguard.check_message`` when the binding has it, else the reference's,
-chosen in ``_checker``) and works from its result.
+A policy never re-parses a From value: ``process`` makes one call into the Rust core,
+``fromguard.check_message(raw, rules=...)``, which splits the header block once, parses
+every checked field once, and matches the rules on that check; the decision works from
+its result. The codes it matches are every code the check reported, those past a
+result's findings limit too (``codes``), so padding a value with harmless findings
+cannot weaken a decision.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import re
 import sys
 import unicodedata
@@ -92,20 +94,18 @@ from pathlib import Path
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     Dict,
     List,
     Mapping,
     NamedTuple,
     Optional,
-    Protocol,
     Sequence,
     Tuple,
     Union,
 )
 
 from ._catalogue import CODE_ORDER, FINDINGS
-from ._model import Finding, Verdict
+from ._model import Finding, MessageCheck, Verdict
 
 if TYPE_CHECKING:
     from ._core import RuleSet
@@ -225,44 +225,7 @@ class _Decision(NamedTuple):
     reply: Optional[SmtpReply]
 
 
-class _Result(Protocol):
-    @property
-    def findings(self) -> Tuple[Finding, ...]: ...
-
-
-class _Field(Protocol):
-    @property
-    def value_start(self) -> int: ...
-    @property
-    def result(self) -> _Result: ...
-
-
-class _Check(Protocol):
-    @property
-    def verdict(self) -> Verdict: ...
-    @property
-    def fields(self) -> Sequence[_Field]: ...
-    @property
-    def findings(self) -> Tuple[Finding, ...]: ...
-
-
-@functools.lru_cache(maxsize=None)
-def _checker() -> Callable[[bytes], _Check]:
-    """The header check ``process`` uses: the Rust core's when the binding exposes
-    ``fromguard.check_message`` (same result shape), else the pure-Python reference. The
-    only place that chooses; imported on first use so that ``import fromguard`` does not
-    load the reference."""
-    import fromguard
-
-    core: Optional[Callable[[bytes], _Check]] = getattr(fromguard, "check_message", None)
-    if core is not None:
-        return core
-    from .reference.message import check_message
-
-    return check_message
-
-
-def _all_findings(check: _Check) -> Tuple[Finding, ...]:
+def _all_findings(check: MessageCheck) -> Tuple[Finding, ...]:
     """Message-level findings and every field's, field spans moved into the message."""
     found = list(check.findings)
     for field in check.fields:
@@ -273,6 +236,15 @@ def _all_findings(check: _Check) -> Tuple[Finding, ...]:
         )
     found.sort(key=lambda f: (f.start, f.end, CODE_ORDER.get(f.code, len(CODE_ORDER))))
     return tuple(found)
+
+
+def _all_codes(check: MessageCheck, findings: Tuple[Finding, ...]) -> Tuple[str, ...]:
+    """The codes of the findings in their order, then every other code the check
+    reported (past a findings limit), in catalogue order."""
+    codes = dict.fromkeys(f.code for f in findings)
+    reported = set(check.codes).union(*(field.result.codes for field in check.fields))
+    codes.update(dict.fromkeys(sorted(reported - codes.keys(), key=CODE_ORDER.__getitem__)))
+    return tuple(codes)
 
 
 # -- Loading --------------------------------------------------------------------------
@@ -722,8 +694,8 @@ class Policy:
         warning changes the body only)."""
         if not isinstance(raw, bytes):
             raise TypeError(f"expected bytes, not {type(raw).__name__}")
-        check = _checker()(raw)
-        action, reasons, codes, findings, reply = self._decide(raw, check)
+        check = self._check(raw)
+        action, reasons, codes, findings, reply = self._decide(check)
 
         message = raw
         notes: Tuple[str, ...] = ()
@@ -753,17 +725,24 @@ class Policy:
             message, notes = rewritten.message, rewritten.notes
         return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
 
-    def _decide(self, raw: bytes, check: _Check) -> _Decision:
-        """The strongest matching action for ``raw``, whose header check is ``check``."""
+    def _check(self, raw: bytes) -> MessageCheck:
+        """The one core call per message: the header check, with this policy's rules
+        matched on it."""
+        from ._core import check_message
+
+        return check_message(raw, rules=self._ruleset)
+
+    def _decide(self, check: MessageCheck) -> _Decision:
+        """The strongest matching action for a message whose check (with this policy's
+        rules) is ``check``."""
         findings = _all_findings(check)
-        codes = list(dict.fromkeys(f.code for f in findings))
+        codes = _all_codes(check, findings)
         matched: List[Tuple[str, _Rule]] = []
         rule = self._verdicts.get(check.verdict)
         if rule is not None:
             matched.append((f"verdict:{check.verdict.name.lower()}", rule))
         matched.extend((f"code:{code}", self._codes[code]) for code in codes if code in self._codes)
-        if self._ruleset is not None:
-            matched.extend((f"rule:{name}", self._rules[name]) for name in self._ruleset.match(raw))
+        matched.extend((f"rule:{name}", self._rules[name]) for name in check.rules)
         action = max((rule.action for _, rule in matched), default=Action.ACCEPT)
         winners = [(reason, rule) for reason, rule in matched if rule.action is action]
         reasons = () if action is Action.ACCEPT else tuple(reason for reason, _ in winners)
@@ -773,7 +752,7 @@ class Policy:
             # The most specific reply: a code's or a rule's, then the verdict's, then the default.
             replies = [(s.startswith("verdict:"), r.reply) for s, r in winners if r.reply]
             reply = min(replies, key=lambda pair: pair[0])[1] if replies else self._reply
-        return _Decision(action, reasons, tuple(codes), findings, reply)
+        return _Decision(action, reasons, codes, findings, reply)
 
 
 def _render(template: Template, values: Mapping[str, str]) -> str:
