@@ -3,7 +3,8 @@
 The wheel must be abi3 (cp39), hold every file of python/fromguard (sources, `_core.pyi`,
 `py.typed`, the data tables), the compiled `_core`, the license and the console script,
 under the Cargo workspace version. The sdist must hold what a build from it needs: the
-workspace, both crates, the package sources with their data, the license and README.
+workspace, both crates (the core with its data), the package sources with their data, the
+license and README.
 Prints one line per checked archive; exits 1 naming every missing or wrong entry.
 """
 
@@ -84,8 +85,11 @@ def check_sdist(sdist: Path, version: str) -> List[str]:
         "rust/python/Cargo.toml",
         "rust/python/src/lib.rs",
     ]
+    core = ROOT / "rust" / "core"
+    # The core's sources, child modules included, and the data its build reads.
     needed += sorted(
-        path.relative_to(ROOT).as_posix() for path in (ROOT / "rust" / "core" / "src").glob("*.rs")
+        path.relative_to(ROOT).as_posix()
+        for path in [*(core / "src").rglob("*.rs"), *(core / "data").iterdir()]
     )
     needed += [f"python/{name}" for name in package_files()]
     problems += [f"{sdist.name}: {name} missing" for name in needed if name not in names]

@@ -1,7 +1,8 @@
 """The finding catalogue, read from ``data/findings.tsv``.
 
-The same file generates the Rust core's ``Code`` enum (``rust/core/build.rs``), so the
-two implementations cannot disagree on a code's severity, syntax or message.
+That file is a byte-for-byte copy of ``rust/core/data/findings.tsv`` (``.ci/sync_data.py``),
+from which the Rust core generates its ``Code`` enum (``rust/core/build.rs``), so the two
+implementations cannot disagree on a code's severity, syntax or message.
 """
 
 from __future__ import annotations

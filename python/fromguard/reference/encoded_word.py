@@ -1,5 +1,6 @@
 """RFC 2047 encoded-words, for the pure-Python reference: finding them, and decoding B and
-Q text in the charsets of ``fromguard/data/charsets.tsv``.
+Q text in the charsets of ``fromguard/data/charsets.tsv`` (a copy of the core's
+``rust/core/data/charsets.tsv``).
 
 This module is the twin of ``rust/core/src/encoded_word.rs``: the same functions under
 the same names, giving the same results on every input (``tests/cases/encoded_words.jsonl``

@@ -1,5 +1,5 @@
 //! RFC 2047 encoded-words: finding them, and decoding B and Q text in the charsets of
-//! `python/fromguard/data/charsets.tsv`.
+//! `rust/core/data/charsets.tsv`.
 //!
 //! This module is the twin of `python/fromguard/reference/encoded_word.py`: the same
 //! functions under the same names, giving the same results on every input (the case file
@@ -32,7 +32,7 @@ pub(crate) fn is_phrase_q_text(b: u8) -> bool {
 pub const MAX_ENCODED_WORD_LEN: usize = 75;
 
 /// The charset table, shared with the Python reference.
-const CHARSETS_TSV: &str = include_str!("../../../python/fromguard/data/charsets.tsv");
+const CHARSETS_TSV: &str = include_str!("../data/charsets.tsv");
 
 /// The longest charset label the table may hold (a label longer than this is unknown).
 const MAX_LABEL_LEN: usize = 40;

@@ -4,7 +4,7 @@
 //! returns a [`Parsed`]: the [`Verdict`] a gateway acts on, the [`Syntax`] (the grammar's
 //! truth under the [`Profile`]), the mailboxes with their parts and byte spans, and every
 //! departure from the grammar as a [`Finding`] whose [`Code`] comes from the catalogue
-//! (`python/fromguard/data/findings.tsv`), the set of every code reported, and every
+//! (`rust/core/data/findings.tsv`), the set of every code reported, and every
 //! [`Shadow`] address: an address-like string (in a display name, a comment, a decoded
 //! encoded-word, ...) that a lenient mail program could show instead of the real one.
 //!

@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use fromguard::{Finding, Mailbox, Parsed, Profile, ShadowSource, Syntax, Verdict};
+use fromguard::{CodeSet, Finding, Mailbox, Parsed, Profile, ShadowSource, Syntax, Verdict};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -342,6 +342,7 @@ struct FromHeader {
 struct Details {
     mailboxes: Py<PyTuple>,
     findings: Py<PyTuple>,
+    codes: Py<PyTuple>,
     shadows: Py<PyTuple>,
     address: Option<Py<PyString>>,
 }
@@ -414,6 +415,7 @@ impl Details {
         Ok(Details {
             mailboxes: PyTuple::new(py, mailboxes)?.unbind(),
             findings: findings_tuple(py, &parsed.findings)?,
+            codes: codes_tuple(py, parsed.codes)?,
             shadows: PyTuple::new(py, shadows)?.unbind(),
             address: parsed
                 .address()
@@ -446,6 +448,16 @@ fn findings_tuple(py: Python<'_>, findings: &[Finding]) -> PyResult<Py<PyTuple>>
     Ok(PyTuple::new(py, items)?.unbind())
 }
 
+/// Codes as a tuple of their (interned) names, in catalogue order.
+fn codes_tuple(py: Python<'_>, codes: CodeSet) -> PyResult<Py<PyTuple>> {
+    let side = python_side(py)?;
+    let names: Vec<_> = codes
+        .iter()
+        .map(|code| side.codes[code.index()].bind(py))
+        .collect();
+    Ok(PyTuple::new(py, names)?.unbind())
+}
+
 /// A message argument: bytes only, since a message is not text.
 fn bytes_only<'a, 'py>(raw: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
     raw.cast::<PyBytes>().map_err(|_| {
@@ -455,23 +467,30 @@ fn bytes_only<'a, 'py>(raw: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, Py
     })
 }
 
-/// Check a whole message's header block (bytes only: a message is not text).
+/// Check a whole message's header block (bytes only: a message is not text); with
+/// `rules`, match them on the check (the block split and its From fields parsed once).
 #[pyfunction]
-#[pyo3(signature = (raw, *, utf8 = true, groups = false))]
+#[pyo3(signature = (raw, *, utf8 = true, groups = false, rules = None))]
 fn check_message(
     py: Python<'_>,
     raw: &Bound<'_, PyAny>,
     utf8: bool,
     groups: bool,
+    rules: Option<&Bound<'_, RuleSet>>,
 ) -> PyResult<Py<PyAny>> {
     let raw = bytes_only(raw)?;
     let input = raw.as_bytes();
     let profile = Profile { utf8, groups };
-    let checked = py.detach(|| fromguard::check_message(input, profile));
+    let rule_set = rules.map(|rules| &rules.get().rules);
+    let (checked, hits) = py.detach(|| {
+        let checked = fromguard::check_message(input, profile);
+        let hits = rule_set.map_or_else(Vec::new, |rules| rules.matches_check(input, &checked));
+        (checked, hits)
+    });
     let side = python_side(py)?;
     let fields = checked
         .fields
-        .into_iter()
+        .iter()
         .map(|field| {
             let value = input.get(field.value_start..field.end).unwrap_or_default();
             let value = PyBytes::new(py, value).into_any().unbind();
@@ -485,11 +504,17 @@ fn check_message(
             ))
         })
         .collect::<PyResult<Vec<_>>>()?;
+    let matched = match rules {
+        Some(rules) => rules.get().names_of(py, hits)?,
+        None => PyTuple::empty(py).unbind(),
+    };
     let verdict = member(py, &side.verdicts, checked.verdict as u8, "Verdict")?;
     let result = side.message_check.bind(py).call1((
         verdict,
         PyTuple::new(py, fields)?,
         findings_tuple(py, &checked.findings)?,
+        codes_tuple(py, checked.codes)?,
+        matched,
     ))?;
     Ok(result.unbind())
 }
@@ -575,6 +600,12 @@ impl FromHeader {
         Ok(self.details(py)?.findings.clone_ref(py))
     }
 
+    /// Every code reported, those past the findings limit too, in catalogue order.
+    #[getter]
+    fn codes(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
+        Ok(self.details(py)?.codes.clone_ref(py))
+    }
+
     /// The shadow addresses, as ``fromguard.Shadow`` tuples sorted by span.
     #[getter]
     fn shadows(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
@@ -609,6 +640,18 @@ struct RuleSet {
     names: Py<PyTuple>,
 }
 
+impl RuleSet {
+    /// The names of the rules at these indices.
+    fn names_of(&self, py: Python<'_>, hits: Vec<usize>) -> PyResult<Py<PyTuple>> {
+        let names = self.names.bind(py);
+        let items = hits
+            .into_iter()
+            .map(|i| names.get_item(i))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyTuple::new(py, items)?.unbind())
+    }
+}
+
 #[pymethods]
 impl RuleSet {
     #[new]
@@ -635,12 +678,7 @@ impl RuleSet {
         let raw = bytes_only(raw)?;
         let input = raw.as_bytes();
         let hits = py.detach(|| self.rules.matches(input));
-        let names = self.names.bind(py);
-        let items = hits
-            .into_iter()
-            .map(|i| names.get_item(i))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(PyTuple::new(py, items)?.unbind())
+        self.names_of(py, hits)
     }
 
     fn __len__(&self) -> usize {
