@@ -273,22 +273,26 @@ def test_outcome_repr_leaves_the_message_out() -> None:
     )
 
 
-def test_the_core_check_is_used_once_the_binding_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fromguard.reference.message import check_message
+def test_a_message_costs_one_core_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header block is split and its From fields parsed once per message: the check
+    and the rules come from one call into the core."""
+    from fromguard import _core
 
-    calls: List[bytes] = []
+    calls: List[Tuple[bytes, Any]] = []
+    real = _core.check_message
 
-    def core(raw: bytes) -> Any:
-        calls.append(raw)
-        return check_message(raw)
+    def counted(raw: bytes, **options: Any) -> Any:
+        calls.append((raw, options.get("rules")))
+        return real(raw, **options)
 
-    policy_module._checker.cache_clear()
-    monkeypatch.setattr(fromguard, "check_message", core, raising=False)
-    try:
-        Policy().process(b"From: a@b.example\n\n")
-    finally:
-        policy_module._checker.cache_clear()
-    assert calls == [b"From: a@b.example\n\n"]
+    monkeypatch.setattr(_core, "check_message", counted)
+    policy = Policy(
+        rules={"bank": {"target": "display-name", "pattern": "(?i)bank", "action": "reject"}}
+    )
+    raw = b"From: Bank <a@b.example>\n\n"
+    outcome = policy.process(raw)
+    assert outcome.action is Action.REJECT and outcome.reasons == ("rule:bank",)
+    assert len(calls) == 1 and calls[0][0] == raw and len(calls[0][1]) == 1
 
 
 # -- Header templates ------------------------------------------------------------------
@@ -591,3 +595,18 @@ def test_a_failing_warning_still_delivers_the_tagged_message(
     assert outcome.action is Action.WARN
     assert outcome.message == EXCHANGE_HEADER + b"\n" + raw
     assert outcome.notes == ("warning not added: RuntimeError: boom",)
+
+
+@pytest.mark.parametrize("comments", [10, 1_001, 5_000])
+def test_padding_does_not_weaken_a_decision(comments: int) -> None:
+    """The case of the issue: 1,001 comments before the forged address pushed the
+    findings past their limit, and the policy's reject fell to tag."""
+    policy = Policy(verdicts={"invalid": "tag"}, codes={"address-in-rejected-text": "reject"})
+    padding = " (x)" * comments
+    raw = f"From: Bank <support@bank.example>{padding} <m@mallory.example>\r\n\r\n".encode()
+    outcome = policy.process(raw)
+    assert outcome.action is Action.REJECT
+    assert outcome.reasons == ("code:address-in-rejected-text",)
+    field = fromguard.check_message(raw).fields[0]
+    assert "address-in-rejected-text" in field.result.codes
+    assert "m@mallory.example" in [shadow.address for shadow in field.result.shadows]
