@@ -4,7 +4,7 @@
 #![no_main]
 
 use fromguard::limits::MAX_FINDINGS;
-use fromguard::{Profile, check_message};
+use fromguard::{Profile, Verdict, check_message};
 use fromguard_fuzz::check_parsed;
 use libfuzzer_sys::fuzz_target;
 
@@ -19,6 +19,13 @@ fuzz_target!(|data: &[u8]| {
             finding.start <= finding.end && finding.end <= data.len(),
             "{finding:?}"
         );
+        assert!(
+            check.codes.contains(finding.code),
+            "{finding:?} not in the codes"
+        );
+    }
+    for code in check.codes.iter() {
+        assert!(check.verdict >= Verdict::from_severity(code.severity()));
     }
     for field in &check.fields {
         assert!(field.start <= field.value_start && field.value_start <= field.end);

@@ -27,6 +27,18 @@ pub fn check_parsed(parsed: &Parsed<'_>, len: usize) {
             "{finding:?} outside {len} bytes"
         );
     }
+    for finding in &parsed.findings {
+        assert!(
+            parsed.codes.contains(finding.code),
+            "{finding:?} not in the codes"
+        );
+    }
+    let worst = parsed.codes.iter().map(|code| code.severity()).max();
+    assert_eq!(
+        parsed.verdict,
+        worst.map_or(Verdict::Valid, Verdict::from_severity),
+        "the verdict is not the worst code's"
+    );
     let order = |f: &Finding| (f.start, f.end, f.code.index());
     assert!(
         parsed

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use fromguard::limits::{MAX_FINDINGS, MAX_MAILBOXES};
-use fromguard::{Parsed, Profile, Verdict, parse};
+use fromguard::{Parsed, Profile, Severity, Verdict, parse};
 use proptest::prelude::*;
 
 /// Pieces of From values: atoms, words, specials, quoted strings, comments, literals,
@@ -90,6 +90,14 @@ fn check(input: &[u8], parsed: &Parsed<'_>) -> Result<(), TestCaseError> {
     if parsed.findings.is_empty() {
         prop_assert_eq!(parsed.verdict, Verdict::Valid);
     }
+    for finding in &parsed.findings {
+        prop_assert!(parsed.codes.contains(finding.code));
+    }
+    let worst = parsed.codes.iter().map(|code| code.severity()).max();
+    prop_assert_eq!(
+        parsed.verdict,
+        worst.map_or(Verdict::Valid, Verdict::from_severity)
+    );
     for mailbox in &parsed.mailboxes {
         for (start, end) in [mailbox.span, mailbox.local_part_span, mailbox.domain_span]
             .into_iter()
@@ -135,5 +143,23 @@ proptest! {
     fn grammar_pieces(input in soup(), utf8: bool, groups: bool) {
         let parsed = parse(&input, Profile { utf8, groups });
         check(&input, &parsed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Comments before a value push its findings past the limit without hiding any
+    /// deceptive or invalid code from the code set, nor weakening the verdict.
+    #[test]
+    fn padding_hides_no_decisive_code(input in soup(), utf8: bool, groups: bool) {
+        let profile = Profile { utf8, groups };
+        let plain = parse(&input, profile);
+        let padded_input = [b"(x) ".repeat(MAX_FINDINGS + 1), input.clone()].concat();
+        let padded = parse(&padded_input, profile);
+        prop_assert!(padded.verdict >= plain.verdict);
+        for code in plain.codes.iter().filter(|code| code.severity() >= Severity::Deceptive) {
+            prop_assert!(padded.codes.contains(code), "{} lost", code);
+        }
     }
 }
