@@ -167,45 +167,47 @@ fn member(py: Python<'_>, members: &[Py<PyAny>], value: u8, name: &str) -> PyRes
         })
 }
 
-/// The bytes of a value: bytes as they are (no copy); str encoded as UTF-8 with
+/// The bytes of a [`held`] value: bytes as they are (no copy); str encoded as UTF-8 with
 /// `surrogateescape`, so that text the `email` package decoded that way gives back its
 /// original bytes, or with `surrogatepass` when it holds other lone surrogates.
 fn to_bytes<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     if let Ok(bytes) = value.cast::<PyBytes>() {
         return Ok(bytes.clone());
     }
-    if value.is_instance_of::<PyString>() {
-        let py = value.py();
-        let encode = intern!(py, "encode");
-        let utf8 = intern!(py, "utf-8");
-        let encoded = match value.call_method1(encode, (utf8, intern!(py, "surrogateescape"))) {
-            Err(error) if error.is_instance_of::<PyUnicodeEncodeError>(py) => {
-                value.call_method1(encode, (utf8, intern!(py, "surrogatepass")))?
-            }
-            result => result?,
-        };
-        return Ok(encoded.cast_into::<PyBytes>()?);
-    }
-    Err(PyTypeError::new_err(format!(
-        "expected bytes or str, not {}",
-        value.get_type().name()?
-    )))
+    let py = value.py();
+    let encode = intern!(py, "encode");
+    let utf8 = intern!(py, "utf-8");
+    let encoded = match value.call_method1(encode, (utf8, intern!(py, "surrogateescape"))) {
+        Err(error) if error.is_instance_of::<PyUnicodeEncodeError>(py) => {
+            value.call_method1(encode, (utf8, intern!(py, "surrogatepass")))?
+        }
+        result => result?,
+    };
+    Ok(encoded.cast_into::<PyBytes>()?)
 }
 
-/// Whether `value` is a str. The exact type first: a pointer comparison, where the check
-/// that admits subclasses reads the type's flags through a call under the stable ABI (a
-/// batch reads millions of values).
-fn is_str(value: &Bound<'_, PyAny>) -> bool {
-    value.is_exact_instance_of::<PyString>() || value.is_instance_of::<PyString>()
-}
-
-/// A value as a result or a batch keeps it: a str or bytes object as it is, anything
-/// else converted by [`to_bytes`] (which raises for what is neither str nor bytes).
+/// A value as a result or a batch keeps it: an exact str or bytes object as it is (the
+/// checks first: pointer comparisons, where those that admit subclasses read the type's
+/// flags through a call under the stable ABI, and a batch reads millions of values); an
+/// instance of a subclass copied into an exact str or bytes, since it can refer back to
+/// the result kept with it (`s.r = parse(s)`) and a result is kept out of the garbage
+/// collector on the claim that it cannot (see [`ffi::untrack`]). Anything else raises.
 fn held<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    if is_str(&value) || value.is_instance_of::<PyBytes>() {
+    let py = value.py();
+    if value.is_exact_instance_of::<PyString>() || value.is_exact_instance_of::<PyBytes>() {
         Ok(value)
+    } else if value.is_instance_of::<PyString>() {
+        // `str.__str__` copies a subclass's characters as they are, lone surrogates
+        // included, without the subclass's own `__str__`.
+        py.get_type::<PyString>()
+            .call_method1(intern!(py, "__str__"), (value,))
+    } else if let Ok(bytes) = value.cast::<PyBytes>() {
+        Ok(PyBytes::new(py, bytes.as_bytes()).into_any())
     } else {
-        Ok(to_bytes(&value)?.into_any())
+        Err(PyTypeError::new_err(format!(
+            "expected bytes or str, not {}",
+            value.get_type().name()?
+        )))
     }
 }
 
@@ -330,7 +332,7 @@ fn changed_size() -> PyErr {
 /// findings and shadows are built when first read.
 #[pyclass(frozen, module = "fromguard._core")]
 struct FromHeader {
-    /// The value given (bytes or str).
+    /// The value given, as [`held`] keeps it (an exact bytes or str).
     value: Py<PyAny>,
     profile: Profile,
     verdict: Verdict,
