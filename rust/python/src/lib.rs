@@ -9,23 +9,30 @@
 //! fast path gives without building anything), and builds the mailboxes, findings and
 //! shadows as Python objects only when one of them is first read, by parsing again.
 //! Batches run without the GIL, on several threads when they are large.
+//!
+//! No panic leaves an entry point: each raises `fromguard.InternalError` instead, and
+//! every Rust error reaches Python through one module (`errors.rs`).
 
 #![deny(unsafe_code)]
 
 use std::borrow::Cow;
 
 use fromguard::{Finding, Mailbox, Parsed, Profile, ShadowSource, Syntax, Verdict};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 mod batch;
+mod errors;
 #[allow(unsafe_code)]
 mod ffi;
+mod inject;
 use batch::judge_batch;
+use errors::guarded;
 use ffi::cached_utf8;
+use inject::panic_on_trigger;
 
 /// What the binding needs from the Python side of the package, looked up once.
 struct PythonSide {
@@ -256,8 +263,13 @@ fn parse<'py>(
     let profile = Profile { utf8, groups };
     let mut spare = None;
     let input = bytes_of(&value, &mut spare)?;
-    let assessment = sized(py, input.len(), || fromguard::assess(input, profile));
-    FromHeader::new(value.unbind(), profile, assessment).into_python(py)
+    guarded(py, "parse", Some(input.len()), || {
+        let assessment = sized(py, input.len(), || {
+            panic_on_trigger(input);
+            fromguard::assess(input, profile)
+        });
+        FromHeader::new(value.clone().unbind(), profile, assessment).into_python(py)
+    })
 }
 
 /// ``parse`` over many values; the parser runs over the batch without the GIL.
@@ -270,20 +282,27 @@ fn parse_many<'py>(
     groups: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     let profile = Profile { utf8, groups };
-    // Collected first and made into a list at once: appending to the list would grow it,
-    // reallocating it some forty times over a large batch.
-    let mut results = Vec::with_capacity(values.len().unwrap_or(0));
-    judge_batch(
-        py,
-        values,
-        |input| fromguard::assess(input, profile),
-        |value, assessment| {
-            let header = FromHeader::new(value.clone().unbind(), profile, assessment);
-            results.push(header.into_python(py)?);
-            Ok(())
-        },
-    )?;
-    PyList::new(py, results)
+    let length = values.len().ok();
+    guarded(py, "parse_many", length, || {
+        // Collected first and made into a list at once: appending to the list would grow
+        // it, reallocating it some forty times over a large batch.
+        let mut results = Vec::with_capacity(length.unwrap_or(0));
+        judge_batch(
+            py,
+            "parse_many",
+            values,
+            |input| {
+                panic_on_trigger(input);
+                fromguard::assess(input, profile)
+            },
+            |value, assessment| {
+                let header = FromHeader::new(value.clone().unbind(), profile, assessment);
+                results.push(header.into_python(py)?);
+                Ok(())
+            },
+        )?;
+        PyList::new(py, results)
+    })
 }
 
 /// The verdict of each value, one byte each (the ``Verdict`` value), in order. Nothing is
@@ -297,30 +316,36 @@ fn verdicts<'py>(
     groups: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let profile = Profile { utf8, groups };
-    let judge = |input: &[u8]| fromguard::assess(input, profile).verdict as u8;
-    if let Ok(length) = values.len() {
-        // Written in place into the bytes object: no second copy of the output.
-        let mut written = 0;
-        return PyBytes::new_with(py, length, |output| {
-            judge_batch(py, values, judge, |_, verdict| {
-                let slot = output.get_mut(written).ok_or_else(changed_size)?;
-                *slot = verdict;
-                written += 1;
-                Ok(())
-            })?;
-            if written == length {
-                Ok(())
-            } else {
-                Err(changed_size())
-            }
-        });
-    }
-    let mut output = Vec::new();
-    judge_batch(py, values, judge, |_, verdict| {
-        output.push(verdict);
-        Ok(())
-    })?;
-    Ok(PyBytes::new(py, &output))
+    let judge = |input: &[u8]| {
+        panic_on_trigger(input);
+        fromguard::assess(input, profile).verdict as u8
+    };
+    let length = values.len().ok();
+    guarded(py, "verdicts", length, || {
+        if let Some(length) = length {
+            // Written in place into the bytes object: no second copy of the output.
+            let mut written = 0;
+            return PyBytes::new_with(py, length, |output| {
+                judge_batch(py, "verdicts", values, judge, |_, verdict| {
+                    let slot = output.get_mut(written).ok_or_else(changed_size)?;
+                    *slot = verdict;
+                    written += 1;
+                    Ok(())
+                })?;
+                if written == length {
+                    Ok(())
+                } else {
+                    Err(changed_size())
+                }
+            });
+        }
+        let mut output = Vec::new();
+        judge_batch(py, "verdicts", values, judge, |_, verdict| {
+            output.push(verdict);
+            Ok(())
+        })?;
+        Ok(PyBytes::new(py, &output))
+    })
 }
 
 /// The error of a batch whose values were not as many as its length said.
@@ -383,8 +408,13 @@ impl FromHeader {
         self.details.get_or_try_init(py, || {
             let mut spare = None;
             let input = bytes_of(self.value.bind(py), &mut spare)?;
-            let parsed = sized(py, input.len(), || fromguard::parse(input, self.profile));
-            Details::new(py, &parsed)
+            guarded(py, "FromHeader details", Some(input.len()), || {
+                let parsed = sized(py, input.len(), || {
+                    panic_on_trigger(input);
+                    fromguard::parse(input, self.profile)
+                });
+                Details::new(py, &parsed)
+            })
         })
     }
 }
@@ -468,8 +498,17 @@ fn check_message(
 ) -> PyResult<Py<PyAny>> {
     let raw = bytes_only(raw)?;
     let input = raw.as_bytes();
-    let profile = Profile { utf8, groups };
-    let checked = py.detach(|| fromguard::check_message(input, profile));
+    guarded(py, "check_message", Some(input.len()), || {
+        message_check(py, input, Profile { utf8, groups })
+    })
+}
+
+/// `check_message`'s work: the core's check, made into a `fromguard.MessageCheck`.
+fn message_check(py: Python<'_>, input: &[u8], profile: Profile) -> PyResult<Py<PyAny>> {
+    let checked = py.detach(|| {
+        panic_on_trigger(input);
+        fromguard::check_message(input, profile)
+    });
     let side = python_side(py)?;
     let fields = checked
         .fields
@@ -613,15 +652,22 @@ struct RuleSet {
 
 #[pymethods]
 impl RuleSet {
+    /// Raises ``fromguard.RuleError`` for a rule that does not compile.
     #[new]
     fn new(py: Python<'_>, rules: Vec<(String, String, String)>) -> PyResult<Self> {
-        let compiled = py
-            .detach(|| fromguard::RuleSet::new(&rules))
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let names = PyTuple::new(py, compiled.names())?.unbind();
-        Ok(RuleSet {
-            rules: compiled,
-            names,
+        guarded(py, "RuleSet", Some(rules.len()), || {
+            let compiled = py.detach(|| {
+                for (_, _, pattern) in &rules {
+                    panic_on_trigger(pattern.as_bytes());
+                }
+                fromguard::RuleSet::new(&rules)
+            });
+            let compiled = compiled.map_err(|error| errors::rule_error(py, error))?;
+            let names = PyTuple::new(py, compiled.names())?.unbind();
+            Ok(RuleSet {
+                rules: compiled,
+                names,
+            })
         })
     }
 
@@ -636,13 +682,18 @@ impl RuleSet {
     fn matches(&self, py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Py<PyTuple>> {
         let raw = bytes_only(raw)?;
         let input = raw.as_bytes();
-        let hits = py.detach(|| self.rules.matches(input));
-        let names = self.names.bind(py);
-        let items = hits
-            .into_iter()
-            .map(|i| names.get_item(i))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(PyTuple::new(py, items)?.unbind())
+        guarded(py, "RuleSet.match", Some(input.len()), || {
+            let hits = py.detach(|| {
+                panic_on_trigger(input);
+                self.rules.matches(input)
+            });
+            let names = self.names.bind(py);
+            let items = hits
+                .into_iter()
+                .map(|i| names.get_item(i))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyTuple::new(py, items)?.unbind())
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -662,6 +713,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parse_many, module)?)?;
     module.add_function(wrap_pyfunction!(verdicts, module)?)?;
     module.add_function(wrap_pyfunction!(check_message, module)?)?;
+    // Private (for tests): set, not added, since `add_function` lists a name in `__all__`.
+    let inject_panic = wrap_pyfunction!(inject::inject_panic, module)?;
+    module.setattr(intern!(module.py(), "_inject_panic"), inject_panic)?;
     module.add_class::<FromHeader>()?;
     module.add_class::<RuleSet>()?;
     Ok(())
