@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 import fromguard
-from fromguard import Action, Outcome, Policy, PolicyError, Verdict
+from fromguard import Action, MessageCheck, Outcome, Policy, PolicyError, Verdict
 from fromguard import policy as policy_module
 from fromguard._mime import html_block
 from fromguard.policy import DEFAULT_REPLY, DEFAULT_WARNING, SmtpReply
@@ -273,21 +273,15 @@ def test_outcome_repr_leaves_the_message_out() -> None:
     )
 
 
-def test_the_core_check_is_used_once_the_binding_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fromguard.reference.message import check_message
-
+def test_process_checks_the_header_block_once_in_the_core(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: List[bytes] = []
 
-    def core(raw: bytes) -> Any:
+    def counted(raw: bytes) -> MessageCheck:
         calls.append(raw)
-        return check_message(raw)
+        return fromguard.check_message(raw)
 
-    policy_module._checker.cache_clear()
-    monkeypatch.setattr(fromguard, "check_message", core, raising=False)
-    try:
-        Policy().process(b"From: a@b.example\n\n")
-    finally:
-        policy_module._checker.cache_clear()
+    monkeypatch.setattr(policy_module, "check_message", counted)
+    Policy().process(b"From: a@b.example\n\n")
     assert calls == [b"From: a@b.example\n\n"]
 
 

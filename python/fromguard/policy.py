@@ -76,15 +76,16 @@ changes the body, which invalidates DKIM body hashes exactly as Exchange's discl
 does, so verify DKIM before this step. Where a warning could not be placed (a signed or
 encrypted body, a charset that is not ASCII-compatible), the outcome's ``notes`` say so.
 
-A policy never re-parses a From value: ``process`` calls the header check once (the
-Rust core's ``fromguard.check_message`` when the binding has it, else the reference's,
-chosen in ``_checker``) and works from its result.
+``process`` checks the header block once with the Rust core's ``check_message`` and works
+from its result; rules, when the policy has any, run over the message in the core too
+(``RuleSet.match``, which reads the From fields again). A bug in the core raises
+``fromguard.InternalError`` from ``process``: callers that must go on (the milter, the
+scan) catch it.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import re
 import sys
 import unicodedata
@@ -92,23 +93,22 @@ from pathlib import Path
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     Dict,
     List,
     Mapping,
     NamedTuple,
     Optional,
-    Protocol,
     Sequence,
     Tuple,
     Union,
 )
 
 from ._catalogue import CODE_ORDER, FINDINGS
-from ._model import Finding, Verdict
+from ._core import RuleSet, check_message
+from ._errors import RuleError
+from ._model import Finding, MessageCheck, Verdict
 
 if TYPE_CHECKING:
-    from ._core import RuleSet
     from ._mime import WarningText
 
 # The MIME rewrite (the email package) and the TOML parser are imported when first
@@ -225,44 +225,7 @@ class _Decision(NamedTuple):
     reply: Optional[SmtpReply]
 
 
-class _Result(Protocol):
-    @property
-    def findings(self) -> Tuple[Finding, ...]: ...
-
-
-class _Field(Protocol):
-    @property
-    def value_start(self) -> int: ...
-    @property
-    def result(self) -> _Result: ...
-
-
-class _Check(Protocol):
-    @property
-    def verdict(self) -> Verdict: ...
-    @property
-    def fields(self) -> Sequence[_Field]: ...
-    @property
-    def findings(self) -> Tuple[Finding, ...]: ...
-
-
-@functools.lru_cache(maxsize=None)
-def _checker() -> Callable[[bytes], _Check]:
-    """The header check ``process`` uses: the Rust core's when the binding exposes
-    ``fromguard.check_message`` (same result shape), else the pure-Python reference. The
-    only place that chooses; imported on first use so that ``import fromguard`` does not
-    load the reference."""
-    import fromguard
-
-    core: Optional[Callable[[bytes], _Check]] = getattr(fromguard, "check_message", None)
-    if core is not None:
-        return core
-    from .reference.message import check_message
-
-    return check_message
-
-
-def _all_findings(check: _Check) -> Tuple[Finding, ...]:
+def _all_findings(check: MessageCheck) -> Tuple[Finding, ...]:
     """Message-level findings and every field's, field spans moved into the message."""
     found = list(check.findings)
     for field in check.fields:
@@ -433,18 +396,11 @@ def _rules(value: object, path: Tuple[str, ...]) -> Tuple[Dict[str, _Rule], Opti
         triples.append((name, target, pattern))
     if not triples:
         return rules, None
-    from ._core import RuleSet
-
     try:
         return rules, RuleSet(triples)
-    except ValueError as error:
-        message = str(error)
-        culprits = [name for name in rules if message.startswith(f"rule '{name}': ")]
-        culprit = max(culprits, key=len) if culprits else None
-        if culprit is None:
-            raise _Invalid(path, message) from None
-        reason = message[len(f"rule '{culprit}': ") :]
-        raise _Invalid((*path, culprit, "pattern"), f"bad pattern: {reason}") from None
+    except RuleError as error:
+        # Targets are checked above: what the core refuses is the rule's pattern.
+        raise _Invalid((*path, error.rule, "pattern"), f"bad pattern: {error.reason}") from None
 
 
 def _template(value: object, path: Tuple[str, ...]) -> Template:
@@ -722,7 +678,7 @@ class Policy:
         warning changes the body only)."""
         if not isinstance(raw, bytes):
             raise TypeError(f"expected bytes, not {type(raw).__name__}")
-        check = _checker()(raw)
+        check = check_message(raw)
         action, reasons, codes, findings, reply = self._decide(raw, check)
 
         message = raw
@@ -753,7 +709,7 @@ class Policy:
             message, notes = rewritten.message, rewritten.notes
         return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
 
-    def _decide(self, raw: bytes, check: _Check) -> _Decision:
+    def _decide(self, raw: bytes, check: MessageCheck) -> _Decision:
         """The strongest matching action for ``raw``, whose header check is ``check``."""
         findings = _all_findings(check)
         codes = list(dict.fromkeys(f.code for f in findings))

@@ -32,8 +32,9 @@ import time
 from pathlib import Path
 from typing import IO, Any, Counter, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from ._core import check_message
 from ._model import Verdict
-from .policy import Action, Policy, _checker
+from .policy import Action, Policy
 
 EXIT_CLEAN = 0
 EXIT_FLAGGED = 1
@@ -225,13 +226,10 @@ def _mbox_message(
 def check(policy: Policy, path: str, index: Optional[int], raw: bytes) -> Row:
     """One message's row: the policy's decision (a report: the message is not rewritten)
     and the first From field's address, from one header check."""
-    check = _checker()(raw)
+    check = check_message(raw)
     decision = policy._decide(raw, check)
-    sender: Optional[str] = None
-    for field in check.fields:
-        if str(getattr(field, "name", "")).lower().rstrip(" \t") == "from":
-            sender = getattr(field.result, "address", None)
-            break
+    from_field = check.field("from")
+    sender = None if from_field is None else from_field.result.address
     return Row(
         path, index, sender, check.verdict, decision.action, decision.codes, decision.reasons
     )
