@@ -1,4 +1,4 @@
-"""The errors the compiled core raises.
+"""The errors the compiled core raises, and how a gateway or a scan reports a failure.
 
 The binding (``rust/python/src/errors.rs``) looks the two classes up once and raises
 them; it is the only place that turns a Rust error into a Python one.
@@ -6,9 +6,9 @@ them; it is the only place that turns a Rust error into a Python one.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
-__all__ = ["InternalError", "RuleError"]
+__all__ = ["Failure", "InternalError", "RuleError"]
 
 
 class InternalError(Exception):
@@ -59,3 +59,17 @@ class RuleError(ValueError):
 
     def __str__(self) -> str:
         return f"rule {self.rule!r}: {self.reason}"
+
+
+class Failure(NamedTuple):
+    """An exception where a gateway or a scan goes on to the next message: ``kind`` is
+    what it is counted under (``internal`` for an ``InternalError``, ``error`` for any
+    other exception) and ``text`` says what happened, on one line."""
+
+    kind: str
+    text: str
+
+    @classmethod
+    def of(cls, error: Exception) -> Failure:
+        kind = "internal" if isinstance(error, InternalError) else "error"
+        return cls(kind, f"{type(error).__name__}: {error}")
