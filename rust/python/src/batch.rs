@@ -22,23 +22,28 @@ use pyo3::types::{PyBytes, PyIterator};
 use crate::errors::Panic;
 use crate::{held, in_place, sized, to_bytes};
 
+// The three sizes below were chosen by measuring: `python benches/compare.py` prints the
+// batch calls (`verdicts`, `parse_many`) at 4,096, 16,384 and 90,000 values on one core
+// and on two, beside what two threads of a C workload get on the machine at that moment.
+// Run it with the constant changed to see whether a value still holds on a machine.
+
 /// Batches of at least this many values are shared with helper threads; below it, waking
-/// them costs more than it saves (measured with `benches/compare.py`: at 4,096 values two
-/// cores gave 0.86x to 1.10x one, waking a helper taking 20 to 140 µs on this VM).
+/// them costs more than it saves: at 4,096 values, two cores gave about what one did
+/// (waking a helper takes tens of microseconds or more on a busy machine).
 const PARALLEL_VALUES: usize = 8192;
 
 /// Values are read and judged in pieces of this many: the unit a thread takes at a time.
-/// Each piece costs its own hand-over between threads (its slots, allocations and atomics):
-/// at 90,000 values two cores ran 25.6 M values/s with pieces of 128, 30.4 M with 256,
-/// 31.5 M with 512 and 32.2 M with 1,024; larger pieces leave more to the last thread at
-/// the end of a batch.
+/// Each piece costs its own hand-over between threads (its slots, allocations and
+/// atomics): smaller pieces ran slower at 90,000 values, the more so the smaller; larger
+/// ones gained little, and leave more to the last thread at the end of a batch.
 const PIECE_VALUES: usize = 512;
 
 /// A batch is read in rounds of at most this many pieces (128 Ki values, about 3 MiB of
 /// references and slices), so that it holds one round at a time whatever its size. Each
-/// round ends with the helpers idle (waiting to be woken for the next, while this thread
-/// releases the round's values): at 64 Ki values a batch of 90,000 took two rounds and
-/// two cores gave 1.5x one; in one round, 1.6x to 1.7x.
+/// round ends with the helpers stopped while this thread delivers the round's last
+/// pieces and releases its values, so a round must be long: with rounds of 64 Ki values,
+/// a batch of 90,000 took two rounds and two cores gained clearly less over one than in
+/// one round.
 const ROUND_PIECES: usize = 256;
 
 /// The threads that judge beside the caller's: one fewer than the CPUs this process may
@@ -178,7 +183,8 @@ struct Round<'a, T> {
 }
 
 /// How many times a helper with nothing to judge looks again (yielding the CPU between
-/// looks, some tens of microseconds in all) before it stops.
+/// looks: tens of microseconds in all on an idle CPU, more when other threads want it)
+/// before it stops.
 const HELPER_PATIENCE: u32 = 200;
 
 impl<'a, T: Copy + Send + Sync> Round<'a, T> {
