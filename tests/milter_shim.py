@@ -1,7 +1,9 @@
 """``fromguard milter`` for tests: a message can ask the policy step to be slow or to
 fail, so that the watchdog and the fail mode can be seen from outside. A header field
-``X-Test-Delay: SECONDS`` sleeps before the decision, ``X-Test-Raise: yes`` raises.
-Only this script changes the behaviour; the milter itself has no such hook.
+``X-Test-Delay: SECONDS`` sleeps before the decision, ``X-Test-Raise: yes`` raises,
+``X-Test-Panic: yes`` makes the compiled core panic on this message (the core's test
+hook, ``fromguard._core._inject_panic``). Only this script changes the behaviour; the
+milter itself has no such hook.
 
 Run as ``python tests/milter_shim.py --policy ... [milter options]``.
 """
@@ -14,11 +16,13 @@ import time
 from typing import Any
 
 from fromguard import cli
+from fromguard._core import _inject_panic
 from fromguard.policy import Outcome, Policy
 
 _original = Policy.process
 _DELAY = re.compile(rb"^X-Test-Delay:[ \t]*([0-9.]+)", re.MULTILINE | re.IGNORECASE)
 _RAISE = re.compile(rb"^X-Test-Raise:", re.MULTILINE | re.IGNORECASE)
+_PANIC = re.compile(rb"^X-Test-Panic:", re.MULTILINE | re.IGNORECASE)
 
 
 def _process(self: Policy, raw: bytes, **options: Any) -> Outcome:
@@ -28,6 +32,8 @@ def _process(self: Policy, raw: bytes, **options: Any) -> Outcome:
         time.sleep(float(delay.group(1)))
     if _RAISE.search(header):
         raise RuntimeError("raised on request (X-Test-Raise)")
+    if _PANIC.search(header):
+        _inject_panic(raw)  # the core's check of exactly this message panics
     return _original(self, raw, **options)
 
 

@@ -3,10 +3,13 @@ conversion, the result object, batches. The grammar itself is tested by the case
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import subprocess
 import sys
 import types
+import weakref
+from typing import Callable, Dict, Union
 
 import pytest
 
@@ -162,3 +165,41 @@ def test_results_are_immutable_and_made_only_by_parse() -> None:
         result.value = b"c@d.example"  # type: ignore[misc]
     with pytest.raises(TypeError):
         FromHeader()  # type: ignore[call-arg]
+
+
+class Witness:
+    """An object that can be weakly referenced (a bytes subclass's instance cannot)."""
+
+
+class Text(str):
+    result: FromHeader
+    witness: Witness
+
+
+class Raw(bytes):
+    result: FromHeader
+    witness: Witness
+
+
+PARSE_ONE: Dict[str, Callable[[Union[str, bytes]], FromHeader]] = {
+    "parse": fromguard.parse,
+    "parse_many": lambda value: fromguard.parse_many([value])[0],
+}
+
+
+@pytest.mark.parametrize("how", sorted(PARSE_ONE))
+@pytest.mark.parametrize(
+    "make", [lambda: Text("\udce9 Alice <a@b.example>"), lambda: Raw(b"a@b.example")]
+)
+def test_a_cycle_through_a_result_is_collected(
+    how: str, make: Callable[[], Union[Text, Raw]]
+) -> None:
+    # Results are kept out of the garbage collector, which holds only if they never keep
+    # an object that can refer back to them: an instance of a subclass is copied.
+    value = make()
+    value.result = PARSE_ONE[how](value)
+    value.witness = Witness()
+    witness = weakref.ref(value.witness)
+    del value
+    gc.collect()
+    assert witness() is None

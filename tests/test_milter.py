@@ -339,6 +339,21 @@ def test_internal_error_answers_with_the_fail_mode(enforcing: RunningMilter) -> 
     assert entry["error"] == "RuntimeError: raised on request (X-Test-Raise)"
 
 
+def test_a_panic_in_the_core_answers_with_the_fail_mode_and_the_next_message_goes_on(
+    enforcing: RunningMilter,
+) -> None:
+    reply = send(enforcing, b"X-Test-Panic: yes\r\n" + CASES["clean"], "QPANIC")
+    assert reply.final == "replycode" and reply.reply_text is not None
+    assert reply.reply_text.startswith("451 4.3.0 ")
+    entry = logged(enforcing, "QPANIC")
+    assert entry["action"] == "tempfail"
+    assert entry["error"].startswith("InternalError: fromguard failed in check_message (")
+    assert 'fromguard_milter_errors_total{kind="internal"} 1.0' in enforcing.metrics()
+    after = send(enforcing, CASES["clean"], "QAFTERPANIC")
+    assert after.final == "continue" and untouched(after)
+    assert logged(enforcing, "QAFTERPANIC")["action"] == "accept"
+
+
 def test_fail_mode_accept(workdir: Path) -> None:
     running = RunningMilter(
         workdir / "policy.toml",

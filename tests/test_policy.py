@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 import fromguard
-from fromguard import Action, Outcome, Policy, PolicyError, Verdict
+from fromguard import Action, MessageCheck, Outcome, Policy, PolicyError, Verdict
 from fromguard import policy as policy_module
 from fromguard._mime import html_block
 from fromguard.policy import DEFAULT_REPLY, DEFAULT_WARNING, SmtpReply
@@ -276,16 +276,14 @@ def test_outcome_repr_leaves_the_message_out() -> None:
 def test_a_message_costs_one_core_call(monkeypatch: pytest.MonkeyPatch) -> None:
     """The header block is split and its From fields parsed once per message: the check
     and the rules come from one call into the core."""
-    from fromguard import _core
-
     calls: List[Tuple[bytes, Any]] = []
-    real = _core.check_message
+    real = fromguard.check_message
 
     def counted(raw: bytes, **options: Any) -> Any:
         calls.append((raw, options.get("rules")))
         return real(raw, **options)
 
-    monkeypatch.setattr(_core, "check_message", counted)
+    monkeypatch.setattr(policy_module, "check_message", counted)
     policy = Policy(
         rules={"bank": {"target": "display-name", "pattern": "(?i)bank", "action": "reject"}}
     )

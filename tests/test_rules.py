@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import fromguard
-from fromguard import Action, Policy, PolicyError, RuleSet
+from fromguard import Action, Policy, PolicyError, RuleError, RuleSet
 
 MESSAGE = (
     b'From: "PayPal Support" <support@evil.example>\r\n'
@@ -81,8 +81,15 @@ def test_a_decoded_display_name_is_matched() -> None:
 
 
 def test_compile_errors_name_the_rule() -> None:
-    with pytest.raises(ValueError, match=r"^rule 'broken': regex syntax: unclosed group$"):
+    with pytest.raises(RuleError, match=r"^rule 'broken': regex syntax: unclosed group$") as caught:
         RuleSet([("fine", "domain", "x"), ("broken", "domain", "(")])
+    assert isinstance(caught.value, ValueError)
+    assert (caught.value.rule, caught.value.reason) == ("broken", "regex syntax: unclosed group")
+    # The name is an attribute, not a prefix to take back out of the text.
+    with pytest.raises(RuleError) as caught:
+        RuleSet([("a", "domain", "x"), ("a': b", "domain", "[")])
+    assert caught.value.rule == "a': b"
+    assert caught.value.reason.startswith("regex syntax: unclosed character class")
     with pytest.raises(ValueError, match=r"^rule 'back': .*backreferences"):
         RuleSet([("back", "header:subject", r"(a)\1")])
     with pytest.raises(ValueError, match=r'^rule .where.: unknown target "subject"'):

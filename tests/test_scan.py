@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from fromguard._core import _inject_panic
 from fromguard.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,6 +252,22 @@ def test_malformed_mbox_empty_file_and_empty_message(
     assert "holes.mbox#3" in out
     assert "Summary: 2 messages in 3 files, 0 flagged" in out
     assert "skipped: 0 unreadable, 3 malformed" in out
+
+
+def test_a_message_whose_check_fails_is_reported_and_the_scan_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "box.mbox").write_bytes(mbox(CLEAN, LEGACY, DECEPTIVE))
+    _inject_panic(LEGACY + b"\n")  # the second message, as the scan reads it, panics the core
+    try:
+        status, out, err = scan(capsys, str(tmp_path / "box.mbox"))
+    finally:
+        _inject_panic(None)
+    assert status == 2  # the scan cannot say the mailbox is clean
+    assert "box.mbox#2: skipped (internal): InternalError: fromguard failed in check_message" in err
+    assert "box.mbox#1" in out and "box.mbox#2" not in out and "box.mbox#3" in out
+    assert "Summary: 2 messages in 1 files, 1 flagged" in out
+    assert "skipped: 0 unreadable, 0 malformed, 1 failed to check" in out
 
 
 def test_binary_garbage_is_a_message_without_from(

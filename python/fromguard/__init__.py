@@ -5,11 +5,15 @@
 a byte span, and the shadow addresses (address-like strings a lenient mail program could
 show instead of the real one). The pure-Python reference implementation of the same
 grammar is ``fromguard.reference`` (imported on its own: ``import fromguard.reference``).
+
+A bug in the compiled core raises ``InternalError`` (an ``Exception``), never a panic that
+``except Exception`` misses; a rule that does not compile raises ``RuleError``.
 """
 
 from ._catalogue import FINDINGS, FindingInfo
 from ._core import FromHeader, RuleSet, check_message, parse, parse_many, verdicts
 from ._core import __version__ as __version__  # the Cargo version, the package's too
+from ._errors import InternalError, RuleError
 from ._model import (
     Finding,
     HeaderField,
@@ -29,11 +33,13 @@ __all__ = [
     "FindingInfo",
     "FromHeader",
     "HeaderField",
+    "InternalError",
     "Mailbox",
     "MessageCheck",
     "Outcome",
     "Policy",
     "PolicyError",
+    "RuleError",
     "RuleSet",
     "Severity",
     "Shadow",

@@ -42,6 +42,9 @@ class FromHeader:
     def shadows(self) -> Tuple[Shadow, ...]: ...
     def explain(self) -> str: ...
 
+# Every function and method below raises fromguard.InternalError (fromguard._errors)
+# for a bug in the core, never a panic.
+
 def parse(value: Union[bytes, str], *, utf8: bool = True, groups: bool = False) -> FromHeader: ...
 def check_message(
     raw: bytes, *, utf8: bool = True, groups: bool = False, rules: Optional[RuleSet] = None
@@ -52,9 +55,12 @@ def parse_many(
 def verdicts(
     values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
 ) -> bytes: ...
+def _inject_panic(trigger: Optional[bytes], /) -> None:
+    """For tests only: judging a value equal to ``trigger`` panics (None: never)."""
 
 @final
 class RuleSet:
+    # Raises fromguard.RuleError (fromguard._errors) for a rule that does not compile.
     def __new__(cls, rules: Sequence[Tuple[str, str, str]]) -> RuleSet: ...
     @property
     def names(self) -> Tuple[str, ...]: ...

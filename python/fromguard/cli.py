@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Check every message in .eml files, mbox files and Maildir folders "
         "(directories recursively) with a policy, and report each message and a summary. "
         "Exit status: 0 when every message is VALID or LEGACY and accepted, 1 when one is "
-        "flagged, 2 for a usage error or a PATH that cannot be read.",
+        "flagged, 2 for a usage error, a PATH that cannot be read or a message whose check "
+        "failed (reported, and the scan goes on).",
     )
     scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     scan.add_argument(

@@ -16,9 +16,11 @@ untouched: the first stage of a roll-out. Every message gives one JSON log line 
 the MTA's queue id (macro ``i``), the verdict, the findings, the reasons and the action.
 
 Robustness: a watchdog answers with the fail mode when a decision takes longer than
-``--watchdog`` seconds (set it below Postfix's ``milter_content_timeout``); an internal
-error answers with the fail mode too (``accept`` passes the message unchanged,
-``tempfail`` asks the client to retry; in monitor mode always accept) and is logged.
+``--watchdog`` seconds (set it below Postfix's ``milter_content_timeout``); an error
+answers with the fail mode too (``accept`` passes the message unchanged, ``tempfail``
+asks the client to retry; in monitor mode always accept), is logged and counted (kind
+``internal`` for a bug in the core, ``fromguard.InternalError``), and the next message
+goes on as usual.
 SIGHUP reloads the policy file atomically (a policy that fails to load leaves the old
 one in force and is logged); SIGTERM or SIGINT stops accepting connections, waits for
 the messages in flight (``--drain-timeout``) and exits.
@@ -48,6 +50,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
 
+from ._errors import Failure
 from .policy import Action, Outcome, Policy, PolicyError
 
 __all__ = [
@@ -139,7 +142,8 @@ class _Metrics:
         )
         self.errors = Counter(
             "fromguard_milter_errors",
-            "Messages answered with the fail mode: kind is error or timeout",
+            "Messages answered with the fail mode: kind is internal (a bug in fromguard's"
+            " core), error (any other exception) or timeout",
             ["kind"],
             registry=self.registry,
         )
@@ -250,7 +254,7 @@ class Gateway:
         except concurrent.futures.TimeoutError:
             kind, error = "timeout", f"no decision within {self.settings.watchdog:g} s"
         except Exception as failure:  # a bug must not lose mail: answer the fail mode
-            kind, error = "error", f"{type(failure).__name__}: {failure}"
+            kind, error = Failure.of(failure)
         if self.settings.mode is Mode.MONITOR:
             answer = Action.ACCEPT.name.lower()
         elif outcome is None:
@@ -477,13 +481,14 @@ def _apply(
             ctx.setreply(code, enhanced, text.replace("%", "%%"))
             return int(milter.REJECT if code.startswith("5") else milter.TEMPFAIL)
         return int(milter.CONTINUE)
-    except Exception as failure:
-        gateway.metrics.errors.labels("error").inc()
+    except Exception as error:
+        failure = Failure.of(error)
+        gateway.metrics.errors.labels(failure.kind).inc()
         gateway.log.write(
             "error",
             queue_id=queue_id,
             action=decision.answer,
-            error=f"applying the action failed: {type(failure).__name__}: {failure}",
+            error=f"applying the action failed: {failure.text}",
         )
         if (
             gateway.settings.fail_mode is FailMode.TEMPFAIL

@@ -82,6 +82,8 @@ every checked field once, and matches the rules on that check; the decision work
 its result. The codes it matches are every code the check reported, those past a
 result's findings limit too (``codes``), so padding a value with harmless findings
 cannot weaken a decision.
+A bug in the core raises ``fromguard.InternalError`` from ``process``: callers that must
+go on (the milter, the scan) catch it.
 """
 
 from __future__ import annotations
@@ -105,10 +107,11 @@ from typing import (
 )
 
 from ._catalogue import CODE_ORDER, FINDINGS
+from ._core import RuleSet, check_message
+from ._errors import RuleError
 from ._model import Finding, MessageCheck, Verdict
 
 if TYPE_CHECKING:
-    from ._core import RuleSet
     from ._mime import WarningText
 
 # The MIME rewrite (the email package) and the TOML parser are imported when first
@@ -405,18 +408,11 @@ def _rules(value: object, path: Tuple[str, ...]) -> Tuple[Dict[str, _Rule], Opti
         triples.append((name, target, pattern))
     if not triples:
         return rules, None
-    from ._core import RuleSet
-
     try:
         return rules, RuleSet(triples)
-    except ValueError as error:
-        message = str(error)
-        culprits = [name for name in rules if message.startswith(f"rule '{name}': ")]
-        culprit = max(culprits, key=len) if culprits else None
-        if culprit is None:
-            raise _Invalid(path, message) from None
-        reason = message[len(f"rule '{culprit}': ") :]
-        raise _Invalid((*path, culprit, "pattern"), f"bad pattern: {reason}") from None
+    except RuleError as error:
+        # Targets are checked above: what the core refuses is the rule's pattern.
+        raise _Invalid((*path, error.rule, "pattern"), f"bad pattern: {error.reason}") from None
 
 
 def _template(value: object, path: Tuple[str, ...]) -> Template:
@@ -728,8 +724,6 @@ class Policy:
     def _check(self, raw: bytes) -> MessageCheck:
         """The one core call per message: the header check, with this policy's rules
         matched on it."""
-        from ._core import check_message
-
         return check_message(raw, rules=self._ruleset)
 
     def _decide(self, check: MessageCheck) -> _Decision:

@@ -12,12 +12,15 @@ memory whole (one message at a time is). ``>From`` lines are left as they are.
 
 Problems. A file that cannot be read, an empty file, a ``.mbox`` file that does not start
 with a ``From `` line and an empty message in an mbox are reported on stderr, counted in
-the summary and skipped. A PATH argument that does not exist or cannot be read at all
-makes the exit status 2 (after the other paths are scanned).
+the summary and skipped. A message whose check fails (a bug: ``fromguard.InternalError``,
+or any other exception) is reported the same way, counted as failed, and the scan goes
+on with the next message. A PATH argument that does not exist or cannot be read at all
+makes the exit status 2 (after the other paths are scanned), and so does a failed
+message: the scan could not say whether it is clean.
 
 Exit status: 0 when every message is ``VALID`` or ``LEGACY`` and accepted, 1 when a
-message is flagged (another verdict, or another action), 2 for a usage error or an
-unreadable PATH argument.
+message is flagged (another verdict, or another action), 2 for a usage error, an
+unreadable PATH argument or a message whose check failed.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import time
 from pathlib import Path
 from typing import IO, Any, Counter, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from ._core import check_message
+from ._errors import Failure
 from ._model import Verdict
 from .policy import Action, Policy
 
@@ -75,7 +80,8 @@ class Row(NamedTuple):
 
 
 class Problem(NamedTuple):
-    """A file or mbox message that was skipped: ``kind`` is unreadable or malformed."""
+    """A file or mbox message that was skipped: ``kind`` is unreadable or malformed, or
+    for a message whose check failed the ``Failure`` kind (internal or error)."""
 
     path: str
     number: Optional[int]
@@ -345,7 +351,8 @@ def summary(tally: Tally, problems: Sequence[Problem], files: int, ignored: int)
     lines = [
         "",
         f"Summary: {tally.messages} messages in {files} files, {tally.flagged} flagged",
-        f"skipped: {kinds['unreadable']} unreadable, {kinds['malformed']} malformed"
+        f"skipped: {kinds['unreadable']} unreadable, {kinds['malformed']} malformed,"
+        f" {kinds['internal'] + kinds['error']} failed to check"
         f"; ignored: {ignored} files that are not mail",
         "verdicts:",
     ]
@@ -427,7 +434,13 @@ def run(
                 progress.advance(message.size)
             if not message.raw:
                 continue
-            row = check(policy, name, message.number, message.raw)
+            try:
+                row = check(policy, name, message.number, message.raw)
+            except Exception as error:  # one message must not stop the scan
+                failure = Failure.of(error)
+                problems.append(Problem(name, message.number, failure.kind, failure.text))
+                status = EXIT_ERROR
+                continue
             tally.add(row)
             if progress is not None and out.isatty():
                 progress.clear()

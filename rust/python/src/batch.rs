@@ -7,32 +7,43 @@
 //! pieces nobody has taken yet, without the GIL. Helpers are started when a large batch
 //! has a piece read and no helper is running, and stop after a short while with nothing
 //! to judge: they never wait for this thread (see [`Round::help`]).
+//!
+//! A panic while judging (a bug) is caught where it happens, on whichever thread: the
+//! piece is marked failed (its slot is set, so nobody waits for it), no piece is taken
+//! after it, and the batch raises `fromguard.InternalError` when it reaches that piece.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator};
 
+use crate::errors::Panic;
 use crate::{held, in_place, sized, to_bytes};
 
+// The three sizes below were chosen by measuring: `python benches/compare.py` prints the
+// batch calls (`verdicts`, `parse_many`) at 4,096, 16,384 and 90,000 values on one core
+// and on two, beside what two threads of a C workload get on the machine at that moment.
+// Run it with the constant changed to see whether a value still holds on a machine.
+
 /// Batches of at least this many values are shared with helper threads; below it, waking
-/// them costs more than it saves (measured with `benches/compare.py`: at 4,096 values two
-/// cores gave 0.86x to 1.10x one, waking a helper taking 20 to 140 µs on this VM).
+/// them costs more than it saves: at 4,096 values, two cores gave about what one did
+/// (waking a helper takes tens of microseconds or more on a busy machine).
 const PARALLEL_VALUES: usize = 8192;
 
 /// Values are read and judged in pieces of this many: the unit a thread takes at a time.
-/// Each piece costs its own hand-over between threads (its slots, allocations and atomics):
-/// at 90,000 values two cores ran 25.6 M values/s with pieces of 128, 30.4 M with 256,
-/// 31.5 M with 512 and 32.2 M with 1,024; larger pieces leave more to the last thread at
-/// the end of a batch.
+/// Each piece costs its own hand-over between threads (its slots, allocations and
+/// atomics): smaller pieces ran slower at 90,000 values, the more so the smaller; larger
+/// ones gained little, and leave more to the last thread at the end of a batch.
 const PIECE_VALUES: usize = 512;
 
 /// A batch is read in rounds of at most this many pieces (128 Ki values, about 3 MiB of
 /// references and slices), so that it holds one round at a time whatever its size. Each
-/// round ends with the helpers idle (waiting to be woken for the next, while this thread
-/// releases the round's values): at 64 Ki values a batch of 90,000 took two rounds and
-/// two cores gave 1.5x one; in one round, 1.6x to 1.7x.
+/// round ends with the helpers stopped while this thread delivers the round's last
+/// pieces and releases its values, so a round must be long: with rounds of 64 Ki values,
+/// a batch of 90,000 took two rounds and two cores gained clearly less over one than in
+/// one round.
 const ROUND_PIECES: usize = 256;
 
 /// The threads that judge beside the caller's: one fewer than the CPUs this process may
@@ -55,9 +66,11 @@ fn helpers() -> Option<&'static rayon::ThreadPool> {
 }
 
 /// `judge(input)` for every value of `values`; `deliver(value, judgement)` is called for
-/// each, in order, under the GIL.
+/// each, in order, under the GIL. A panic in `judge` raises `InternalError` naming
+/// `operation` and the value.
 pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
     py: Python<'py>,
+    operation: &'static str,
     values: &Bound<'py, PyAny>,
     judge: impl Fn(&[u8]) -> T + Sync,
     mut deliver: impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
@@ -83,7 +96,7 @@ pub(crate) fn judge_batch<'py, T: Copy + Send + Sync>(
     loop {
         pieces = pieces.min(ROUND_PIECES);
         let owners: Vec<Held<'py>> = (0..pieces).map(|_| Held::default()).collect();
-        let round = Round::new(pieces);
+        let round = Round::new(operation, read, pieces);
         let mut run = |start_helpers: &mut dyn FnMut(usize)| {
             round.run(
                 py,
@@ -147,25 +160,38 @@ impl<'py> Held<'py> {
     }
 }
 
+/// What became of a piece: its judgements, or the panic that stopped its judging.
+type Judged<T> = Result<Vec<T>, Panic>;
+
 /// One round of pieces: the bytes of each piece read, and its judgements.
 struct Round<'a, T> {
+    /// The batch call, for the error a panic raises.
+    operation: &'static str,
+    /// The values read in the rounds before: the index in the batch of this round's first.
+    first_value: usize,
     inputs: Vec<OnceLock<Vec<&'a [u8]>>>,
-    judged: Vec<OnceLock<Vec<T>>>,
+    /// Set once for each piece taken, by the thread that took it, whatever happens: a
+    /// thread waiting for a piece always sees it end.
+    judged: Vec<OnceLock<Judged<T>>>,
     /// Set when reading is over: the pieces with inputs are all there are.
     finished: AtomicBool,
-    /// The first piece nobody has taken to judge.
+    /// The first piece nobody has taken to judge (past the last piece once the round is
+    /// abandoned: see [`Round::abandon`]).
     untaken: AtomicUsize,
     /// The helper jobs started and not done: this thread starts more only when none is.
     helpers: AtomicUsize,
 }
 
 /// How many times a helper with nothing to judge looks again (yielding the CPU between
-/// looks, some tens of microseconds in all) before it stops.
+/// looks: tens of microseconds in all on an idle CPU, more when other threads want it)
+/// before it stops.
 const HELPER_PATIENCE: u32 = 200;
 
 impl<'a, T: Copy + Send + Sync> Round<'a, T> {
-    fn new(pieces: usize) -> Self {
+    fn new(operation: &'static str, first_value: usize, pieces: usize) -> Self {
         Round {
+            operation,
+            first_value,
             inputs: (0..pieces).map(|_| OnceLock::new()).collect(),
             judged: (0..pieces).map(|_| OnceLock::new()).collect(),
             finished: AtomicBool::new(false),
@@ -214,11 +240,36 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         self.helpers.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// No piece is taken any more: the batch raises. Pieces taken already are judged to
+    /// the end (their slots are set), so that no thread is left waiting.
+    fn abandon(&self) {
+        self.untaken.store(self.inputs.len(), Ordering::Release);
+    }
+
+    /// Judges a piece taken, and sets its slot: to the judgements, or to the panic that
+    /// stopped them (and the round is abandoned).
     fn judge_piece(&self, piece: usize, inputs: &[&[u8]], judge: impl Fn(&[u8]) -> T) {
-        let judgements = inputs.iter().map(|input| judge(input)).collect();
+        // The value being judged, should it panic.
+        let mut judging = 0;
+        let judged = catch_unwind(AssertUnwindSafe(|| {
+            let judge_one = |(at, input): (usize, &&[u8])| {
+                judging = at;
+                judge(input)
+            };
+            inputs.iter().enumerate().map(judge_one).collect()
+        }));
+        let judged = judged.map_err(|payload| {
+            self.abandon();
+            Panic::caught(
+                self.operation,
+                inputs.get(judging).map(|input| input.len()),
+                Some(self.first_value + piece * PIECE_VALUES + judging),
+                payload.as_ref(),
+            )
+        });
         if let Some(slot) = self.judged.get(piece) {
             // A piece is taken once, so its slot is empty.
-            let _ = slot.set(judgements);
+            let _ = slot.set(judged);
         }
     }
 
@@ -234,25 +285,43 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
         deliver: &mut impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
         start_helpers: &mut dyn FnMut(usize),
     ) -> PyResult<bool> {
-        let read = self.read_pieces(iterator, owners, deliver, start_helpers);
+        let read = self.read_pieces(py, iterator, owners, deliver, start_helpers);
         // Whatever happened, the round's pieces are known now: the helpers may stop.
         self.finished.store(true, Ordering::Release);
-        if read.is_err() {
-            // Nothing more is to be judged: the batch raises.
-            self.untaken.store(self.inputs.len(), Ordering::Release);
+        let ran = read.and_then(|(pieces, delivered, more)| {
+            self.deliver_rest(py, pieces, delivered, owners, judge, deliver)?;
+            Ok(more)
+        });
+        if ran.is_err() {
+            self.abandon();
         }
-        let (pieces, mut delivered, more) = read?;
+        ran
+    }
+
+    /// Delivers the pieces from `delivered` to `pieces`, judging those nobody has taken
+    /// and waiting for the others.
+    fn deliver_rest<'py>(
+        &self,
+        py: Python<'py>,
+        pieces: usize,
+        mut delivered: usize,
+        owners: &'a [Held<'py>],
+        judge: &(impl Fn(&[u8]) -> T + Sync),
+        deliver: &mut impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
+    ) -> PyResult<()> {
         while delivered < pieces {
             let slot = self.judged.get(delivered);
-            if let Some(judgements) = slot.and_then(OnceLock::get) {
-                deliver_piece(owners, delivered, judgements, deliver)?;
+            if let Some(judged) = slot.and_then(OnceLock::get) {
+                deliver_piece(py, owners, delivered, judged, deliver)?;
                 delivered += 1;
             } else if let Some((piece, inputs)) = self.take_read_piece() {
                 let bytes = inputs.iter().map(|input| input.len()).sum();
                 sized(py, bytes, || self.judge_piece(piece, inputs, judge));
             } else {
                 // All taken: a helper is judging the piece to deliver next (a piece of
-                // long values may take a while: without the GIL).
+                // long values may take a while: without the GIL). It sets the slot even
+                // if it panics; and a piece after one that panicked is never waited for,
+                // since that one's error is raised first.
                 py.detach(|| {
                     let mut waited = 0;
                     while slot.and_then(OnceLock::get).is_none() {
@@ -261,7 +330,7 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
                 });
             }
         }
-        Ok(more)
+        Ok(())
     }
 
     /// Reads up to a round of pieces, publishing each as it is complete and delivering
@@ -269,6 +338,7 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
     /// whether the iterable may have more values.
     fn read_pieces<'py>(
         &self,
+        py: Python<'py>,
         iterator: &mut Bound<'py, PyIterator>,
         owners: &'a [Held<'py>],
         deliver: &mut impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
@@ -286,8 +356,8 @@ impl<'a, T: Copy + Send + Sync> Round<'a, T> {
             let full = values.len() == PIECE_VALUES;
             let _ = inputs.set(owner.hold(values)?);
             start_helpers(piece);
-            while let Some(judgements) = self.judged.get(delivered).and_then(OnceLock::get) {
-                deliver_piece(owners, delivered, judgements, deliver)?;
+            while let Some(judged) = self.judged.get(delivered).and_then(OnceLock::get) {
+                deliver_piece(py, owners, delivered, judged, deliver)?;
                 delivered += 1;
             }
             if !full {
@@ -310,13 +380,16 @@ fn pause(waited: &mut u32) {
     }
 }
 
-/// Delivers the values of `piece` with their judgements.
+/// Delivers the values of `piece` with their judgements, or raises the panic that
+/// stopped them.
 fn deliver_piece<'py, T: Copy>(
+    py: Python<'py>,
     owners: &[Held<'py>],
     piece: usize,
-    judgements: &[T],
+    judged: &Judged<T>,
     deliver: &mut impl FnMut(&Bound<'py, PyAny>, T) -> PyResult<()>,
 ) -> PyResult<()> {
+    let judgements = judged.as_ref().map_err(|panic| panic.to_py_err(py))?;
     let values = owners.get(piece).and_then(|held| held.values.get());
     for (value, judgement) in values.into_iter().flatten().zip(judgements) {
         deliver(value, *judgement)?;

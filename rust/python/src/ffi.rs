@@ -14,7 +14,7 @@ pub(crate) fn cached_utf8<'a>(text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
             size: *mut pyo3::ffi::Py_ssize_t,
         ) -> *const std::ffi::c_char;
     }
-    if !crate::is_str(text) {
+    if !text.is_exact_instance_of::<pyo3::types::PyString>() {
         return None;
     }
     let mut size: pyo3::ffi::Py_ssize_t = 0;
@@ -41,10 +41,11 @@ pub(crate) fn cached_utf8<'a>(_text: &'a Bound<'_, PyAny>) -> Option<&'a [u8]> {
 /// PyO3 makes every class a GC container, so a batch of 10^5 results made the collector
 /// run its young-generation pass every 700 of them and older passes over every result
 /// kept: a third of `parse_many`'s time, all of it under the GIL. A `FromHeader` cannot
-/// be part of a reference cycle (it holds its value, a str or bytes, and tuples of named
-/// tuples of strings, numbers and enum members that it built itself, none of which can
-/// refer back to it), which is what CPython requires of an object it untracks (it does
-/// the same for tuples and dicts of atomic values).
+/// be part of a reference cycle (it holds its value, an exact str or bytes, never an
+/// instance of a subclass, which could refer back to it: `held` copies those; and tuples
+/// of named tuples of strings, numbers and enum members that it built itself, none of
+/// which can refer back to it), which is what CPython requires of an object it untracks
+/// (it does the same for tuples and dicts of atomic values).
 pub(crate) fn untrack(object: &Bound<'_, PyAny>) {
     // SAFETY: the GIL is held (`Bound`) and `object` is alive; `PyObject_GC_UnTrack`
     // accepts any GC object, tracked or not, and PyO3's deallocator calls it again

@@ -9,23 +9,30 @@
 //! fast path gives without building anything), and builds the mailboxes, findings and
 //! shadows as Python objects only when one of them is first read, by parsing again.
 //! Batches run without the GIL, on several threads when they are large.
+//!
+//! No panic leaves an entry point: each raises `fromguard.InternalError` instead, and
+//! every Rust error reaches Python through one module (`errors.rs`).
 
 #![deny(unsafe_code)]
 
 use std::borrow::Cow;
 
 use fromguard::{CodeSet, Finding, Mailbox, Parsed, Profile, ShadowSource, Syntax, Verdict};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeEncodeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 mod batch;
+mod errors;
 #[allow(unsafe_code)]
 mod ffi;
+mod inject;
 use batch::judge_batch;
+use errors::guarded;
 use ffi::cached_utf8;
+use inject::panic_on_trigger;
 
 /// What the binding needs from the Python side of the package, looked up once.
 struct PythonSide {
@@ -167,45 +174,47 @@ fn member(py: Python<'_>, members: &[Py<PyAny>], value: u8, name: &str) -> PyRes
         })
 }
 
-/// The bytes of a value: bytes as they are (no copy); str encoded as UTF-8 with
+/// The bytes of a [`held`] value: bytes as they are (no copy); str encoded as UTF-8 with
 /// `surrogateescape`, so that text the `email` package decoded that way gives back its
 /// original bytes, or with `surrogatepass` when it holds other lone surrogates.
 fn to_bytes<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     if let Ok(bytes) = value.cast::<PyBytes>() {
         return Ok(bytes.clone());
     }
-    if value.is_instance_of::<PyString>() {
-        let py = value.py();
-        let encode = intern!(py, "encode");
-        let utf8 = intern!(py, "utf-8");
-        let encoded = match value.call_method1(encode, (utf8, intern!(py, "surrogateescape"))) {
-            Err(error) if error.is_instance_of::<PyUnicodeEncodeError>(py) => {
-                value.call_method1(encode, (utf8, intern!(py, "surrogatepass")))?
-            }
-            result => result?,
-        };
-        return Ok(encoded.cast_into::<PyBytes>()?);
-    }
-    Err(PyTypeError::new_err(format!(
-        "expected bytes or str, not {}",
-        value.get_type().name()?
-    )))
+    let py = value.py();
+    let encode = intern!(py, "encode");
+    let utf8 = intern!(py, "utf-8");
+    let encoded = match value.call_method1(encode, (utf8, intern!(py, "surrogateescape"))) {
+        Err(error) if error.is_instance_of::<PyUnicodeEncodeError>(py) => {
+            value.call_method1(encode, (utf8, intern!(py, "surrogatepass")))?
+        }
+        result => result?,
+    };
+    Ok(encoded.cast_into::<PyBytes>()?)
 }
 
-/// Whether `value` is a str. The exact type first: a pointer comparison, where the check
-/// that admits subclasses reads the type's flags through a call under the stable ABI (a
-/// batch reads millions of values).
-fn is_str(value: &Bound<'_, PyAny>) -> bool {
-    value.is_exact_instance_of::<PyString>() || value.is_instance_of::<PyString>()
-}
-
-/// A value as a result or a batch keeps it: a str or bytes object as it is, anything
-/// else converted by [`to_bytes`] (which raises for what is neither str nor bytes).
+/// A value as a result or a batch keeps it: an exact str or bytes object as it is (the
+/// checks first: pointer comparisons, where those that admit subclasses read the type's
+/// flags through a call under the stable ABI, and a batch reads millions of values); an
+/// instance of a subclass copied into an exact str or bytes, since it can refer back to
+/// the result kept with it (`s.r = parse(s)`) and a result is kept out of the garbage
+/// collector on the claim that it cannot (see [`ffi::untrack`]). Anything else raises.
 fn held<'py>(value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    if is_str(&value) || value.is_instance_of::<PyBytes>() {
+    let py = value.py();
+    if value.is_exact_instance_of::<PyString>() || value.is_exact_instance_of::<PyBytes>() {
         Ok(value)
+    } else if value.is_instance_of::<PyString>() {
+        // `str.__str__` copies a subclass's characters as they are, lone surrogates
+        // included, without the subclass's own `__str__`.
+        py.get_type::<PyString>()
+            .call_method1(intern!(py, "__str__"), (value,))
+    } else if let Ok(bytes) = value.cast::<PyBytes>() {
+        Ok(PyBytes::new(py, bytes.as_bytes()).into_any())
     } else {
-        Ok(to_bytes(&value)?.into_any())
+        Err(PyTypeError::new_err(format!(
+            "expected bytes or str, not {}",
+            value.get_type().name()?
+        )))
     }
 }
 
@@ -254,8 +263,13 @@ fn parse<'py>(
     let profile = Profile { utf8, groups };
     let mut spare = None;
     let input = bytes_of(&value, &mut spare)?;
-    let assessment = sized(py, input.len(), || fromguard::assess(input, profile));
-    FromHeader::new(value.unbind(), profile, assessment).into_python(py)
+    guarded(py, "parse", Some(input.len()), || {
+        let assessment = sized(py, input.len(), || {
+            panic_on_trigger(input);
+            fromguard::assess(input, profile)
+        });
+        FromHeader::new(value.clone().unbind(), profile, assessment).into_python(py)
+    })
 }
 
 /// ``parse`` over many values; the parser runs over the batch without the GIL.
@@ -268,20 +282,27 @@ fn parse_many<'py>(
     groups: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     let profile = Profile { utf8, groups };
-    // Collected first and made into a list at once: appending to the list would grow it,
-    // reallocating it some forty times over a large batch.
-    let mut results = Vec::with_capacity(values.len().unwrap_or(0));
-    judge_batch(
-        py,
-        values,
-        |input| fromguard::assess(input, profile),
-        |value, assessment| {
-            let header = FromHeader::new(value.clone().unbind(), profile, assessment);
-            results.push(header.into_python(py)?);
-            Ok(())
-        },
-    )?;
-    PyList::new(py, results)
+    let length = values.len().ok();
+    guarded(py, "parse_many", length, || {
+        // Collected first and made into a list at once: appending to the list would grow
+        // it by an eighth at a time, some sixty reallocations over 90,000 values.
+        let mut results = Vec::with_capacity(length.unwrap_or(0));
+        judge_batch(
+            py,
+            "parse_many",
+            values,
+            |input| {
+                panic_on_trigger(input);
+                fromguard::assess(input, profile)
+            },
+            |value, assessment| {
+                let header = FromHeader::new(value.clone().unbind(), profile, assessment);
+                results.push(header.into_python(py)?);
+                Ok(())
+            },
+        )?;
+        PyList::new(py, results)
+    })
 }
 
 /// The verdict of each value, one byte each (the ``Verdict`` value), in order. Nothing is
@@ -295,30 +316,36 @@ fn verdicts<'py>(
     groups: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let profile = Profile { utf8, groups };
-    let judge = |input: &[u8]| fromguard::assess(input, profile).verdict as u8;
-    if let Ok(length) = values.len() {
-        // Written in place into the bytes object: no second copy of the output.
-        let mut written = 0;
-        return PyBytes::new_with(py, length, |output| {
-            judge_batch(py, values, judge, |_, verdict| {
-                let slot = output.get_mut(written).ok_or_else(changed_size)?;
-                *slot = verdict;
-                written += 1;
-                Ok(())
-            })?;
-            if written == length {
-                Ok(())
-            } else {
-                Err(changed_size())
-            }
-        });
-    }
-    let mut output = Vec::new();
-    judge_batch(py, values, judge, |_, verdict| {
-        output.push(verdict);
-        Ok(())
-    })?;
-    Ok(PyBytes::new(py, &output))
+    let judge = |input: &[u8]| {
+        panic_on_trigger(input);
+        fromguard::assess(input, profile).verdict as u8
+    };
+    let length = values.len().ok();
+    guarded(py, "verdicts", length, || {
+        if let Some(length) = length {
+            // Written in place into the bytes object: no second copy of the output.
+            let mut written = 0;
+            return PyBytes::new_with(py, length, |output| {
+                judge_batch(py, "verdicts", values, judge, |_, verdict| {
+                    let slot = output.get_mut(written).ok_or_else(changed_size)?;
+                    *slot = verdict;
+                    written += 1;
+                    Ok(())
+                })?;
+                if written == length {
+                    Ok(())
+                } else {
+                    Err(changed_size())
+                }
+            });
+        }
+        let mut output = Vec::new();
+        judge_batch(py, "verdicts", values, judge, |_, verdict| {
+            output.push(verdict);
+            Ok(())
+        })?;
+        Ok(PyBytes::new(py, &output))
+    })
 }
 
 /// The error of a batch whose values were not as many as its length said.
@@ -330,7 +357,7 @@ fn changed_size() -> PyErr {
 /// findings and shadows are built when first read.
 #[pyclass(frozen, module = "fromguard._core")]
 struct FromHeader {
-    /// The value given (bytes or str).
+    /// The value given, as [`held`] keeps it (an exact bytes or str).
     value: Py<PyAny>,
     profile: Profile,
     verdict: Verdict,
@@ -382,8 +409,13 @@ impl FromHeader {
         self.details.get_or_try_init(py, || {
             let mut spare = None;
             let input = bytes_of(self.value.bind(py), &mut spare)?;
-            let parsed = sized(py, input.len(), || fromguard::parse(input, self.profile));
-            Details::new(py, &parsed)
+            guarded(py, "FromHeader details", Some(input.len()), || {
+                let parsed = sized(py, input.len(), || {
+                    panic_on_trigger(input);
+                    fromguard::parse(input, self.profile)
+                });
+                Details::new(py, &parsed)
+            })
         })
     }
 }
@@ -480,9 +512,23 @@ fn check_message(
 ) -> PyResult<Py<PyAny>> {
     let raw = bytes_only(raw)?;
     let input = raw.as_bytes();
-    let profile = Profile { utf8, groups };
-    let rule_set = rules.map(|rules| &rules.get().rules);
+    guarded(py, "check_message", Some(input.len()), || {
+        let rules = rules.map(Bound::get);
+        message_check(py, input, Profile { utf8, groups }, rules)
+    })
+}
+
+/// `check_message`'s work: the core's check, and the rules matched on it, made into a
+/// `fromguard.MessageCheck`.
+fn message_check(
+    py: Python<'_>,
+    input: &[u8],
+    profile: Profile,
+    rules: Option<&RuleSet>,
+) -> PyResult<Py<PyAny>> {
+    let rule_set = rules.map(|rules| &rules.rules);
     let (checked, hits) = py.detach(|| {
+        panic_on_trigger(input);
         let checked = fromguard::check_message(input, profile);
         let hits = rule_set.map_or_else(Vec::new, |rules| rules.matches_check(input, &checked));
         (checked, hits)
@@ -505,7 +551,7 @@ fn check_message(
         })
         .collect::<PyResult<Vec<_>>>()?;
     let matched = match rules {
-        Some(rules) => rules.get().names_of(py, hits)?,
+        Some(rules) => rules.names_of(py, hits)?,
         None => PyTuple::empty(py).unbind(),
     };
     let verdict = member(py, &side.verdicts, checked.verdict as u8, "Verdict")?;
@@ -631,7 +677,6 @@ impl FromHeader {
     }
 }
 
-/// The compiled core of fromguard; use the ``fromguard`` package instead.
 /// Named regular expressions over header fields and From mailbox parts, compiled once
 /// (the `regex` crate: linear time, size limits); `match` runs without the GIL.
 #[pyclass(frozen, module = "fromguard._core")]
@@ -654,15 +699,22 @@ impl RuleSet {
 
 #[pymethods]
 impl RuleSet {
+    /// Raises ``fromguard.RuleError`` for a rule that does not compile.
     #[new]
     fn new(py: Python<'_>, rules: Vec<(String, String, String)>) -> PyResult<Self> {
-        let compiled = py
-            .detach(|| fromguard::RuleSet::new(&rules))
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let names = PyTuple::new(py, compiled.names())?.unbind();
-        Ok(RuleSet {
-            rules: compiled,
-            names,
+        guarded(py, "RuleSet", Some(rules.len()), || {
+            let compiled = py.detach(|| {
+                for (_, _, pattern) in &rules {
+                    panic_on_trigger(pattern.as_bytes());
+                }
+                fromguard::RuleSet::new(&rules)
+            });
+            let compiled = compiled.map_err(|error| errors::rule_error(py, error))?;
+            let names = PyTuple::new(py, compiled.names())?.unbind();
+            Ok(RuleSet {
+                rules: compiled,
+                names,
+            })
         })
     }
 
@@ -677,8 +729,13 @@ impl RuleSet {
     fn matches(&self, py: Python<'_>, raw: &Bound<'_, PyAny>) -> PyResult<Py<PyTuple>> {
         let raw = bytes_only(raw)?;
         let input = raw.as_bytes();
-        let hits = py.detach(|| self.rules.matches(input));
-        self.names_of(py, hits)
+        guarded(py, "RuleSet.match", Some(input.len()), || {
+            let hits = py.detach(|| {
+                panic_on_trigger(input);
+                self.rules.matches(input)
+            });
+            self.names_of(py, hits)
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -690,6 +747,7 @@ impl RuleSet {
     }
 }
 
+/// The compiled core of fromguard; use the ``fromguard`` package instead.
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // The crate's version is the package's (maturin takes it from Cargo.toml).
@@ -698,6 +756,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parse_many, module)?)?;
     module.add_function(wrap_pyfunction!(verdicts, module)?)?;
     module.add_function(wrap_pyfunction!(check_message, module)?)?;
+    // Private (for tests): set, not added, since `add_function` lists a name in `__all__`.
+    let inject_panic = wrap_pyfunction!(inject::inject_panic, module)?;
+    module.setattr(intern!(module.py(), "_inject_panic"), inject_panic)?;
     module.add_class::<FromHeader>()?;
     module.add_class::<RuleSet>()?;
     Ok(())
