@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 import fromguard
-from fromguard import Action, MessageCheck, Outcome, Policy, PolicyError, Verdict
+from fromguard import Action, Outcome, Policy, PolicyError, Verdict
 from fromguard import policy as policy_module
 from fromguard._mime import html_block
 from fromguard.policy import DEFAULT_REPLY, DEFAULT_WARNING, SmtpReply

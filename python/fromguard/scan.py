@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 from typing import IO, Any, Counter, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from ._core import check_message
 from ._errors import Failure
 from ._model import Verdict
 from .policy import Action, Policy
