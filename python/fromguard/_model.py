@@ -92,6 +92,8 @@ class ParsedValue(Protocol):
     def findings(self) -> Tuple[Finding, ...]: ...
     @property
     def shadows(self) -> Tuple[Shadow, ...]: ...
+    @property
+    def codes(self) -> Tuple[str, ...]: ...
     def explain(self) -> str: ...
 
 
@@ -109,12 +111,17 @@ class HeaderField(NamedTuple):
 
 class MessageCheck(NamedTuple):
     """The check of a message's header block: the message's verdict (the worst of its
-    own findings and of every field's), the checked fields in order, and the
-    message-level findings (spans into the raw message)."""
+    own findings and of every field's), the checked fields in order, the message-level
+    findings (spans into the raw message, at most MAX_FINDINGS and a
+    ``too-many-findings``), every message-level code reported (past that cap too) in
+    catalogue order, and the names of the rules a ``RuleSet`` passed to the check
+    matched."""
 
     verdict: Verdict
     fields: Tuple[HeaderField, ...]
     findings: Tuple[Finding, ...]
+    codes: Tuple[str, ...]
+    rules: Tuple[str, ...] = ()
 
     def field(self, name: str) -> Optional[HeaderField]:
         """The first checked field of that name (case-insensitive)."""
