@@ -59,12 +59,13 @@ silently weaken a policy; ``examples/policies/`` has commented examples)::
     ascii_text = "..."         # for text parts whose charset cannot show ``text``
 
 ``reasons`` in an outcome are the conditions that matched with the outcome's action,
-``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings, then
+``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings (then the
+codes reported past the findings cap, in catalogue order), then
 ``rule:<name>`` in the order of the rules; an accepted message has none. Rules are
 compiled once, at load, into one ``fromguard.RuleSet`` (all patterns of a target matched
 in one pass, size limits on each pattern); a pattern that does not compile fails the load
 with the file, the line and the rule's name. In header values ``{verdict}`` is the verdict, ``{codes}``
-every finding code present (info ones too), ``{action}`` the action and ``{reasons}``
+every finding code reported (info ones too), ``{action}`` the action and ``{reasons}``
 the reasons, each space-separated. Header values are printable ASCII and names may not
 start with ``Content-`` or be ``MIME-Version`` (a policy must not be able to change the
 MIME structure it promises to keep).
@@ -228,6 +229,8 @@ class _Decision(NamedTuple):
 class _Result(Protocol):
     @property
     def findings(self) -> Tuple[Finding, ...]: ...
+    @property
+    def codes(self) -> Tuple[str, ...]: ...
 
 
 class _Field(Protocol):
@@ -244,6 +247,8 @@ class _Check(Protocol):
     def fields(self) -> Sequence[_Field]: ...
     @property
     def findings(self) -> Tuple[Finding, ...]: ...
+    @property
+    def codes(self) -> Tuple[str, ...]: ...
 
 
 @functools.lru_cache(maxsize=None)
@@ -273,6 +278,17 @@ def _all_findings(check: _Check) -> Tuple[Finding, ...]:
         )
     found.sort(key=lambda f: (f.start, f.end, CODE_ORDER.get(f.code, len(CODE_ORDER))))
     return tuple(found)
+
+
+def _matched_codes(check: _Check, findings: Tuple[Finding, ...]) -> List[str]:
+    """The codes a policy matches: those of ``findings`` (``_all_findings``) in their
+    order, then every other code the check reported, in catalogue order. Findings lists
+    stop at a cap; the codes do not, so padding a value to past the cap cannot hide a
+    code from the policy."""
+    codes = list(dict.fromkeys(f.code for f in findings))
+    reported = set(check.codes).union(*(field.result.codes for field in check.fields))
+    codes.extend(sorted(reported.difference(codes), key=CODE_ORDER.__getitem__))
+    return codes
 
 
 # -- Loading --------------------------------------------------------------------------
@@ -756,7 +772,7 @@ class Policy:
     def _decide(self, raw: bytes, check: _Check) -> _Decision:
         """The strongest matching action for ``raw``, whose header check is ``check``."""
         findings = _all_findings(check)
-        codes = list(dict.fromkeys(f.code for f in findings))
+        codes = _matched_codes(check, findings)
         matched: List[Tuple[str, _Rule]] = []
         rule = self._verdicts.get(check.verdict)
         if rule is not None:
