@@ -96,13 +96,20 @@ def on_small_stack(function: Callable[[], Any]) -> Any:
 
 def summary(result: Any) -> Any:
     """What the core and the reference must agree on in a parse."""
-    return (result.verdict, result.syntax, result.findings, result.mailboxes, result.shadows)
+    return (
+        result.verdict,
+        result.syntax,
+        result.findings,
+        result.mailboxes,
+        result.shadows,
+        result.codes,
+    )
 
 
 def message_summary(check: Any) -> Any:
     """What the core and the reference must agree on in a message check."""
     fields = [(field[:4], field.result.value, summary(field.result)) for field in check.fields]
-    return (check.verdict, check.findings, fields)
+    return (check.verdict, check.findings, check.codes, check.rules, fields)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from typing import Any, Dict, List
 import pytest
 
 import fromguard
+from fromguard._catalogue import CODE_ORDER
 from fromguard.reference.message import check_message as reference_check_message
 
 CHECKERS = {"core": fromguard.check_message, "reference": reference_check_message}
@@ -32,6 +33,8 @@ def test_message_case(case: Dict[str, Any], impl_name: str) -> None:
     assert [[f.code, f.start, f.end] for f in result.findings] == case["findings"]
     assert [[f.name, f.result.address] for f in result.fields] == case["fields"]
     assert result.verdict.name.lower() == case["verdict"]
+    codes = {code for code, _, _ in case["findings"]}
+    assert list(result.codes) == sorted(codes, key=CODE_ORDER.__getitem__)
 
 
 @pytest.mark.parametrize("impl_name", sorted(CHECKERS))
@@ -56,7 +59,12 @@ def test_core_matches_reference_on_every_case() -> None:
     for case in CASES:
         raw = case["message"].encode("utf-8")
         core, reference = fromguard.check_message(raw), reference_check_message(raw)
-        assert (core.verdict, core.findings) == (reference.verdict, reference.findings)
+        assert (core.verdict, core.findings, core.codes, core.rules) == (
+            reference.verdict,
+            reference.findings,
+            reference.codes,
+            reference.rules,
+        )
         assert len(core.fields) == len(reference.fields)
         for ours, theirs in zip(core.fields, reference.fields):
             assert ours[:4] == theirs[:4]
@@ -64,3 +72,4 @@ def test_core_matches_reference_on_every_case() -> None:
             assert ours.result.findings == theirs.result.findings
             assert ours.result.mailboxes == theirs.result.mailboxes
             assert ours.result.shadows == theirs.result.shadows
+            assert ours.result.codes == theirs.result.codes

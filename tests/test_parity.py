@@ -187,6 +187,7 @@ def summary(result: Any) -> Tuple[Any, ...]:
         result.mailboxes,
         result.address,
         result.shadows,
+        result.codes,
     )
 
 

@@ -112,14 +112,15 @@ class HeaderField(NamedTuple):
 class MessageCheck(NamedTuple):
     """The check of a message's header block: the message's verdict (the worst of its
     own findings and of every field's), the checked fields in order, the message-level
-    findings (spans into the raw message), every message-level code reported (those past
-    the findings limit too, in catalogue order), and the names of the rules matched when
-    ``check_message`` was given a ``RuleSet``."""
+    findings (spans into the raw message, at most MAX_FINDINGS and a
+    ``too-many-findings``), every message-level code reported (past that cap too) in
+    catalogue order, and the names of the rules a ``RuleSet`` passed to the check
+    matched."""
 
     verdict: Verdict
     fields: Tuple[HeaderField, ...]
     findings: Tuple[Finding, ...]
-    codes: Tuple[str, ...] = ()
+    codes: Tuple[str, ...]
     rules: Tuple[str, ...] = ()
 
     def field(self, name: str) -> Optional[HeaderField]:

@@ -59,12 +59,13 @@ silently weaken a policy; ``examples/policies/`` has commented examples)::
     ascii_text = "..."         # for text parts whose charset cannot show ``text``
 
 ``reasons`` in an outcome are the conditions that matched with the outcome's action,
-``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings, then
+``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings (then the
+codes reported past the findings cap, in catalogue order), then
 ``rule:<name>`` in the order of the rules; an accepted message has none. Rules are
 compiled once, at load, into one ``fromguard.RuleSet`` (all patterns of a target matched
 in one pass, size limits on each pattern); a pattern that does not compile fails the load
 with the file, the line and the rule's name. In header values ``{verdict}`` is the verdict, ``{codes}``
-every finding code present (info ones too), ``{action}`` the action and ``{reasons}``
+every finding code reported (info ones too), ``{action}`` the action and ``{reasons}``
 the reasons, each space-separated. Header values are printable ASCII and names may not
 start with ``Content-`` or be ``MIME-Version`` (a policy must not be able to change the
 MIME structure it promises to keep).
@@ -242,8 +243,10 @@ def _all_findings(check: MessageCheck) -> Tuple[Finding, ...]:
 
 
 def _all_codes(check: MessageCheck, findings: Tuple[Finding, ...]) -> Tuple[str, ...]:
-    """The codes of the findings in their order, then every other code the check
-    reported (past a findings limit), in catalogue order."""
+    """The codes a policy matches: those of ``findings`` (``_all_findings``) in their
+    order, then every other code the check reported, in catalogue order. Findings lists
+    stop at a cap; the codes do not, so padding a value to past the cap cannot hide a
+    code from the policy."""
     codes = dict.fromkeys(f.code for f in findings)
     reported = set(check.codes).union(*(field.result.codes for field in check.fields))
     codes.update(dict.fromkeys(sorted(reported - codes.keys(), key=CODE_ORDER.__getitem__)))

@@ -4,6 +4,12 @@ It needs no compiled extension and is written for clarity, not speed: the Rust c
 port of it, and the test suite proves both give the same verdict, syntax, mailboxes and
 findings on every case file and on generated values. Use it to read how a value is
 judged, to check the core, or where the extension cannot be installed.
+
+It has the core's shape: the grammar (``parser.py``, with ``lexer.py`` and
+``encoded_word.py``) fills a ``Tree`` (``tree.py``) and reports to a ``Findings`` sink
+(``findings.py``); the deception analysis (``deception.py``, with ``lookalike.py``)
+reads the tree and reports to the same sink. ``message.py`` checks a whole header block
+with a sink of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 from typing import Iterable, List, Optional, Tuple, Union
 
 from .._model import Finding, Mailbox, Shadow, Syntax, Verdict
-from .parser import Parser
+from .deception import analyse
+from .findings import Findings
+from .parser import parse_tree
 
 __all__ = ["FromHeader", "parse", "parse_many"]
 
@@ -21,7 +29,17 @@ Value = Union[bytes, str]
 class FromHeader:
     """The parse of one From field body (the same attributes as ``fromguard.FromHeader``)."""
 
-    __slots__ = ("findings", "groups", "mailboxes", "shadows", "syntax", "utf8", "value", "verdict")
+    __slots__ = (
+        "codes",
+        "findings",
+        "groups",
+        "mailboxes",
+        "shadows",
+        "syntax",
+        "utf8",
+        "value",
+        "verdict",
+    )
 
     def __init__(
         self,
@@ -33,6 +51,7 @@ class FromHeader:
         mailboxes: Tuple[Mailbox, ...],
         findings: Tuple[Finding, ...],
         shadows: Tuple[Shadow, ...],
+        codes: Tuple[str, ...],
     ) -> None:
         self.value = value
         self.utf8 = utf8
@@ -42,6 +61,7 @@ class FromHeader:
         self.mailboxes = mailboxes
         self.findings = findings
         self.shadows = shadows
+        self.codes = codes  # every code reported, past the findings cap too
 
     @property
     def address(self) -> Optional[str]:
@@ -77,17 +97,19 @@ def to_bytes(value: Value) -> bytes:
 def parse(value: Value, *, utf8: bool = True, groups: bool = False) -> FromHeader:
     """Parse a From field body (the text after ``From:``), folded or not."""
     data = to_bytes(value)
-    parser = Parser(data, utf8, groups)
-    parser.run()
+    findings = Findings()
+    tree = parse_tree(data, utf8, groups, findings)
+    shadows = analyse(tree, findings)
     return FromHeader(
         data,
         utf8,
         groups,
-        Verdict(int(parser.worst_severity)),
-        parser.worst_syntax,
-        tuple(parser.mailboxes),
-        parser.sorted_findings(),
-        parser.shadows,
+        Verdict(int(findings.worst_severity)),
+        findings.worst_syntax,
+        tuple(tree.mailboxes),
+        findings.sorted_findings(),
+        shadows,
+        findings.codes(),
     )
 
 

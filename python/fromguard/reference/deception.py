@@ -1,9 +1,11 @@
 """Deception analysis: shadow addresses and the ``deceptive`` findings.
 
 A From value can be grammatical and still show the reader a sender who did not send it.
-This pass runs after the grammar, over what the parser already knows (its mailboxes, the
-display names it read, its tokens and its findings), and never re-parses decoded text as
-structure (the mistake behind CVE-2023-27043 and several peers' bugs).
+This pass runs after the grammar, over the grammar's output (``tree.py``: its mailboxes,
+the display names it read, its tokens, the encoded-words, rejected text and routes it
+reported), and reports to the same findings sink (``findings.py``). It never reads the
+findings back, so the findings cap hides nothing from it, and it never re-parses decoded
+text as structure (the mistake behind CVE-2023-27043 and several peers' bugs).
 
 A *shadow address* is an address-like string that some mail program could display or use
 instead of the real addr-spec. Each has the span of the unit it was found in (a display
@@ -23,15 +25,15 @@ local part; display names; comments; encoded-words; rejected text; format charac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Tuple
+import bisect
+from typing import List, Optional, Tuple
 
 from .._model import Mailbox, Shadow
 from . import encoded_word, lookalike
+from .findings import Findings
 from .lexer import BYTE_CLASS, C_ATEXT, COMMENT, high_runs
 from .limits import MAX_SHADOWS
-
-if TYPE_CHECKING:
-    from .parser import Parser
+from .tree import Tree
 
 ADDRESS_PUNCTUATION = '<>@,;:"'
 
@@ -44,12 +46,6 @@ DECEPTIVE_CODE = {
     "domain-literal": "domain-literal-not-ip",  # already reported for the literal
     "rejected-text": "address-in-rejected-text",
 }
-
-PLACEMENT_CODES = (
-    "encoded-word-in-quoted-string",
-    "encoded-word-in-address",
-    "encoded-word-not-delimited",
-)
 
 # White space outside ASCII, which ends an address-like run like ASCII white space does.
 UNICODE_SPACES = frozenset(
@@ -160,19 +156,27 @@ def is_ip_literal(content: str) -> bool:
     return content[:5].lower() == "ipv6:" and is_ipv6(content[5:])
 
 
+def analyse(tree: Tree, findings: Findings) -> Tuple[Shadow, ...]:
+    """The deception pass over the grammar's output: its findings reported to
+    ``findings``, the shadow addresses returned, sorted."""
+    return Analysis(tree, findings).run()
+
+
 class Analysis:
     """One deception pass over a finished parse."""
 
-    def __init__(self, parser: Parser) -> None:
-        self.parser = parser
+    def __init__(self, tree: Tree, findings: Findings) -> None:
+        self.tree = tree
+        self.report = findings.report
         self.shadows: List[Shadow] = []
+        self.route_starts = [start for start, _ in tree.routes]
 
     def real_mailbox(self, start: int) -> Optional[Mailbox]:
         """The mailbox a unit at ``start`` belongs to: the one whose list element holds
         it, else the last one before it, else the first."""
-        mailboxes = self.parser.mailboxes
+        mailboxes = self.tree.mailboxes
         chosen = mailboxes[0] if mailboxes else None
-        for mailbox, (element_start, element_end) in zip(mailboxes, self.parser.elements):
+        for mailbox, (element_start, element_end) in zip(mailboxes, self.tree.elements):
             if element_start <= start:
                 chosen = mailbox
             if element_start <= start < element_end:
@@ -197,24 +201,24 @@ class Analysis:
             differs = differs or normalize_address(address) != own
         if differs:
             if source != "domain-literal":  # the literal is reported as not an IP already
-                self.parser.report(DECEPTIVE_CODE[source], start, end)
+                self.report(DECEPTIVE_CODE[source], start, end)
         elif source == "display-name" or source == "comment":
-            self.parser.report("display-name-is-address", start, end)
+            self.report("display-name-is-address", start, end)
 
     # -- the passes, in reporting order ---------------------------------------------------
 
     def run(self) -> Tuple[Shadow, ...]:
-        parser = self.parser
-        mailboxes = parser.mailboxes
+        tree = self.tree
+        mailboxes = tree.mailboxes
         if len(mailboxes) > 1:
-            parser.report("several-authors", mailboxes[1].span[0], mailboxes[-1].span[1])
+            self.report("several-authors", mailboxes[1].span[0], mailboxes[-1].span[1])
         for mailbox in mailboxes:
             self.domain(mailbox)
             self.route(mailbox)
             self.local_part(mailbox)
-        for start, end, text in parser.phrases:
+        for start, end, text in tree.phrases:
             self.compare(text, "display-name", start, end)
-        for token in parser.tokens:
+        for token in tree.tokens:
             if token.kind == COMMENT:
                 self.compare(token.text, "comment", token.start, token.end)
         self.encoded_words()
@@ -223,7 +227,7 @@ class Analysis:
         shadows = sorted(self.shadows, key=lambda s: (s.start, s.end, s.source, s.address))
         if len(shadows) > MAX_SHADOWS:
             first_dropped = shadows[MAX_SHADOWS]
-            parser.report("too-many-shadows", first_dropped.start, first_dropped.end)
+            self.report("too-many-shadows", first_dropped.start, first_dropped.end)
         return tuple(shadows[:MAX_SHADOWS])
 
     def domain(self, mailbox: Mailbox) -> None:
@@ -232,30 +236,31 @@ class Analysis:
         if domain.startswith("["):
             content = domain[1:-1] if domain.endswith("]") else domain[1:]
             if not is_ip_literal(content):
-                self.parser.report("domain-literal-not-ip", start, end)
+                self.report("domain-literal-not-ip", start, end)
                 self.compare(content, "domain-literal", start, end)
             return
         analysis = lookalike.analyze_domain(domain)
         if analysis.punycode:
-            self.parser.report("punycode-domain", start, end)
+            self.report("punycode-domain", start, end)
         if analysis.bad_punycode:
-            self.parser.report("bad-punycode", start, end)
+            self.report("bad-punycode", start, end)
         if analysis.mixed_script:
-            self.parser.report("mixed-script-domain", start, end)
+            self.report("mixed-script-domain", start, end)
         if analysis.ascii_lookalike is not None:
-            self.parser.report("confusable-domain", start, end)
+            self.report("confusable-domain", start, end)
         if analysis.unicode is not None:  # punycode can hide format characters too
             self.report_format_kinds(analysis.unicode, start, end)
 
     def route(self, mailbox: Mailbox) -> None:
         own = normalize_domain(mailbox.domain)
         if any(normalize_domain(domain) != own for domain in mailbox.route):
-            span = mailbox.span
-            for finding in self.parser.findings:
-                if finding.code == "obs-route" and span[0] <= finding.start < span[1]:
-                    span = (finding.start, finding.end)
-                    break
-            self.parser.report("route-other-domain", span[0], span[1])
+            # The grammar reports routes in input order: the first one in the mailbox is
+            # found by bisection, so many routes and mailboxes cost no quadratic time.
+            routes = self.tree.routes
+            start, end = mailbox.span
+            k = bisect.bisect_left(self.route_starts, start)
+            span = routes[k] if k < len(routes) and routes[k][0] < end else mailbox.span
+            self.report("route-other-domain", span[0], span[1])
 
     def local_part(self, mailbox: Mailbox) -> None:
         """A quoted local part holding an address; user%host and host!user routing."""
@@ -269,34 +274,33 @@ class Analysis:
         if percent and user and is_host_name(host):
             self.shadow(user + "@" + host, "percent-hack", start, end)
             same = normalize_domain(host) == own
-            self.parser.report("percent-hack" if same else "percent-hack-other-domain", start, end)
+            self.report("percent-hack" if same else "percent-hack-other-domain", start, end)
         hops = local.split("!")
         if len(hops) >= 2 and hops[-1] and is_host_name(hops[-2]):
             self.shadow(hops[-1] + "@" + hops[-2], "bang-path", start, end)
             same = normalize_domain(hops[-2]) == own
-            self.parser.report("bang-path" if same else "bang-path-other-domain", start, end)
+            self.report("bang-path" if same else "bang-path-other-domain", start, end)
 
     def encoded_words(self) -> None:
         """Every encoded-word, decoded or not: what its text would show. Those the grammar
         does not decode (RFC 2047 forbids their place) are searched for addresses too."""
-        data = self.parser.data
-        for finding in sorted(self.parser.findings, key=lambda f: (f.start, f.end)):
-            placed_wrongly = finding.code in PLACEMENT_CODES
-            if finding.code == "encoded-word" or placed_wrongly:
-                word = encoded_word.match_encoded_word(data, finding.start, finding.end)
-                if word is not None:
-                    self.inspect_word(word, placed_wrongly)
+        data = self.tree.data
+        for start, end, placed_wrongly in sorted(self.tree.encoded_words, key=lambda w: w[:2]):
+            word = encoded_word.match_encoded_word(data, start, end)
+            if word is not None:
+                self.inspect_word(word, placed_wrongly)
 
     def inspect_word(self, word: encoded_word.EncodedWord, search: bool) -> None:
         """Judge what an encoded-word decodes to: address punctuation, controls, format
         characters; with ``search``, addresses (for words no display text shows)."""
-        text = encoded_word.decode(self.parser.data, word)
+        decoded = self.tree.decoded.get((word.start, word.end))
+        text = encoded_word.decode(self.tree.data, word) if decoded is None else decoded
         if isinstance(text, encoded_word.DecodeError):
             return
         if any(char in text for char in ADDRESS_PUNCTUATION):
-            self.parser.report("encoded-word-specials", word.start, word.end)
+            self.report("encoded-word-specials", word.start, word.end)
         if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
-            self.parser.report("encoded-word-control", word.start, word.end)
+            self.report("encoded-word-control", word.start, word.end)
         self.report_format_kinds(text, word.start, word.end)
         if search:
             self.compare(text, "encoded-word", word.start, word.end)
@@ -306,31 +310,26 @@ class Analysis:
         span of the unit that decodes to it."""
         kinds = {span.kind for span in lookalike.format_characters(text)}
         if lookalike.FormatKind.BIDI in kinds:
-            self.parser.report("bidi-control", start, end)
+            self.report("bidi-control", start, end)
         if lookalike.FormatKind.INVISIBLE in kinds:
-            self.parser.report("invisible-character", start, end)
+            self.report("invisible-character", start, end)
 
     def rejected_text(self) -> None:
         """Text the grammar skipped (after an address, or an element without one), and
         the decoded text of the encoded-words in it."""
-        data = self.parser.data
-        inspected = {
-            (f.start, f.end)
-            for f in self.parser.findings
-            if f.code == "encoded-word" or f.code in PLACEMENT_CODES
-        }
-        for finding in sorted(self.parser.findings, key=lambda f: (f.start, f.end)):
-            if finding.code == "text-after-address" or finding.code == "no-address":
-                text = data[finding.start : finding.end].decode("utf-8", "replace")
-                self.compare(text, "rejected-text", finding.start, finding.end)
-                for word in encoded_word.find_encoded_words(data, finding.start, finding.end):
-                    if (word.start, word.end) not in inspected:  # e.g. in a comment there
-                        self.inspect_word(word, True)
+        data = self.tree.data
+        inspected = {(start, end) for start, end, _ in self.tree.encoded_words}
+        for start, end in sorted(self.tree.rejected):
+            text = data[start:end].decode("utf-8", "replace")
+            self.compare(text, "rejected-text", start, end)
+            for word in encoded_word.find_encoded_words(data, start, end):
+                if (word.start, word.end) not in inspected:  # e.g. in a comment there
+                    self.inspect_word(word, True)
 
     def format_characters(self) -> None:
         """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""
-        for i, _, text in high_runs(self.parser.data, 0, self.parser.end):
+        for i, _, text in high_runs(self.tree.data, 0, self.tree.end):
             for span in lookalike.format_characters(text or ""):
                 bidi = span.kind == lookalike.FormatKind.BIDI
                 code = "bidi-control" if bidi else "invisible-character"
-                self.parser.report(code, i + span.start, i + span.end)
+                self.report(code, i + span.start, i + span.end)

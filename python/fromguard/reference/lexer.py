@@ -92,7 +92,9 @@ def is_cfws(token: Token) -> bool:
 
 
 class Lexer:
-    """Cuts ``data[:end]`` into tokens, reporting context-free findings through ``report``.
+    """Cuts ``data[:end]`` into tokens, reporting context-free findings through ``report``
+    (encoded-words where RFC 2047 forbids them through ``report_encoded_word``, which also
+    keeps them for the deception analysis).
 
     ``scan_8bit(start, end, in_address)`` is the parser's check of raw 8-bit text; the
     lexer calls it for comments (display text) and domain literals (address text).
@@ -105,12 +107,14 @@ class Lexer:
         data: bytes,
         end: int,
         report: Report,
+        report_encoded_word: Report,
         scan_8bit: Callable[[int, int, bool], None],
         decode_word: Callable[[int, int], Optional[str]],
     ) -> None:
         self.data = data
         self.end = end
         self.report = report
+        self.report_encoded_word = report_encoded_word
         self.scan_8bit = scan_8bit
         self.decode_word = decode_word
 
@@ -268,7 +272,7 @@ class Lexer:
             self.report("unterminated-quoted-string", start, i)
         content_end = i - 1 if token.closed else i
         for word in encoded_word.find_encoded_words(data, start + 1, content_end):
-            self.report("encoded-word-in-quoted-string", word.start, word.end)
+            self.report_encoded_word("encoded-word-in-quoted-string", word.start, word.end)
         return token
 
     def _literal(self, start: int) -> Token:
@@ -395,7 +399,7 @@ class Lexer:
             else:
                 for word in encoded_word.find_encoded_words(data, i, j):
                     if not (word.start == i and word.end == j):
-                        self.report("encoded-word-not-delimited", word.start, word.end)
+                        self.report_encoded_word("encoded-word-not-delimited", word.start, word.end)
                 pieces.append(pending_space + unescape(data, i, j))
                 last_was_word = False
             pending_space = ""

@@ -10,17 +10,21 @@ every ``From``, ``Sender``, ``Resent-From`` and ``Reply-To`` field with the fiel
 and reports what only the whole block shows: no From, several From fields however they
 are spelled, several authors without Sender, Sender or Resent-From naming someone else,
 and the block's own line faults. The body is never read.
+
+The message-level findings go to a ``Findings`` sink (``findings.py``) of their own, with
+the cap and the code set of a value's: ``MessageCheck.codes`` holds the message-level
+codes, past the cap too (each field's result has its own).
 """
 
 from __future__ import annotations
 
 from typing import Callable, List, NamedTuple
 
-from .._catalogue import CODE_ORDER, FINDINGS
-from .._model import Finding, HeaderField, MessageCheck, Severity, Verdict
+from .._model import HeaderField, MessageCheck, Severity, Verdict
 from . import parse
 from .deception import normalize_address
-from .limits import MAX_CHECKED_FIELDS, MAX_FINDINGS, MAX_LINE_OCTETS
+from .findings import Findings
+from .limits import MAX_CHECKED_FIELDS, MAX_LINE_OCTETS
 
 CHECKED_FIELDS = ("from", "sender", "resent-from", "reply-to")
 
@@ -53,17 +57,8 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
     """Check the header block of ``raw`` (a whole message, or just its header)."""
     if not isinstance(raw, bytes):
         raise TypeError(f"expected bytes, not {type(raw).__name__}")
-    findings: List[Finding] = []
-
-    def report(code: str, start: int, end: int) -> None:
-        """As a value's findings: past MAX_FINDINGS one ``too-many-findings`` (invalid,
-        so the verdict stays the worst) marks where the ones not kept began."""
-        if len(findings) > MAX_FINDINGS:
-            return
-        if len(findings) == MAX_FINDINGS:
-            code = "too-many-findings"
-        info = FINDINGS[code]
-        findings.append(Finding(code, info.severity, start, end, info.description))
+    findings = Findings()
+    report = findings.report
 
     start = 0
     if raw.startswith(b"From ") and not raw[5:].lstrip(b" \t").startswith(b":"):
@@ -144,12 +139,10 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
         index = last + 1
 
     _report_authors(fields, start, report)
-    findings.sort(key=lambda f: (f.start, f.end, CODE_ORDER[f.code]))
-    worst = max(
-        [f.severity for f in findings] + [Severity(int(f.result.verdict)) for f in fields],
-        default=Severity.INFO,
+    worst = max([findings.worst_severity, *(Severity(int(f.result.verdict)) for f in fields)])
+    return MessageCheck(
+        Verdict(int(worst)), tuple(fields), findings.sorted_findings(), findings.codes()
     )
-    return MessageCheck(Verdict(int(worst)), tuple(fields), tuple(findings))
 
 
 def _report_hidden_fields(raw: bytes, continuations: List[_Line], report: Report) -> None:

@@ -11,7 +11,9 @@
     addr-spec       = local-part "@" domain
     group           = display-name ":" [group-list] ";" [CFWS]     (RFC 6854 allows it in From)
 
-The parser runs in three steps, each linear in the input:
+``parse_tree`` runs the grammar: it fills a ``Tree`` (``tree.py``), what the deception
+analysis reads, and reports findings to a ``Findings`` sink (``findings.py``). It runs in
+three steps, each linear in the input:
 
 1. the line scan (``_scan_lines``): lines over 998 octets;
 2. the lexer (``lexer.py``): tokens and the findings that need no context (NUL, line
@@ -29,10 +31,9 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from .._catalogue import CODE_ORDER, FINDINGS
-from .._model import Finding, Mailbox, Severity, Shadow, Syntax
+from .._model import Mailbox
 from . import encoded_word
-from .deception import Analysis
+from .findings import Findings
 from .lexer import (
     ATOM,
     BYTE_CLASS,
@@ -47,9 +48,8 @@ from .lexer import (
     high_runs,
     unescape,
 )
-from .limits import MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES
-
-Span = Tuple[int, int]
+from .limits import MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES
+from .tree import Span, Tree
 
 # RFC 2047 §5(3): what a "Q" encoded-word in a phrase may hold.
 PHRASE_Q_TEXT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/=_")
@@ -82,56 +82,42 @@ class _Address:
         self.route = route
 
 
-class Parser:
-    """One parse of one value. ``run()`` fills ``findings``, ``mailboxes``, ``worst_severity``
-    and ``worst_syntax``."""
+def parse_tree(data: bytes, utf8: bool, groups: bool, findings: Findings) -> Tree:
+    """The grammar over one value: what it read, its findings reported to ``findings``."""
+    parser = Parser(data, utf8, groups, findings)
+    parser.run()
+    return parser.tree
 
-    def __init__(self, data: bytes, utf8: bool, groups: bool) -> None:
+
+class Parser:
+    """One parse of one value. ``run()`` fills ``tree`` and reports to ``findings``."""
+
+    def __init__(self, data: bytes, utf8: bool, groups: bool, findings: Findings) -> None:
         self.data = data
         self.utf8 = utf8
         self.groups = groups
         self.end = min(len(data), MAX_INPUT_BYTES)
-        self.findings: List[Finding] = []
-        self.findings_truncated = False
-        self.worst_severity = Severity.INFO
-        self.worst_syntax = Syntax.STRICT
-        self.mailboxes: List[Mailbox] = []
+        self.report = findings.report
+        self.tree = Tree(data, self.end)
+        self.tokens: List[Token] = []
         self.mailbox_count = 0
         self.element_failed = False
         self.group_seen = False
-        self.tokens: List[Token] = []
         self.i = 0  # the next token
         self.last_end = 0  # end of the last non-white-space token consumed
         self.comments: List[str] = []  # comments of the element being parsed
-        self.phrases: List[Tuple[int, int, str]] = []  # every display name read: span, text
-        # Each kept mailbox's list element, from after the comma before it to the comma
-        # after it: what a comment or a display name there belongs to.
-        self.elements: List[Span] = []
-        self.shadows: Tuple[Shadow, ...] = ()
 
-    # -- findings ---------------------------------------------------------------------
+    def report_encoded_word(self, code: str, start: int, end: int) -> None:
+        """Report an encoded-word (``encoded-word``, or one of the codes of a word placed
+        where RFC 2047 forbids it) and keep it for the deception analysis."""
+        self.report(code, start, end)
+        self.tree.encoded_words.append((start, end, code != "encoded-word"))
 
-    def report(self, code: str, start: int, end: int) -> None:
-        """Record a finding. Past MAX_FINDINGS, findings still count in the verdict and
-        syntax but are not kept; one ``too-many-findings`` marks where that began."""
-        info = FINDINGS[code]
-        if info.severity > self.worst_severity:
-            self.worst_severity = info.severity
-        if info.syntax > self.worst_syntax:
-            self.worst_syntax = info.syntax
-        if len(self.findings) < MAX_FINDINGS:
-            self.findings.append(Finding(code, info.severity, start, end, info.description))
-        elif not self.findings_truncated:
-            self.findings_truncated = True
-            limit = FINDINGS["too-many-findings"]
-            self.worst_severity = max(self.worst_severity, limit.severity)
-            self.worst_syntax = max(self.worst_syntax, limit.syntax)
-            self.findings.append(
-                Finding("too-many-findings", limit.severity, start, end, limit.description)
-            )
-
-    def sorted_findings(self) -> Tuple[Finding, ...]:
-        return tuple(sorted(self.findings, key=lambda f: (f.start, f.end, CODE_ORDER[f.code])))
+    def reject(self, code: str, start: int, end: int) -> None:
+        """Report text the grammar skips (``text-after-address``, ``no-address``) and keep
+        its span for the deception analysis."""
+        self.report(code, start, end)
+        self.tree.rejected.append((start, end))
 
     # -- the whole value -----------------------------------------------------------------
 
@@ -139,8 +125,15 @@ class Parser:
         if len(self.data) > MAX_INPUT_BYTES:
             self.report("input-too-long", MAX_INPUT_BYTES, len(self.data))
         self._scan_lines()
-        lexer = Lexer(self.data, self.end, self.report, self.scan_8bit, self.decode_exact_word)
-        self.tokens = lexer.tokens()
+        lexer = Lexer(
+            self.data,
+            self.end,
+            self.report,
+            self.report_encoded_word,
+            self.scan_8bit,
+            self.decode_exact_word,
+        )
+        self.tokens = self.tree.tokens = lexer.tokens()
         self.parse_list(None)
         if self.mailbox_count == 0 and not self.element_failed:
             if all(t.kind == WS or t.kind == COMMENT for t in self.tokens):
@@ -149,7 +142,6 @@ class Parser:
                 self.report("group-without-mailbox", 0, self.end)
             else:
                 self.report("no-mailbox", 0, self.end)
-        self.shadows = Analysis(self).run()
 
     def _scan_lines(self) -> None:
         """RFC 5322 §2.1.1: a line MUST be no more than 998 octets, excluding the CRLF.
@@ -201,7 +193,8 @@ class Parser:
         if isinstance(result, encoded_word.DecodeError):
             self.report(result.code, word.start, word.end)
             return None
-        self.report("encoded-word", word.start, word.end)
+        self.report_encoded_word("encoded-word", word.start, word.end)
+        self.tree.decoded[(word.start, word.end)] = result
         if "\ufffd" in result:
             self.report("encoded-word-replaced-bytes", word.start, word.end)
         return result
@@ -331,7 +324,7 @@ class Parser:
             token = self.peek()
             assert token is not None
             start = token.start
-            self.report("text-after-address", start, self.skip_to_terminator(in_group))
+            self.reject("text-after-address", start, self.skip_to_terminator(in_group))
 
     def add_mailbox(
         self,
@@ -348,8 +341,8 @@ class Parser:
                 self.report("too-many-mailboxes", span[0], span[1])
             return
         local, domain = address.local, address.domain
-        self.elements.append(element)
-        self.mailboxes.append(
+        self.tree.elements.append(element)
+        self.tree.mailboxes.append(
             Mailbox(
                 display_name=display_name,
                 local_part=local.value,
@@ -424,7 +417,7 @@ class Parser:
         if not have_word:
             return None, None
         text = "".join(pieces)
-        self.phrases.append((first_start, last_end, text))
+        self.tree.phrases.append((first_start, last_end, text))
         return text, (first_start, last_end)
 
     def phrase_atom(self, index: int) -> Optional[str]:
@@ -445,7 +438,7 @@ class Parser:
                     self.report("encoded-word-phrase-text", exact.start, exact.end)
                 return self.decode_word(exact)
         for word in encoded_word.find_encoded_words(self.data, token.start, token.end):
-            self.report("encoded-word-not-delimited", word.start, word.end)
+            self.report_encoded_word("encoded-word-not-delimited", word.start, word.end)
         return None
 
     # -- angle-addr ---------------------------------------------------------------------
@@ -510,6 +503,7 @@ class Parser:
             if self.peek_special(":"):
                 colon = self.advance()
                 self.report("obs-route", start, colon.end)
+                self.tree.routes.append((start, colon.end))
                 self.skip_cfws()
             else:
                 token = self.peek()
@@ -549,7 +543,7 @@ class Parser:
             if in_angle:
                 self.report("missing-at", start, items[-1].end if items else position)
             else:
-                self.report("no-address", start, self.skip_to_terminator(in_group))
+                self.reject("no-address", start, self.skip_to_terminator(in_group))
             return None
         at = self.advance()
         if items:
@@ -603,7 +597,7 @@ class Parser:
             else:
                 pieces.append(unescape(data, token.start, token.end))
                 for word in encoded_word.find_encoded_words(data, token.start, token.end):
-                    self.report("encoded-word-in-address", word.start, word.end)
+                    self.report_encoded_word("encoded-word-in-address", word.start, word.end)
             self.scan_8bit(token.start, token.end, True)
         start, end = items[0].start, items[-1].end
         if not invalid:

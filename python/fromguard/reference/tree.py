@@ -1,0 +1,56 @@
+"""The grammar's output in the pure-Python reference (``rust/core/src/tree.rs``).
+
+The parser (``parser.py``) fills a ``Tree`` while it reports findings to the sink
+(``findings.py``); the deception analysis (``deception.py``) then reads the tree and
+reports to the same sink, never reading the findings back. What the analysis needs to
+know of a reported finding is therefore kept here too, appended at the place the grammar
+reports it:
+
+- ``rejected``: the span of each ``text-after-address`` and ``no-address``;
+- ``encoded_words``: ``(start, end, placed_wrongly)`` of each ``encoded-word`` (False)
+  and each ``encoded-word-in-quoted-string``, ``encoded-word-in-address`` and
+  ``encoded-word-not-delimited`` (True), the lexer's included;
+- ``routes``: the span of each ``obs-route``.
+
+All lists are in the order the grammar produced them.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+from .._model import Mailbox
+from .lexer import Token
+
+Span = Tuple[int, int]
+
+
+class Tree:
+    """What the grammar read in ``data[:end]`` (``end`` stops at MAX_INPUT_BYTES)."""
+
+    __slots__ = (
+        "data",
+        "decoded",
+        "elements",
+        "encoded_words",
+        "end",
+        "mailboxes",
+        "phrases",
+        "rejected",
+        "routes",
+        "tokens",
+    )
+
+    def __init__(self, data: bytes, end: int) -> None:
+        self.data = data
+        self.end = end
+        self.tokens: List[Token] = []  # a comment's decoded text is its token's ``text``
+        self.mailboxes: List[Mailbox] = []  # those returned, at most MAX_MAILBOXES
+        # Each kept mailbox's list element, from after the comma before it to the comma
+        # after it: what a comment or a display name there belongs to.
+        self.elements: List[Span] = []
+        self.phrases: List[Tuple[int, int, str]] = []  # every display name read: span, text
+        self.decoded: Dict[Span, str] = {}  # each encoded-word the grammar decoded, by span
+        self.rejected: List[Span] = []
+        self.encoded_words: List[Tuple[int, int, bool]] = []
+        self.routes: List[Span] = []
