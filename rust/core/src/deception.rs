@@ -460,12 +460,12 @@ impl<'a> Analysis<'_, 'a> {
         {
             return;
         }
+        // The grammar reports routes in input order: the first one in the mailbox is
+        // found by binary search, so many routes and mailboxes cost no quadratic time.
         let (start, end) = mailbox.span;
-        let route = self
-            .tree
-            .routes
-            .iter()
-            .find(|&&(route, _)| start <= route && route < end);
+        let routes = &self.tree.routes;
+        let first = routes.partition_point(|&(route, _)| route < start);
+        let route = routes.get(first).filter(|&&(route, _)| route < end);
         let (start, end) = route.copied().unwrap_or(mailbox.span);
         self.findings.report(Code::RouteOtherDomain, start, end);
     }
