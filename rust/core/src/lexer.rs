@@ -563,7 +563,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
                 for word in encoded_word::find_encoded_words(data, i, j) {
                     if !(word.start == i && word.end == j) {
                         self.sink
-                            .report(Code::EncodedWordNotDelimited, word.start, word.end);
+                            .report_word(Code::EncodedWordNotDelimited, word.start, word.end);
                     }
                 }
                 pieces.push_space(pending_space.take());
