@@ -24,13 +24,15 @@ import peers
 
 HERE = Path(__file__).resolve().parent
 # The calls a change to the core or the binding can slow: compare.py's fromguard rows
-# but the reference, and the header check of a message around each value.
+# but the reference, the header check of a message around each value, and a policy with
+# rules deciding on that message (what the milter and scan call).
 CALLS = (
     "fromguard.parse",
     "fromguard.parse + read all",
     "fromguard.parse_many",
     "fromguard.verdicts",
     "fromguard.check_message",
+    "Policy.process, 2 rules",
 )
 
 Timings = Dict[str, Dict[str, float]]
@@ -56,10 +58,22 @@ def child() -> Timings:
         "the header check of a five-field message around the value",
         peers._per_call(fromguard.check_message, _message),
     )
+    policy = fromguard.Policy(
+        verdicts={"deceptive": "reject"},
+        rules={
+            "bank-name": {"target": "display-name", "pattern": "(?i)bank", "action": "tag"},
+            "mailer": {"target": "header:X-Mailer", "pattern": "^Bulk", "action": "reject"},
+        },
+    )
+    process = peers.Entry(
+        "Policy.process, 2 rules",
+        "the policy's decision on that message (accepted, rejected or tagged)",
+        peers._per_call(policy.process, _message),
+    )
     timings: Timings = {}
     for name, values in corpora.corpora().items():
         timings[name] = {}
-        for entry in [*entries, check]:
+        for entry in [*entries, check, process]:
             assert entry.prepare is not None
             runner = entry.prepare(values)
             timings[name][entry.name] = compare.best_pass(runner, values) / len(values)
@@ -88,7 +102,7 @@ def best(runs: List[Timings]) -> Timings:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", required=True, help="interpreter with the earlier build")
+    parser.add_argument("--before", help="interpreter with the earlier build (required)")
     parser.add_argument("--after", default=sys.executable, help="interpreter with this build")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tolerance", type=float, default=1.05, help="ratio marked slower")
@@ -97,6 +111,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child()))
         return
+    if args.before is None:
+        parser.error("--before is required")
     before_runs: List[Timings] = []
     after_runs: List[Timings] = []
     for _ in range(args.rounds):

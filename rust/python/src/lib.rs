@@ -369,7 +369,8 @@ struct FromHeader {
 struct Details {
     mailboxes: Py<PyTuple>,
     findings: Py<PyTuple>,
-    codes: Py<PyTuple>,
+    /// Made into a tuple when read (rarely: a policy reads it, `parse` callers seldom).
+    codes: CodeSet,
     shadows: Py<PyTuple>,
     address: Option<Py<PyString>>,
 }
@@ -447,7 +448,7 @@ impl Details {
         Ok(Details {
             mailboxes: PyTuple::new(py, mailboxes)?.unbind(),
             findings: findings_tuple(py, &parsed.findings)?,
-            codes: codes_tuple(py, parsed.codes)?,
+            codes: parsed.codes,
             shadows: PyTuple::new(py, shadows)?.unbind(),
             address: parsed
                 .address()
@@ -649,7 +650,7 @@ impl FromHeader {
     /// Every code reported, those past the findings limit too, in catalogue order.
     #[getter]
     fn codes(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
-        Ok(self.details(py)?.codes.clone_ref(py))
+        codes_tuple(py, self.details(py)?.codes)
     }
 
     /// The shadow addresses, as ``fromguard.Shadow`` tuples sorted by span.
