@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use fromguard::limits::{MAX_CHECKED_FIELDS, MAX_FINDINGS};
-use fromguard::{Code, Profile, Severity, Verdict, check_message};
+use fromguard::{Code, Profile, Verdict, check_message};
 use serde_json::{Value, json};
 
 #[test]
@@ -101,12 +101,7 @@ fn padding_never_hides_a_message_decision() {
         let name = &case["name"];
         let raw = case["message"].as_str().expect("a message");
         let plain = check_message(raw.as_bytes(), Profile::default());
-        let decisive: Vec<Code> = plain
-            .codes
-            .iter()
-            .filter(|code| code.severity() >= Severity::Deceptive)
-            .collect();
-        if decisive.is_empty() {
+        if common::decisive(&plain.codes).is_empty() {
             continue;
         }
         // After a leading mbox `From ` line, and at the end of the header block.
@@ -132,12 +127,10 @@ fn padding_never_hides_a_message_decision() {
         };
         for padded in padded {
             let result = check_message(padded.as_bytes(), Profile::default());
-            // Padding inside an unterminated quote or comment adds no finding.
-            past_cap += usize::from(result.codes.contains(Code::TooManyFindings));
-            assert!(result.verdict >= plain.verdict, "{name}");
-            for &code in &decisive {
-                assert!(result.codes.contains(code), "{name}: {code} lost");
-            }
+            let plain = (plain.verdict, &plain.codes);
+            let name = name.to_string();
+            let reached = common::keeps_decision(&name, plain, (result.verdict, &result.codes));
+            past_cap += usize::from(reached);
         }
     }
     assert!(
