@@ -41,7 +41,12 @@ use crate::tree::Tree;
 
 /// RFC 5322 specials other than "<", ">" and "@": in a decoded display name they are an
 /// honest name's punctuation (Outlook and Exchange encode "Müller, Jürgen" so), info.
-const NAME_PUNCTUATION: &[char] = &[',', ';', ':', '.', '(', ')', '[', ']', '"', '\\'];
+fn is_name_punctuation(c: char) -> bool {
+    matches!(
+        c,
+        ',' | ';' | ':' | '.' | '(' | ')' | '[' | ']' | '"' | '\\'
+    )
+}
 
 /// "<", ">", "@", or a character whose UTS #39 skeleton holds one (the fullwidth U+FF20,
 /// the small U+FE64, U+2039...): what makes decoded text read as an address or an
@@ -62,13 +67,15 @@ fn is_address_special(c: char) -> bool {
 }
 
 /// Where no character's skeleton holds "<", ">" or "@" (a test checks every one): the
-/// letters of most names (Latin, Greek, Cyrillic, Arabic, Indic..., CJK ideographs,
-/// Hangul) are judged without computing a skeleton.
-const WITHOUT_ADDRESS_SPECIALS: [std::ops::RangeInclusive<char>; 4] = [
+/// letters of most names (Latin, Greek, Cyrillic, Arabic, Indic, Thai..., kana, CJK,
+/// Hangul, fullwidth letters, emoji) are judged without computing a skeleton.
+const WITHOUT_ADDRESS_SPECIALS: [std::ops::RangeInclusive<char>; 6] = [
     '\u{80}'..='\u{2C1}',
     '\u{2C4}'..='\u{1432}',
-    '\u{3400}'..='\u{9FFF}',
-    '\u{AC00}'..='\u{D7A3}',
+    '\u{16B3}'..='\u{2038}',
+    '\u{2D67}'..='\u{FE63}',
+    '\u{FF21}'..='\u{FFFF}',
+    '\u{1F000}'..='\u{1FFFF}',
 ];
 
 /// C0 and C1 controls and DEL.
@@ -90,7 +97,7 @@ struct WordPlace {
 struct Shows {
     /// [`is_address_special`].
     specials: bool,
-    /// [`NAME_PUNCTUATION`].
+    /// [`is_name_punctuation`].
     punctuation: bool,
     control: bool,
     /// Anything that changes an address's structure when put into it: an address
@@ -104,8 +111,12 @@ impl Shows {
     fn of(text: &str) -> Shows {
         let mut shows = Shows::default();
         for c in text.chars() {
+            // Most characters of a name are letters and spaces.
+            if c.is_ascii_alphanumeric() || c == ' ' {
+                continue;
+            }
             let special = is_address_special(c);
-            let punctuation = NAME_PUNCTUATION.contains(&c);
+            let punctuation = is_name_punctuation(c);
             let control = is_control(c);
             shows.specials |= special;
             shows.punctuation |= punctuation;
