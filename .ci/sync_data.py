@@ -18,7 +18,7 @@ CORE_DATA = ROOT / "rust" / "core" / "data"
 PACKAGE_DATA = ROOT / "python" / "fromguard" / "data"
 # The files both read. The Unicode tables are not here: the core does not read them, its
 # example export_unicode_tables.rs generates them for the Python reference alone.
-SHARED = ("findings.tsv", "charsets.tsv")
+SHARED = ("findings.tsv", "charsets.tsv", "other_charsets.tsv")
 
 
 def stale_copies() -> List[str]:

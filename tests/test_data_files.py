@@ -16,3 +16,15 @@ def test_package_data_is_the_cores() -> None:
     )
     # On failure, stderr names each stale copy and the command that refreshes them.
     assert check.returncode == 0, check.stderr
+
+
+GEN_OTHER_CHARSETS = SYNC_DATA.parent / "gen_other_charsets.py"
+
+
+def test_other_charsets_are_what_the_generator_gives() -> None:
+    """rust/core/data/other_charsets.tsv is generated from this Python's codecs: a codec
+    table or alias that changed would change what the engines read."""
+    check = subprocess.run(
+        [sys.executable, str(GEN_OTHER_CHARSETS), "--check"], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr

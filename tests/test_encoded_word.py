@@ -17,10 +17,11 @@ spans, charsets, decoded text, errors and too-long flags. Each case is one JSON 
 
 from __future__ import annotations
 
+import base64
 import codecs
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -130,6 +131,95 @@ def test_bounds() -> None:
     assert ew.find_encoded_words(data, 100, 200) == []
     foreign = ew.EncodedWord(0, 100, "utf-8", ew.WordEncoding.Q, 50, 40)
     assert ew.decode(b"short", foreign) is ew.DecodeError.BAD_ENCODING
+
+
+# -- other decoders' readings (other_charsets.tsv) ----------------------------------------
+
+
+def word_of(text: str) -> Tuple[bytes, ew.EncodedWord]:
+    data = text.encode("ascii")
+    word = ew.match_encoded_word(data, 0, len(data))
+    assert word is not None
+    return data, word
+
+
+def test_other_readings_labels() -> None:
+    assert ew.other_readings("UTF-32") == ("utf-32be", "utf-32le")
+    assert ew.other_readings("utf-16") == ("utf-16be",)  # fromguard reads it little-endian
+    assert ew.other_readings("utf-16le") == ()
+    assert ew.other_readings("IBM037") == ("cp037",)
+    assert ew.other_readings("Ebcdic-Cp-Us") == ("cp037",)
+    assert ew.other_readings("utf-8") == ()
+    assert ew.other_readings("x" * 100) == ()
+    for label, readings in ew._OTHER_READINGS.items():
+        assert label == label.lower() and readings, label
+        assert all(ew.is_token_char(b) for b in label.encode("ascii")), label
+        # Only "utf-16" is both fromguard's and read otherwise elsewhere.
+        assert ew.charset_encoding_name(label) is None or label == "utf-16", label
+        for reading in readings:
+            assert reading in ("utf-16be", "utf-16le", "utf-32be", "utf-32le") or (
+                reading in ew._OTHER_TABLES
+            ), label
+
+
+@pytest.mark.parametrize("codec", sorted(ew._OTHER_TABLES))
+def test_ebcdic_tables_are_pythons_codecs(codec: str) -> None:
+    raw = bytes(range(256))
+    data, word = word_of("=?%s?b?%s?=" % (codec, base64.b64encode(raw).decode()))
+    assert ew.decode_other(data, word, codec) == raw.decode(codec, "replace")
+
+
+def test_utf16_and_utf32_readings() -> None:
+    def b(raw: bytes) -> Tuple[bytes, ew.EncodedWord]:
+        return word_of("=?x?b?%s?=" % base64.b64encode(raw).decode())
+
+    text = "ceo@b\u00e4nk \U0001f600"
+    for reading, codec in (
+        ("utf-16be", "utf-16-be"),
+        ("utf-16le", "utf-16-le"),
+        ("utf-32be", "utf-32-be"),
+        ("utf-32le", "utf-32-le"),
+    ):
+        assert ew.decode_other(*b(text.encode(codec)), reading) == text
+    # A byte-order mark decides the order and is dropped, as Python's codec and iconv do.
+    assert ew.decode_other(*b(text.encode("utf-16-le")), "utf-16be") != text
+    assert ew.decode_other(*b(b"\xff\xfe" + text.encode("utf-16-le")), "utf-16be") == text
+    assert ew.decode_other(*b(b"\x00\x00\xfe\xff" + text.encode("utf-32-be")), "utf-32le") == text
+    # Unpaired surrogates, units above U+10FFFF and bytes left over are U+FFFD.
+    assert ew.decode_other(*b(b"\xd8\x00\x00A\x00"), "utf-16be") == "\ufffdA\ufffd"
+    assert ew.decode_other(*b(b"\x00\x11\x00\x00\x00\x00\x00A\x00"), "utf-32be") == (
+        "\ufffdA\ufffd"
+    )
+    assert ew.decode_other(*b(b"\x00\x00\xd8\x00"), "utf-32be") == "\ufffd"
+    assert ew.decode_other(*word_of("=?x?b?Y?="), "utf-32be") is ew.DecodeError.BAD_ENCODING
+
+
+def test_decode_ignoring_charset() -> None:
+    assert ew.decode_ignoring_charset(*word_of("=?x?q?a=40b=FF?=")) == "a@b\ufffd"
+    assert ew.decode_ignoring_charset(*word_of("=?x?q?a=4?=")) is ew.DecodeError.BAD_ENCODING
+
+
+def test_modified_utf7() -> None:
+    assert ew.decode_modified_utf7("ceo&AEA-bank.example") == "ceo@bank.example"
+    assert ew.decode_modified_utf7("&ZeVnLIqe-") == "\u65e5\u672c\u8a9e"
+    assert ew.decode_modified_utf7("a&-b&AOk-") == "a&b\u00e9"
+    assert ew.decode_modified_utf7("x&P,8-") == "x\u3fff"  # "," stands for "/"
+    assert ew.decode_modified_utf7("Tom&Jerry") is None  # no "-" ends the run
+    assert ew.decode_modified_utf7("a&-b") is None  # only an escaped "&"
+    assert ew.decode_modified_utf7("plain") is None
+    assert ew.decode_modified_utf7("&&AEA-") == "&@"
+
+
+def test_b_text_misaligned() -> None:
+    assert not ew.b_text_misaligned(word_of("=?utf-8?b?SmFu?=")[1])
+    assert ew.b_text_misaligned(word_of("=?utf-8?b?ey?=")[1])
+    assert ew.b_text_misaligned(word_of("=?utf-8?b?Y?=")[1])
+    assert ew.b_text_misaligned(word_of("=?utf-8?b?SmFuZQ==Y?=")[1])
+    assert not ew.b_text_misaligned(word_of("=?utf-8?q?ey?=")[1])
+    data, word = word_of("=?utf-8?b?SmFuZQ==Y?=")
+    trimmed = ew.without_dangling_b_char(word)
+    assert trimmed is not None and ew.decode(data, trimmed) == "Jane"
+    assert ew.without_dangling_b_char(word_of("=?utf-8?b?SmFuZQ?=")[1]) is None
 
 
 # -- generated inputs (hypothesis) ---------------------------------------------------------

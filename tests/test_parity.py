@@ -41,6 +41,16 @@ encoded = st.sampled_from(
         b"=?utf-8?q?x=E2=80=AEy?=",
         b"=?utf-8?q?a.b@c.example?=",
         b"=?utf-8?b?PGNlb0BiYW5rLmV4YW1wbGU+?=",
+        # Other decoders' readings, decoded punctuation and look-alikes, B out of groups.
+        b"=?utf-32?b?AAAAYwAAAEAAAABiAAAALgAAAGM=?=",
+        b"=?ucs-2?b?//5AAA==?=",
+        b"=?utf-16?b?AEAAYQ==?=",
+        b"=?ibm037?q?L=81=7C=82n?=",
+        b"=?cp1140?q?=25?=",
+        b"=?x?q?a=40b=2Ec?=",
+        b"=?iso-8859-1?Q?M=FCller=2C_J=FCrgen?=",
+        b"=?utf-8?q?=EF=BC=A0?=",
+        b"=?iso-8859-1?b?ey?=",
     ]
 )
 # What the deception pass looks for: addresses, routing hacks, look-alike and punycode
@@ -62,6 +72,8 @@ deceptive_word = st.sampled_from(
         "J\u00f6rg@b\u00fc.example",
         "[IPv6:::1]",
         "[a@b.example]",
+        "ceo&AEA-bank.example",
+        "a&-b&ACw-",
     ]
 ).map(str.encode)
 word_text = st.one_of(atom, utf8_word, latin1_word, encoded, deceptive_word, st.binary(max_size=4))

@@ -26,7 +26,7 @@ local part; display names; comments; encoded-words; rejected text; format charac
 from __future__ import annotations
 
 import bisect
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from .._model import Mailbox, Shadow
 from . import encoded_word, lookalike
@@ -35,7 +35,89 @@ from .lexer import BYTE_CLASS, C_ATEXT, COMMENT, high_runs
 from .limits import MAX_SHADOWS
 from .tree import Tree
 
-ADDRESS_PUNCTUATION = '<>@,;:"'
+# RFC 5322 specials other than "<", ">" and "@": in a decoded display name they are an
+# honest name's punctuation (Outlook and Exchange encode "Müller, Jürgen" so), info.
+NAME_PUNCTUATION = frozenset(',;:.()[]"\\')
+
+
+def is_address_special(char: str) -> bool:
+    """ "<", ">", "@", or a character whose UTS #39 skeleton holds one (the fullwidth
+    U+FF20, the small U+FE64, U+2039...): what makes decoded text read as an address or an
+    angle-addr."""
+    if char < "\x80":
+        return char in "<>@"
+    skeleton = lookalike.skeleton(char)
+    return "<" in skeleton or ">" in skeleton or "@" in skeleton
+
+
+def is_control(char: str) -> bool:
+    """C0 and C1 controls and DEL."""
+    return char < "\x20" or "\x7f" <= char < "\xa0"
+
+
+class Shows:
+    """What the readings of an encoded-word show."""
+
+    __slots__ = ("address_structure", "bidi", "control", "invisible", "punctuation", "specials")
+
+    def __init__(self) -> None:
+        self.specials = False  # is_address_special
+        self.punctuation = False  # NAME_PUNCTUATION
+        self.control = False
+        # Anything that changes an address's structure when put into it: an address
+        # special, punctuation but ".", a control.
+        self.address_structure = False
+        self.bidi = False
+        self.invisible = False
+
+    @classmethod
+    def of(cls, text: str) -> "Shows":
+        shows = cls()
+        for char in text:
+            special = is_address_special(char)
+            punctuation = char in NAME_PUNCTUATION
+            control = is_control(char)
+            shows.specials |= special
+            shows.punctuation |= punctuation
+            shows.control |= control
+            shows.address_structure |= special or control or (punctuation and char != ".")
+        for span in lookalike.format_characters(text):
+            if span.kind == lookalike.FormatKind.BIDI:
+                shows.bidi = True
+            else:
+                shows.invisible = True
+        return shows
+
+    def add(self, other: "Shows") -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) or getattr(other, name))
+
+    def report(
+        self, report: Callable[[str, int, int], None], start: int, end: int, in_address: bool
+    ) -> None:
+        """Each code once, at the span of the word. Punctuation is named only where no
+        address special is (it adds nothing then)."""
+        codes = (
+            (self.specials, "encoded-word-specials"),
+            (self.punctuation and not self.specials, "encoded-word-punctuation"),
+            (self.control, "encoded-word-control"),
+            (in_address and self.address_structure, "encoded-word-in-address-specials"),
+            (self.bidi, "bidi-control"),
+            (self.invisible, "invisible-character"),
+        )
+        for shown, code in codes:
+            if shown:
+                report(code, start, end)
+
+
+def other_decoder_code(reading: str) -> str:
+    """The code naming the decoder of another reading that shows address structure."""
+    if reading.startswith("utf-16"):
+        return "encoded-word-as-utf16"
+    if reading.startswith("utf-32"):
+        return "encoded-word-as-utf32"
+    return "encoded-word-as-ebcdic"  # every table of other_charsets.tsv is an EBCDIC one
+
 
 # Where a shadow found in each kind of unit is reported when it differs from the sender.
 DECEPTIVE_CODE = {
@@ -282,28 +364,80 @@ class Analysis:
             self.report("bang-path" if same else "bang-path-other-domain", start, end)
 
     def encoded_words(self) -> None:
-        """Every encoded-word, decoded or not: what its text would show. Those the grammar
-        does not decode (RFC 2047 forbids their place) are searched for addresses too."""
+        """Every encoded-word, decoded or not: what its text would show, in fromguard's
+        reading and in other decoders'. Those the grammar does not decode (RFC 2047 forbids
+        their place, or the charset is not fromguard's) are searched for addresses too.
+        Then IMAP modified UTF-7 in the addresses."""
         data = self.tree.data
-        for start, end, placed_wrongly in sorted(self.tree.encoded_words, key=lambda w: w[:2]):
+        for start, end, code in sorted(self.tree.encoded_words, key=lambda w: w[:2]):
             word = encoded_word.match_encoded_word(data, start, end)
             if word is not None:
-                self.inspect_word(word, placed_wrongly)
+                search = code != "encoded-word"
+                self.inspect_word(word, search, code == "encoded-word-in-address")
+        self.modified_utf7()
 
-    def inspect_word(self, word: encoded_word.EncodedWord, search: bool) -> None:
-        """Judge what an encoded-word decodes to: address punctuation, controls, format
-        characters; with ``search``, addresses (for words no display text shows)."""
+    def inspect_word(self, word: encoded_word.EncodedWord, search: bool, in_address: bool) -> None:
+        """Judge what an encoded-word shows, in every reading (fromguard's decoding, and
+        other decoders'): address specials, punctuation, controls, format characters, each
+        reported once; with ``search``, the addresses of every reading; for an other
+        decoder's reading that shows structure, the code naming that decoder. B text out of
+        groups of 4 is reported here, wherever the word stands (decoders disagree on it)."""
+        data = self.tree.data
+        if encoded_word.b_text_misaligned(word):
+            self.report("encoded-word-b-length", word.start, word.end)
+        shows = Shows()
         decoded = self.tree.decoded.get((word.start, word.end))
-        text = encoded_word.decode(self.tree.data, word) if decoded is None else decoded
-        if isinstance(text, encoded_word.DecodeError):
-            return
-        if any(char in text for char in ADDRESS_PUNCTUATION):
-            self.report("encoded-word-specials", word.start, word.end)
-        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
-            self.report("encoded-word-control", word.start, word.end)
-        self.report_format_kinds(text, word.start, word.end)
+        text = encoded_word.decode(data, word) if decoded is None else decoded
+        # RFC 2047 §5 forbids the word in an address; the programs that decode it anyway
+        # ignore a charset they do not know and take its bytes (Heyes 2024).
+        if text is encoded_word.DecodeError.UNKNOWN_CHARSET and in_address:
+            text = encoded_word.decode_ignoring_charset(data, word)
+            search = True
+        elif text is encoded_word.DecodeError.BAD_ENCODING:
+            # Not decoded here, but GMime and Thunderbird decode the whole groups.
+            trimmed = encoded_word.without_dangling_b_char(word)
+            if trimmed is not None:
+                text = encoded_word.decode(data, trimmed)
+                search = True
+        if not isinstance(text, encoded_word.DecodeError):
+            shows.add(self.read(text, word.start, word.end, search))
+        # A label has at most two readings; a byte-order mark makes them one text.
+        read: List[str] = []
+        named: List[str] = []
+        for reading in encoded_word.other_readings(word.charset):
+            other_text = encoded_word.decode_other(data, word, reading)
+            if isinstance(other_text, encoded_word.DecodeError) or other_text in read:
+                continue
+            other = self.read(other_text, word.start, word.end, True)
+            code = other_decoder_code(reading)
+            if (other.specials or other.control) and code not in named:
+                self.report(code, word.start, word.end)
+                named.append(code)
+            shows.add(other)
+            read.append(other_text)
+        shows.report(self.report, word.start, word.end, in_address)
+
+    def read(self, text: str, start: int, end: int, search: bool) -> "Shows":
+        """What one reading of an encoded-word shows; with ``search``, its addresses are
+        compared with the sender's."""
         if search:
-            self.compare(text, "encoded-word", word.start, word.end)
+            self.compare(text, "encoded-word", start, end)
+        return Shows.of(text)
+
+    def modified_utf7(self) -> None:
+        """IMAP modified UTF-7 (RFC 3501 §5.1.3) in a local part or domain that decodes to
+        address structure: ``ceo&AEA-bank.example@relay`` is ``ceo@bank.example@relay``
+        to a program that decodes it."""
+        for mailbox in self.tree.mailboxes:
+            parts = (
+                (mailbox.local_part, mailbox.local_part_span),
+                (mailbox.domain, mailbox.domain_span),
+            )
+            for text, (start, end) in parts:
+                decoded = encoded_word.decode_modified_utf7(text)
+                if decoded is not None and Shows.of(decoded).address_structure:
+                    self.report("modified-utf7-in-address", start, end)
+                    self.compare(decoded, "encoded-word", start, end)
 
     def report_format_kinds(self, text: str, start: int, end: int) -> None:
         """Bidi controls and invisible characters in decoded text, once per kind, at the
@@ -324,7 +458,7 @@ class Analysis:
             self.compare(text, "rejected-text", start, end)
             for word in encoded_word.find_encoded_words(data, start, end):
                 if (word.start, word.end) not in inspected:  # e.g. in a comment there
-                    self.inspect_word(word, True)
+                    self.inspect_word(word, True, False)
 
     def format_characters(self) -> None:
         """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""

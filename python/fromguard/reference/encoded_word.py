@@ -22,19 +22,25 @@ import codecs
 import enum
 import functools
 from importlib import resources
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
 __all__ = [
     "MAX_ENCODED_WORD_LEN",
     "DecodeError",
     "EncodedWord",
     "WordEncoding",
+    "b_text_misaligned",
     "charset_encoding_name",
     "charset_labels",
     "decode",
+    "decode_ignoring_charset",
+    "decode_modified_utf7",
+    "decode_other",
     "find_encoded_words",
     "match_encoded_word",
+    "other_readings",
     "too_long",
+    "without_dangling_b_char",
 ]
 
 # RFC 2047 §2: "An 'encoded-word' may not be more than 75 characters long, including
@@ -170,6 +176,22 @@ def too_long(word: EncodedWord) -> bool:
     return word.end - word.start > MAX_ENCODED_WORD_LEN
 
 
+def b_text_misaligned(word: EncodedWord) -> bool:
+    """Whether ``word`` is B text whose length is not a multiple of 4 (RFC 2045 §6.8 pads
+    base64 to groups of 4): missing padding, which ``decode_b`` accepts as GMime and
+    Thunderbird do while Python's email notes a defect, and a dangling character (a
+    remainder of 1), which does not decode at all. One rule reports both."""
+    return word.encoding is WordEncoding.B and (word.text_end - word.text_start) % 4 != 0
+
+
+def without_dangling_b_char(word: EncodedWord) -> Optional[EncodedWord]:
+    """``word`` without the last character of its B text when that character dangles (a
+    remainder of 1, which ``decode`` rejects): what GMime and Thunderbird decode, the
+    whole groups before it. None for any other word."""
+    dangling = word.encoding is WordEncoding.B and (word.text_end - word.text_start) % 4 == 1
+    return word._replace(text_end=word.text_end - 1) if dangling else None
+
+
 # -- decoding ------------------------------------------------------------------------------
 
 
@@ -185,12 +207,9 @@ def decode(data: bytes, word: EncodedWord) -> Union[str, DecodeError]:
     charset = _lookup_charset(word.charset)
     if charset is None:
         return DecodeError.UNKNOWN_CHARSET
-    if not 0 <= word.text_start <= word.text_end <= len(data):
-        return DecodeError.BAD_ENCODING
-    text = data[word.text_start : word.text_end]
-    raw = decode_b(text) if word.encoding is WordEncoding.B else decode_q(text)
-    if raw is None:
-        return DecodeError.BAD_ENCODING
+    raw = _decode_b_or_q(data, word)
+    if isinstance(raw, DecodeError):
+        return raw
     return _decode_charset(raw, charset)
 
 
@@ -252,6 +271,15 @@ def decode_q(text: bytes) -> Optional[bytes]:
             out.append(c)
             i += 1
     return bytes(out)
+
+
+def _decode_b_or_q(data: bytes, word: EncodedWord) -> Union[bytes, DecodeError]:
+    """The bytes of the word's B or Q text (BAD_ENCODING when it does not decode)."""
+    if not 0 <= word.text_start <= word.text_end <= len(data):
+        return DecodeError.BAD_ENCODING
+    text = data[word.text_start : word.text_end]
+    raw = decode_b(text) if word.encoding is WordEncoding.B else decode_q(text)
+    return DecodeError.BAD_ENCODING if raw is None else raw
 
 
 def decode_utf7(raw: bytes) -> str:
@@ -830,3 +858,137 @@ MULTI_BYTE_DECODERS = {
     "Shift_JIS": _decode_shift_jis,
     "EUC-KR": _decode_euc_kr,
 }
+
+
+# -- other decoders' readings --------------------------------------------------------------
+#
+# other_charsets.tsv (generated from Python's codecs by .ci/gen_other_charsets.py) names the
+# charsets that Python's email package and iconv decode where fromguard does not (UTF-32,
+# UCS-2, EBCDIC code pages) or reads otherwise ("utf-16": WHATWG little-endian, iconv
+# big-endian). A reading is "utf-16be", "utf-16le", "utf-32be", "utf-32le" or the name of
+# one of the file's 256-entry tables.
+
+
+def _load_other_charsets() -> Tuple[Dict[str, Tuple[str, ...]], Dict[str, List[str]]]:
+    """other_charsets.tsv: comment and blank lines are skipped; "label" and "table" rows."""
+    text = (resources.files("fromguard") / "data" / "other_charsets.tsv").read_text("utf-8")
+    readings: Dict[str, Tuple[str, ...]] = {}
+    tables: Dict[str, List[str]] = {}
+    for line in text.splitlines():
+        columns = line.split("\t")
+        if len(columns) != 3:
+            continue
+        kind, name, value = columns
+        if kind == "label":
+            readings[name] = tuple(value.split())
+        elif kind == "table":
+            points = value.split()
+            if len(points) == 256:
+                tables[name] = [chr(int(point, 16)) for point in points]
+    return readings, tables
+
+
+_OTHER_READINGS, _OTHER_TABLES = _load_other_charsets()
+
+
+def other_readings(label: str) -> Tuple[str, ...]:
+    """How other widely deployed decoders read a charset label (case-insensitive) that
+    fromguard decodes otherwise or not at all: none for most labels."""
+    if len(label) > MAX_LABEL_LEN:
+        return ()
+    return _OTHER_READINGS.get(label.translate(_ASCII_LOWER), ())
+
+
+def decode_ignoring_charset(data: bytes, word: EncodedWord) -> Union[str, DecodeError]:
+    """The text of ``word`` with its charset ignored, its bytes read as UTF-8 (malformed
+    sequences becoming U+FFFD): how the programs that decode a charset they do not know
+    anyway read it (the Ruby mail gem behind GitLab and Zendesk; Python's email reads it
+    as ASCII, which agrees on every ASCII byte). BAD_ENCODING when the B or Q text does
+    not decode."""
+    raw = _decode_b_or_q(data, word)
+    return raw if isinstance(raw, DecodeError) else raw.decode("utf-8", "replace")
+
+
+def decode_other(data: bytes, word: EncodedWord, reading: str) -> Union[str, DecodeError]:
+    """The text of ``word`` in one of the ``other_readings``, malformed sequences becoming
+    U+FFFD; BAD_ENCODING when the B or Q text does not decode."""
+    raw = _decode_b_or_q(data, word)
+    if isinstance(raw, DecodeError):
+        return raw
+    if reading in ("utf-16be", "utf-16le"):
+        return _decode_utf16(raw, reading == "utf-16be")
+    if reading in ("utf-32be", "utf-32le"):
+        return _decode_utf32(raw, reading == "utf-32be")
+    table = _OTHER_TABLES.get(reading)
+    return REPLACEMENT * len(raw) if table is None else "".join([table[b] for b in raw])
+
+
+def _decode_utf16(raw: bytes, big_endian: bool) -> str:
+    """UTF-16 in the given byte order, unless a byte-order mark (dropped) says otherwise,
+    as Python's codec and iconv read one. An unpaired surrogate is U+FFFD (as in UTF-7);
+    so is a byte left over at the end."""
+    if raw[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        big_endian = raw[:2] == b"\xfe\xff"
+        raw = raw[2:]
+    out: List[str] = []
+    high: Optional[int] = None
+    order: Literal["big", "little"] = "big" if big_endian else "little"
+    for i in range(0, len(raw) - 1, 2):
+        high = _push_utf16_unit(out, high, int.from_bytes(raw[i : i + 2], order))
+    if high is not None:
+        out.append(REPLACEMENT)
+    if len(raw) % 2:
+        out.append(REPLACEMENT)
+    return "".join(out)
+
+
+def _decode_utf32(raw: bytes, big_endian: bool) -> str:
+    """UTF-32 in the given byte order unless a byte-order mark (dropped) says otherwise. A
+    unit that is a surrogate or above U+10FFFF is U+FFFD; so are 1-3 bytes left over."""
+    if raw[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00"):
+        big_endian = raw[:4] == b"\x00\x00\xfe\xff"
+        raw = raw[4:]
+    out: List[str] = []
+    order: Literal["big", "little"] = "big" if big_endian else "little"
+    for i in range(0, len(raw) - 3, 4):
+        unit = int.from_bytes(raw[i : i + 4], order)
+        valid = unit <= 0x10FFFF and not 0xD800 <= unit <= 0xDFFF
+        out.append(chr(unit) if valid else REPLACEMENT)
+    if len(raw) % 4:
+        out.append(REPLACEMENT)
+    return "".join(out)
+
+
+# RFC 3501 §5.1.3: modified BASE64, with "," for "/".
+MODIFIED_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,")
+
+
+def decode_modified_utf7(text: str) -> Optional[str]:
+    """``text`` with each IMAP modified UTF-7 sequence (RFC 3501 §5.1.3: "&", modified
+    BASE64 of UTF-16, "-"; "&-" is "&") decoded as ``decode_utf7`` decodes UTF-7; None
+    when it holds no such sequence. An "&" that starts none stays as it is."""
+    if "&" not in text:
+        return None
+    out: List[str] = []
+    found = False
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] != "&":
+            out.append(text[i])
+            i += 1
+            continue
+        j = i + 1
+        while j < n and text[j] in MODIFIED_BASE64:
+            j += 1
+        if j < n and text[j] == "-":
+            if j == i + 1:
+                out.append("&")
+            else:
+                run = text[i + 1 : j].replace(",", "/").encode("ascii")
+                out.append(decode_utf7(b"+" + run + b"-"))
+                found = True
+            i = j + 1
+        else:
+            out.append("&")
+            i += 1
+    return "".join(out) if found else None

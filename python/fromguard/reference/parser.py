@@ -108,10 +108,11 @@ class Parser:
         self.comments: List[str] = []  # comments of the element being parsed
 
     def report_encoded_word(self, code: str, start: int, end: int) -> None:
-        """Report an encoded-word (``encoded-word``, or one of the codes of a word placed
-        where RFC 2047 forbids it) and keep it for the deception analysis."""
+        """Report an encoded-word (``encoded-word``, one of the codes of a word placed
+        where RFC 2047 forbids it, or a decoding error) and keep it, with its code, for
+        the deception analysis."""
         self.report(code, start, end)
-        self.tree.encoded_words.append((start, end, code != "encoded-word"))
+        self.tree.encoded_words.append((start, end, code))
 
     def reject(self, code: str, start: int, end: int) -> None:
         """Report text the grammar skips (``text-after-address``, ``no-address``) and keep
@@ -191,7 +192,8 @@ class Parser:
             self.report("encoded-word-too-long", word.start, word.end)
         result = encoded_word.decode(self.data, word)
         if isinstance(result, encoded_word.DecodeError):
-            self.report(result.code, word.start, word.end)
+            # Kept for the analysis: other decoders may read what this one does not.
+            self.report_encoded_word(result.code, word.start, word.end)
             return None
         self.report_encoded_word("encoded-word", word.start, word.end)
         self.tree.decoded[(word.start, word.end)] = result

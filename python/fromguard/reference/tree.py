@@ -7,9 +7,10 @@ know of a reported finding is therefore kept here too, appended at the place the
 reports it:
 
 - ``rejected``: the span of each ``text-after-address`` and ``no-address``;
-- ``encoded_words``: ``(start, end, placed_wrongly)`` of each ``encoded-word`` (False)
-  and each ``encoded-word-in-quoted-string``, ``encoded-word-in-address`` and
-  ``encoded-word-not-delimited`` (True), the lexer's included;
+- ``encoded_words``: ``(start, end, code)`` of each ``encoded-word``,
+  ``encoded-word-in-quoted-string``, ``encoded-word-in-address``,
+  ``encoded-word-not-delimited``, ``encoded-word-unknown-charset`` and
+  ``encoded-word-bad-encoding``, the lexer's included;
 - ``routes``: the span of each ``obs-route``.
 
 All lists are in the order the grammar produced them.
@@ -52,5 +53,5 @@ class Tree:
         self.phrases: List[Tuple[int, int, str]] = []  # every display name read: span, text
         self.decoded: Dict[Span, str] = {}  # each encoded-word the grammar decoded, by span
         self.rejected: List[Span] = []
-        self.encoded_words: List[Tuple[int, int, bool]] = []
+        self.encoded_words: List[Tuple[int, int, str]] = []
         self.routes: List[Span] = []

@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::code::Code;
-use crate::encoded_word::{self, EncodedWord};
+use crate::encoded_word::{self, DecodeError, EncodedWord, Reading};
 use crate::findings::Findings;
 use crate::lexer::{C_ATEXT, Kind, class, high_runs, lossy};
 use crate::limits::MAX_SHADOWS;
@@ -39,8 +39,142 @@ use crate::lookalike::{self, FormatKind};
 use crate::model::{Mailbox, Shadow, ShadowSource};
 use crate::tree::Tree;
 
-/// Characters that make decoded text address structure to a lenient reader.
-const ADDRESS_PUNCTUATION: &[char] = &['<', '>', '@', ',', ';', ':', '"'];
+/// RFC 5322 specials other than "<", ">" and "@": in a decoded display name they are an
+/// honest name's punctuation (Outlook and Exchange encode "Müller, Jürgen" so), info.
+fn is_name_punctuation(c: char) -> bool {
+    matches!(
+        c,
+        ',' | ';' | ':' | '.' | '(' | ')' | '[' | ']' | '"' | '\\'
+    )
+}
+
+/// "<", ">", "@", or a character whose UTS #39 skeleton holds one (the fullwidth U+FF20,
+/// the small U+FE64, U+2039...): what makes decoded text read as an address or an
+/// angle-addr.
+fn is_address_special(c: char) -> bool {
+    if c.is_ascii() {
+        return matches!(c, '<' | '>' | '@');
+    }
+    if WITHOUT_ADDRESS_SPECIALS
+        .iter()
+        .any(|range| range.contains(&c))
+    {
+        return false;
+    }
+    // The skeleton's characters as they come, without collecting them (lookalike::skeleton).
+    let mut buffer = [0; 4];
+    unicode_security::skeleton(c.encode_utf8(&mut buffer)).any(|p| matches!(p, '<' | '>' | '@'))
+}
+
+/// Where no character's skeleton holds "<", ">" or "@" (a test checks every one): the
+/// letters of most names (Latin, Greek, Cyrillic, Arabic, Indic, Thai..., kana, CJK,
+/// Hangul, fullwidth letters, emoji) are judged without computing a skeleton.
+const WITHOUT_ADDRESS_SPECIALS: [std::ops::RangeInclusive<char>; 6] = [
+    '\u{80}'..='\u{2C1}',
+    '\u{2C4}'..='\u{1432}',
+    '\u{16B3}'..='\u{2038}',
+    '\u{2D67}'..='\u{FE63}',
+    '\u{FF21}'..='\u{FFFF}',
+    '\u{1F000}'..='\u{1FFFF}',
+];
+
+/// C0 and C1 controls and DEL.
+fn is_control(c: char) -> bool {
+    c < '\u{20}' || ('\u{7F}'..'\u{A0}').contains(&c)
+}
+
+/// Where an encoded-word stands, for [`Analysis::inspect_word`].
+#[derive(Clone, Copy)]
+struct WordPlace {
+    /// No display text shows its decoding: search it for addresses.
+    search: bool,
+    /// In a local part or domain, where RFC 2047 §5 forbids it.
+    in_address: bool,
+}
+
+/// What the readings of an encoded-word show.
+#[derive(Clone, Copy, Default)]
+struct Shows {
+    /// [`is_address_special`].
+    specials: bool,
+    /// [`is_name_punctuation`].
+    punctuation: bool,
+    control: bool,
+    /// Anything that changes an address's structure when put into it: an address
+    /// special, punctuation but ".", a control.
+    address_structure: bool,
+    bidi: bool,
+    invisible: bool,
+}
+
+impl Shows {
+    fn of(text: &str) -> Shows {
+        let mut shows = Shows::default();
+        for c in text.chars() {
+            // Most characters of a name are letters and spaces.
+            if c.is_ascii_alphanumeric() || c == ' ' {
+                continue;
+            }
+            let special = is_address_special(c);
+            let punctuation = is_name_punctuation(c);
+            let control = is_control(c);
+            shows.specials |= special;
+            shows.punctuation |= punctuation;
+            shows.control |= control;
+            shows.address_structure |= special || control || (punctuation && c != '.');
+        }
+        for span in lookalike::format_characters(text) {
+            match span.kind {
+                FormatKind::Bidi => shows.bidi = true,
+                FormatKind::Invisible => shows.invisible = true,
+            }
+        }
+        shows
+    }
+
+    fn add(&mut self, other: Shows) {
+        self.specials |= other.specials;
+        self.punctuation |= other.punctuation;
+        self.control |= other.control;
+        self.address_structure |= other.address_structure;
+        self.bidi |= other.bidi;
+        self.invisible |= other.invisible;
+    }
+
+    /// Each code once, at the span of the word. Punctuation is named only where no
+    /// address special is (it adds nothing then).
+    fn report(self, findings: &mut Findings, start: usize, end: usize, in_address: bool) {
+        let codes = [
+            (self.specials, Code::EncodedWordSpecials),
+            (
+                self.punctuation && !self.specials,
+                Code::EncodedWordPunctuation,
+            ),
+            (self.control, Code::EncodedWordControl),
+            (
+                in_address && self.address_structure,
+                Code::EncodedWordInAddressSpecials,
+            ),
+            (self.bidi, Code::BidiControl),
+            (self.invisible, Code::InvisibleCharacter),
+        ];
+        for (shown, code) in codes {
+            if shown {
+                findings.report(code, start, end);
+            }
+        }
+    }
+}
+
+/// The code naming the decoder of another reading that shows address structure.
+fn other_decoder_code(reading: Reading) -> Code {
+    match reading {
+        Reading::Utf16 { .. } => Code::EncodedWordAsUtf16,
+        Reading::Utf32 { .. } => Code::EncodedWordAsUtf32,
+        // Every table of other_charsets.tsv is an EBCDIC code page.
+        Reading::Table(_) => Code::EncodedWordAsEbcdic,
+    }
+}
 
 /// Where a shadow found in each kind of unit is reported when it differs from the sender
 /// (`None` for the sources `compare` never sees).
@@ -511,8 +645,10 @@ impl<'a> Analysis<'_, 'a> {
         }
     }
 
-    /// Every encoded-word, decoded or not: what its text would show. Those the grammar
-    /// does not decode (RFC 2047 forbids their place) are searched for addresses too.
+    /// Every encoded-word, decoded or not: what its text would show, in fromguard's
+    /// reading and in other decoders'. Those the grammar does not decode (RFC 2047 forbids
+    /// their place, or the charset is not fromguard's) are searched for addresses too.
+    /// Then IMAP modified UTF-7 in the addresses.
     fn encoded_words(&mut self) {
         let tree = self.tree;
         // Stable, as the reference's sort of the words in the order reported.
@@ -522,46 +658,120 @@ impl<'a> Analysis<'_, 'a> {
         let mut decoded: Vec<_> = tree.decoded.iter().collect();
         decoded.sort_by_key(|&&(start, end, _)| (start, end));
         for span in words {
-            let (start, end) = (span.start, span.end);
-            let known = decoded
-                .binary_search_by_key(&(start, end), |&&(start, end, _)| (start, end))
-                .ok()
-                .and_then(|k| decoded.get(k));
+            let Some(word) = encoded_word::match_encoded_word(tree.data, span.start, span.end)
+            else {
+                continue;
+            };
             // A word the grammar decoded was matched at exactly this span already.
-            if let Some((_, _, text)) = known {
-                self.inspect_text(start, end, text, span.placed_wrongly);
-            } else if let Some(word) = encoded_word::match_encoded_word(tree.data, start, end) {
-                self.inspect_word(&word, span.placed_wrongly);
+            let known = decoded
+                .binary_search_by_key(&(span.start, span.end), |&&(start, end, _)| (start, end))
+                .ok()
+                .and_then(|k| decoded.get(k))
+                .map(|(_, _, text)| text);
+            let place = WordPlace {
+                search: span.code != Code::EncodedWord,
+                in_address: span.code == Code::EncodedWordInAddress,
+            };
+            self.inspect_word(&word, known, place);
+        }
+        self.modified_utf7();
+    }
+
+    /// Judge what an encoded-word shows, in every reading (fromguard's decoding, given
+    /// as `known` when the grammar made it, and other decoders'): address specials,
+    /// punctuation, controls, format characters, each reported once; with
+    /// `place.search`, the addresses of every reading; for an other decoder's reading
+    /// that shows structure, the code naming that decoder. B text out of groups of 4 is
+    /// reported here, wherever the word stands (decoders disagree on it).
+    fn inspect_word(
+        &mut self,
+        word: &EncodedWord<'_>,
+        known: Option<&Cow<'a, str>>,
+        place: WordPlace,
+    ) {
+        let (start, end) = (word.start, word.end);
+        if encoded_word::b_text_misaligned(word) {
+            self.findings.report(Code::EncodedWordBLength, start, end);
+        }
+        let mut shows = Shows::default();
+        match known {
+            Some(text) => shows.add(self.read(text, start, end, place.search)),
+            None => match encoded_word::decode(self.tree.data, word) {
+                Ok(text) => shows.add(self.read(&text, start, end, place.search)),
+                // RFC 2047 §5 forbids the word here; the programs that decode it anyway
+                // ignore a charset they do not know and take its bytes (Heyes 2024).
+                Err(DecodeError::UnknownCharset) if place.in_address => {
+                    if let Ok(text) = encoded_word::decode_ignoring_charset(self.tree.data, word) {
+                        shows.add(self.read(&Cow::Owned(text), start, end, true));
+                    }
+                }
+                // Not decoded here, but GMime and Thunderbird decode the whole groups.
+                Err(DecodeError::BadEncoding) => {
+                    let trimmed = encoded_word::without_dangling_b_char(word);
+                    let data = self.tree.data;
+                    if let Some(Ok(text)) = trimmed.map(|w| encoded_word::decode(data, &w)) {
+                        shows.add(self.read(&text, start, end, true));
+                    }
+                }
+                Err(DecodeError::UnknownCharset) => {}
+            },
+        }
+        // A label has at most two readings; a byte-order mark makes them one text.
+        let mut read: Vec<String> = Vec::new();
+        let mut named: Vec<Code> = Vec::new();
+        for &reading in encoded_word::other_readings(word.charset) {
+            let Ok(text) = encoded_word::decode_other(self.tree.data, word, reading) else {
+                continue;
+            };
+            if read.contains(&text) {
+                continue;
             }
+            let text = Cow::Owned(text);
+            let other = self.read(&text, start, end, true);
+            let code = other_decoder_code(reading);
+            if (other.specials || other.control) && !named.contains(&code) {
+                self.findings.report(code, start, end);
+                named.push(code);
+            }
+            shows.add(other);
+            read.push(text.into_owned());
         }
+        shows.report(self.findings, start, end, place.in_address);
     }
 
-    /// Judge what an encoded-word decodes to: address punctuation, controls, format
-    /// characters; with `search`, addresses (for words no display text shows).
-    fn inspect_word(&mut self, word: &EncodedWord<'_>, search: bool) {
-        if let Ok(text) = encoded_word::decode(self.tree.data, word) {
-            self.inspect_text(word.start, word.end, &text, search);
-        }
-    }
-
-    /// [`Self::inspect_word`] with the word's decoded text at hand.
+    /// What one reading of an encoded-word shows; with `search`, its addresses are
+    /// compared with the sender's.
     #[allow(
         clippy::ptr_arg,
         reason = "the Cow says whether the shadows can borrow from the input"
     )]
-    fn inspect_text(&mut self, start: usize, end: usize, text: &Cow<'a, str>, search: bool) {
-        if text.contains(ADDRESS_PUNCTUATION) {
-            self.findings.report(Code::EncodedWordSpecials, start, end);
-        }
-        if text
-            .chars()
-            .any(|c| c < '\u{20}' || ('\u{7F}'..'\u{A0}').contains(&c))
-        {
-            self.findings.report(Code::EncodedWordControl, start, end);
-        }
-        self.report_format_kinds(text, start, end);
+    fn read(&mut self, text: &Cow<'a, str>, start: usize, end: usize, search: bool) -> Shows {
         if search {
             self.compare(text, ShadowSource::EncodedWord, start, end);
+        }
+        Shows::of(text)
+    }
+
+    /// IMAP modified UTF-7 (RFC 3501 §5.1.3) in a local part or domain that decodes to
+    /// address structure: `ceo&AEA-bank.example@relay` is `ceo@bank.example@relay` to a
+    /// program that decodes it.
+    fn modified_utf7(&mut self) {
+        let tree = self.tree;
+        for mailbox in &tree.mailboxes {
+            let parts = [
+                (&mailbox.local_part, mailbox.local_part_span),
+                (&mailbox.domain, mailbox.domain_span),
+            ];
+            for (text, (start, end)) in parts {
+                let Some(decoded) = encoded_word::decode_modified_utf7(text) else {
+                    continue;
+                };
+                if Shows::of(&decoded).address_structure {
+                    self.findings
+                        .report(Code::ModifiedUtf7InAddress, start, end);
+                    self.compare(&Cow::Owned(decoded), ShadowSource::EncodedWord, start, end);
+                }
+            }
         }
     }
 
@@ -595,7 +805,11 @@ impl<'a> Analysis<'_, 'a> {
             for word in encoded_word::find_encoded_words(tree.data, start, end) {
                 // Skip words inspected already, e.g. decoded in a comment there.
                 if inspected.binary_search(&(word.start, word.end)).is_err() {
-                    self.inspect_word(&word, true);
+                    let place = WordPlace {
+                        search: true,
+                        in_address: false,
+                    };
+                    self.inspect_word(&word, None, place);
                 }
             }
         }
@@ -643,6 +857,26 @@ mod tests {
         assert_eq!(addresses("a@b..c"), Vec::<&str>::new());
         assert_eq!(addresses("@@@"), Vec::<&str>::new());
         assert_eq!(addresses(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn address_specials_and_their_look_alikes() {
+        for c in [
+            '<', '>', '@', '\u{FF20}', '\u{FE6B}', '\u{FF1C}', '\u{FF1E}', '\u{FE64}',
+        ] {
+            assert!(is_address_special(c), "{c:?}");
+        }
+        for c in ['a', ',', '.', '\u{FC}', '\u{4E00}', '\u{3000}'] {
+            assert!(!is_address_special(c), "{c:?}");
+        }
+        // The ranges skipped hold no character whose skeleton has "<", ">" or "@".
+        for range in WITHOUT_ADDRESS_SPECIALS {
+            for c in range {
+                let mut buffer = [0; 4];
+                let skeleton = lookalike::skeleton(c.encode_utf8(&mut buffer));
+                assert!(!skeleton.contains(['<', '>', '@']), "{c:?}");
+            }
+        }
     }
 
     #[test]
@@ -747,6 +981,12 @@ mod tests {
         b"=?utf-8?q?x=E2=80=AE?=",
         b"=?utf-8?b?PGNlb0BiYW5rLmV4YW1wbGU+?=",
         b"=?utf-8?q?a.b?=",
+        b"=?utf-32?b?AAAAYwAAAEAAAABiAAAALgAAAGM=?=",
+        b"=?ucs-2?b?//5AAA==?=",
+        b"=?ibm037?q?L=81=7C=82n?=",
+        b"=?x?q?a=40b=2Ec?=",
+        b"=?iso-8859-1?b?ey?=",
+        b"ceo&AEA-bank.example",
     ];
 
     proptest::proptest! {

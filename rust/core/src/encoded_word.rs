@@ -282,6 +282,28 @@ pub fn too_long(word: &EncodedWord<'_>) -> bool {
     word.end.saturating_sub(word.start) > MAX_ENCODED_WORD_LEN
 }
 
+/// Whether `word` is B text whose length is not a multiple of 4 (RFC 2045 §6.8 pads
+/// base64 to groups of 4): missing padding, which [`decode`] accepts as GMime and
+/// Thunderbird do while Python's email notes a defect, and a dangling character (a
+/// remainder of 1), which does not decode at all. One rule reports both.
+#[must_use]
+pub fn b_text_misaligned(word: &EncodedWord<'_>) -> bool {
+    word.encoding == WordEncoding::B && word.text_end.saturating_sub(word.text_start) % 4 != 0
+}
+
+/// `word` without the last character of its B text when that character dangles (a
+/// remainder of 1, which [`decode`] rejects): what GMime and Thunderbird decode, the
+/// whole groups before it. `None` for any other word.
+#[must_use]
+pub fn without_dangling_b_char<'a>(word: &EncodedWord<'a>) -> Option<EncodedWord<'a>> {
+    let dangling =
+        word.encoding == WordEncoding::B && word.text_end.saturating_sub(word.text_start) % 4 == 1;
+    dangling.then(|| EncodedWord {
+        text_end: word.text_end - 1,
+        ..*word
+    })
+}
+
 /// The decoded text of `word`, found in `data`.
 ///
 /// The charset is looked up first (an unknown charset is [`DecodeError::UnknownCharset`]
@@ -486,6 +508,266 @@ fn lookup_charset(label: &[u8]) -> Option<Charset> {
     key.copy_from_slice(label);
     key.make_ascii_lowercase();
     charset_table().by_label.get(&*key).copied()
+}
+
+// -- other decoders' readings --------------------------------------------------------------
+//
+// other_charsets.tsv (generated from Python's codecs by .ci/gen_other_charsets.py) names
+// the charsets that Python's email package and iconv decode where fromguard does not
+// (UTF-32, UCS-2, EBCDIC code pages) or reads otherwise ("utf-16": WHATWG little-endian,
+// iconv big-endian).
+
+/// The table of other decoders' readings, shared with the Python reference.
+const OTHER_CHARSETS_TSV: &str = include_str!("../data/other_charsets.tsv");
+
+/// How another decoder reads the bytes of an encoded-word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// UTF-16 in this byte order, unless a byte-order mark says otherwise.
+    Utf16 {
+        /// Big-endian without a byte-order mark.
+        big_endian: bool,
+    },
+    /// UTF-32 in this byte order, unless a byte-order mark says otherwise.
+    Utf32 {
+        /// Big-endian without a byte-order mark.
+        big_endian: bool,
+    },
+    /// A single-byte code page of the file (an EBCDIC one), by its index.
+    Table(usize),
+}
+
+struct OtherCharsets {
+    by_label: HashMap<&'static str, Vec<Reading>, BuildHasherDefault<LabelHasher>>,
+    tables: Vec<[char; 256]>,
+}
+
+/// `other_charsets.tsv`, parsed once: "label" rows name a label's readings, "table" rows
+/// give a code page's 256 characters; other lines are comments.
+fn other_charsets() -> &'static OtherCharsets {
+    static TABLE: OnceLock<OtherCharsets> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut tables = Vec::new();
+        let rows = || OTHER_CHARSETS_TSV.lines().map(|line| line.split('\t'));
+        for mut columns in rows() {
+            if let (Some("table"), Some(name), Some(points), None) = (
+                columns.next(),
+                columns.next(),
+                columns.next(),
+                columns.next(),
+            ) {
+                let points: Vec<&str> = points.split(' ').collect();
+                if points.len() != 256 {
+                    continue;
+                }
+                let mut table = ['\u{FFFD}'; 256];
+                for (slot, point) in table.iter_mut().zip(points) {
+                    *slot = u32::from_str_radix(point, 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .unwrap_or('\u{FFFD}');
+                }
+                names.insert(name, tables.len());
+                tables.push(table);
+            }
+        }
+        let mut by_label = HashMap::default();
+        for mut columns in rows() {
+            if let (Some("label"), Some(label), Some(readings), None) = (
+                columns.next(),
+                columns.next(),
+                columns.next(),
+                columns.next(),
+            ) {
+                let readings = readings
+                    .split(' ')
+                    .filter_map(|name| match name {
+                        "utf-16be" => Some(Reading::Utf16 { big_endian: true }),
+                        "utf-16le" => Some(Reading::Utf16 { big_endian: false }),
+                        "utf-32be" => Some(Reading::Utf32 { big_endian: true }),
+                        "utf-32le" => Some(Reading::Utf32 { big_endian: false }),
+                        _ => names.get(name).copied().map(Reading::Table),
+                    })
+                    .collect();
+                by_label.insert(label, readings);
+            }
+        }
+        OtherCharsets { by_label, tables }
+    })
+}
+
+/// How other widely deployed decoders read a charset label (case-insensitive) that
+/// fromguard decodes otherwise or not at all: none for most labels.
+#[must_use]
+pub fn other_readings(label: &[u8]) -> &'static [Reading] {
+    let mut lower = [0u8; MAX_LABEL_LEN];
+    let Some(key) = lower.get_mut(..label.len()) else {
+        return &[];
+    };
+    key.copy_from_slice(label);
+    key.make_ascii_lowercase();
+    std::str::from_utf8(key)
+        .ok()
+        .and_then(|key| other_charsets().by_label.get(key))
+        .map_or(&[][..], Vec::as_slice)
+}
+
+/// The bytes of the word's B or Q text.
+fn b_or_q_bytes(data: &[u8], word: &EncodedWord<'_>) -> Result<Vec<u8>, DecodeError> {
+    let text = data
+        .get(word.text_start..word.text_end)
+        .ok_or(DecodeError::BadEncoding)?;
+    let mut bytes = Vec::new();
+    match word.encoding {
+        WordEncoding::B => decode_b(text, &mut bytes)?,
+        WordEncoding::Q => decode_q(text, &mut bytes)?,
+    }
+    Ok(bytes)
+}
+
+/// The text of `word` with its charset ignored, its bytes read as UTF-8 (malformed
+/// sequences becoming U+FFFD): how the programs that decode a charset they do not know
+/// anyway read it (the Ruby mail gem behind GitLab and Zendesk; Python's email reads it
+/// as ASCII, which agrees on every ASCII byte).
+///
+/// # Errors
+///
+/// [`DecodeError::BadEncoding`] when the B or Q text does not decode.
+pub fn decode_ignoring_charset(data: &[u8], word: &EncodedWord<'_>) -> Result<String, DecodeError> {
+    Ok(String::from_utf8_lossy(&b_or_q_bytes(data, word)?).into_owned())
+}
+
+/// The text of `word` in one of the [`other_readings`], malformed sequences becoming
+/// U+FFFD.
+///
+/// # Errors
+///
+/// [`DecodeError::BadEncoding`] when the B or Q text does not decode.
+pub fn decode_other(
+    data: &[u8],
+    word: &EncodedWord<'_>,
+    reading: Reading,
+) -> Result<String, DecodeError> {
+    let bytes = b_or_q_bytes(data, word)?;
+    Ok(match reading {
+        Reading::Utf16 { big_endian } => decode_utf16(&bytes, big_endian),
+        Reading::Utf32 { big_endian } => decode_utf32(&bytes, big_endian),
+        Reading::Table(index) => match other_charsets().tables.get(index) {
+            Some(table) => bytes.iter().map(|&b| table[usize::from(b)]).collect(),
+            None => "\u{FFFD}".repeat(bytes.len()),
+        },
+    })
+}
+
+/// UTF-16 in the given byte order, unless a byte-order mark (dropped) says otherwise, as
+/// Python's codec and iconv read one. An unpaired surrogate is U+FFFD (as in UTF-7); so
+/// is a byte left over at the end.
+fn decode_utf16(bytes: &[u8], big_endian: bool) -> String {
+    let (big_endian, bytes) = match bytes {
+        [0xFE, 0xFF, rest @ ..] => (true, rest),
+        [0xFF, 0xFE, rest @ ..] => (false, rest),
+        _ => (big_endian, bytes),
+    };
+    let mut out = String::with_capacity(bytes.len());
+    let mut high = None;
+    let units = bytes.chunks_exact(2);
+    let leftover = !units.remainder().is_empty();
+    for pair in units {
+        let pair = [pair[0], pair[1]];
+        let unit = if big_endian {
+            u16::from_be_bytes(pair)
+        } else {
+            u16::from_le_bytes(pair)
+        };
+        push_utf16_unit(&mut out, &mut high, u32::from(unit));
+    }
+    if high.is_some() {
+        out.push(char::REPLACEMENT_CHARACTER);
+    }
+    if leftover {
+        out.push(char::REPLACEMENT_CHARACTER);
+    }
+    out
+}
+
+/// UTF-32 in the given byte order unless a byte-order mark (dropped) says otherwise. A
+/// unit that is a surrogate or above U+10FFFF is U+FFFD; so are 1-3 bytes left over.
+fn decode_utf32(bytes: &[u8], big_endian: bool) -> String {
+    let (big_endian, bytes) = match bytes {
+        [0x00, 0x00, 0xFE, 0xFF, rest @ ..] => (true, rest),
+        [0xFF, 0xFE, 0x00, 0x00, rest @ ..] => (false, rest),
+        _ => (big_endian, bytes),
+    };
+    let units = bytes.chunks_exact(4);
+    let leftover = !units.remainder().is_empty();
+    let mut out: String = units
+        .map(|unit| {
+            let unit = [unit[0], unit[1], unit[2], unit[3]];
+            let unit = if big_endian {
+                u32::from_be_bytes(unit)
+            } else {
+                u32::from_le_bytes(unit)
+            };
+            char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER)
+        })
+        .collect();
+    if leftover {
+        out.push(char::REPLACEMENT_CHARACTER);
+    }
+    out
+}
+
+/// RFC 3501 §5.1.3: modified BASE64, with "," for "/".
+fn is_modified_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b','
+}
+
+/// `text` with each IMAP modified UTF-7 sequence (RFC 3501 §5.1.3: "&", modified BASE64
+/// of UTF-16, "-"; "&-" is "&") decoded as [`decode_utf7`] decodes UTF-7; `None` when it
+/// holds no such sequence. An "&" that starts none stays as it is.
+#[must_use]
+pub fn decode_modified_utf7(text: &str) -> Option<String> {
+    if !text.contains('&') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut found = false;
+    let mut i = 0;
+    while let Some(rest) = text.get(i..) {
+        let Some(amp) = rest.find('&') else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(rest.get(..amp).unwrap_or_default());
+        let at = i + amp;
+        let run_end = at + 1 + run_of_modified_base64(bytes, at + 1);
+        if bytes.get(run_end) == Some(&b'-') {
+            if run_end == at + 1 {
+                out.push('&');
+            } else {
+                let mut utf7 = Vec::with_capacity(run_end - at + 1);
+                utf7.push(b'+');
+                let run = bytes.get(at + 1..run_end).unwrap_or_default();
+                utf7.extend(run.iter().map(|&b| if b == b',' { b'/' } else { b }));
+                utf7.push(b'-');
+                out.push_str(&decode_utf7(&utf7));
+                found = true;
+            }
+            i = run_end + 1;
+        } else {
+            out.push('&');
+            i = at + 1;
+        }
+    }
+    found.then_some(out)
+}
+
+fn run_of_modified_base64(bytes: &[u8], start: usize) -> usize {
+    bytes.get(start..).map_or(0, |rest| {
+        rest.iter().take_while(|&&b| is_modified_base64(b)).count()
+    })
 }
 
 // -- B and Q -------------------------------------------------------------------------------
@@ -763,6 +1045,142 @@ mod tests {
             text_end: 40,
         };
         assert_eq!(decode(b"short", &word), Err(DecodeError::BadEncoding));
+    }
+
+    #[test]
+    fn other_readings_of_labels() {
+        let utf32 = [
+            Reading::Utf32 { big_endian: true },
+            Reading::Utf32 { big_endian: false },
+        ];
+        assert_eq!(other_readings(b"UTF-32"), utf32);
+        assert_eq!(
+            other_readings(b"utf-16"),
+            [Reading::Utf16 { big_endian: true }]
+        );
+        assert!(other_readings(b"utf-16le").is_empty());
+        assert!(other_readings(b"utf-8").is_empty());
+        assert!(other_readings(&[b'x'; 100]).is_empty());
+        assert_eq!(other_readings(b"Ebcdic-Cp-Us"), other_readings(b"ibm037"));
+        assert!(matches!(other_readings(b"cp037"), [Reading::Table(_)]));
+        // Every row of the file resolves: each reading named is a decoder or a table.
+        let charsets = other_charsets();
+        assert_eq!(charsets.tables.len(), 7);
+        for line in OTHER_CHARSETS_TSV.lines() {
+            let columns: Vec<&str> = line.split('\t').collect();
+            if let ["label", label, readings] = columns[..] {
+                assert!(label.bytes().all(is_token_char), "{label}");
+                assert!(charset_encoding_name(label.as_bytes()).is_none() || label == "utf-16");
+                let found = other_readings(label.as_bytes()).len();
+                assert_eq!(found, readings.split(' ').count(), "{label}");
+            }
+        }
+    }
+
+    fn decode_other_str(input: &str, reading: Reading) -> Result<String, DecodeError> {
+        let data = input.as_bytes();
+        let word = match_encoded_word(data, 0, data.len()).expect("an encoded-word");
+        decode_other(data, &word, reading)
+    }
+
+    #[test]
+    fn utf16_utf32_and_ebcdic_readings() {
+        let be16 = Reading::Utf16 { big_endian: true };
+        let le32 = Reading::Utf32 { big_endian: false };
+        let be32 = Reading::Utf32 { big_endian: true };
+        // "ceo@b" in UTF-16BE and UTF-32LE.
+        assert_eq!(
+            decode_other_str("=?x?b?AGMAZQBvAEAAYg==?=", be16),
+            Ok("ceo@b".to_owned())
+        );
+        assert_eq!(
+            decode_other_str("=?x?b?YwAAAGUAAABvAAAAQAAAAGIAAAA=?=", le32),
+            Ok("ceo@b".to_owned())
+        );
+        // A byte-order mark decides the order and is dropped: FF FE then "a" little-endian.
+        assert_eq!(
+            decode_other_str("=?x?b?//5hAA==?=", be16),
+            Ok("a".to_owned())
+        );
+        assert_eq!(
+            decode_other_str("=?x?b?AAD+/wAAAGE=?=", le32),
+            Ok("a".to_owned())
+        );
+        // A lone high surrogate, "A", a byte left over.
+        assert_eq!(
+            decode_other_str("=?x?q?=D8=00=00A=00?=", be16),
+            Ok("\u{FFFD}A\u{FFFD}".to_owned())
+        );
+        // Above U+10FFFF, "A", a byte left over; a surrogate.
+        assert_eq!(
+            decode_other_str("=?x?q?=00=11=00=00=00=00=00A=00?=", be32),
+            Ok("\u{FFFD}A\u{FFFD}".to_owned())
+        );
+        assert_eq!(
+            decode_other_str("=?x?q?=00=00=D8=00?=", be32),
+            Ok("\u{FFFD}".to_owned())
+        );
+        assert_eq!(
+            decode_other_str("=?x?b?Y?=", be32),
+            Err(DecodeError::BadEncoding)
+        );
+        // IBM037: "<a@b>".
+        let [ebcdic] = other_readings(b"ibm037") else {
+            panic!("one reading");
+        };
+        assert_eq!(
+            decode_other_str("=?ibm037?q?L=81=7C=82n?=", *ebcdic),
+            Ok("<a@b>".to_owned())
+        );
+    }
+
+    #[test]
+    fn ignoring_the_charset() {
+        let data = b"=?x?q?a=40b=FF?=";
+        let word = match_encoded_word(data, 0, data.len()).expect("an encoded-word");
+        assert_eq!(
+            decode_ignoring_charset(data, &word),
+            Ok("a@b\u{FFFD}".to_owned())
+        );
+    }
+
+    #[test]
+    fn modified_utf7() {
+        let decoded = |text| decode_modified_utf7(text);
+        assert_eq!(
+            decoded("ceo&AEA-bank.example").as_deref(),
+            Some("ceo@bank.example")
+        );
+        assert_eq!(
+            decoded("&ZeVnLIqe-").as_deref(),
+            Some("\u{65E5}\u{672C}\u{8A9E}")
+        );
+        assert_eq!(decoded("a&-b&AOk-").as_deref(), Some("a&b\u{E9}"));
+        assert_eq!(decoded("x&P,8-").as_deref(), Some("x\u{3FFF}"));
+        assert_eq!(decoded("&&AEA-").as_deref(), Some("&@"));
+        assert_eq!(decoded("Tom&Jerry"), None);
+        assert_eq!(decoded("a&-b"), None);
+        assert_eq!(decoded("plain"), None);
+    }
+
+    #[test]
+    fn b_text_alignment() {
+        let misaligned = |text: &str| {
+            let data = text.as_bytes();
+            b_text_misaligned(&match_encoded_word(data, 0, data.len()).expect("a word"))
+        };
+        assert!(!misaligned("=?utf-8?b?SmFu?="));
+        assert!(misaligned("=?utf-8?b?ey?="));
+        assert!(misaligned("=?utf-8?b?Y?="));
+        assert!(misaligned("=?utf-8?b?SmFuZQ==Y?="));
+        assert!(!misaligned("=?utf-8?q?ey?="));
+        let data = b"=?utf-8?b?SmFuZQ==Y?=";
+        let word = match_encoded_word(data, 0, data.len()).expect("a word");
+        let trimmed = without_dangling_b_char(&word).expect("a dangling character");
+        assert_eq!(decode(data, &trimmed).as_deref(), Ok("Jane"));
+        let data = b"=?utf-8?b?SmFuZQ?=";
+        let word = match_encoded_word(data, 0, data.len()).expect("a word");
+        assert_eq!(without_dangling_b_char(&word), None);
     }
 
     #[test]

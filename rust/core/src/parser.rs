@@ -138,16 +138,11 @@ impl<'a, 'f> Parser<'a, 'f> {
         self.findings.report(code, start, end);
     }
 
-    /// Report an encoded-word (`encoded-word`, or a code for a place RFC 2047 forbids),
-    /// and keep its span for the analysis.
+    /// Report an encoded-word (`encoded-word`, a code for a place RFC 2047 forbids, or
+    /// a decoding error), and keep its span and code for the analysis.
     fn report_word(&mut self, code: Code, start: usize, end: usize) {
         self.report(code, start, end);
-        let placed_wrongly = code != Code::EncodedWord;
-        self.tree.words.push(WordSpan {
-            start,
-            end,
-            placed_wrongly,
-        });
+        self.tree.words.push(WordSpan { start, end, code });
     }
 
     /// Report text the grammar skips (`text-after-address`, `no-address`), and keep its
@@ -249,7 +244,8 @@ impl<'a, 'f> Parser<'a, 'f> {
                     encoded_word::DecodeError::UnknownCharset => Code::EncodedWordUnknownCharset,
                     encoded_word::DecodeError::BadEncoding => Code::EncodedWordBadEncoding,
                 };
-                self.report(code, word.start, word.end);
+                // Kept for the analysis: other decoders may read what this one does not.
+                self.report_word(code, word.start, word.end);
                 None
             }
             Ok(text) => {

@@ -10,16 +10,18 @@
 
 use std::borrow::Cow;
 
+use crate::code::Code;
 use crate::lexer::Token;
 use crate::model::{Mailbox, Span};
 
-/// An encoded-word the grammar saw: its span and whether RFC 2047 forbids its place
-/// (in a quoted string, in an address, glued to other text), where it is not decoded.
+/// An encoded-word the grammar saw: its span and the code it was reported with:
+/// `encoded-word` when decoded; a place RFC 2047 forbids (in a quoted string, in an
+/// address, glued to other text) or a decoding error when not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct WordSpan {
     pub start: usize,
     pub end: usize,
-    pub placed_wrongly: bool,
+    pub code: Code,
 }
 
 /// Text with the span of the input it was read from.

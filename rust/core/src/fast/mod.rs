@@ -6,8 +6,8 @@
 //! phrase  = atom *(SP atom) / quoted          (atoms: atext, UTF-8 and "." but not first;
 //!                                              quoted: printable ASCII but "\", DQUOTE
 //!                                              and "@", and UTF-8; no "?" anywhere)
-//! addr    = dot-atom-text "@" label *("." label)    (ASCII; no "%", "!" or "?" in the
-//!                                                    local part; labels of letters,
+//! addr    = dot-atom-text "@" label *("." label)    (ASCII; no "%", "!", "&" or "?" in
+//!                                                    the local part; labels of letters,
 //!                                                    digits, "-", none starting "xn--")
 //! ```
 //!
@@ -18,7 +18,7 @@
 //! these shapes the full grammar finds nothing but one `utf8` (info) per run of UTF-8 and
 //! one `obs-phrase` (legacy) per period in the name, and the deception pass has nothing to
 //! look at (no "@" outside the address, no comment, no encoded-word, an ASCII domain
-//! without punycode, no routing characters).
+//! without punycode, no routing characters, no "&" that could start IMAP modified UTF-7).
 //!
 //! Where SSE2 is there (every x86-64 processor), the plainest of these values (ASCII, at
 //! most 64 bytes) are recognised sixteen bytes at a time first ([`sse2`], chosen at
@@ -58,7 +58,8 @@ pub(crate) type Span = (usize, usize);
 const IN_NAME: u8 = 1;
 /// Inside a quoted display name: printable ASCII and SP but "\", DQUOTE and "@"; UTF-8.
 const IN_QUOTED: u8 = 2;
-/// In a local part: atext but "%" and "!" (routing hacks), and ".".
+/// In a local part: atext but "%" and "!" (routing hacks) and "&" (IMAP modified UTF-7,
+/// which the deception pass decodes), and ".".
 const IN_LOCAL: u8 = 4;
 /// In a domain: letters, digits, "-" and ".".
 const IN_DOMAIN: u8 = 8;
@@ -88,7 +89,7 @@ const fn classes() -> [u8; 256] {
     while b < 0x80 {
         if lexer_classes[b as usize] == C_ATEXT && b != b'?' {
             table[b as usize] |= IN_NAME;
-            if b != b'%' && b != b'!' {
+            if b != b'%' && b != b'!' && b != b'&' {
                 table[b as usize] |= IN_LOCAL;
             }
             if b.is_ascii_alphanumeric() {
@@ -265,11 +266,12 @@ const LEGACY_OBSOLETE: Assessment = Assessment {
 /// fold  = SP / [SP] CRLF (SP / HTAB)             (a long name is folded between words)
 /// ```
 ///
-/// when each `word` is exactly one encoded-word in a known charset, without a language,
-/// not too long, its Q text only what a phrase allows, whose text decodes (without a
-/// replaced byte) to letters and spaces alone: no address punctuation, control, format
-/// character or "@" that the deception passes would report; no line over 998 octets and
-/// fewer words than would fill the findings. `None` leaves the value to the full grammar.
+/// when each `word` is exactly one encoded-word in a known charset that no other decoder
+/// reads otherwise (`encoded_word::other_readings`), without a language, not too long,
+/// B text in whole groups of 4, its Q text only what a phrase allows, whose text decodes
+/// (without a replaced byte) to letters and spaces alone: no address punctuation,
+/// control, format character or "@" that the deception passes would report; no line
+/// over 998 octets and fewer words than would fill the findings. `None` leaves the value to the full grammar.
 /// `assess` only: the result's other parts need the full grammar.
 pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
     if input.len() > MAX_INPUT_BYTES || !input.starts_with(b"=?") || input.last() != Some(&b'>') {
@@ -291,7 +293,12 @@ pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
             WordEncoding::Q => text.iter().all(|&b| is_phrase_q_text(b)),
             WordEncoding::B => true,
         };
-        if label.contains(&b'*') || !phrase_text || encoded_word::too_long(&word) {
+        if label.contains(&b'*')
+            || !phrase_text
+            || encoded_word::too_long(&word)
+            || encoded_word::b_text_misaligned(&word)
+            || !encoded_word::other_readings(word.charset).is_empty()
+        {
             return None;
         }
         encoded_word::decode_in(input, &word, &mut decoded).ok()?;
