@@ -183,7 +183,17 @@ DOMAINS = [
     "ελληνικά.example",
 ]
 
-DEPARTMENTS = ["Sales", "via Example Lists", "Debian", "Support Team", "on behalf of Example AG"]
+DEPARTMENTS = [
+    "Sales",
+    "via Example Lists",
+    "Debian",
+    "Support Team",
+    "on behalf of Example AG",
+    # Japanese and Chinese text: an ideographic full stop, a fullwidth "@" for "at".
+    "東京本社。営業部",
+    "＠営業部",  # noqa: RUF001 (a fullwidth at sign, on purpose)
+    "北京。技术部",
+]
 
 # (charset label as written in the encoded-word, Python codec, encodings to use)
 CHARSETS = [

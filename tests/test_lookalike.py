@@ -137,6 +137,35 @@ def test_format_kind_of_every_code_point() -> None:
             assert kind is None, hex(cp)
 
 
+def lookalike_rows() -> List[Tuple[str, str, List[str]]]:
+    text = (resources.files("fromguard") / "data" / "lookalike_specials.tsv").read_text("utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if not line.startswith("#")]
+    return [(chr(int(cp, 16)), special, sources.split(",")) for cp, special, sources, _ in rows[1:]]
+
+
+@pytest.mark.slow
+def test_lookalike_specials_are_the_confusables_and_nfkc_forms_of_the_specials() -> None:
+    """The reference reads every row of lookalike_specials.tsv; its uts39 rows are the
+    characters whose skeleton (the reference's, from confusables.tsv) is "@", ".", "<" or
+    ">"; its nfkc rows are NFKC's where the interpreter knows the character (the core's
+    test checks both against the crates)."""
+    rows = lookalike_rows()
+    assert la.lookalike_specials() == {char: special for char, special, _ in rows}
+    assert all(la.lookalike_special(chr(cp)) is None for cp in range(0x80))
+    uts39 = {
+        (chr(cp), form)
+        for cp in range(0x80, 0x110000)
+        if 0xD800 > cp or cp > 0xDFFF
+        for form in [la.skeleton(chr(cp))]
+        if form in ("@", ".", "<", ">")
+    }
+    assert {(char, special) for char, special, sources in rows if "uts39" in sources} == uts39
+    for char, special, sources in rows:
+        if unicodedata.category(char) != "Cn":
+            normal = unicodedata.normalize("NFKC", char)
+            assert (normal == special) == ("nfkc" in sources), hex(ord(char))
+
+
 @pytest.mark.slow
 def test_nfd_agrees_with_unicodedata_where_both_know_the_character() -> None:
     """The table NFD (the crate's Unicode) against the interpreter's, on every code point

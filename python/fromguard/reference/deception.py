@@ -26,7 +26,9 @@ local part; display names; comments; encoded-words; rejected text; format charac
 from __future__ import annotations
 
 import bisect
-from typing import Callable, List, Optional, Tuple
+import functools
+import re
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 from .._model import Mailbox, Shadow
 from . import encoded_word, lookalike
@@ -138,7 +140,8 @@ UNICODE_SPACES = frozenset(
 def is_word_char(char: str, in_domain: bool) -> bool:
     """A character that can be part of an address-like run: for the local part atext and
     "."; for the domain letters, digits, "-" and "."; on both sides any non-ASCII
-    character but white space (RFC 6532 text, and the look-alikes we want to catch)."""
+    character but white space (RFC 6532 text, and look-alike letters; a look-alike of a
+    special is read as that special first, see ``plain``)."""
     code = ord(char)
     if code >= 0x80:
         return code not in UNICODE_SPACES
@@ -149,26 +152,129 @@ def is_word_char(char: str, in_domain: bool) -> bool:
     return BYTE_CLASS[code] == C_ATEXT
 
 
-def find_addresses(text: str) -> List[str]:
-    """Every address-like ``local@domain`` in ``text``, left to right, not overlapping.
-    The domain needs at least two non-empty labels, so that "Jane @ home" is not one."""
-    found: List[str] = []
+# What may stand around an "@": RFC 5322 §4.4 (obs-local-part, obs-domain) allows CFWS
+# there, so `ceo @ corp.example` is the addr-spec ceo@corp.example to any parser that reads
+# the text as one (fromguard reports it as ``cfws-around-at``), and to a reader.
+GAP = " \t"
+
+ASCII_LABEL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def plain(char: str) -> str:
+    """The character a reader or a normalising program sees: a look-alike of "@", ".",
+    "<" or ">" (``data/lookalike_specials.tsv``) as that ASCII character, else itself."""
+    return lookalike.lookalike_special(char) or char
+
+
+@functools.lru_cache(maxsize=None)
+def at_signs() -> "re.Pattern[str]":
+    """ "@" and its look-alikes: where an address can be."""
+    looks = [char for char, special in lookalike.lookalike_specials().items() if special == "@"]
+    return re.compile("[" + re.escape("@" + "".join(looks)) + "]")
+
+
+def has_at(text: str) -> bool:
+    """Whether ``text`` holds an "@" or a look-alike of one (the start of any address)."""
+    return at_signs().search(text) is not None
+
+
+def is_local_char(char: str) -> bool:
+    """A character of the local part of an address-like run. A double quote too: a quoted
+    display name ``"admin\\"@legitimate.example"`` shows ``admin"@legitimate.example``."""
+    return char == '"' or is_word_char(plain(char), False)
+
+
+def is_literal_char(char: str) -> bool:
+    """dtext (RFC 5322 §3.4.1) without white space: the content of ``ceo@[10.0.0.1]``."""
+    return " " < char and char not in "[]\\\x7f" and ord(char) not in UNICODE_SPACES
+
+
+class FoundAddress(NamedTuple):
+    """An address-like run: the address a lenient or normalising reader takes it for (the
+    gaps around "@" closed, look-alike specials made ASCII), and whether look-alikes of
+    "@" or "." make it (or of "<" and ">" enclose it)."""
+
+    address: str
+    lookalike: bool
+
+
+def find_addresses(text: str) -> List[FoundAddress]:
+    """Every address-like ``local@domain`` in ``text``, left to right, not overlapping,
+    read with look-alike specials as the ASCII ones (``plain``).
+
+    The domain needs at least two non-empty labels, so that "Jane @ home" and "Team @
+    Example" are not addresses, or is a domain literal (``ceo@[10.0.0.1]``, RFC 5322
+    §3.4.1); spaces or tabs may stand around the "@" then (``ceo @ corp.example``). A
+    single-label domain (``ceo@corp``: RFC 5322 allows it, and nodemailer takes any unquoted
+    ``x@y`` word for the address, lib/addressparser/index.js) counts only when the whole
+    text is that address, in ASCII but for the "@". Where a look-alike of "@" or "." makes
+    the address, its last label must be ASCII letters, digits and "-" with a letter: honest
+    Japanese names write the fullwidth at sign (U+FF20) for "at" and the ideographic full
+    stop (U+3002) as a full stop ("Tanaka U+FF20 Sales U+3002 Tokyo" in kanji),
+    impersonations imitate an ASCII domain."""
+    found: List[FoundAddress] = []
+    if not has_at(text):
+        return found
     floor = 0  # where the previous address ended: the next local part starts no earlier
-    at = text.find("@")
-    while at >= 0:
-        start = at
-        while start > floor and is_word_char(text[start - 1], False):
+    size = len(text)
+    # Where an address must start and end to be the whole text (spaces and tabs around).
+    whole_start = size - len(text.lstrip(GAP))
+    whole_end = whole_start + len(text.strip(GAP))
+    for match in at_signs().finditer(text):
+        at = match.start()
+        before = at
+        while before > floor and text[before - 1] in GAP:
+            before -= 1
+        start = before
+        while start > floor and is_local_char(text[start - 1]):
             start -= 1
-        end = at + 1
-        while end < len(text) and is_word_char(text[end], True):
+        while start < before and (plain(text[start]) == "." or text[start] == '"'):
+            start += 1
+        after = at + 1
+        while after < size and text[after] in GAP:
+            after += 1
+        literal = after < size and text[after] == "["
+        if literal:
+            end = after + 1
+            while end < size and is_literal_char(text[end]):
+                end += 1
+            if end == size or text[end] != "]" or end == after + 1:
+                continue
             end += 1
-        local = text[start:at].lstrip(".")
-        domain = text[at + 1 : end].rstrip(".")
+        else:
+            end = after
+            while end < size and is_word_char(plain(text[end]), True):
+                end += 1
+            while end > after and plain(text[end - 1]) == ".":
+                end -= 1
+        if start == before or end == after:
+            continue
+        local = "".join(plain(c) for c in text[start:before])
+        domain = "".join(plain(c) for c in text[after:end])
         labels = domain.split(".")
-        if local and len(labels) >= 2 and all(labels):
-            found.append(local + "@" + domain)
-            floor = at + 1 + len(domain)
-        at = text.find("@", at + 1)
+        written_alike = any(plain(c) != c for c in text[start:end])
+        if literal or (len(labels) >= 2 and all(labels)):
+            # A look-alike "@" or "." must make an ASCII-looking domain.
+            last = labels[-1]
+            imitates_ascii = all(c in ASCII_LABEL for c in last) and any(c.isalpha() for c in last)
+            shaped = literal or imitates_ascii or not written_alike
+        else:
+            # One label: the whole text, without gaps around the "@", in ASCII.
+            shaped = (
+                len(labels) == 1
+                and before == at
+                and after == at + 1
+                and (start, end) == (whole_start, whole_end)
+                and (local + domain).isascii()
+            )
+        if not shaped:
+            continue
+        enclosed = any(
+            0 <= k < size and plain(text[k]) in "<>" and plain(text[k]) != text[k]
+            for k in (start - 1, end)
+        )
+        found.append(FoundAddress(local + "@" + domain, written_alike or enclosed))
+        floor = end
     return found
 
 
@@ -269,22 +375,30 @@ class Analysis:
         self.shadows.append(Shadow(address, source, start, end))
 
     def compare(self, text: str, source: str, start: int, end: int) -> None:
-        """Record each address in ``text`` as a shadow, and report the unit once:
-        ``deceptive`` if an address differs from the sender's, else ``info`` where it is
-        the sender's own (display names and comments)."""
+        """Record each address in ``text`` as a shadow, and report the unit once per kind:
+        ``deceptive`` if an address differs from the sender's (``lookalike-address`` when
+        look-alike specials make it), else ``info`` where it is the sender's own (display
+        names and comments)."""
         addresses = find_addresses(text)
         if not addresses:
             return
         real = self.real_mailbox(start)
         own = normalize_address(real.local_part + "@" + real.domain) if real else None
-        differs = False
-        for address in addresses:
-            self.shadow(address, source, start, end)
-            differs = differs or normalize_address(address) != own
+        differs = lookalike_differs = False
+        for found in addresses:
+            self.shadow(found.address, source, start, end)
+            if normalize_address(found.address) != own:
+                if found.lookalike:
+                    lookalike_differs = True
+                else:
+                    differs = True
+        if source == "domain-literal":  # the literal is reported as not an IP already
+            return
         if differs:
-            if source != "domain-literal":  # the literal is reported as not an IP already
-                self.report(DECEPTIVE_CODE[source], start, end)
-        elif source == "display-name" or source == "comment":
+            self.report(DECEPTIVE_CODE[source], start, end)
+        if lookalike_differs:
+            self.report("lookalike-address", start, end)
+        if not (differs or lookalike_differs) and source in ("display-name", "comment"):
             self.report("display-name-is-address", start, end)
 
     # -- the passes, in reporting order ---------------------------------------------------
@@ -348,7 +462,7 @@ class Analysis:
         """A quoted local part holding an address; user%host and host!user routing."""
         local = mailbox.local_part
         start, end = mailbox.local_part_span
-        if "@" in local:
+        if has_at(local):
             self.compare(local, "quoted-local-part", start, end)
             return
         own = normalize_domain(mailbox.domain)

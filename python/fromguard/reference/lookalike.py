@@ -52,6 +52,8 @@ __all__ = [
     "format_characters",
     "format_kind",
     "is_mixed_script",
+    "lookalike_special",
+    "lookalike_specials",
     "skeleton",
 ]
 
@@ -521,3 +523,22 @@ def format_characters(text: str) -> List[FormatSpan]:
         else:
             spans.append(FormatSpan(start, offset, kind))
     return spans
+
+
+@functools.lru_cache(maxsize=None)
+def lookalike_specials() -> Dict[str, str]:
+    """Every character of ``data/lookalike_specials.tsv`` with the ASCII special ("@", ".",
+    "<" or ">") it passes for: its UTS #39 confusables and NFKC equivalents, the IDNA label
+    separators and angle brackets drawn alike (the file says why each is there)."""
+    table: Dict[str, str] = {}
+    for line in _read_data("lookalike_specials.tsv").splitlines():
+        if line.startswith("#") or line.startswith("code_point\t"):
+            continue
+        code_point, special = line.split("\t")[:2]
+        table[chr(int(code_point, 16))] = special
+    return table
+
+
+def lookalike_special(char: str) -> Optional[str]:
+    """The ASCII special that ``char`` passes for, or None (for every ASCII character)."""
+    return lookalike_specials().get(char)

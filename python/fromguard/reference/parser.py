@@ -314,6 +314,18 @@ class Parser:
         self.finish_element(in_group)
         if address is None:
             self.element_failed = True
+            # The grammar read no mailbox here, a lenient parser may still read one: RFC
+            # 7103 §7.1.2 reads `<<user@example.com>>` as user@example.com; nodemailer's
+            # addressparser reads andris@tr.ee from `reinman > andris < test <andris@tr.ee>`
+            # (test/addressparser/addressparser-test.js, "should handle unexpected <"), as
+            # "Apple Mail truncates everything between an unexpected < and an address"
+            # (lib/addressparser/index.js). The element from its "<" on (the display name
+            # is searched as one) is rejected text, in place of what was rejected inside it.
+            start = self.tokens[at].start if shape == SHAPE_NAME_ADDR else element_start
+            rejected = self.tree.rejected
+            while rejected and rejected[-1][0] >= start:
+                rejected.pop()
+            rejected.append((start, max(start, self.last_end)))
         else:
             span = (element_start, mailbox_end)
             element = (list_element_start, self.next_start())
@@ -548,6 +560,14 @@ class Parser:
                 self.reject("no-address", start, self.skip_to_terminator(in_group))
             return None
         at = self.advance()
+        # Two words without a period between (space-in-local-part): lenient parsers take
+        # the last for the local part and the rest for a display name (nodemailer reads
+        # `andris andris@tr.ee` as andris@tr.ee, and `"Firstname ..." test@example.com` as
+        # test@example.com: addressparser-test.js, "should handle unquoted name, unquoted
+        # address correctly", "should handle escapes"), so the mailbox is rejected text too.
+        spaced = any(
+            not a.is_special(".") and not b.is_special(".") for a, b in zip(items, items[1:])
+        )
         if items:
             local = self.dotted_part(items, gaps, "obs-local-part")
             if gaps[-1]:
@@ -567,6 +587,8 @@ class Parser:
         domain = self.parse_domain(at)
         if domain is None:
             return None
+        if spaced:
+            self.tree.rejected.append((local.start, domain.end))
         return _Address(local, domain, [])
 
     def dotted_part(self, items: List[Token], gaps: List[bool], obsolete_code: str) -> _Part:

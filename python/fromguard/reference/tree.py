@@ -6,7 +6,10 @@ reports to the same sink, never reading the findings back. What the analysis nee
 know of a reported finding is therefore kept here too, appended at the place the grammar
 reports it:
 
-- ``rejected``: the span of each ``text-after-address`` and ``no-address``;
+- ``rejected``: the span of each ``text-after-address`` and ``no-address``, of each list
+  element without a mailbox (from its "<" on; in place of the spans rejected inside it) and
+  of each addr-spec whose local part is words without a period between
+  (``space-in-local-part``): text a lenient parser reads otherwise;
 - ``encoded_words``: ``(start, end, code)`` of each ``encoded-word``,
   ``encoded-word-in-quoted-string``, ``encoded-word-in-address``,
   ``encoded-word-not-delimited``, ``encoded-word-unknown-charset`` and

@@ -201,7 +201,8 @@ fn is_unicode_space(c: char) -> bool {
 
 /// A character that can be part of an address-like run: for the local part atext and
 /// "."; for the domain letters, digits, "-" and "."; on both sides any non-ASCII
-/// character but white space (RFC 6532 text, and the look-alikes we want to catch).
+/// character but white space (RFC 6532 text, and look-alike letters; a look-alike of a
+/// special is read as that special first, see [`plain`]).
 fn is_word_char(c: char, in_domain: bool) -> bool {
     if !c.is_ascii() {
         return !is_unicode_space(c);
@@ -216,47 +217,165 @@ fn is_word_char(c: char, in_domain: bool) -> bool {
     class(c as u8) == C_ATEXT
 }
 
-/// Every address-like `local@domain` in `text`, left to right, not overlapping, as byte
-/// ranges of `text`. The domain needs at least two non-empty labels, so that
-/// "Jane @ home" is not one.
-fn find_addresses(text: &str) -> Vec<Range<usize>> {
+/// What may stand around an "@": RFC 5322 §4.4 (obs-local-part, obs-domain) allows CFWS
+/// there, so `ceo @ corp.example` is the addr-spec ceo@corp.example to any parser that
+/// reads the text as one (fromguard reports it as `cfws-around-at`), and to a reader.
+const GAP: [char; 2] = [' ', '\t'];
+
+/// The character a reader or a normalising program sees: a look-alike of "@", ".", "<"
+/// or ">" (`data/lookalike_specials.tsv`) as that ASCII character, else itself.
+fn plain(c: char) -> char {
+    lookalike::lookalike_special(c).unwrap_or(c)
+}
+
+/// Whether `text` holds an "@" or a look-alike of one (the start of any address).
+fn has_at(text: &str) -> bool {
+    memchr::memchr(b'@', text.as_bytes()).is_some()
+        || (!text.is_ascii() && text.chars().any(|c| plain(c) == '@'))
+}
+
+/// A character of the local part of an address-like run. A double quote too: a quoted
+/// display name `"admin\"@legitimate.example"` shows `admin"@legitimate.example`.
+fn is_local_char(c: char) -> bool {
+    c == '"' || is_word_char(plain(c), false)
+}
+
+/// dtext (RFC 5322 §3.4.1) without white space: the content of `ceo@[10.0.0.1]`.
+fn is_literal_char(c: char) -> bool {
+    c > ' ' && !matches!(c, '[' | ']' | '\\' | '\u{7F}') && !is_unicode_space(c)
+}
+
+/// An address-like run in a text.
+struct FoundAddress {
+    /// Its byte range in the text.
+    range: Range<usize>,
+    /// The address a lenient or normalising reader takes it for (the gaps around "@"
+    /// closed, look-alike specials made ASCII), when that is not the text of `range`.
+    rewritten: Option<String>,
+    /// Look-alikes of "@" or "." make it, or of "<" and ">" enclose it.
+    lookalike: bool,
+}
+
+/// Every address-like `local@domain` in `text`, left to right, not overlapping, read with
+/// look-alike specials as the ASCII ones ([`plain`]).
+///
+/// The domain needs at least two non-empty labels, so that "Jane @ home" and "Team @
+/// Example" are not addresses, or is a domain literal (`ceo@[10.0.0.1]`, RFC 5322
+/// §3.4.1); spaces or tabs may stand around the "@" then (`ceo @ corp.example`). A
+/// single-label domain (`ceo@corp`: RFC 5322 allows it, and nodemailer takes any unquoted
+/// `x@y` word for the address, lib/addressparser/index.js) counts only when the whole
+/// text is that address, in ASCII but for the "@". Where a look-alike of "@" or "." makes
+/// the address, its last label must be ASCII letters, digits and "-" with a letter: honest
+/// Japanese names write the fullwidth at sign (U+FF20) for "at" and the ideographic full
+/// stop (U+3002) as a full stop (`田中＠営業部。東京`, "Tanaka at Sales. Tokyo"),
+/// impersonations imitate an ASCII domain.
+fn find_addresses(text: &str) -> Vec<FoundAddress> {
     let mut found = Vec::new();
-    // Where the previous address ended: the next local part starts no earlier.
+    if !has_at(text) {
+        return found;
+    }
+    // Byte offsets, always at character boundaries: the reference's character indices.
+    let char_after = |i: usize| text.get(i..).and_then(|rest| rest.chars().next());
+    let char_before = |i: usize| text.get(..i).and_then(|head| head.chars().next_back());
+    let plain_text = |range: Range<usize>| -> String {
+        text.get(range)
+            .unwrap_or_default()
+            .chars()
+            .map(plain)
+            .collect()
+    };
+    let is_lookalike_bracket =
+        |c: Option<char>| c.is_some_and(|c| matches!(plain(c), '<' | '>') && plain(c) != c);
+    // Where an address must start and end to be the whole text (spaces and tabs around).
+    let whole_start = text.len() - text.trim_start_matches(GAP).len();
+    let whole_end = whole_start + text.trim_matches(GAP).len();
     let mut floor = 0;
-    let mut search = 0;
-    while let Some(offset) = text
-        .as_bytes()
-        .get(search..)
-        .and_then(|rest| memchr::memchr(b'@', rest))
-    {
-        let at = search + offset;
-        search = at + 1;
-        let mut start = at;
+    for (at, c) in text.char_indices() {
+        if plain(c) != '@' {
+            continue;
+        }
+        let past_at = at + c.len_utf8();
+        // A space or tab is one byte.
+        let mut before = at;
+        while before > floor && char_before(before).is_some_and(|g| GAP.contains(&g)) {
+            before -= 1;
+        }
+        let mut start = before;
         while start > floor {
-            match text.get(..start).and_then(|head| head.chars().next_back()) {
-                Some(c) if is_word_char(c, false) => start -= c.len_utf8(),
+            match char_before(start) {
+                Some(l) if is_local_char(l) => start -= l.len_utf8(),
                 _ => break,
             }
         }
-        let mut end = at + 1;
-        while let Some(c) = text.get(end..).and_then(|rest| rest.chars().next()) {
-            if !is_word_char(c, true) {
-                break;
+        while start < before {
+            match char_after(start) {
+                Some(l) if plain(l) == '.' || l == '"' => start += l.len_utf8(),
+                _ => break,
             }
-            end += c.len_utf8();
         }
-        let local = text.get(start..at).unwrap_or_default();
-        let local_start = start + (local.len() - local.trim_start_matches('.').len());
-        let domain = text
-            .get(at + 1..end)
-            .unwrap_or_default()
-            .trim_end_matches('.');
-        let labels_ok = domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
-        if local_start < at && labels_ok {
-            let domain_end = at + 1 + domain.len();
-            found.push(local_start..domain_end);
-            floor = domain_end;
+        let mut after = past_at;
+        while char_after(after).is_some_and(|g| GAP.contains(&g)) {
+            after += 1;
         }
+        let literal = char_after(after) == Some('[');
+        let end = if literal {
+            let mut close = after + 1;
+            while let Some(d) = char_after(close).filter(|&d| is_literal_char(d)) {
+                close += d.len_utf8();
+            }
+            if char_after(close) != Some(']') || close == after + 1 {
+                continue;
+            }
+            close + 1
+        } else {
+            let mut end = after;
+            while let Some(d) = char_after(end).filter(|&d| is_word_char(plain(d), true)) {
+                end += d.len_utf8();
+            }
+            while end > after {
+                match char_before(end) {
+                    Some(d) if plain(d) == '.' => end -= d.len_utf8(),
+                    _ => break,
+                }
+            }
+            end
+        };
+        if start == before || end == after {
+            continue;
+        }
+        let local = plain_text(start..before);
+        let domain = plain_text(after..end);
+        let written = text.get(start..end).unwrap_or_default();
+        let written_alike = written.chars().any(|c| plain(c) != c);
+        let dotted = domain.contains('.') && domain.split('.').all(|label| !label.is_empty());
+        let shaped = if literal || dotted {
+            // A look-alike "@" or "." must make an ASCII-looking domain.
+            let last = domain.rsplit('.').next().unwrap_or_default();
+            let imitates_ascii = last.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && last.bytes().any(|b| b.is_ascii_alphabetic());
+            literal || imitates_ascii || !written_alike
+        } else {
+            // One label: the whole text, without gaps around the "@", in ASCII.
+            !domain.contains('.')
+                && before == at
+                && after == past_at
+                && (start, end) == (whole_start, whole_end)
+                && local.is_ascii()
+                && domain.is_ascii()
+        };
+        if !shaped {
+            continue;
+        }
+        let enclosed =
+            is_lookalike_bracket(char_before(start)) || is_lookalike_bracket(char_after(end));
+        let address = format!("{local}@{domain}");
+        let rewritten = (written != address).then_some(address);
+        found.push(FoundAddress {
+            range: start..end,
+            rewritten,
+            lookalike: written_alike || enclosed,
+        });
+        floor = end;
     }
     found
 }
@@ -461,9 +580,10 @@ impl<'a> Analysis<'_, 'a> {
         });
     }
 
-    /// Record each address in `text` as a shadow, and report the unit once: `deceptive`
-    /// if an address differs from the sender's, else `info` where it is the sender's own
-    /// (display names and comments).
+    /// Record each address in `text` as a shadow, and report the unit once per kind:
+    /// `deceptive` if an address differs from the sender's (`lookalike-address` when
+    /// look-alike specials make it), else `info` where it is the sender's own (display
+    /// names and comments).
     #[allow(
         clippy::ptr_arg,
         reason = "the Cow says whether the shadows can borrow from the input"
@@ -475,10 +595,19 @@ impl<'a> Analysis<'_, 'a> {
         }
         let real = self.real_mailbox(start);
         let own = real.map(|k| own_address(&mut self.own, &self.tree.mailboxes, k));
-        let mut differs = false;
-        for range in addresses {
-            let address = slice_cow(text, range);
-            differs = differs || own != Some(normalize_address(&address).as_str());
+        let (mut differs, mut lookalike_differs) = (false, false);
+        for found in addresses {
+            let address = match found.rewritten {
+                Some(rewritten) => Cow::Owned(rewritten),
+                None => slice_cow(text, found.range),
+            };
+            if own != Some(normalize_address(&address).as_str()) {
+                if found.lookalike {
+                    lookalike_differs = true;
+                } else {
+                    differs = true;
+                }
+            }
             self.shadows.push(Shadow {
                 address,
                 source,
@@ -486,14 +615,21 @@ impl<'a> Analysis<'_, 'a> {
                 end,
             });
         }
+        // The literal is reported as not an IP already.
+        if source == ShadowSource::DomainLiteral {
+            return;
+        }
         if differs {
-            // The literal is reported as not an IP already.
-            if source != ShadowSource::DomainLiteral {
-                if let Some(code) = deceptive_code(source) {
-                    self.findings.report(code, start, end);
-                }
+            if let Some(code) = deceptive_code(source) {
+                self.findings.report(code, start, end);
             }
-        } else if source == ShadowSource::DisplayName || source == ShadowSource::Comment {
+        }
+        if lookalike_differs {
+            self.findings.report(Code::LookalikeAddress, start, end);
+        }
+        if !(differs || lookalike_differs)
+            && (source == ShadowSource::DisplayName || source == ShadowSource::Comment)
+        {
             self.findings.report(Code::DisplayNameIsAddress, start, end);
         }
     }
@@ -608,7 +744,7 @@ impl<'a> Analysis<'_, 'a> {
     fn local_part(&mut self, mailbox: &Mailbox<'a>) {
         let local = &mailbox.local_part;
         let (start, end) = mailbox.local_part_span;
-        if local.contains('@') {
+        if has_at(local) {
             self.compare(local, ShadowSource::QuotedLocalPart, start, end);
             return;
         }
@@ -836,27 +972,78 @@ mod tests {
     use crate::entry::parse;
     use crate::model::Profile;
 
-    fn addresses(text: &str) -> Vec<&str> {
+    fn addresses(text: &str) -> Vec<String> {
         find_addresses(text)
             .into_iter()
-            .map(|range| &text[range])
+            .map(|found| {
+                found
+                    .rewritten
+                    .unwrap_or_else(|| text[found.range].to_owned())
+            })
             .collect()
     }
 
     #[test]
     fn addresses_are_found_by_character() {
+        let none = Vec::<String>::new();
         assert_eq!(addresses("ceo@bank.example"), ["ceo@bank.example"]);
-        assert_eq!(addresses("Jane @ home"), Vec::<&str>::new());
-        assert_eq!(addresses("a@b"), Vec::<&str>::new());
+        assert_eq!(addresses("Jane @ home"), none);
+        assert_eq!(addresses("a@b"), ["a@b"]);
+        assert_eq!(addresses("x a@b"), none);
         assert_eq!(addresses("..a@b.c.."), ["a@b.c"]);
         assert_eq!(addresses("a@b.c@d.e"), ["a@b.c"]);
         assert_eq!(addresses("x a@b.c, d@e.f"), ["a@b.c", "d@e.f"]);
         assert_eq!(addresses("jörg@bü.example"), ["jörg@bü.example"]);
         // Non-ASCII white space ends a run; other non-ASCII characters do not.
         assert_eq!(addresses("x\u{3000}a@b.c\u{00A0}y"), ["a@b.c"]);
-        assert_eq!(addresses("a@b..c"), Vec::<&str>::new());
-        assert_eq!(addresses("@@@"), Vec::<&str>::new());
-        assert_eq!(addresses(""), Vec::<&str>::new());
+        assert_eq!(addresses("a@b..c"), none);
+        assert_eq!(addresses("@@@"), none);
+        assert_eq!(addresses(""), none);
+    }
+
+    #[test]
+    fn odd_shapes_are_read_as_lenient_readers_read_them() {
+        let none = Vec::<String>::new();
+        assert_eq!(addresses("ceo @ corp.example"), ["ceo@corp.example"]);
+        assert_eq!(addresses("ceo\t@corp.example"), ["ceo@corp.example"]);
+        assert_eq!(addresses("Team @ Example"), none);
+        assert_eq!(addresses("ceo@[10.0.0.1]"), ["ceo@[10.0.0.1]"]);
+        assert_eq!(addresses("x ceo @ [IPv6:::1] y"), ["ceo@[IPv6:::1]"]);
+        assert_eq!(addresses("ceo@[]"), none);
+        assert_eq!(addresses("ceo@[a b]"), none);
+        assert_eq!(addresses(" ceo@corp "), ["ceo@corp"]);
+        assert_eq!(addresses("ceo @ corp"), none);
+        assert_eq!(addresses("jörg@corp"), none);
+        assert_eq!(
+            addresses("admin\"@legitimate.example"),
+            ["admin\"@legitimate.example"]
+        );
+        assert_eq!(addresses("\"ceo@bank.example\""), ["ceo@bank.example"]);
+    }
+
+    #[test]
+    fn lookalike_specials_are_read_as_ascii() {
+        let found = find_addresses("ceo\u{FF20}bank\u{FF0E}example");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].rewritten.as_deref(), Some("ceo@bank.example"));
+        assert_eq!(found[0].range, 0..20);
+        assert!(found[0].lookalike);
+        assert_eq!(addresses("a\u{FE6B}b\u{3002}example"), ["a@b.example"]);
+        assert_eq!(addresses("a@b\u{2024}example"), ["a@b.example"]);
+        assert_eq!(addresses("a\u{FF20}corp"), ["a@corp"]);
+        // Enclosed in look-alike brackets: plain inside, but flagged.
+        let found = find_addresses("\u{FF1C}ceo@bank.example\u{FF1E}");
+        assert_eq!(found[0].rewritten, None);
+        assert!(found[0].lookalike);
+        assert!(!find_addresses("<ceo@bank.example>")[0].lookalike);
+        // Honest CJK: a full stop is no address, nor a department after "＠".
+        assert_eq!(addresses("東京\u{3002}大阪"), Vec::<String>::new());
+        assert_eq!(addresses("田中\u{FF20}営業部"), Vec::<String>::new());
+        assert_eq!(
+            addresses("田中\u{FF20}営業部\u{3002}東京"),
+            Vec::<String>::new()
+        );
+        assert_eq!(addresses("田中@営業部.東京"), ["田中@営業部.東京"]);
     }
 
     #[test]

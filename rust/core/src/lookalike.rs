@@ -15,6 +15,7 @@
 //! A-label is decoded only up to the DNS limit of 63 bytes, see [`MAX_A_LABEL_BYTES`]).
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use unicode_security::MixedScript;
 
@@ -310,4 +311,43 @@ pub fn format_characters(text: &str) -> Vec<FormatSpan> {
         }
     }
     spans
+}
+
+/// `data/lookalike_specials.tsv`: the characters that pass for "@", ".", "<" or ">".
+const LOOKALIKE_SPECIALS_TSV: &str = include_str!("../data/lookalike_specials.tsv");
+
+/// Every character of `data/lookalike_specials.tsv` with the ASCII special it passes for,
+/// sorted by character: its UTS #39 confusables and NFKC equivalents, the IDNA label
+/// separators and angle brackets drawn alike (the file says why each is there;
+/// `tests/lookalike.rs` checks it against `unicode-security` and `unicode-normalization`).
+/// Comment lines, the header and a malformed line (the tests catch one) are skipped.
+pub fn lookalike_specials() -> &'static [(char, char)] {
+    static TABLE: OnceLock<Vec<(char, char)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: Vec<(char, char)> = LOOKALIKE_SPECIALS_TSV
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let mut columns = line.split('\t');
+                let code_point = u32::from_str_radix(columns.next()?, 16).ok()?;
+                let special = columns.next()?;
+                let special = special.chars().next().filter(|_| special.len() == 1)?;
+                Some((char::from_u32(code_point)?, special))
+            })
+            .collect();
+        table.sort_unstable();
+        table
+    })
+}
+
+/// The ASCII special ("@", ".", "<" or ">") that `c` passes for, if it is one of
+/// [`lookalike_specials`]; `None` for every ASCII character.
+pub fn lookalike_special(c: char) -> Option<char> {
+    let table = lookalike_specials();
+    // Most text (ASCII, Latin-1) is below the first look-alike: one comparison.
+    if table.first().is_none_or(|&(first, _)| c < first) {
+        return None;
+    }
+    let k = table.binary_search_by_key(&c, |&(look, _)| look).ok()?;
+    table.get(k).map(|&(_, special)| special)
 }

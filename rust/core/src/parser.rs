@@ -421,7 +421,26 @@ impl<'a, 'f> Parser<'a, 'f> {
         }
         self.finish_element(in_group);
         match address {
-            None => self.element_failed = true,
+            None => {
+                self.element_failed = true;
+                // The grammar read no mailbox here, a lenient parser may still read one:
+                // RFC 7103 §7.1.2 reads `<<user@example.com>>` as user@example.com;
+                // nodemailer's addressparser reads andris@tr.ee from `reinman > andris <
+                // test <andris@tr.ee>` (test/addressparser/addressparser-test.js, "should
+                // handle unexpected <"), as "Apple Mail truncates everything between an
+                // unexpected < and an address" (lib/addressparser/index.js). The element
+                // from its "<" on (the display name is searched as one) is rejected text,
+                // in place of what was rejected inside it.
+                let start = match shape {
+                    Shape::NameAddr => self.tree.tokens.get(at).map_or(element_start, |t| t.start),
+                    _ => element_start,
+                };
+                let rejected = &mut self.tree.rejected;
+                while rejected.last().is_some_and(|&(inside, _)| inside >= start) {
+                    rejected.pop();
+                }
+                rejected.push((start, self.last_end.max(start)));
+            }
             Some(address) => {
                 let span = (element_start, mailbox_end);
                 let element = (list_element_start, self.next_start());
@@ -745,6 +764,14 @@ impl<'a, 'f> Parser<'a, 'f> {
             return None;
         };
         let at = self.advance();
+        // Two words without a period between (space-in-local-part): lenient parsers take
+        // the last for the local part and the rest for a display name (nodemailer reads
+        // `andris andris@tr.ee` as andris@tr.ee, and `"Firstname ..." test@example.com` as
+        // test@example.com: addressparser-test.js, "should handle unquoted name, unquoted
+        // address correctly", "should handle escapes"), so the mailbox is rejected text too.
+        let spaced = items
+            .windows(2)
+            .any(|pair| pair.iter().all(|item| !item.is_special(b'.')));
         let local = if let (Some(last), Some(&last_gap)) = (items.last().copied(), gaps.last()) {
             let local = self.dotted_part(&items, &gaps, Code::ObsLocalPart);
             if last_gap {
@@ -773,6 +800,9 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.report(Code::CfwsAroundAt, at.end, end);
         }
         let domain = self.parse_domain(&at)?;
+        if spaced {
+            self.tree.rejected.push((local.start, domain.end));
+        }
         Some(Address {
             local,
             domain,

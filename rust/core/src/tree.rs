@@ -44,7 +44,10 @@ pub(crate) struct Tree<'a> {
     pub decoded: Vec<SpannedText<'a>>,
     /// Every encoded-word reported, in the order reported.
     pub words: Vec<WordSpan>,
-    /// The text the grammar skipped: after an address, or an element without one.
+    /// The text the grammar skipped or a lenient parser reads otherwise: after an
+    /// address, an element without an address (`no-address`), an element without a
+    /// mailbox (from its "<" on; in place of the spans rejected inside it), an addr-spec
+    /// whose local part is words without a period between (`space-in-local-part`).
     pub rejected: Vec<Span>,
     /// Every obs-route, from its first "@" to its ":".
     pub routes: Vec<Span>,

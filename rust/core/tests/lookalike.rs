@@ -8,6 +8,8 @@
 //!   reference cannot drift from the core;
 //! - the format-character tables are exactly the default-ignorable code points of
 //!   `unicode-security`;
+//! - the look-alike specials (`data/lookalike_specials.tsv`) are exactly the UTS #39
+//!   confusables and NFKC equivalents of "@", ".", "<" and ">", and the listed others;
 //! - no input makes a function panic, and the results keep their invariants.
 
 #[allow(dead_code)]
@@ -18,7 +20,8 @@ mod common;
 
 use fromguard::lookalike::{
     BIDI, DomainAnalysis, FormatKind, INVISIBLE, VARIATION_SELECTORS, analyze_domain,
-    format_characters, format_kind, is_mixed_script, skeleton,
+    format_characters, format_kind, is_mixed_script, lookalike_special, lookalike_specials,
+    skeleton,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -136,6 +139,88 @@ fn format_tables_are_the_default_ignorables() {
             None
         };
         assert_eq!(format_kind(c), expected, "U+{:04X}", u32::from(c));
+    }
+}
+
+/// `data/lookalike_specials.tsv`: each row's sources hold for it and no other character
+/// has them. `uts39`: the skeleton (unicode-security) of the character is the special;
+/// `nfkc`: its NFKC form (unicode-normalization) is; `uts46`: the IDNA label separators
+/// (RFC 3490 §3.1, UTS #46 maps them to "."); `shape`: angle brackets drawn like "<" and
+/// ">" (U+2329/U+232A, whose canonical forms are U+3008/U+3009, and U+27E8/U+27E9). The
+/// table the core reads is every row.
+#[test]
+fn lookalike_specials_are_the_confusables_and_nfkc_forms_of_the_specials() {
+    use std::collections::BTreeSet;
+    use unicode_normalization::UnicodeNormalization;
+
+    const SPECIALS: [char; 4] = ['@', '.', '<', '>'];
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/lookalike_specials.tsv"),
+    )
+    .expect("data/lookalike_specials.tsv");
+    let mut listed: [BTreeSet<(char, char)>; 4] = Default::default();
+    let mut rows = BTreeSet::new();
+    for line in text.lines().filter(|line| !line.starts_with('#')).skip(1) {
+        let columns: Vec<&str> = line.split('\t').collect();
+        assert_eq!(columns.len(), 4, "{line:?}");
+        let c = char::from_u32(u32::from_str_radix(columns[0], 16).expect("hex")).expect("char");
+        let special = columns[1].parse::<char>().expect("one character");
+        assert!(SPECIALS.contains(&special) && !c.is_ascii(), "{line:?}");
+        assert!(rows.insert((c, special)), "twice: {line:?}");
+        for source in columns[2].split(',') {
+            let k = ["uts39", "nfkc", "uts46", "shape"]
+                .iter()
+                .position(|&name| name == source)
+                .unwrap_or_else(|| panic!("unknown source {source:?}: {line:?}"));
+            listed[k].insert((c, special));
+        }
+    }
+    let mut uts39 = BTreeSet::new();
+    let mut nfkc = BTreeSet::new();
+    for c in (0x80..=0x10FFFFu32).filter_map(char::from_u32) {
+        let one = c.to_string();
+        for (found, form) in [
+            (&mut uts39, skeleton(&one)),
+            (&mut nfkc, one.nfkc().collect::<String>()),
+        ] {
+            if let Ok(special) = form.parse::<char>() {
+                if SPECIALS.contains(&special) {
+                    found.insert((c, special));
+                }
+            }
+        }
+    }
+    let chars = |pairs: &[(u32, char)]| -> BTreeSet<(char, char)> {
+        pairs
+            .iter()
+            .map(|&(c, special)| (char::from_u32(c).expect("char"), special))
+            .collect()
+    };
+    assert_eq!(listed[0], uts39, "uts39 rows");
+    assert_eq!(listed[1], nfkc, "nfkc rows");
+    assert_eq!(
+        listed[2],
+        chars(&[(0x3002, '.'), (0xFF0E, '.'), (0xFF61, '.')]),
+        "uts46 rows"
+    );
+    assert_eq!(
+        listed[3],
+        chars(&[
+            (0x2329, '<'),
+            (0x232A, '>'),
+            (0x27E8, '<'),
+            (0x27E9, '>'),
+            (0x3008, '<'),
+            (0x3009, '>'),
+        ]),
+        "shape rows"
+    );
+    let table: BTreeSet<(char, char)> = lookalike_specials().iter().copied().collect();
+    assert_eq!(table, rows);
+    let by_char: std::collections::BTreeMap<char, char> = rows.iter().copied().collect();
+    for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+        let expected = by_char.get(&c).copied();
+        assert_eq!(lookalike_special(c), expected, "U+{:04X}", u32::from(c));
     }
 }
 

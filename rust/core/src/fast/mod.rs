@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Anything else (a comment, a fold, a second space, a "?", a period first in the name,
-//! an "@" in the name, invalid UTF-8 or a format character, a value over 998 bytes, ...) is
+//! an "@" in the name or a look-alike of "@", ".", "<" or ">" (`lookalike_special`),
+//! invalid UTF-8 or a format character, a value over 998 bytes, ...) is
 //! left to the full grammar (`parser.rs`), which gives the same result on these shapes:
 //! a test compares both on every case file, the Debian corpus and generated values. On
 //! these shapes the full grammar finds nothing but one `utf8` (info) per run of UTF-8 and
@@ -39,7 +40,7 @@ use crate::code::{Code, Syntax, Verdict};
 use crate::encoded_word::{self, WordEncoding, is_phrase_q_text};
 use crate::lexer::{C_ATEXT, byte_classes, high_runs, line_spans};
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS};
-use crate::lookalike::format_kind;
+use crate::lookalike::{format_kind, lookalike_special};
 use crate::model::{Assessment, Finding, Mailbox, Parsed, Profile};
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -269,9 +270,10 @@ const LEGACY_OBSOLETE: Assessment = Assessment {
 /// when each `word` is exactly one encoded-word in a known charset that no other decoder
 /// reads otherwise (`encoded_word::other_readings`), without a language, not too long,
 /// B text in whole groups of 4, its Q text only what a phrase allows, whose text decodes
-/// (without a replaced byte) to letters and spaces alone: no address punctuation,
-/// control, format character or "@" that the deception passes would report; no line
-/// over 998 octets and fewer words than would fill the findings. `None` leaves the value to the full grammar.
+/// (without a replaced byte) to letters and spaces alone (none a look-alike of "<", ">"
+/// or "."): no address punctuation, control, format character or "@" that the deception
+/// passes would report; no line over 998 octets and fewer words than would fill the
+/// findings. `None` leaves the value to the full grammar.
 /// `assess` only: the result's other parts need the full grammar.
 pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
     if input.len() > MAX_INPUT_BYTES || !input.starts_with(b"=?") || input.last() != Some(&b'>') {
@@ -303,7 +305,10 @@ pub(crate) fn assess_encoded_name(input: &[u8]) -> Option<Assessment> {
         }
         encoded_word::decode_in(input, &word, &mut decoded).ok()?;
         let text = decoded.text();
-        let letters = text.chars().all(|c| c == ' ' || is_letter(c));
+        // Some letters pass for "<", ">" or "." (UTS #39): the analysis reads them so.
+        let letters = text
+            .chars()
+            .all(|c| c == ' ' || (is_letter(c) && lookalike_special(c).is_none()));
         if text.is_empty() || !letters {
             return None;
         }
@@ -392,9 +397,14 @@ fn fold(input: &[u8], i: usize) -> Option<usize> {
     (j > i).then_some(j)
 }
 
-/// Valid UTF-8 without a bidi or invisible format character.
+/// Valid UTF-8 without a bidi or invisible format character, and without a look-alike of
+/// "@", ".", "<" or ">", from which the analysis reads addresses (`＠`, `．`, `。`...).
 pub(crate) fn plain_utf8(text: &[u8]) -> bool {
-    std::str::from_utf8(text).is_ok_and(|text| !text.chars().any(|c| format_kind(c).is_some()))
+    std::str::from_utf8(text).is_ok_and(|text| {
+        !text
+            .chars()
+            .any(|c| format_kind(c).is_some() || lookalike_special(c).is_some())
+    })
 }
 
 /// What comes before the "<".
@@ -813,6 +823,8 @@ mod tests {
             "R2 D2",
             "Dr. Who",
             "a, b",
+            "ceo\u{FF20}bank\u{FF0E}example",
+            "\u{1438}\u{14C2}",
         ];
         let mut taken = 0;
         let mut total = 0;
@@ -1064,6 +1076,13 @@ mod tests {
             b"j\xc3\xb6rg@x.example",
             b"a <b@c> d",
             b"a <b@c>>",
+            // Look-alikes of "@" and "." in a name, which the analysis reads as ASCII.
+            "ceo\u{FF20}bank\u{FF0E}example <m@x.example>".as_bytes(),
+            "\"ceo\u{FE6B}bank.example\" <m@x.example>".as_bytes(),
+            "ceo\u{FF20}bank\u{2024}example <m@x.example>".as_bytes(),
+            "Bank \u{FF1C}ceo <m@x.example>".as_bytes(),
+            "a (ceo\u{FF20}bank.example) <m@x.example>".as_bytes(),
+            "\u{6771}\u{4eac}\u{3002}\u{5927}\u{962a} <m@x.example>".as_bytes(),
         ] {
             assert!(!agree(left), "{:?}", String::from_utf8_lossy(left));
         }
@@ -1103,6 +1122,11 @@ mod tests {
         b"XN--a",
         b"\xc3\xb6",
         b"\xe2\x80\xae",
+        // Look-alikes of "@", "." and "<".
+        b"\xef\xbc\xa0",
+        b"\xef\xbc\x8e",
+        b"\xe3\x80\x82",
+        b"\xef\xbc\x9c",
         b"\xff",
         b"\r\n ",
         b"\x00",
