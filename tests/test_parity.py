@@ -44,7 +44,8 @@ encoded = st.sampled_from(
     ]
 )
 # What the deception pass looks for: addresses, routing hacks, look-alike and punycode
-# domains, bidi and invisible characters, non-ASCII white space.
+# domains, bidi and invisible characters (and the joiners and marks honest in context),
+# non-ASCII white space.
 deceptive_word = st.sampled_from(
     [
         "ceo@bank.example",
@@ -62,6 +63,14 @@ deceptive_word = st.sampled_from(
         "J\u00f6rg@b\u00fc.example",
         "[IPv6:::1]",
         "[a@b.example]",
+        # joiners and marks in and out of the contexts that make them honest
+        "\u200c",
+        "\u200d",
+        "\u200f",
+        "\u0915\u094d\u200d",
+        "\u0645\u06cc\u200c\u062e",
+        "\U0001f469\u200d\U0001f4bb",
+        "\u05de\u05e9\u05d4",
     ]
 ).map(str.encode)
 word_text = st.one_of(atom, utf8_word, latin1_word, encoded, deceptive_word, st.binary(max_size=4))

@@ -249,7 +249,7 @@ class Analysis:
         if analysis.ascii_lookalike is not None:
             self.report("confusable-domain", start, end)
         if analysis.unicode is not None:  # punycode can hide format characters too
-            self.report_format_kinds(analysis.unicode, start, end)
+            self.report_format_kinds(analysis.unicode, lookalike.FormatContext.DOMAIN, start, end)
 
     def route(self, mailbox: Mailbox) -> None:
         own = normalize_domain(mailbox.domain)
@@ -301,14 +301,17 @@ class Analysis:
             self.report("encoded-word-specials", word.start, word.end)
         if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
             self.report("encoded-word-control", word.start, word.end)
-        self.report_format_kinds(text, word.start, word.end)
+        context = lookalike.FormatContext.of_text(text)
+        self.report_format_kinds(text, context, word.start, word.end)
         if search:
             self.compare(text, "encoded-word", word.start, word.end)
 
-    def report_format_kinds(self, text: str, start: int, end: int) -> None:
-        """Bidi controls and invisible characters in decoded text, once per kind, at the
-        span of the unit that decodes to it."""
-        kinds = {span.kind for span in lookalike.format_characters(text)}
+    def report_format_kinds(
+        self, text: str, context: lookalike.FormatContext, start: int, end: int
+    ) -> None:
+        """Bidi controls and invisible characters in decoded text that are not honest in
+        ``context``, once per kind, at the span of the unit that decodes to it."""
+        kinds = {span.kind for span in lookalike.format_characters_in(text, context)}
         if lookalike.FormatKind.BIDI in kinds:
             self.report("bidi-control", start, end)
         if lookalike.FormatKind.INVISIBLE in kinds:
@@ -327,9 +330,21 @@ class Analysis:
                     self.inspect_word(word, True)
 
     def format_characters(self) -> None:
-        """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""
-        for i, _, text in high_runs(self.tree.data, 0, self.tree.end):
-            for span in lookalike.format_characters(text or ""):
+        """Bidi controls and invisible characters in the raw text (each valid UTF-8 run),
+        but for those honest there. A run holds a joiner's context whole (its neighbours
+        outside the run are ASCII, which no context rule accepts); a bidi mark is judged by
+        the whole value: right-to-left text when some run holds a right-to-left letter."""
+        runs = list(high_runs(self.tree.data, 0, self.tree.end))
+        right_to_left = any(
+            lookalike.is_right_to_left(char) for _, _, text in runs for char in text or ""
+        )
+        context = (
+            lookalike.FormatContext.RIGHT_TO_LEFT_TEXT
+            if right_to_left
+            else lookalike.FormatContext.TEXT
+        )
+        for i, _, text in runs:
+            for span in lookalike.format_characters_in(text or "", context):
                 bidi = span.kind == lookalike.FormatKind.BIDI
                 code = "bidi-control" if bidi else "invisible-character"
                 self.report(code, i + span.start, i + span.end)

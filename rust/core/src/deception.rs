@@ -35,7 +35,7 @@ use crate::encoded_word::{self, EncodedWord};
 use crate::findings::Findings;
 use crate::lexer::{C_ATEXT, Kind, class, high_runs, lossy};
 use crate::limits::MAX_SHADOWS;
-use crate::lookalike::{self, FormatKind};
+use crate::lookalike::{self, FormatContext, FormatKind};
 use crate::model::{Mailbox, Shadow, ShadowSource};
 use crate::tree::Tree;
 
@@ -444,7 +444,7 @@ impl<'a> Analysis<'_, 'a> {
         }
         // Punycode can hide format characters too.
         if let Some(unicode) = &analysis.unicode {
-            self.report_format_kinds(unicode, start, end);
+            self.report_format_kinds(unicode, FormatContext::Domain, start, end);
         }
     }
 
@@ -559,16 +559,22 @@ impl<'a> Analysis<'_, 'a> {
         {
             self.findings.report(Code::EncodedWordControl, start, end);
         }
-        self.report_format_kinds(text, start, end);
+        self.report_format_kinds(text, FormatContext::of_text(text), start, end);
         if search {
             self.compare(text, ShadowSource::EncodedWord, start, end);
         }
     }
 
-    /// Bidi controls and invisible characters in decoded text, once per kind, at the span
-    /// of the unit that decodes to it.
-    fn report_format_kinds(&mut self, text: &str, start: usize, end: usize) {
-        let spans = lookalike::format_characters(text);
+    /// Bidi controls and invisible characters in decoded text that are not honest in
+    /// `context`, once per kind, at the span of the unit that decodes to it.
+    fn report_format_kinds(
+        &mut self,
+        text: &str,
+        context: FormatContext,
+        start: usize,
+        end: usize,
+    ) {
+        let spans = lookalike::format_characters_in(text, context);
         if spans.iter().any(|span| span.kind == FormatKind::Bidi) {
             self.findings.report(Code::BidiControl, start, end);
         }
@@ -601,11 +607,24 @@ impl<'a> Analysis<'_, 'a> {
         }
     }
 
-    /// Bidi controls and invisible characters in the raw text (each valid UTF-8 run).
+    /// Bidi controls and invisible characters in the raw text (each valid UTF-8 run),
+    /// but for those honest there. A run holds a joiner's context whole (its neighbours
+    /// outside the run are ASCII, which no context rule accepts); a bidi mark is judged by
+    /// the whole value: right-to-left text when some run holds a right-to-left letter.
     fn format_characters(&mut self) {
         let data = self.tree.data;
+        let right_to_left = high_runs(data, 0, data.len()).any(|(_, _, text)| {
+            text.unwrap_or_default()
+                .chars()
+                .any(lookalike::is_right_to_left)
+        });
+        let context = if right_to_left {
+            FormatContext::RightToLeftText
+        } else {
+            FormatContext::Text
+        };
         for (i, _, text) in high_runs(data, 0, data.len()) {
-            for span in lookalike::format_characters(text.unwrap_or_default()) {
+            for span in lookalike::format_characters_in(text.unwrap_or_default(), context) {
                 let code = match span.kind {
                     FormatKind::Bidi => Code::BidiControl,
                     FormatKind::Invisible => Code::InvisibleCharacter,
