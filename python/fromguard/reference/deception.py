@@ -33,6 +33,7 @@ from . import encoded_word, lookalike
 from .findings import Findings
 from .lexer import BYTE_CLASS, C_ATEXT, COMMENT, high_runs
 from .limits import MAX_SHADOWS
+from .lookalike import ascii_lower, normalize_domain
 from .tree import Tree
 
 ADDRESS_PUNCTUATION = '<>@,;:"'
@@ -97,21 +98,9 @@ def is_host_name(text: str) -> bool:
     return all(label and all(is_word_char(c, True) and c != "." for c in label) for label in labels)
 
 
-def normalize_domain(domain: str) -> str:
-    """A domain for comparison: ASCII lower case, no trailing dot, punycode decoded."""
-    domain = ascii_lower(domain).rstrip(".")
-    decoded = lookalike.analyze_domain(domain).unicode
-    return ascii_lower(decoded) if decoded is not None else domain
-
-
 def normalize_address(address: str) -> str:
     local, _, domain = address.rpartition("@")
     return ascii_lower(local) + "@" + normalize_domain(domain)
-
-
-def ascii_lower(text: str) -> str:
-    """Lower case for ASCII letters only: the same in every Unicode version."""
-    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
 
 
 def is_ipv4(text: str) -> bool:

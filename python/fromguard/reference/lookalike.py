@@ -53,12 +53,14 @@ __all__ = [
     "FormatKind",
     "FormatSpan",
     "analyze_domain",
+    "ascii_lower",
     "decode_punycode",
     "format_characters",
     "format_characters_in",
     "format_kind",
     "is_mixed_script",
     "is_right_to_left",
+    "normalize_domain",
     "skeleton",
 ]
 
@@ -140,6 +142,20 @@ def analyze_domain(domain: str) -> DomainAnalysis:
         mixed_script=mixed_script,
         ascii_lookalike=_ascii_lookalike(joined),
     )
+
+
+def ascii_lower(text: str) -> str:
+    """Lower case for ASCII letters only: the same in every Unicode version."""
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def normalize_domain(domain: str) -> str:
+    """A domain for comparison: ASCII lower case, no trailing dot, punycode decoded (and the
+    decoded labels in ASCII lower case too). Unicode case is kept: lower-casing beyond ASCII
+    depends on the Unicode version, and the core must decide alike."""
+    domain = ascii_lower(domain).rstrip(".")
+    decoded = analyze_domain(domain).unicode
+    return ascii_lower(decoded) if decoded is not None else domain
 
 
 def _ascii_lookalike(decoded: str) -> Optional[str]:

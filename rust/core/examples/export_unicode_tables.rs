@@ -12,7 +12,10 @@
 //!   Extended_Pictographic and Emoji_Modifier, from `icu_properties`: what decides
 //!   whether a joiner or bidi mark is honest where it stands;
 //! - `tests/cases/lookalike_parity.jsonl`: pseudo-random strings (a fixed seed) with what
-//!   the Rust core answers for them.
+//!   the Rust core answers for them;
+//! - `tests/cases/psl_parity.jsonl`: names made from the rules of the Public Suffix List
+//!   snapshot (`data/public_suffix_list.dat`) with their organisational domain as the core
+//!   finds it (`fromguard::psl`): regenerate after refreshing the snapshot.
 //!
 //! Usage, from anywhere in the repository (the default root is the one of this crate):
 //!
@@ -41,6 +44,7 @@ pub const SCRIPTS_PATH: &str = "python/fromguard/data/scripts.tsv";
 pub const NORMALIZATION_PATH: &str = "python/fromguard/data/normalization.tsv";
 pub const FORMAT_CONTEXT_PATH: &str = "python/fromguard/data/format_context.tsv";
 pub const PARITY_PATH: &str = "tests/cases/lookalike_parity.jsonl";
+pub const PSL_PARITY_PATH: &str = "tests/cases/psl_parity.jsonl";
 
 /// How many parity vectors to write.
 const PARITY_CASES: usize = 600;
@@ -53,6 +57,7 @@ pub fn generated_files() -> Vec<(&'static str, String)> {
         (NORMALIZATION_PATH, normalization_tsv()),
         (FORMAT_CONTEXT_PATH, format_context_tsv()),
         (PARITY_PATH, parity_jsonl()),
+        (PSL_PARITY_PATH, psl_parity_jsonl()),
     ]
 }
 
@@ -495,6 +500,51 @@ pub fn parity_jsonl() -> String {
         text.push_str(&parity_line(&random_text(&mut rng)));
     }
     text
+}
+
+/// Every 32nd plain rule of the Public Suffix List, and every rule with a wildcard or an
+/// exception, each made a name (`*` as `w`, without `!`): alone, and with one and two
+/// labels before it. The rules are the lines after the first section marker that are
+/// not comments, their first word (as the `publicsuffix` crate reads them).
+fn psl_names() -> Vec<String> {
+    let list = include_str!("../data/public_suffix_list.dat");
+    let mut names = Vec::new();
+    let mut in_section = false;
+    let mut plain = 0usize;
+    for line in list.lines() {
+        if line.contains("BEGIN ICANN DOMAINS") || line.contains("BEGIN PRIVATE DOMAINS") {
+            in_section = true;
+            continue;
+        }
+        let Some(rule) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !in_section || line.starts_with("//") {
+            continue;
+        }
+        if !rule.contains('*') && !rule.starts_with('!') {
+            plain += 1;
+            if plain % 32 != 0 {
+                continue;
+            }
+        }
+        let name = rule.trim_start_matches('!').replace('*', "w");
+        names.extend([format!("b.a.{name}"), format!("a.{name}"), name]);
+    }
+    names
+}
+
+pub fn psl_parity_jsonl() -> String {
+    psl_names()
+        .iter()
+        .map(|name| {
+            format!(
+                "{{\"domain\": {}, \"organisational_domain\": {}}}\n",
+                json_string(name),
+                json_string(&fromguard::psl::organisational_domain(name)),
+            )
+        })
+        .collect()
 }
 
 /// The format-character tables of `lookalike`, as one list of inclusive ranges.

@@ -35,7 +35,7 @@ use crate::encoded_word::{self, EncodedWord};
 use crate::findings::Findings;
 use crate::lexer::{C_ATEXT, Kind, class, high_runs, lossy};
 use crate::limits::MAX_SHADOWS;
-use crate::lookalike::{self, FormatContext, FormatKind};
+use crate::lookalike::{self, FormatContext, FormatKind, normalize_domain};
 use crate::model::{Mailbox, Shadow, ShadowSource};
 use crate::tree::Tree;
 
@@ -132,16 +132,6 @@ fn find_addresses(text: &str) -> Vec<Range<usize>> {
 fn is_host_name(text: &str) -> bool {
     text.split('.')
         .all(|label| !label.is_empty() && label.chars().all(|c| is_word_char(c, true) && c != '.'))
-}
-
-/// A domain for comparison: ASCII lower case, no trailing dot, punycode decoded.
-fn normalize_domain(domain: &str) -> String {
-    let lowered = ascii_lower(domain);
-    let domain = lowered.trim_end_matches('.');
-    match lookalike::analyze_domain(domain).unicode {
-        Some(decoded) => ascii_lower(&decoded),
-        None => domain.to_owned(),
-    }
 }
 
 pub(crate) fn normalize_address(address: &str) -> String {

@@ -101,6 +101,18 @@ pub fn analyze_domain(domain: &str) -> DomainAnalysis {
     }
 }
 
+/// A domain for comparison: ASCII lower case, no trailing dot, punycode decoded (and
+/// the decoded labels in ASCII lower case too). Unicode case is kept: lower-casing
+/// beyond ASCII depends on the Unicode version, and the reference must decide alike.
+pub fn normalize_domain(domain: &str) -> String {
+    let lowered = domain.to_ascii_lowercase();
+    let domain = lowered.trim_end_matches('.');
+    match analyze_domain(domain).unicode {
+        Some(decoded) => decoded.to_ascii_lowercase(),
+        None => domain.to_owned(),
+    }
+}
+
 /// Whether some label of `domain` (split at ASCII `.`) is an A-label.
 pub(crate) fn has_a_label(domain: &str) -> bool {
     // On bytes: the same labels as `str::split('.')`, without its character searcher.
