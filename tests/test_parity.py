@@ -45,7 +45,7 @@ encoded = st.sampled_from(
 )
 # What the deception pass looks for: addresses, routing hacks, look-alike and punycode
 # domains, bidi and invisible characters (and the joiners and marks honest in context),
-# non-ASCII white space.
+# non-ASCII white space, organisational domains.
 deceptive_word = st.sampled_from(
     [
         "ceo@bank.example",
@@ -71,6 +71,11 @@ deceptive_word = st.sampled_from(
         "\u0645\u06cc\u200c\u062e",
         "\U0001f469\u200d\U0001f4bb",
         "\u05de\u05e9\u05d4",
+        # addresses at one organisational domain and at others under one public suffix
+        "support@mail.bank.example",
+        "x@bank.example",
+        "a@alice.github.io",
+        "b@bob.github.io",
     ]
 ).map(str.encode)
 word_text = st.one_of(atom, utf8_word, latin1_word, encoded, deceptive_word, st.binary(max_size=4))

@@ -16,7 +16,8 @@ rejected) and a source naming that unit:
     domain-literal, rejected-text
 
 A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
-punycode labels decoded) is harmless; a different one is ``deceptive``.
+punycode labels decoded) is harmless; so is one in the display name or a comment at the
+sender's own organisational domain (``psl.py``); a different one is ``deceptive``.
 
 The order in which findings are reported is part of the contract with the Rust port
 (``rust/core/src/deception.rs``): several authors; then per mailbox its domain, route and
@@ -29,7 +30,7 @@ import bisect
 from typing import List, Optional, Tuple
 
 from .._model import Mailbox, Shadow
-from . import encoded_word, lookalike
+from . import encoded_word, lookalike, psl
 from .findings import Findings
 from .lexer import BYTE_CLASS, C_ATEXT, COMMENT, high_runs
 from .limits import MAX_SHADOWS
@@ -177,22 +178,40 @@ class Analysis:
 
     def compare(self, text: str, source: str, start: int, end: int) -> None:
         """Record each address in ``text`` as a shadow, and report the unit once:
-        ``deceptive`` if an address differs from the sender's, else ``info`` where it is
-        the sender's own (display names and comments)."""
+        ``deceptive`` if an address differs from the sender's; in display names and
+        comments, ``info`` where each is the sender's own address or at the sender's own
+        organisational domain (Public Suffix List)."""
         addresses = find_addresses(text)
         if not addresses:
             return
         real = self.real_mailbox(start)
         own = normalize_address(real.local_part + "@" + real.domain) if real else None
-        differs = False
+        # In the sender's name (display names, comments) an address at the sender's own
+        # organisational domain is the organisation naming itself ("support@mail.bank" for
+        # noreply@bank), as DMARC's relaxed alignment accepts it (RFC 7489 §3.2).
+        names_sender = source == "display-name" or source == "comment"
+        own_organisation: Optional[str] = None
+        differs = same_organisation = False
         for address in addresses:
             self.shadow(address, source, start, end)
-            differs = differs or normalize_address(address) != own
+            if differs or normalize_address(address) == own:
+                continue
+            if names_sender and real is not None:
+                if own_organisation is None:
+                    own_organisation = psl.organisational_domain(real.domain)
+                domain = address.rpartition("@")[2]
+                if psl.organisational_domain(domain) == own_organisation:
+                    same_organisation = True
+                    continue
+            differs = True
         if differs:
             if source != "domain-literal":  # the literal is reported as not an IP already
                 self.report(DECEPTIVE_CODE[source], start, end)
-        elif source == "display-name" or source == "comment":
-            self.report("display-name-is-address", start, end)
+        elif names_sender:
+            code = (
+                "display-name-own-organisation" if same_organisation else "display-name-is-address"
+            )
+            self.report(code, start, end)
 
     # -- the passes, in reporting order ---------------------------------------------------
 

@@ -16,7 +16,8 @@
 //! grammar rejected) and a [`ShadowSource`] naming that unit.
 //!
 //! A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
-//! punycode labels decoded) is harmless; a different one is `deceptive`.
+//! punycode labels decoded) is harmless; so is one in the display name or a comment at
+//! the sender's own organisational domain (`psl.rs`); a different one is `deceptive`.
 //!
 //! The order in which findings are reported is part of the contract with the reference
 //! (it decides which findings a value past the findings limit keeps): several authors;
@@ -37,6 +38,7 @@ use crate::lexer::{C_ATEXT, Kind, class, high_runs, lossy};
 use crate::limits::MAX_SHADOWS;
 use crate::lookalike::{self, FormatContext, FormatKind, normalize_domain};
 use crate::model::{Mailbox, Shadow, ShadowSource};
+use crate::psl;
 use crate::tree::Tree;
 
 /// Characters that make decoded text address structure to a lenient reader.
@@ -134,7 +136,7 @@ fn is_host_name(text: &str) -> bool {
         .all(|label| !label.is_empty() && label.chars().all(|c| is_word_char(c, true) && c != '.'))
 }
 
-pub(crate) fn normalize_address(address: &str) -> String {
+fn normalize_address(address: &str) -> String {
     let (local, domain) = match address.rfind('@') {
         Some(at) => (
             address.get(..at).unwrap_or_default(),
@@ -318,8 +320,9 @@ impl<'a> Analysis<'_, 'a> {
     }
 
     /// Record each address in `text` as a shadow, and report the unit once: `deceptive`
-    /// if an address differs from the sender's, else `info` where it is the sender's own
-    /// (display names and comments).
+    /// if an address differs from the sender's; in display names and comments, `info`
+    /// where each is the sender's own address or at the sender's own organisational
+    /// domain (Public Suffix List).
     #[allow(
         clippy::ptr_arg,
         reason = "the Cow says whether the shadows can borrow from the input"
@@ -331,10 +334,31 @@ impl<'a> Analysis<'_, 'a> {
         }
         let real = self.real_mailbox(start);
         let own = real.map(|k| own_address(&mut self.own, &self.tree.mailboxes, k));
+        // In the sender's name (display names, comments) an address at the sender's own
+        // organisational domain is the organisation naming itself ("support@mail.bank"
+        // for noreply@bank), as DMARC's relaxed alignment accepts it (RFC 7489 §3.2).
+        let names_sender = matches!(source, ShadowSource::DisplayName | ShadowSource::Comment);
+        let own_mailbox = real.and_then(|k| self.tree.mailboxes.get(k));
+        let mut own_organisation: Option<String> = None;
         let mut differs = false;
+        let mut same_organisation = false;
         for range in addresses {
             let address = slice_cow(text, range);
-            differs = differs || own != Some(normalize_address(&address).as_str());
+            if !differs && own != Some(normalize_address(&address).as_str()) {
+                match own_mailbox.filter(|_| names_sender) {
+                    Some(mailbox) => {
+                        let own_organisation = own_organisation
+                            .get_or_insert_with(|| psl::organisational_domain(&mailbox.domain));
+                        let domain = address.rsplit_once('@').map_or(&*address, |(_, d)| d);
+                        if psl::organisational_domain(domain) == *own_organisation {
+                            same_organisation = true;
+                        } else {
+                            differs = true;
+                        }
+                    }
+                    None => differs = true,
+                }
+            }
             self.shadows.push(Shadow {
                 address,
                 source,
@@ -349,8 +373,13 @@ impl<'a> Analysis<'_, 'a> {
                     self.findings.report(code, start, end);
                 }
             }
-        } else if source == ShadowSource::DisplayName || source == ShadowSource::Comment {
-            self.findings.report(Code::DisplayNameIsAddress, start, end);
+        } else if names_sender {
+            let code = if same_organisation {
+                Code::DisplayNameOwnOrganisation
+            } else {
+                Code::DisplayNameIsAddress
+            };
+            self.findings.report(code, start, end);
         }
     }
 
