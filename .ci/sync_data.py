@@ -1,8 +1,10 @@
 """Copies the data the Rust core owns into the Python package: `python .ci/sync_data.py`.
 
-rust/core/data/ is the source of truth for the finding catalogue, the charsets and the look-alike
-specials (the core builds from it and `cargo package` ships it); python/fromguard/data/ holds
-byte-for-byte copies so that the wheel and the sdist carry them. `--check` writes nothing and exits 1
+rust/core/data/ is the source of truth for the finding catalogue, the charsets, the look-alike
+specials and the snapshot of the Public Suffix List (the core builds from it and `cargo
+package` ships it); python/fromguard/data/ holds byte-for-byte copies so that the wheel and
+the sdist carry them. To refresh the Public Suffix List, download it over the core's copy,
+then run this (the README's one command does both). `--check` writes nothing and exits 1
 naming every copy that differs from its source (.ci/run and tests/test_data_files.py).
 """
 
@@ -18,7 +20,13 @@ CORE_DATA = ROOT / "rust" / "core" / "data"
 PACKAGE_DATA = ROOT / "python" / "fromguard" / "data"
 # The files both read. The Unicode tables are not here: the core does not read them, its
 # example export_unicode_tables.rs generates them for the Python reference alone.
-SHARED = ("findings.tsv", "charsets.tsv", "other_charsets.tsv", "lookalike_specials.tsv")
+SHARED = (
+    "findings.tsv",
+    "charsets.tsv",
+    "other_charsets.tsv",
+    "lookalike_specials.tsv",
+    "public_suffix_list.dat",
+)
 
 
 def stale_copies() -> List[str]:

@@ -1,5 +1,6 @@
 """The Python package's copies of the core's data (python/fromguard/data/findings.tsv,
-charsets.tsv and lookalike_specials.tsv) are byte for byte the files under rust/core/data, their source of truth."""
+charsets.tsv, lookalike_specials.tsv and public_suffix_list.dat) are byte for byte the files
+under rust/core/data, their source of truth."""
 
 from __future__ import annotations
 

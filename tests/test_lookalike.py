@@ -25,7 +25,7 @@ import unicodedata
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import pytest
 from hypothesis import given, settings
@@ -46,8 +46,14 @@ PARITY = load("lookalike_parity.jsonl")
 ANALYSIS_FIELDS = ("punycode", "unicode", "bad_punycode", "mixed_script", "ascii_lookalike")
 
 
-def spans_json(text: str) -> List[List[Any]]:
-    return [[s.start, s.end, s.kind.value] for s in la.format_characters(text)]
+def spans_json(text: str, context: Optional[str] = None) -> List[List[Any]]:
+    """The format spans of ``text``: as display text, or in the named context."""
+    spans = (
+        la.format_characters(text)
+        if context is None
+        else la.format_characters_in(text, la.FormatContext(context))
+    )
+    return [[s.start, s.end, s.kind.value] for s in spans]
 
 
 def test_case_file_is_large_enough() -> None:
@@ -63,7 +69,7 @@ def test_case(case: Dict[str, Any]) -> None:
         expected = {field: case[field] for field in ANALYSIS_FIELDS}
         assert asdict(la.analyze_domain(case["domain"])) == expected
     else:
-        assert spans_json(case["text"]) == case["format"]
+        assert spans_json(case["text"], case.get("context")) == case["format"]
         if "skeleton" in case:
             assert la.skeleton(case["text"]) == case["skeleton"]
 
@@ -83,6 +89,7 @@ def test_parity_with_the_core(chunk: int) -> None:
             "skeleton": la.skeleton(text),
             "mixed_script": la.is_mixed_script(text),
             "format": spans_json(text),
+            "format_in_domain": spans_json(text, "domain"),
         }
         expected = {key: vector[key] for key in got}
         if got != expected:
@@ -223,9 +230,20 @@ def check_invariants(text: str) -> None:
         piece = data[span.start : span.end].decode("utf-8", "surrogatepass")
         assert piece and all(la.format_kind(char) is span.kind for char in piece)
         previous_end = span.end
-    reported = sum(span.end - span.start for span in la.format_characters(text))
-    counted = sum(len(char.encode("utf-8")) for char in text if la.format_kind(char) is not None)
-    assert reported == counted
+
+    # Every format character is reported but for joiners and marks honest in context, and a
+    # domain lets pass no more of them than display text does.
+    def offsets(spans: List[la.FormatSpan]) -> Set[int]:
+        return {offset for span in spans for offset in range(span.start, span.end)}
+
+    reported = offsets(la.format_characters(text))
+    in_domain = offsets(la.format_characters_in(text, la.FormatContext.DOMAIN))
+    offset = 0
+    for char in text:
+        if la.format_kind(char) is not None and offset not in reported:
+            assert char in "\u200c\u200d\u200e\u200f\u061c", hex(ord(char))
+        offset += len(char.encode("utf-8", "surrogatepass"))
+    assert reported <= in_domain
     once = la.skeleton(text)
     assert la.skeleton(once) == once
     assert not any(la.format_kind(char) for char in once)

@@ -54,7 +54,8 @@ encoded = st.sampled_from(
     ]
 )
 # What the deception pass looks for: addresses, routing hacks, look-alike and punycode
-# domains, bidi and invisible characters, non-ASCII white space.
+# domains, bidi and invisible characters (and the joiners and marks honest in context),
+# non-ASCII white space, organisational domains.
 deceptive_word = st.sampled_from(
     [
         "ceo@bank.example",
@@ -74,6 +75,19 @@ deceptive_word = st.sampled_from(
         "[a@b.example]",
         "ceo&AEA-bank.example",
         "a&-b&ACw-",
+        # joiners and marks in and out of the contexts that make them honest
+        "\u200c",
+        "\u200d",
+        "\u200f",
+        "\u0915\u094d\u200d",
+        "\u0645\u06cc\u200c\u062e",
+        "\U0001f469\u200d\U0001f4bb",
+        "\u05de\u05e9\u05d4",
+        # addresses at one organisational domain and at others under one public suffix
+        "support@mail.bank.example",
+        "x@bank.example",
+        "a@alice.github.io",
+        "b@bob.github.io",
     ]
 ).map(str.encode)
 word_text = st.one_of(atom, utf8_word, latin1_word, encoded, deceptive_word, st.binary(max_size=4))

@@ -16,7 +16,8 @@ rejected) and a source naming that unit:
     domain-literal, rejected-text
 
 A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
-punycode labels decoded) is harmless; a different one is ``deceptive``.
+punycode labels decoded) is harmless; so is one in the display name or a comment at the
+sender's own organisational domain (``psl.py``); a different one is ``deceptive``.
 
 The order in which findings are reported is part of the contract with the Rust port
 (``rust/core/src/deception.rs``): several authors; then per mailbox its domain, route and
@@ -31,10 +32,11 @@ import re
 from typing import Callable, List, NamedTuple, Optional, Tuple
 
 from .._model import Mailbox, Shadow
-from . import encoded_word, lookalike
+from . import encoded_word, lookalike, psl
 from .findings import Findings
 from .lexer import BYTE_CLASS, C_ATEXT, COMMENT, high_runs
 from .limits import MAX_SHADOWS
+from .lookalike import ascii_lower, normalize_domain
 from .tree import Tree
 
 # RFC 5322 specials other than "<", ">" and "@": in a decoded display name they are an
@@ -285,21 +287,9 @@ def is_host_name(text: str) -> bool:
     return all(label and all(is_word_char(c, True) and c != "." for c in label) for label in labels)
 
 
-def normalize_domain(domain: str) -> str:
-    """A domain for comparison: ASCII lower case, no trailing dot, punycode decoded."""
-    domain = ascii_lower(domain).rstrip(".")
-    decoded = lookalike.analyze_domain(domain).unicode
-    return ascii_lower(decoded) if decoded is not None else domain
-
-
 def normalize_address(address: str) -> str:
     local, _, domain = address.rpartition("@")
     return ascii_lower(local) + "@" + normalize_domain(domain)
-
-
-def ascii_lower(text: str) -> str:
-    """Lower case for ASCII letters only: the same in every Unicode version."""
-    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
 
 
 def is_ipv4(text: str) -> bool:
@@ -377,29 +367,48 @@ class Analysis:
     def compare(self, text: str, source: str, start: int, end: int) -> None:
         """Record each address in ``text`` as a shadow, and report the unit once per kind:
         ``deceptive`` if an address differs from the sender's (``lookalike-address`` when
-        look-alike specials make it), else ``info`` where it is the sender's own (display
-        names and comments)."""
+        look-alike specials make it); in display names and comments, ``info`` where each is
+        the sender's own address or at the sender's own organisational domain (Public Suffix
+        List)."""
         addresses = find_addresses(text)
         if not addresses:
             return
         real = self.real_mailbox(start)
         own = normalize_address(real.local_part + "@" + real.domain) if real else None
-        differs = lookalike_differs = False
+        # In the sender's name (display names, comments) an address at the sender's own
+        # organisational domain is the organisation naming itself ("support@mail.bank" for
+        # noreply@bank), as DMARC's relaxed alignment accepts it (RFC 7489 §3.2); one written
+        # with look-alike specials is not.
+        names_sender = source == "display-name" or source == "comment"
+        own_organisation: Optional[str] = None
+        differs = lookalike_differs = same_organisation = False
         for found in addresses:
             self.shadow(found.address, source, start, end)
-            if normalize_address(found.address) != own:
-                if found.lookalike:
-                    lookalike_differs = True
+            if normalize_address(found.address) == own:
+                continue
+            if found.lookalike:
+                lookalike_differs = True
+            elif names_sender and real is not None and not differs:
+                if own_organisation is None:
+                    own_organisation = psl.organisational_domain(real.domain)
+                domain = found.address.rpartition("@")[2]
+                if psl.organisational_domain(domain) == own_organisation:
+                    same_organisation = True
                 else:
                     differs = True
+            else:
+                differs = True
         if source == "domain-literal":  # the literal is reported as not an IP already
             return
         if differs:
             self.report(DECEPTIVE_CODE[source], start, end)
         if lookalike_differs:
             self.report("lookalike-address", start, end)
-        if not (differs or lookalike_differs) and source in ("display-name", "comment"):
-            self.report("display-name-is-address", start, end)
+        if not (differs or lookalike_differs) and names_sender:
+            code = (
+                "display-name-own-organisation" if same_organisation else "display-name-is-address"
+            )
+            self.report(code, start, end)
 
     # -- the passes, in reporting order ---------------------------------------------------
 
@@ -445,7 +454,7 @@ class Analysis:
         if analysis.ascii_lookalike is not None:
             self.report("confusable-domain", start, end)
         if analysis.unicode is not None:  # punycode can hide format characters too
-            self.report_format_kinds(analysis.unicode, start, end)
+            self.report_format_kinds(analysis.unicode, lookalike.FormatContext.DOMAIN, start, end)
 
     def route(self, mailbox: Mailbox) -> None:
         own = normalize_domain(mailbox.domain)
@@ -553,10 +562,12 @@ class Analysis:
                     self.report("modified-utf7-in-address", start, end)
                     self.compare(decoded, "encoded-word", start, end)
 
-    def report_format_kinds(self, text: str, start: int, end: int) -> None:
-        """Bidi controls and invisible characters in decoded text, once per kind, at the
-        span of the unit that decodes to it."""
-        kinds = {span.kind for span in lookalike.format_characters(text)}
+    def report_format_kinds(
+        self, text: str, context: lookalike.FormatContext, start: int, end: int
+    ) -> None:
+        """Bidi controls and invisible characters in decoded text that are not honest in
+        ``context``, once per kind, at the span of the unit that decodes to it."""
+        kinds = {span.kind for span in lookalike.format_characters_in(text, context)}
         if lookalike.FormatKind.BIDI in kinds:
             self.report("bidi-control", start, end)
         if lookalike.FormatKind.INVISIBLE in kinds:
@@ -575,9 +586,21 @@ class Analysis:
                     self.inspect_word(word, True, False)
 
     def format_characters(self) -> None:
-        """Bidi controls and invisible characters in the raw text (each valid UTF-8 run)."""
-        for i, _, text in high_runs(self.tree.data, 0, self.tree.end):
-            for span in lookalike.format_characters(text or ""):
+        """Bidi controls and invisible characters in the raw text (each valid UTF-8 run),
+        but for those honest there. A run holds a joiner's context whole (its neighbours
+        outside the run are ASCII, which no context rule accepts); a bidi mark is judged by
+        the whole value: right-to-left text when some run holds a right-to-left letter."""
+        runs = list(high_runs(self.tree.data, 0, self.tree.end))
+        right_to_left = any(
+            lookalike.is_right_to_left(char) for _, _, text in runs for char in text or ""
+        )
+        context = (
+            lookalike.FormatContext.RIGHT_TO_LEFT_TEXT
+            if right_to_left
+            else lookalike.FormatContext.TEXT
+        )
+        for i, _, text in runs:
+            for span in lookalike.format_characters_in(text or "", context):
                 bidi = span.kind == lookalike.FormatKind.BIDI
                 code = "bidi-control" if bidi else "invisible-character"
                 self.report(code, i + span.start, i + span.end)

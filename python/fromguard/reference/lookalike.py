@@ -1,5 +1,6 @@
 """Unicode security checks for the parts of a From value a reader sees: look-alike domains
-(UTS #39 confusables and mixed scripts, punycode) and bidi or invisible format characters.
+(UTS #39 confusables and mixed scripts, punycode) and bidi or invisible format characters,
+judged in their context (the joiners and marks that scripts and emoji need are honest).
 
 This module is the twin of ``rust/core/src/lookalike.rs``: the same functions under the
 same names, giving the same results on every input (``tests/cases/lookalike.jsonl`` and
@@ -14,7 +15,10 @@ and ``idna`` (punycode); this module reads the same data from the tables that
   code point;
 - ``fromguard/data/normalization.tsv``: canonical decompositions and combining classes,
   so that NFD here is the crate's (Unicode 18), not that of the interpreter's
-  ``unicodedata`` (Unicode 14 on Python 3.11), which is never used.
+  ``unicodedata`` (Unicode 14 on Python 3.11), which is never used (the combining
+  classes also give the virama of RFC 5892's CONTEXTJ rules);
+- ``fromguard/data/format_context.tsv``: Joining_Type, the right-to-left letters
+  (Bidi_Class R and AL), Extended_Pictographic and Emoji_Modifier, from ``icu_properties``.
 
 The punycode decoder (RFC 3492) is written out by hand as the ``idna`` crate's
 ``punycode::decode_to_string`` is, 32-bit overflow checks included, so that both accept
@@ -36,7 +40,7 @@ import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
 __all__ = [
     "BIDI",
@@ -45,15 +49,20 @@ __all__ = [
     "UNICODE_VERSION",
     "VARIATION_SELECTORS",
     "DomainAnalysis",
+    "FormatContext",
     "FormatKind",
     "FormatSpan",
     "analyze_domain",
+    "ascii_lower",
     "decode_punycode",
     "format_characters",
+    "format_characters_in",
     "format_kind",
     "is_mixed_script",
+    "is_right_to_left",
     "lookalike_special",
     "lookalike_specials",
+    "normalize_domain",
     "skeleton",
 ]
 
@@ -135,6 +144,20 @@ def analyze_domain(domain: str) -> DomainAnalysis:
         mixed_script=mixed_script,
         ascii_lookalike=_ascii_lookalike(joined),
     )
+
+
+def ascii_lower(text: str) -> str:
+    """Lower case for ASCII letters only: the same in every Unicode version."""
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def normalize_domain(domain: str) -> str:
+    """A domain for comparison: ASCII lower case, no trailing dot, punycode decoded (and the
+    decoded labels in ASCII lower case too). Unicode case is kept: lower-casing beyond ASCII
+    depends on the Unicode version, and the core must decide alike."""
+    domain = ascii_lower(domain).rstrip(".")
+    decoded = analyze_domain(domain).unicode
+    return ascii_lower(decoded) if decoded is not None else domain
 
 
 def _ascii_lookalike(decoded: str) -> Optional[str]:
@@ -505,18 +528,155 @@ def _utf8_length(code_point: int) -> int:
     return 4
 
 
+class FormatContext(str, enum.Enum):
+    """Where a text's format characters are judged: what ``format_characters_in`` lets
+    pass. A ``str`` enum, equal to its value."""
+
+    #: A domain name (IDNA2008): ZWNJ and ZWJ only where the CONTEXTJ rules of RFC 5892
+    #: Appendix A allow them; every bidi control is reported (IDNA2008 disallows them).
+    DOMAIN = "domain"
+    #: Display text without a right-to-left letter: joiners where CONTEXTJ allows them and
+    #: ZWJ inside an emoji ZWJ sequence; every bidi control is reported.
+    TEXT = "text"
+    #: Display text holding a right-to-left letter (see ``is_right_to_left``): as ``TEXT``,
+    #: and the marks LRM, RLM and ALM pass too, which such text needs to order its numbers
+    #: and punctuation (Unicode UAX #9 §2.6).
+    RIGHT_TO_LEFT_TEXT = "right-to-left-text"
+
+    @classmethod
+    def of_text(cls, text: str) -> "FormatContext":
+        """The context of display text: ``RIGHT_TO_LEFT_TEXT`` when it holds a
+        right-to-left letter, else ``TEXT``."""
+        return cls.RIGHT_TO_LEFT_TEXT if any(map(is_right_to_left, text)) else cls.TEXT
+
+
+_ZWNJ = "\u200c"
+_ZWJ = "\u200d"
+#: The bidi marks: zero-width strong characters, which order only the neutral characters
+#: next to them; the embeddings, overrides and isolates can reorder letters.
+_BIDI_MARKS = frozenset("\u061c\u200e\u200f")
+#: Canonical_Combining_Class Virama, which RFC 5892 Appendix A.1 and A.2 look for.
+_VIRAMA = 9
+
+
+class _ContextTables(NamedTuple):
+    joining_types: Dict[int, str]  # "L", "D", "R", "T" or "C"; absent: "U"
+    right_to_left: FrozenSet[int]
+    pictographic: FrozenSet[int]
+    emoji_modifiers: FrozenSet[int]
+
+
+@functools.lru_cache(maxsize=None)
+def _context_tables() -> _ContextTables:
+    """format_context.tsv: ``jt FIRST LAST TYPE`` and ``rtl``/``ep``/``em FIRST LAST``."""
+    joining_types: Dict[int, str] = {}
+    sets: Dict[str, Set[int]] = {"rtl": set(), "ep": set(), "em": set()}
+    for line in _read_data("format_context.tsv").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        kind, first, last, *value = line.split("\t")
+        code_points = range(int(first, 16), int(last, 16) + 1)
+        if kind == "jt":
+            joining_types.update(dict.fromkeys(code_points, value[0]))
+        else:
+            sets[kind].update(code_points)
+    return _ContextTables(
+        joining_types, frozenset(sets["rtl"]), frozenset(sets["ep"]), frozenset(sets["em"])
+    )
+
+
+def is_right_to_left(char: str) -> bool:
+    """A letter of a right-to-left script: Bidi_Class R or AL, but for the marks RLM and ALM
+    (which are R and AL too, and cannot vouch for themselves)."""
+    return ord(char) in _context_tables().right_to_left
+
+
+def _joining_type(char: str) -> str:
+    return _context_tables().joining_types.get(ord(char), "U")
+
+
+def _extends_pictograph(char: str) -> bool:
+    """What may stand between a pictograph and the ZWJ after it: an emoji presentation
+    selector (any variation selector) or a skin tone modifier."""
+    code_point = ord(char)
+    return _in_ranges(code_point, VARIATION_SELECTORS) or (
+        code_point in _context_tables().emoji_modifiers
+    )
+
+
+def _is_honest(text: str, index: int, context: FormatContext) -> bool:
+    """Whether the joiner or bidi mark ``text[index]`` is honest in ``context``:
+
+    - ZWNJ and ZWJ right after a virama (RFC 5892 A.1 and A.2: Indic conjuncts, the
+      Sinhala "ශ්‍රී");
+    - ZWNJ between a left-joining and a right-joining letter, transparent marks aside
+      (RFC 5892 A.1: ``(L|D) T* ZWNJ T* (R|D)``, the Persian "می‌خواهم");
+    - outside domains, ZWJ between two pictographs, the first one's selectors and skin
+      tones aside (UAX #29 GB11, the emoji ZWJ sequences of UTS #51 such as 👩‍💻);
+    - LRM, RLM and ALM in right-to-left text.
+
+    Every other format character is deceptive wherever it stands."""
+    char = text[index]
+    if char in _BIDI_MARKS:
+        return context is FormatContext.RIGHT_TO_LEFT_TEXT
+    if char != _ZWNJ and char != _ZWJ:
+        return False
+    classes = _skeleton_tables().combining_classes
+    if index > 0 and classes.get(text[index - 1], 0) == _VIRAMA:
+        return True
+    if char == _ZWNJ:
+        left = index - 1
+        while left >= 0 and _joining_type(text[left]) == "T":
+            left -= 1
+        right = index + 1
+        while right < len(text) and _joining_type(text[right]) == "T":
+            right += 1
+        return (
+            left >= 0
+            and _joining_type(text[left]) in "LD"
+            and right < len(text)
+            and _joining_type(text[right]) in "RD"
+        )
+    if context is FormatContext.DOMAIN:
+        return False
+    pictographic = _context_tables().pictographic
+    left = index - 1
+    while left >= 0 and _extends_pictograph(text[left]):
+        left -= 1
+    return (
+        left >= 0
+        and ord(text[left]) in pictographic
+        and index + 1 < len(text)
+        and ord(text[index + 1]) in pictographic
+    )
+
+
 def format_characters(text: str) -> List[FormatSpan]:
-    """Every run of bidi controls or invisible format characters in ``text``, in order. A
-    run is a maximal sequence of adjacent characters of the same kind, so a tag sequence
-    is one span and a bidi control right after a ZWSP is a second one. Offsets are into
-    the UTF-8 encoding of ``text``."""
+    """Every run of bidi controls or invisible format characters in ``text`` that is not
+    honest there, in order, ``text`` judged as display text (``FormatContext.of_text``).
+    See ``format_characters_in``."""
+    if text.isascii():
+        return []
+    return format_characters_in(text, FormatContext.of_text(text))
+
+
+def format_characters_in(text: str, context: FormatContext) -> List[FormatSpan]:
+    """Every run of bidi controls or invisible format characters in ``text``, in order, but
+    for the joiners and marks that are honest in ``context`` (see ``_is_honest``). A run
+    is a maximal sequence of adjacent reported characters of the same kind, so a tag
+    sequence is one span and a bidi control right after a ZWSP is a second one. Offsets
+    are into the UTF-8 encoding of ``text``.
+
+    Each character's context is read up to the nearest character that decides it, so the
+    time is linear: a backward or forward look passes only transparent marks, selectors
+    and skin tones, and stops at the next joiner (which is none of them)."""
     spans: List[FormatSpan] = []
     offset = 0
-    for char in text:
+    for index, char in enumerate(text):
         start = offset
         offset += _utf8_length(ord(char))
         kind = format_kind(char)
-        if kind is None:
+        if kind is None or _is_honest(text, index, context):
             continue
         if spans and spans[-1].end == start and spans[-1].kind is kind:
             spans[-1] = spans[-1]._replace(end=offset)

@@ -22,9 +22,9 @@ from typing import Callable, List, NamedTuple
 
 from .._model import HeaderField, MessageCheck, Severity, Verdict
 from . import parse
-from .deception import normalize_address
 from .findings import Findings
 from .limits import MAX_CHECKED_FIELDS, MAX_LINE_OCTETS
+from .psl import organisational_domain
 
 CHECKED_FIELDS = ("from", "sender", "resent-from", "reply-to")
 
@@ -157,7 +157,7 @@ def _report_hidden_fields(raw: bytes, continuations: List[_Line], report: Report
 
 def _report_authors(fields: List[HeaderField], block_start: int, report: Report) -> None:
     """From exactly once; Sender at most once, and required with several authors;
-    Sender and Resent-From compared with From."""
+    Sender and Resent-From compared with From by organisational domain."""
 
     def named(name: str) -> List[HeaderField]:
         return [f for f in fields if f.name.lower().rstrip(" \t") == name]
@@ -173,14 +173,13 @@ def _report_authors(fields: List[HeaderField], block_start: int, report: Report)
     author = froms[0]
     if len(author.result.mailboxes) > 1 and not senders:
         report("several-authors-without-sender", author.start, author.end)
-    own = {normalize_address(m.local_part + "@" + m.domain) for m in author.result.mailboxes}
+    # DMARC's relaxed alignment (RFC 7489 §3.2): another mailbox of the author's own
+    # organisation (a secretary, the list server of the same domain) is no news.
+    own = {organisational_domain(m.domain) for m in author.result.mailboxes}
     for code, others in (
         ("sender-differs", senders[:1]),
         ("resent-from-differs", named("resent-from")),
     ):
         for other in others:
-            if any(
-                normalize_address(m.local_part + "@" + m.domain) not in own
-                for m in other.result.mailboxes
-            ):
+            if any(organisational_domain(m.domain) not in own for m in other.result.mailboxes):
                 report(code, other.start, other.end)

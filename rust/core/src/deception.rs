@@ -16,7 +16,8 @@
 //! grammar rejected) and a [`ShadowSource`] naming that unit.
 //!
 //! A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
-//! punycode labels decoded) is harmless; a different one is `deceptive`.
+//! punycode labels decoded) is harmless; so is one in the display name or a comment at
+//! the sender's own organisational domain (`psl.rs`); a different one is `deceptive`.
 //!
 //! The order in which findings are reported is part of the contract with the reference
 //! (it decides which findings a value past the findings limit keeps): several authors;
@@ -35,8 +36,9 @@ use crate::encoded_word::{self, DecodeError, EncodedWord, Reading};
 use crate::findings::Findings;
 use crate::lexer::{C_ATEXT, Kind, class, high_runs, lossy};
 use crate::limits::MAX_SHADOWS;
-use crate::lookalike::{self, FormatKind};
+use crate::lookalike::{self, FormatContext, FormatKind, normalize_domain};
 use crate::model::{Mailbox, Shadow, ShadowSource};
+use crate::psl;
 use crate::tree::Tree;
 
 /// RFC 5322 specials other than "<", ">" and "@": in a decoded display name they are an
@@ -387,17 +389,7 @@ fn is_host_name(text: &str) -> bool {
         .all(|label| !label.is_empty() && label.chars().all(|c| is_word_char(c, true) && c != '.'))
 }
 
-/// A domain for comparison: ASCII lower case, no trailing dot, punycode decoded.
-fn normalize_domain(domain: &str) -> String {
-    let lowered = ascii_lower(domain);
-    let domain = lowered.trim_end_matches('.');
-    match lookalike::analyze_domain(domain).unicode {
-        Some(decoded) => ascii_lower(&decoded),
-        None => domain.to_owned(),
-    }
-}
-
-pub(crate) fn normalize_address(address: &str) -> String {
+fn normalize_address(address: &str) -> String {
     let (local, domain) = match address.rfind('@') {
         Some(at) => (
             address.get(..at).unwrap_or_default(),
@@ -582,8 +574,9 @@ impl<'a> Analysis<'_, 'a> {
 
     /// Record each address in `text` as a shadow, and report the unit once per kind:
     /// `deceptive` if an address differs from the sender's (`lookalike-address` when
-    /// look-alike specials make it), else `info` where it is the sender's own (display
-    /// names and comments).
+    /// look-alike specials make it); in display names and comments, `info` where each is
+    /// the sender's own address or at the sender's own organisational domain (Public
+    /// Suffix List).
     #[allow(
         clippy::ptr_arg,
         reason = "the Cow says whether the shadows can borrow from the input"
@@ -595,7 +588,15 @@ impl<'a> Analysis<'_, 'a> {
         }
         let real = self.real_mailbox(start);
         let own = real.map(|k| own_address(&mut self.own, &self.tree.mailboxes, k));
+        // In the sender's name (display names, comments) an address at the sender's own
+        // organisational domain is the organisation naming itself ("support@mail.bank"
+        // for noreply@bank), as DMARC's relaxed alignment accepts it (RFC 7489 §3.2); one
+        // written with look-alike specials is not.
+        let names_sender = matches!(source, ShadowSource::DisplayName | ShadowSource::Comment);
+        let own_mailbox = real.and_then(|k| self.tree.mailboxes.get(k));
+        let mut own_organisation: Option<String> = None;
         let (mut differs, mut lookalike_differs) = (false, false);
+        let mut same_organisation = false;
         for found in addresses {
             let address = match found.rewritten {
                 Some(rewritten) => Cow::Owned(rewritten),
@@ -604,6 +605,15 @@ impl<'a> Analysis<'_, 'a> {
             if own != Some(normalize_address(&address).as_str()) {
                 if found.lookalike {
                     lookalike_differs = true;
+                } else if let Some(mailbox) = own_mailbox.filter(|_| names_sender && !differs) {
+                    let own_organisation = own_organisation
+                        .get_or_insert_with(|| psl::organisational_domain(&mailbox.domain));
+                    let domain = address.rsplit_once('@').map_or(&*address, |(_, d)| d);
+                    if psl::organisational_domain(domain) == *own_organisation {
+                        same_organisation = true;
+                    } else {
+                        differs = true;
+                    }
                 } else {
                     differs = true;
                 }
@@ -627,10 +637,13 @@ impl<'a> Analysis<'_, 'a> {
         if lookalike_differs {
             self.findings.report(Code::LookalikeAddress, start, end);
         }
-        if !(differs || lookalike_differs)
-            && (source == ShadowSource::DisplayName || source == ShadowSource::Comment)
-        {
-            self.findings.report(Code::DisplayNameIsAddress, start, end);
+        if !(differs || lookalike_differs) && names_sender {
+            let code = if same_organisation {
+                Code::DisplayNameOwnOrganisation
+            } else {
+                Code::DisplayNameIsAddress
+            };
+            self.findings.report(code, start, end);
         }
     }
 
@@ -714,7 +727,7 @@ impl<'a> Analysis<'_, 'a> {
         }
         // Punycode can hide format characters too.
         if let Some(unicode) = &analysis.unicode {
-            self.report_format_kinds(unicode, start, end);
+            self.report_format_kinds(unicode, FormatContext::Domain, start, end);
         }
     }
 
@@ -911,10 +924,16 @@ impl<'a> Analysis<'_, 'a> {
         }
     }
 
-    /// Bidi controls and invisible characters in decoded text, once per kind, at the span
-    /// of the unit that decodes to it.
-    fn report_format_kinds(&mut self, text: &str, start: usize, end: usize) {
-        let spans = lookalike::format_characters(text);
+    /// Bidi controls and invisible characters in decoded text that are not honest in
+    /// `context`, once per kind, at the span of the unit that decodes to it.
+    fn report_format_kinds(
+        &mut self,
+        text: &str,
+        context: FormatContext,
+        start: usize,
+        end: usize,
+    ) {
+        let spans = lookalike::format_characters_in(text, context);
         if spans.iter().any(|span| span.kind == FormatKind::Bidi) {
             self.findings.report(Code::BidiControl, start, end);
         }
@@ -951,11 +970,24 @@ impl<'a> Analysis<'_, 'a> {
         }
     }
 
-    /// Bidi controls and invisible characters in the raw text (each valid UTF-8 run).
+    /// Bidi controls and invisible characters in the raw text (each valid UTF-8 run),
+    /// but for those honest there. A run holds a joiner's context whole (its neighbours
+    /// outside the run are ASCII, which no context rule accepts); a bidi mark is judged by
+    /// the whole value: right-to-left text when some run holds a right-to-left letter.
     fn format_characters(&mut self) {
         let data = self.tree.data;
+        let right_to_left = high_runs(data, 0, data.len()).any(|(_, _, text)| {
+            text.unwrap_or_default()
+                .chars()
+                .any(lookalike::is_right_to_left)
+        });
+        let context = if right_to_left {
+            FormatContext::RightToLeftText
+        } else {
+            FormatContext::Text
+        };
         for (i, _, text) in high_runs(data, 0, data.len()) {
-            for span in lookalike::format_characters(text.unwrap_or_default()) {
+            for span in lookalike::format_characters_in(text.unwrap_or_default(), context) {
                 let code = match span.kind {
                     FormatKind::Bidi => Code::BidiControl,
                     FormatKind::Invisible => Code::InvisibleCharacter,

@@ -11,9 +11,10 @@
 //! Inside, data flows one way: the entry points (`entry.rs`) choose the fast path
 //! (`fast/`) or the grammar (`parser.rs`, after the lexer), which produces a read-only
 //! tree (`tree.rs`) and reports into a findings sink (`findings.rs`); the analysis
-//! (`deception.rs`, with `lookalike.rs`) reads the tree and reports into the sink. The
-//! header block of a message is split once (`message.rs`); rules match on its check
-//! (`rules.rs`). `python .ci/module_graph.py` prints the modules' graph (it has no cycle).
+//! (`deception.rs`, with `lookalike.rs` and `psl.rs`) reads the tree and reports into
+//! the sink. The header block of a message is split once (`message.rs`, which compares
+//! organisational domains with `psl.rs`); rules match on its check (`rules.rs`).
+//! `python .ci/module_graph.py` prints the modules' graph (it has no cycle).
 //!
 //! [`check_message`] reads a whole message's header block: every From, Sender,
 //! Resent-From and Reply-To field parsed, plus what only the whole block shows (no From,
@@ -35,6 +36,7 @@ pub mod lookalike;
 mod message;
 mod model;
 mod parser;
+pub mod psl;
 pub mod rules;
 mod tree;
 

@@ -1,15 +1,18 @@
 //! Unicode security checks for the parts of a From value a reader sees: look-alike
 //! domains (UTS #39 confusables and mixed scripts, punycode) and bidi or invisible format
-//! characters.
+//! characters, judged in their context (the joiners and marks that scripts and emoji
+//! need are honest).
 //!
 //! The twin of `python/fromguard/reference/lookalike.py`: the same functions under the
 //! same names, giving the same results on every input (`tests/cases/lookalike.jsonl` and
 //! `tests/cases/lookalike_parity.jsonl` are run against both). The Unicode data comes
 //! from maintained crates, which are the source of truth here: `unicode-security` (UTS
-//! #39 skeletons, augmented script sets, Default_Ignorable_Code_Point) and `idna` (RFC
-//! 3492 punycode). The Python reference reads the same data from the tables that
-//! `examples/export_unicode_tables.rs` writes from these crates, and a test checks that
-//! the committed tables are what the crates give today.
+//! #39 skeletons, augmented script sets, Default_Ignorable_Code_Point), `idna` (RFC
+//! 3492 punycode), `unicode-normalization` (Canonical_Combining_Class, for the virama of
+//! RFC 5892's CONTEXTJ rules) and `icu_properties` (Joining_Type, Bidi_Class,
+//! Extended_Pictographic, Emoji_Modifier). The Python reference reads the same data from
+//! the tables that `examples/export_unicode_tables.rs` writes from these crates, and a
+//! test checks that the committed tables are what the crates give today.
 //!
 //! None of these functions panics, and each is linear in the length of its input (an
 //! A-label is decoded only up to the DNS limit of 63 bytes, see [`MAX_A_LABEL_BYTES`]).
@@ -17,6 +20,9 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use icu_properties::props::{BidiClass, EmojiModifier, ExtendedPictographic, JoiningType};
+use icu_properties::{CodePointMapData, CodePointSetData};
+use unicode_normalization::char::canonical_combining_class;
 use unicode_security::MixedScript;
 
 /// The Unicode version of the security data (`unicode-security`'s tables).
@@ -93,6 +99,18 @@ pub fn analyze_domain(domain: &str) -> DomainAnalysis {
         bad_punycode,
         mixed_script,
         ascii_lookalike,
+    }
+}
+
+/// A domain for comparison: ASCII lower case, no trailing dot, punycode decoded (and
+/// the decoded labels in ASCII lower case too). Unicode case is kept: lower-casing
+/// beyond ASCII depends on the Unicode version, and the reference must decide alike.
+pub fn normalize_domain(domain: &str) -> String {
+    let lowered = domain.to_ascii_lowercase();
+    let domain = lowered.trim_end_matches('.');
+    match analyze_domain(domain).unicode {
+        Some(decoded) => decoded.to_ascii_lowercase(),
+        None => domain.to_owned(),
     }
 }
 
@@ -290,13 +308,143 @@ pub fn format_kind(c: char) -> Option<FormatKind> {
     }
 }
 
-/// Every run of bidi controls or invisible format characters in `text`, in order. A run
-/// is a maximal sequence of adjacent characters of the same kind, so a tag sequence is
-/// one span and a bidi control right after a ZWSP is a second one. Offsets are into the
-/// UTF-8 encoding of `text`.
+/// Where a text's format characters are judged: what [`format_characters_in`] lets pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FormatContext {
+    /// A domain name (IDNA2008): ZWNJ and ZWJ only where the CONTEXTJ rules of RFC 5892
+    /// Appendix A allow them; every bidi control is reported (IDNA2008 disallows them).
+    Domain,
+    /// Display text without a right-to-left letter: joiners where CONTEXTJ allows them
+    /// and ZWJ inside an emoji ZWJ sequence; every bidi control is reported.
+    Text,
+    /// Display text holding a right-to-left letter (see [`is_right_to_left`]): as
+    /// [`FormatContext::Text`], and the marks LRM, RLM and ALM pass too, which such text
+    /// needs to order its numbers and punctuation (Unicode UAX #9 §2.6).
+    RightToLeftText,
+}
+
+impl FormatContext {
+    /// `"domain"`, `"text"` or `"right-to-left-text"`, as in the Python reference.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormatContext::Domain => "domain",
+            FormatContext::Text => "text",
+            FormatContext::RightToLeftText => "right-to-left-text",
+        }
+    }
+
+    /// The context of display text: [`FormatContext::RightToLeftText`] when it holds a
+    /// right-to-left letter, else [`FormatContext::Text`].
+    pub fn of_text(text: &str) -> FormatContext {
+        if text.chars().any(is_right_to_left) {
+            FormatContext::RightToLeftText
+        } else {
+            FormatContext::Text
+        }
+    }
+}
+
+const ZWNJ: char = '\u{200C}';
+const ZWJ: char = '\u{200D}';
+/// The bidi marks: zero-width strong characters, which order only the neutral characters
+/// next to them; the embeddings, overrides and isolates can reorder letters.
+const BIDI_MARKS: [char; 3] = ['\u{061C}', '\u{200E}', '\u{200F}'];
+/// Canonical_Combining_Class Virama, which RFC 5892 Appendix A.1 and A.2 look for.
+const VIRAMA: u8 = 9;
+
+/// A letter of a right-to-left script: Bidi_Class R or AL, but for the marks RLM and ALM
+/// (which are R and AL too, and cannot vouch for themselves).
+pub fn is_right_to_left(c: char) -> bool {
+    let class = CodePointMapData::<BidiClass>::new().get(c);
+    (class == BidiClass::RightToLeft || class == BidiClass::ArabicLetter)
+        && !BIDI_MARKS.contains(&c)
+}
+
+fn joining_type(c: char) -> JoiningType {
+    CodePointMapData::<JoiningType>::new().get(c)
+}
+
+/// An emoji that takes part in ZWJ sequences (UAX #29 rule GB11).
+fn is_pictographic(c: char) -> bool {
+    CodePointSetData::new::<ExtendedPictographic>().contains(c)
+}
+
+/// What may stand between a pictograph and the ZWJ after it: an emoji presentation
+/// selector (any variation selector) or a skin tone modifier.
+fn extends_pictograph(c: char) -> bool {
+    in_ranges(c, VARIATION_SELECTORS) || CodePointSetData::new::<EmojiModifier>().contains(c)
+}
+
+/// Whether the joiner or bidi mark `c`, found in `text` between `before` and `after`,
+/// is honest in `context`:
+///
+/// - ZWNJ and ZWJ right after a virama (RFC 5892 A.1 and A.2: Indic conjuncts, the
+///   Sinhala "ශ්‍රී");
+/// - ZWNJ between a left-joining and a right-joining letter, transparent marks aside
+///   (RFC 5892 A.1: `(L|D) T* ZWNJ T* (R|D)`, the Persian "می‌خواهم");
+/// - outside domains, ZWJ between two pictographs, the first one's selectors and skin
+///   tones aside (UAX #29 GB11, the emoji ZWJ sequences of UTS #51 such as 👩‍💻);
+/// - LRM, RLM and ALM in right-to-left text.
+///
+/// Every other format character is deceptive wherever it stands.
+fn is_honest(c: char, before: &str, after: &str, context: FormatContext) -> bool {
+    if BIDI_MARKS.contains(&c) {
+        return context == FormatContext::RightToLeftText;
+    }
+    if c != ZWNJ && c != ZWJ {
+        return false;
+    }
+    let previous = before.chars().next_back();
+    if previous.is_some_and(|p| canonical_combining_class(p) == VIRAMA) {
+        return true;
+    }
+    let transparent = |c: &char| joining_type(*c) == JoiningType::Transparent;
+    if c == ZWNJ {
+        let left = before.chars().rev().find(|c| !transparent(c));
+        let right = after.chars().find(|c| !transparent(c));
+        return left.is_some_and(|c| {
+            matches!(
+                joining_type(c),
+                JoiningType::LeftJoining | JoiningType::DualJoining
+            )
+        }) && right.is_some_and(|c| {
+            matches!(
+                joining_type(c),
+                JoiningType::RightJoining | JoiningType::DualJoining
+            )
+        });
+    }
+    context != FormatContext::Domain
+        && before
+            .chars()
+            .rev()
+            .find(|&c| !extends_pictograph(c))
+            .is_some_and(is_pictographic)
+        && after.chars().next().is_some_and(is_pictographic)
+}
+
+/// Every run of bidi controls or invisible format characters in `text` that is not
+/// honest there, in order, `text` judged as display text ([`FormatContext::of_text`]).
+/// See [`format_characters_in`].
 pub fn format_characters(text: &str) -> Vec<FormatSpan> {
-    let mut spans: Vec<FormatSpan> = Vec::new();
     // Every such character is above U+00AD: ASCII text (most of it) holds none.
+    if text.is_ascii() {
+        return Vec::new();
+    }
+    format_characters_in(text, FormatContext::of_text(text))
+}
+
+/// Every run of bidi controls or invisible format characters in `text`, in order, but
+/// for the joiners and marks that are honest in `context` (`is_honest` lists them). A
+/// run is a maximal sequence of adjacent reported characters of the same kind, so a tag
+/// sequence is one span and a bidi control right after a ZWSP is a second one. Offsets
+/// are into the UTF-8 encoding of `text`.
+///
+/// Each character's context is read up to the nearest character that decides it, so
+/// the time is linear: a backward or forward look passes only transparent marks,
+/// selectors and skin tones, and stops at the next joiner (which is none of them).
+pub fn format_characters_in(text: &str, context: FormatContext) -> Vec<FormatSpan> {
+    let mut spans: Vec<FormatSpan> = Vec::new();
     if text.is_ascii() {
         return spans;
     }
@@ -305,6 +453,11 @@ pub fn format_characters(text: &str) -> Vec<FormatSpan> {
             continue;
         };
         let end = start + c.len_utf8();
+        let before = text.get(..start).unwrap_or_default();
+        let after = text.get(end..).unwrap_or_default();
+        if is_honest(c, before, after, context) {
+            continue;
+        }
         match spans.last_mut() {
             Some(last) if last.end == start && last.kind == kind => last.end = end,
             _ => spans.push(FormatSpan { start, end, kind }),

@@ -19,11 +19,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::code::{Code, CodeSet, Verdict};
-use crate::deception::normalize_address;
 use crate::entry::parse;
 use crate::findings::{Findings, Goal};
 use crate::limits::{MAX_CHECKED_FIELDS, MAX_LINE_OCTETS};
-use crate::model::{Finding, Mailbox, Parsed, Profile};
+use crate::model::{Finding, Parsed, Profile};
+use crate::psl::organisational_domain;
 
 /// The fields whose values are mailbox lists checked with the From grammar.
 const CHECKED_FIELDS: [&str; 4] = ["from", "sender", "resent-from", "reply-to"];
@@ -346,7 +346,7 @@ impl<'a> Checker<'a> {
     }
 
     /// From exactly once; Sender at most once, and required with several authors; Sender
-    /// and Resent-From compared with From.
+    /// and Resent-From compared with From by organisational domain.
     fn report_authors(&mut self, fields: &[HeaderField<'a>], block_start: usize) {
         let named = |name: &str| -> Vec<&HeaderField<'a>> {
             fields
@@ -371,11 +371,13 @@ impl<'a> Checker<'a> {
         if author.result.mailboxes.len() > 1 && senders.is_empty() {
             self.report(Code::SeveralAuthorsWithoutSender, author.start, author.end);
         }
+        // DMARC's relaxed alignment (RFC 7489 §3.2): another mailbox of the author's own
+        // organisation (a secretary, the list server of the same domain) is no news.
         let own: HashSet<String> = author
             .result
             .mailboxes
             .iter()
-            .map(mailbox_address)
+            .map(|mailbox| organisational_domain(&mailbox.domain))
             .collect();
         let resent = named("resent-from");
         let checks = [
@@ -388,17 +390,13 @@ impl<'a> Checker<'a> {
                     .result
                     .mailboxes
                     .iter()
-                    .any(|m| !own.contains(&mailbox_address(m)))
+                    .any(|m| !own.contains(&organisational_domain(&m.domain)))
                 {
                     self.report(code, other.start, other.end);
                 }
             }
         }
     }
-}
-
-fn mailbox_address(mailbox: &Mailbox<'_>) -> String {
-    normalize_address(&format!("{}@{}", mailbox.local_part, mailbox.domain))
 }
 
 /// Check the header block of `raw` (a whole message, or just its header).

@@ -19,9 +19,9 @@ mod export;
 mod common;
 
 use fromguard::lookalike::{
-    BIDI, DomainAnalysis, FormatKind, INVISIBLE, VARIATION_SELECTORS, analyze_domain,
-    format_characters, format_kind, is_mixed_script, lookalike_special, lookalike_specials,
-    skeleton,
+    BIDI, DomainAnalysis, FormatContext, FormatKind, INVISIBLE, VARIATION_SELECTORS,
+    analyze_domain, format_characters, format_characters_in, format_kind, is_mixed_script,
+    lookalike_special, lookalike_specials, skeleton,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -47,8 +47,23 @@ fn expected_analysis(case: &Value) -> DomainAnalysis {
     }
 }
 
-fn format_value(text: &str) -> Value {
-    serde_json::from_str(&export::format_json(&format_characters(text))).expect("JSON")
+/// The format spans of `text`: as display text, or in the named context.
+fn format_value(text: &str, context: Option<&str>) -> Value {
+    let spans = match context {
+        None => format_characters(text),
+        Some(name) => {
+            let context = [
+                FormatContext::Domain,
+                FormatContext::Text,
+                FormatContext::RightToLeftText,
+            ]
+            .into_iter()
+            .find(|context| context.as_str() == name)
+            .expect("a context name");
+            format_characters_in(text, context)
+        }
+    };
+    serde_json::from_str(&export::format_json(&spans)).expect("JSON")
 }
 
 #[test]
@@ -69,7 +84,7 @@ fn case_file() {
             }
         } else {
             let text = case["text"].as_str().expect("text");
-            let got = format_value(text);
+            let got = format_value(text, case.get("context").and_then(Value::as_str));
             if got != case["format"] {
                 failures.push(format!("{name}: format {got}, expected {}", case["format"]));
             }
@@ -275,13 +290,29 @@ fn check_invariants(text: &str) {
         );
         previous_end = span.end;
     }
-    let reported: usize = spans.iter().map(|span| span.end - span.start).sum();
-    let counted: usize = text
-        .chars()
-        .filter(|&c| format_kind(c).is_some())
-        .map(char::len_utf8)
-        .sum();
-    assert_eq!(reported, counted);
+    // Every format character is reported but for joiners and marks honest in context,
+    // and a domain lets pass no more of them than display text does.
+    let offsets = |spans: &[fromguard::lookalike::FormatSpan]| -> Vec<usize> {
+        let mut offsets: Vec<usize> = spans.iter().flat_map(|span| span.start..span.end).collect();
+        offsets.sort_unstable();
+        offsets
+    };
+    let reported = offsets(&spans);
+    let in_domain = offsets(&format_characters_in(text, FormatContext::Domain));
+    for (start, c) in text.char_indices() {
+        if format_kind(c).is_some() && reported.binary_search(&start).is_err() {
+            assert!(
+                ['\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{061C}'].contains(&c),
+                "U+{:04X} not reported",
+                u32::from(c)
+            );
+        }
+    }
+    assert!(
+        reported
+            .iter()
+            .all(|offset| in_domain.binary_search(offset).is_ok())
+    );
     // A skeleton holds no default-ignorable, and is a fixed point of the skeleton.
     let once = skeleton(text);
     assert!(!once.chars().any(export::is_default_ignorable));
