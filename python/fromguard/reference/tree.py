@@ -6,7 +6,8 @@ reports to the same sink, never reading the findings back. What the analysis nee
 know of a reported finding is therefore kept here too, appended at the place the grammar
 reports it:
 
-- ``rejected``: the span of each ``text-after-address`` and ``no-address``;
+- ``rejected``: the span of each ``text-after-address`` and ``no-address``, and of each
+  addr-spec the grammar could not recover (no local part or domain, a broken domain);
 - ``encoded_words``: ``(start, end, placed_wrongly)`` of each ``encoded-word`` (False)
   and each ``encoded-word-in-quoted-string``, ``encoded-word-in-address`` and
   ``encoded-word-not-delimited`` (True), the lexer's included;

@@ -42,7 +42,8 @@ pub(crate) struct Tree<'a> {
     pub decoded: Vec<SpannedText<'a>>,
     /// Every encoded-word reported, in the order reported.
     pub words: Vec<WordSpan>,
-    /// The text the grammar skipped: after an address, or an element without one.
+    /// The text the grammar skipped: after an address, an element without one, or an
+    /// addr-spec it could not recover (no local part or domain, a broken domain).
     pub rejected: Vec<Span>,
     /// Every obs-route, from its first "@" to its ":".
     pub routes: Vec<Span>,
