@@ -14,6 +14,10 @@
 //! The block is split in one place ([`split`]): the check reports on what it finds, and
 //! keeps every field's span ([`FieldSpan`]) so that rules (`rules.rs`) match on the check
 //! without splitting the block again; [`header_fields`] lists the same fields.
+//!
+//! A field is checked when its name reads as a checked one to some parser: as written,
+//! or once trimmed the way lenient parsers trim names ([`reads_as`]). Such a disguised
+//! name is reported and counts as that field (a second From is several From fields).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -150,11 +154,87 @@ fn trim_blank_end(bytes: &[u8]) -> &[u8] {
     bytes.get(..keep).unwrap_or_default()
 }
 
-/// Whether a field name (white space already trimmed) is one of [`CHECKED_FIELDS`].
-fn is_checked(name: &[u8]) -> bool {
+/// ftext = %d33-57 / %d59-126 (RFC 5322 §3.6.8): printable ASCII but ":".
+fn is_ftext_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| matches!(b, 33..=57 | 59..=126))
+}
+
+/// What lenient parsers trim around a field name besides the bytes up to SP (JavaMail's
+/// `InternetHeaders` trims names with Java's `String.trim()`, which drops every character
+/// up to U+0020: controls, NUL, SP): the Unicode white space .NET's `String.Trim()`
+/// drops (NEL, NBSP, the Zs spaces, line and paragraph separators; in .NET Framework 3.5
+/// also U+200B and the byte-order mark U+FEFF), in UTF-8, then NEL and NBSP as single
+/// Latin-1 bytes. Longer sequences first: `C2 A0` is one NBSP, not `C2` and a Latin-1 one.
+const TRIMMED_AROUND_NAMES: [&[u8]; 23] = [
+    "\u{0085}".as_bytes(),
+    "\u{00A0}".as_bytes(),
+    "\u{1680}".as_bytes(),
+    "\u{2000}".as_bytes(),
+    "\u{2001}".as_bytes(),
+    "\u{2002}".as_bytes(),
+    "\u{2003}".as_bytes(),
+    "\u{2004}".as_bytes(),
+    "\u{2005}".as_bytes(),
+    "\u{2006}".as_bytes(),
+    "\u{2007}".as_bytes(),
+    "\u{2008}".as_bytes(),
+    "\u{2009}".as_bytes(),
+    "\u{200A}".as_bytes(),
+    "\u{200B}".as_bytes(),
+    "\u{2028}".as_bytes(),
+    "\u{2029}".as_bytes(),
+    "\u{202F}".as_bytes(),
+    "\u{205F}".as_bytes(),
+    "\u{3000}".as_bytes(),
+    "\u{FEFF}".as_bytes(),
+    b"\x85",
+    b"\xa0",
+];
+
+/// A field name as lenient parsers read it: trimmed at both ends of what they trim
+/// ([`TRIMMED_AROUND_NAMES`]). Python's `email` package trims nothing: it ends the
+/// header block at the first name outside ftext (and drops a `From :` after the first
+/// line as a misplaced mbox line), so that the fields after it are not there for it.
+fn lenient_trim(mut name: &[u8]) -> &[u8] {
+    loop {
+        if let [first, rest @ ..] = name {
+            if *first <= b' ' {
+                name = rest;
+                continue;
+            }
+        }
+        match TRIMMED_AROUND_NAMES
+            .iter()
+            .find_map(|sequence| name.strip_prefix(*sequence))
+        {
+            Some(rest) => name = rest,
+            None => break,
+        }
+    }
+    loop {
+        if let [rest @ .., last] = name {
+            if *last <= b' ' {
+                name = rest;
+                continue;
+            }
+        }
+        match TRIMMED_AROUND_NAMES
+            .iter()
+            .find_map(|sequence| name.strip_suffix(*sequence))
+        {
+            Some(rest) => name = rest,
+            None => return name,
+        }
+    }
+}
+
+/// The checked field a name reads as, as written or trimmed by a lenient parser (ASCII
+/// case ignored, as field names are compared).
+fn reads_as(name: &[u8]) -> Option<&'static str> {
+    let trimmed = lenient_trim(name);
     CHECKED_FIELDS
-        .iter()
-        .any(|checked| name.eq_ignore_ascii_case(checked.as_bytes()))
+        .into_iter()
+        .find(|checked| trimmed.eq_ignore_ascii_case(checked.as_bytes()))
 }
 
 /// The header block's lines from `start` up to the first empty line.
@@ -338,26 +418,54 @@ impl<'a> Checker<'a> {
         for line in continuations {
             let text = trim_blank_start(self.bytes(line.start, line.end));
             if let Some(colon) = text.iter().position(|&b| b == b':') {
-                if colon > 0 && is_checked(trim_blank_end(text.get(..colon).unwrap_or_default())) {
+                if colon > 0 && reads_as(text.get(..colon).unwrap_or_default()).is_some() {
                     self.report(Code::FieldInContinuation, line.start, line.end);
                 }
             }
         }
     }
 
+    /// A field name outside ftext (RFC 5322 §3.6.8), `From\u{A0}:` or a byte-order mark
+    /// before `From:` say, is no field to a strict parser and ends the header block for
+    /// Python's `email`; when a lenient parser's trimming makes a checked name of it, it
+    /// is a field that some programs read and others do not: reported as disguised, and
+    /// checked as that field.
+    fn report_field_name(&mut self, span: &FieldSpan) {
+        let name = span.name(self.raw);
+        if is_ftext_name(name) {
+            return;
+        }
+        // An empty name is pointed at by its colon.
+        let end = if span.name_end > span.start {
+            span.name_end
+        } else {
+            span.value_start
+        };
+        self.report(Code::MalformedFieldName, span.start, end);
+        if reads_as(name).is_some() {
+            self.report(Code::DisguisedFieldName, span.start, end);
+        }
+    }
+
+    /// The fields of `fields` that read as `name` (see [`reads_as`]).
+    fn named<'f>(&self, fields: &'f [HeaderField<'a>], name: &str) -> Vec<&'f HeaderField<'a>> {
+        fields
+            .iter()
+            .filter(|field| reads_as(self.field_name(field)) == Some(name))
+            .collect()
+    }
+
+    /// A checked field's name as written: up to its colon, the white space or line break
+    /// before the colon included.
+    fn field_name(&self, field: &HeaderField<'_>) -> &'a [u8] {
+        self.bytes(field.start, field.value_start.saturating_sub(1))
+    }
+
     /// From exactly once; Sender at most once, and required with several authors; Sender
     /// and Resent-From compared with From.
     fn report_authors(&mut self, fields: &[HeaderField<'a>], block_start: usize) {
-        let named = |name: &str| -> Vec<&HeaderField<'a>> {
-            fields
-                .iter()
-                .filter(|field| {
-                    trim_blank_end(field.name.as_bytes()).eq_ignore_ascii_case(name.as_bytes())
-                })
-                .collect()
-        };
-        let froms = named("from");
-        let senders = named("sender");
+        let froms = self.named(fields, "from");
+        let senders = self.named(fields, "sender");
         let Some(author) = froms.first() else {
             self.report(Code::NoFrom, block_start, block_start);
             return;
@@ -377,7 +485,7 @@ impl<'a> Checker<'a> {
             .iter()
             .map(mailbox_address)
             .collect();
-        let resent = named("resent-from");
+        let resent = self.named(fields, "resent-from");
         let checks = [
             (Code::SenderDiffers, senders.get(..1).unwrap_or_default()),
             (Code::ResentFromDiffers, &resent[..]),
@@ -395,10 +503,43 @@ impl<'a> Checker<'a> {
             }
         }
     }
+
+    /// Outlook does not recognise a From written with more than its name before the
+    /// colon (`From :`, a name folded before its colon, a disguised name) and shows the
+    /// Sender instead (Chen, Paxson, Jiang, "Composition Kills", USENIX Security 2020,
+    /// Fig. 6): with a Sender or Resent-From at another domain than the From's, the
+    /// reader is shown that sender.
+    fn report_odd_from_sender(&mut self, fields: &[HeaderField<'a>]) {
+        let froms = self.named(fields, "from");
+        let Some(author) = froms.first() else { return };
+        if self.field_name(author).eq_ignore_ascii_case(b"from") {
+            return;
+        }
+        let own: HashSet<String> = author.result.mailboxes.iter().map(mailbox_domain).collect();
+        let senders = self.named(fields, "sender");
+        let resent = self.named(fields, "resent-from");
+        let elsewhere = senders
+            .iter()
+            .take(1)
+            .chain(&resent)
+            .flat_map(|field| &field.result.mailboxes)
+            .any(|mailbox| !own.contains(&mailbox_domain(mailbox)));
+        if elsewhere {
+            self.report(Code::OddFromOtherSender, author.start, author.end);
+        }
+    }
 }
 
 fn mailbox_address(mailbox: &Mailbox<'_>) -> String {
     normalize_address(&format!("{}@{}", mailbox.local_part, mailbox.domain))
+}
+
+/// The domain of [`mailbox_address`].
+fn mailbox_domain(mailbox: &Mailbox<'_>) -> String {
+    let address = mailbox_address(mailbox);
+    address
+        .rsplit_once('@')
+        .map_or(String::new(), |(_, domain)| domain.to_owned())
 }
 
 /// Check the header block of `raw` (a whole message, or just its header).
@@ -457,8 +598,9 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
                 }
             }
         }
+        checker.report_field_name(&span);
         header.push(span);
-        if !is_checked(span.name(raw)) {
+        if reads_as(span.name(raw)).is_none() {
             continue;
         }
         if fields.len() == MAX_CHECKED_FIELDS {
@@ -479,6 +621,7 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
     }
 
     checker.report_authors(&fields, start);
+    checker.report_odd_from_sender(&fields);
     let own_verdict = checker.findings.assessment().verdict;
     let (findings, codes) = checker.findings.into_sorted();
     let verdict = fields
@@ -491,5 +634,77 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
         findings,
         codes,
         header,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_lenient_parsers_trim_them() {
+        for name in [
+            &b"From"[..],
+            b"FROM",
+            b"From \t",
+            b"\xef\xbb\xbfFrom",
+            b"From\xc2\xa0",
+            b"From\xa0",
+            b"From\x85",
+            b"\x0bFrom\x0c",
+            b"From\x00",
+            b"\xe2\x80\x8bFrom\xe3\x80\x80",
+            b"From\xe2\x80\x85",
+        ] {
+            assert_eq!(reads_as(name), Some("from"), "{name:?}");
+        }
+        assert_eq!(reads_as(b"Resent-From\xc2\xa0"), Some("resent-from"));
+        // Only around the name: what is inside it stays, and other bytes are not trimmed.
+        for name in [
+            &b"Fr\xc2\xa0om"[..],
+            b"From\xc2",
+            b"From\xe3\x80\xa0",
+            b"From\x7f",
+            b"X-From",
+            b"",
+        ] {
+            assert_eq!(reads_as(name), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn ftext_names() {
+        assert!(is_ftext_name(b"X-Mailer"));
+        assert!(is_ftext_name(b"!~"));
+        for name in [&b""[..], b"X Mailer", b"From\xa0", b"\x7fX", b"A\x00"] {
+            assert!(!is_ftext_name(name), "{name:?}");
+        }
+    }
+
+    /// A raw Latin-1 NBSP (A0) or NEL (85) before the colon, which the case file (text)
+    /// cannot hold: a second From to a parser that reads the name as Latin-1 and trims it.
+    #[test]
+    fn latin1_white_space_before_the_colon() {
+        for raw in [
+            &b"From: <m@mallory.example>\r\nFrom\xa0: <ceo@bank.example>\r\n\r\n"[..],
+            b"From: <m@mallory.example>\r\nFrom\x85: <ceo@bank.example>\r\n\r\n",
+        ] {
+            let checked = check_message(raw, Profile::default());
+            let findings: Vec<(Code, usize, usize)> = checked
+                .findings
+                .iter()
+                .map(|f| (f.code, f.start, f.end))
+                .collect();
+            assert_eq!(
+                findings,
+                [
+                    (Code::DisguisedFieldName, 27, 32),
+                    (Code::MalformedFieldName, 27, 32),
+                    (Code::SeveralFromFields, 27, 52),
+                ]
+            );
+            assert_eq!(checked.fields.len(), 2);
+            assert_eq!(checked.verdict, Verdict::Invalid);
+        }
     }
 }
