@@ -15,6 +15,12 @@ A field is checked when its name reads as a checked one to some parser: as writt
 once trimmed the way lenient parsers trim names (``_reads_as``). Such a disguised name is
 reported and counts as that field (a second From is several From fields).
 
+Some field findings are explained by the rest of the header block: a mailing list's credit
+to the author in its own From (``list-attribution``), several authors with a Sender among
+them (``sender-among-authors``). The field's result keeps its findings; the message verdict
+is the worst of the message findings and of every field's findings but the explained ones
+(a bare ``parse`` of the field keeps its verdict).
+
 The message-level findings go to a ``Findings`` sink (``findings.py``) of their own, with
 the cap and the code set of a value's: ``MessageCheck.codes`` holds the message-level
 codes, past the cap too (each field's result has its own).
@@ -22,9 +28,11 @@ codes, past the cap too (each field's result has its own).
 
 from __future__ import annotations
 
-from typing import Callable, List, NamedTuple, Optional
+import re
+from typing import Callable, FrozenSet, Iterator, List, NamedTuple, Optional, Set, Tuple
 
-from .._model import HeaderField, Mailbox, MessageCheck, Severity, Verdict
+from .._catalogue import FINDINGS
+from .._model import HeaderField, Mailbox, MessageCheck, ParsedValue, Severity, Verdict
 from . import parse
 from .deception import normalize_address
 from .findings import Findings
@@ -49,6 +57,11 @@ TRIMMED_AROUND_NAMES = (
     b"\xa0",
 )
 
+# The fields that say which list a message came through (RFC 2369, RFC 2919).
+LIST_FIELDS = (b"list-post", b"list-id")
+
+# A field's line breaks of folding.
+_FOLD = re.compile(rb"\r?\n")
 
 Report = Callable[[str, int, int], None]
 
@@ -135,6 +148,7 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
 
     # Group the lines into fields: a line starting with SP or HTAB continues the field.
     fields: List[HeaderField] = []
+    lists: List[Tuple[bytes, bytes]] = []  # (name lower-cased, value unfolded)
     fields_left_out = False
     index = 0
     while index < len(lines):
@@ -178,6 +192,9 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
         if name != raw_name and colon >= 0:
             report("obs-field-name-space", first.start + len(name), name_end)
         _report_field_name(name, first.start, value_start, report)
+        if name.lower() in LIST_FIELDS:
+            value = _FOLD.sub(b"", raw[value_start : lines[last].end]).strip(b" \t")
+            lists.append((name.lower(), value))
         checked = _reads_as(name) is not None
         if checked and len(fields) == MAX_CHECKED_FIELDS:
             if not fields_left_out:
@@ -199,7 +216,16 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
 
     _report_authors(raw, fields, start, report)
     _report_odd_from_sender(raw, fields, report)
-    worst = max([findings.worst_severity, *(Severity(int(f.result.verdict)) for f in fields)])
+    author, explained = _explain(raw, fields, lists, report)
+    worst = max(
+        [
+            findings.worst_severity,
+            *(
+                _severity_without(f.result, explained if k == author else frozenset())
+                for k, f in enumerate(fields)
+            ),
+        ]
+    )
     return MessageCheck(
         Verdict(int(worst)), tuple(fields), findings.sorted_findings(), findings.codes()
     )
@@ -293,3 +319,110 @@ def _report_odd_from_sender(raw: bytes, fields: List[HeaderField], report: Repor
     others = _named(raw, fields, "sender")[:1] + _named(raw, fields, "resent-from")
     if any(_mailbox_domain(m) not in own for f in others for m in f.result.mailboxes):
         report("odd-from-other-sender", author.start, author.end)
+
+
+def _explain(
+    raw: bytes, fields: List[HeaderField], lists: List[Tuple[bytes, bytes]], report: Report
+) -> Tuple[int, FrozenSet[str]]:
+    """The author field's findings that the rest of the header block explains: the author
+    field's index in ``fields`` (-1 without one) and the explained codes, each reported
+    with a message-level finding of its own."""
+    author = next((k for k, f in enumerate(fields) if _reads_as(_field_name(raw, f)) == "from"), -1)
+    if author < 0:
+        return author, frozenset()
+    field = fields[author]
+    explained: Set[str] = set()
+    if _report_list_attribution(field, lists, report):
+        explained.add("address-in-display-name")
+    if _report_sender_among_authors(raw, field, fields, report):
+        explained.add("several-authors")
+    return author, frozenset(explained)
+
+
+def _report_list_attribution(
+    field: HeaderField, lists: List[Tuple[bytes, bytes]], report: Report
+) -> bool:
+    """A mailing list that rewrites From to its own address credits the author in the
+    display name: Google Groups writes ``"'jane@example.com' via Group" <group@...>``
+    (Gmail Help, "Extra info next to sender's name"), Mailman's ``from_is_list`` and Sympa
+    "Jane Doe via List". With a List-Post naming that address or a List-Id under its
+    domain (RFC 2369 §3.4, RFC 2919), and the credit's " via ", an address in the display
+    name is that attribution, not a forged sender. Without the credit the reader is shown
+    the address as the sender, whoever added the list fields."""
+    mailboxes = field.result.mailboxes
+    if len(mailboxes) != 1:
+        return False
+    mailbox = mailboxes[0]
+    credits = mailbox.display_name is not None and " via " in mailbox.display_name
+    if not credits or "address-in-display-name" not in field.result.codes:
+        return False
+    address = _mailbox_address(mailbox)
+    under_domain = b"." + mailbox.domain.encode("utf-8").lower()
+    is_list = any(
+        (
+            name == b"list-post"
+            and any(
+                to is not None and normalize_address(to.decode("utf-8", "replace")) == address
+                for to in map(_mailto, _angle_contents(value))
+            )
+        )
+        or (
+            name == b"list-id"
+            and any(i.lower().endswith(under_domain) for i in _angle_contents(value))
+        )
+        for name, value in lists
+    )
+    if is_list:
+        report("list-attribution", field.start, field.end)
+    return is_list
+
+
+def _report_sender_among_authors(
+    raw: bytes, field: HeaderField, fields: List[HeaderField], report: Report
+) -> bool:
+    """Several authors and a Sender that is one of them: what RFC 5322 §3.6.2 asks for
+    (the Sender is the author responsible for sending), and what Exchange Online accepts
+    where it rejects several authors alone."""
+    if len(field.result.mailboxes) < 2:
+        return False
+    senders = _named(raw, fields, "sender")
+    if not senders or len(senders[0].result.mailboxes) != 1:
+        return False
+    sender = senders[0]
+    address = _mailbox_address(sender.result.mailboxes[0])
+    among = any(_mailbox_address(m) == address for m in field.result.mailboxes)
+    if among:
+        report("sender-among-authors", sender.start, sender.end)
+    return among
+
+
+def _angle_contents(value: bytes) -> Iterator[bytes]:
+    """What each ``<...>`` of a field value holds, left to right."""
+    i = 0
+    while True:
+        opening = value.find(b"<", i)
+        if opening < 0:
+            return
+        closing = value.find(b">", opening + 1)
+        if closing < 0:
+            return
+        yield value[opening + 1 : closing]
+        i = closing + 1
+
+
+def _mailto(url: bytes) -> Optional[bytes]:
+    """The address of a ``mailto:`` URL (RFC 6068), without its ``?`` fields."""
+    url = url.strip(b" \t")
+    if url[:7].lower() != b"mailto:":
+        return None
+    return url[7:].split(b"?", 1)[0]
+
+
+def _severity_without(result: ParsedValue, explained: FrozenSet[str]) -> Severity:
+    """A field's worst severity without the codes the header block explains."""
+    if not explained:
+        return Severity(int(result.verdict))
+    return max(
+        (FINDINGS[c].severity for c in result.codes if c not in explained),
+        default=Severity.INFO,
+    )

@@ -18,11 +18,17 @@
 //! A field is checked when its name reads as a checked one to some parser: as written,
 //! or once trimmed the way lenient parsers trim names ([`reads_as`]). Such a disguised
 //! name is reported and counts as that field (a second From is several From fields).
+//!
+//! Some field findings are explained by the rest of the header block: a mailing list's
+//! credit to the author in its own From (`list-attribution`), several authors with a
+//! Sender among them (`sender-among-authors`). The field's result keeps its findings;
+//! the message verdict is the worst of the message findings and of every field's
+//! findings but the explained ones (a bare `parse` of the field keeps its verdict).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use crate::code::{Code, CodeSet, Verdict};
+use crate::code::{Code, CodeSet, Severity, Verdict};
 use crate::deception::normalize_address;
 use crate::entry::parse;
 use crate::findings::{Findings, Goal};
@@ -46,7 +52,8 @@ pub struct HeaderField<'a> {
 /// The check of a message's header block.
 #[derive(Clone, Debug)]
 pub struct MessageCheck<'a> {
-    /// The worst of the message-level findings and of every checked field's verdict.
+    /// The worst of the message-level findings and of every checked field's findings,
+    /// but those the header block explains (`list-attribution`, `sender-among-authors`).
     pub verdict: Verdict,
     pub fields: Vec<HeaderField<'a>>,
     /// Message-level findings, spans into the raw message, sorted like a field's.
@@ -528,6 +535,100 @@ impl<'a> Checker<'a> {
             self.report(Code::OddFromOtherSender, author.start, author.end);
         }
     }
+
+    /// The author field's findings that the rest of the header block explains: the
+    /// author field's index in `fields` and the explained codes, each reported with a
+    /// message-level finding of its own.
+    fn explain(
+        &mut self,
+        fields: &[HeaderField<'a>],
+        header: &[FieldSpan],
+    ) -> Option<(usize, CodeSet)> {
+        let author = fields
+            .iter()
+            .position(|field| reads_as(self.field_name(field)) == Some("from"))?;
+        let field = fields.get(author)?;
+        let mut explained = CodeSet::default();
+        if self.report_list_attribution(field, header) {
+            explained.insert(Code::AddressInDisplayName);
+        }
+        if self.report_sender_among_authors(field, fields) {
+            explained.insert(Code::SeveralAuthors);
+        }
+        Some((author, explained))
+    }
+
+    /// A mailing list that rewrites From to its own address credits the author in the
+    /// display name: Google Groups writes `"'jane@example.com' via Group" <group@...>`
+    /// (Gmail Help, "Extra info next to sender's name"), Mailman's `from_is_list` and
+    /// Sympa "Jane Doe via List". With a List-Post naming that address or a List-Id under
+    /// its domain (RFC 2369 §3.4, RFC 2919), and the credit's " via ", an address in the
+    /// display name is that attribution, not a forged sender. Without the credit the
+    /// reader is shown the address as the sender, whoever added the list fields.
+    fn report_list_attribution(&mut self, field: &HeaderField<'a>, header: &[FieldSpan]) -> bool {
+        let [mailbox] = field.result.mailboxes.as_slice() else {
+            return false;
+        };
+        let credits = mailbox
+            .display_name
+            .as_deref()
+            .is_some_and(|name| name.contains(" via "));
+        if !credits || !field.result.codes.contains(Code::AddressInDisplayName) {
+            return false;
+        }
+        let address = mailbox_address(mailbox);
+        let under_domain = format!(".{}", mailbox.domain.to_ascii_lowercase());
+        let is_list = header.iter().any(|span| {
+            let name = span.name(self.raw);
+            let value = span.value(self.raw);
+            if name.eq_ignore_ascii_case(b"list-post") {
+                angle_contents(&value).any(|url| {
+                    mailto(url).is_some_and(|to| {
+                        normalize_address(&String::from_utf8_lossy(to)) == address
+                    })
+                })
+            } else if name.eq_ignore_ascii_case(b"list-id") {
+                angle_contents(&value)
+                    .any(|id| id.to_ascii_lowercase().ends_with(under_domain.as_bytes()))
+            } else {
+                false
+            }
+        });
+        if is_list {
+            self.report(Code::ListAttribution, field.start, field.end);
+        }
+        is_list
+    }
+
+    /// Several authors and a Sender that is one of them: what RFC 5322 §3.6.2 asks for
+    /// (the Sender is the author responsible for sending), and what Exchange Online
+    /// accepts where it rejects several authors alone.
+    fn report_sender_among_authors(
+        &mut self,
+        field: &HeaderField<'a>,
+        fields: &[HeaderField<'a>],
+    ) -> bool {
+        if field.result.mailboxes.len() < 2 {
+            return false;
+        }
+        let senders = self.named(fields, "sender");
+        let Some(sender) = senders.first() else {
+            return false;
+        };
+        let [mailbox] = sender.result.mailboxes.as_slice() else {
+            return false;
+        };
+        let address = mailbox_address(mailbox);
+        let among = field
+            .result
+            .mailboxes
+            .iter()
+            .any(|author| mailbox_address(author) == address);
+        if among {
+            self.report(Code::SenderAmongAuthors, sender.start, sender.end);
+        }
+        among
+    }
 }
 
 fn mailbox_address(mailbox: &Mailbox<'_>) -> String {
@@ -540,6 +641,44 @@ fn mailbox_domain(mailbox: &Mailbox<'_>) -> String {
     address
         .rsplit_once('@')
         .map_or(String::new(), |(_, domain)| domain.to_owned())
+}
+
+/// What each `<...>` of a field value holds, left to right.
+fn angle_contents(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        let open = rest.iter().position(|&b| b == b'<')?;
+        let after = rest.get(open + 1..)?;
+        let close = after.iter().position(|&b| b == b'>')?;
+        rest = after.get(close + 1..).unwrap_or_default();
+        after.get(..close)
+    })
+}
+
+/// The address of a `mailto:` URL (RFC 6068), without its `?` fields.
+fn mailto(url: &[u8]) -> Option<&[u8]> {
+    let url = trim_blank_end(trim_blank_start(url));
+    let scheme = url.get(..7)?;
+    if !scheme.eq_ignore_ascii_case(b"mailto:") {
+        return None;
+    }
+    let to = url.get(7..)?;
+    Some(to.split(|&b| b == b'?').next().unwrap_or_default())
+}
+
+/// A field's verdict without the codes the header block explains.
+fn verdict_without(result: &Parsed<'_>, explained: &CodeSet) -> Verdict {
+    if explained.is_empty() {
+        return result.verdict;
+    }
+    let worst = result
+        .codes
+        .iter()
+        .filter(|&code| !explained.contains(code))
+        .map(Code::severity)
+        .max()
+        .unwrap_or(Severity::Info);
+    Verdict::from_severity(worst)
 }
 
 /// Check the header block of `raw` (a whole message, or just its header).
@@ -622,11 +761,16 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
 
     checker.report_authors(&fields, start);
     checker.report_odd_from_sender(&fields);
+    let explained = checker.explain(&fields, &header);
     let own_verdict = checker.findings.assessment().verdict;
     let (findings, codes) = checker.findings.into_sorted();
     let verdict = fields
         .iter()
-        .map(|f| f.result.verdict)
+        .enumerate()
+        .map(|(k, field)| match &explained {
+            Some((author, codes)) if *author == k => verdict_without(&field.result, codes),
+            _ => field.result.verdict,
+        })
         .fold(own_verdict, Verdict::max);
     MessageCheck {
         verdict,
@@ -679,6 +823,22 @@ mod tests {
         for name in [&b""[..], b"X Mailer", b"From\xa0", b"\x7fX", b"A\x00"] {
             assert!(!is_ftext_name(name), "{name:?}");
         }
+    }
+
+    #[test]
+    fn list_fields_are_read_for_their_urls() {
+        let contents: Vec<&[u8]> =
+            angle_contents(b"List <a.b.example>, <mailto:a@b.example?subject=x> <open").collect();
+        assert_eq!(
+            contents,
+            [&b"a.b.example"[..], b"mailto:a@b.example?subject=x"]
+        );
+        assert_eq!(
+            mailto(b" MAILTO:list@x.example?subject=hi"),
+            Some(&b"list@x.example"[..])
+        );
+        assert_eq!(mailto(b"https://x.example/post"), None);
+        assert_eq!(mailto(b"mail"), None);
     }
 
     /// A raw Latin-1 NBSP (A0) or NEL (85) before the colon, which the case file (text)
