@@ -73,3 +73,38 @@ def test_core_matches_reference_on_every_case() -> None:
             assert ours.result.mailboxes == theirs.result.mailboxes
             assert ours.result.shadows == theirs.result.shadows
             assert ours.result.codes == theirs.result.codes
+
+
+@pytest.mark.parametrize("impl_name", sorted(CHECKERS))
+@pytest.mark.parametrize("byte", [b"\xa0", b"\x85"])
+def test_latin1_white_space_before_the_colon(impl_name: str, byte: bytes) -> None:
+    """A raw Latin-1 NBSP or NEL before the colon (the case file, text, cannot hold it):
+    a second From to a parser that reads the name as Latin-1 and trims it."""
+    raw = b"From: <m@mallory.example>\r\nFrom" + byte + b": <ceo@bank.example>\r\n\r\n"
+    result = CHECKERS[impl_name](raw)
+    assert [[f.code, f.start, f.end] for f in result.findings] == [
+        ["disguised-field-name", 27, 32],
+        ["malformed-field-name", 27, 32],
+        ["several-from-fields", 27, 52],
+    ]
+    assert [f.result.address for f in result.fields] == ["m@mallory.example", "ceo@bank.example"]
+    assert result.verdict.name == "INVALID"
+
+
+@pytest.mark.parametrize("impl_name", sorted(CHECKERS))
+def test_explained_findings_stay_in_the_field(impl_name: str) -> None:
+    """A list attribution lowers the message verdict only: the From field's own result
+    keeps its deceptive finding, as a bare parse of the value does."""
+    raw = (
+        b"From: \"'jane@gmail.example' via Group\" <group@googlegroups.com>\r\n"
+        b"List-Id: <group.googlegroups.com>\r\n\r\n"
+    )
+    result = CHECKERS[impl_name](raw)
+    assert result.verdict.name == "VALID"
+    assert [f.code for f in result.findings] == ["list-attribution"]
+    field = result.field("from")
+    assert field is not None
+    assert field.result.verdict.name == "DECEPTIVE"
+    assert "address-in-display-name" in field.result.codes
+    value = raw[field.value_start : field.end]
+    assert fromguard.parse(value).verdict == field.result.verdict

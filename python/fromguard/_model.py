@@ -111,8 +111,9 @@ class HeaderField(NamedTuple):
 
 class MessageCheck(NamedTuple):
     """The check of a message's header block: the message's verdict (the worst of its
-    own findings and of every field's), the checked fields in order, the message-level
-    findings (spans into the raw message, at most MAX_FINDINGS and a
+    own findings and of every field's, but the field findings the header block explains:
+    ``list-attribution``, ``sender-among-authors``), the checked fields in order, the
+    message-level findings (spans into the raw message, at most MAX_FINDINGS and a
     ``too-many-findings``), every message-level code reported (past that cap too) in
     catalogue order, and the names of the rules a ``RuleSet`` passed to the check
     matched."""

@@ -400,7 +400,7 @@ class Lexer:
                 for word in encoded_word.find_encoded_words(data, i, j):
                     if not (word.start == i and word.end == j):
                         self.report_encoded_word("encoded-word-not-delimited", word.start, word.end)
-                pieces.append(pending_space + unescape(data, i, j))
+                pieces.append(pending_space + unescape(data, i, j, PAIRS_UNESCAPE))
                 last_was_word = False
             pending_space = ""
             i = j
@@ -427,20 +427,36 @@ def high_runs(data: bytes, start: int, end: int) -> Iterator[Tuple[int, int, Opt
         i = j
 
 
-def unescape(data: bytes, start: int, end: int) -> str:
-    """The text of ``data[start:end]`` with quoted-pairs unescaped and line breaks removed
-    (unfolding), decoded as UTF-8 with U+FFFD for bytes that are not."""
+# What ``unescape`` makes of a quoted-pair:
+# - the escaped character alone, but an escaped CR or LF dropped with its backslash
+#   (display text, where the line break is reported, not shown);
+PAIRS_UNESCAPE = 0
+# - the escaped character alone, CR and LF included (a local part, whose canonical form
+#   escapes them again, so that its address never hides them);
+PAIRS_UNESCAPE_ALL = 1
+# - the backslash and the character as written (a domain, which has no quoting, so that
+#   unescaping would make another domain of it: ``[1.2.3.4\]]``, ``b\.c``).
+PAIRS_KEEP = 2
+
+
+def unescape(data: bytes, start: int, end: int, pairs: int) -> str:
+    """The text of ``data[start:end]`` with quoted-pairs read as ``pairs`` says and the
+    other line breaks removed (unfolding), decoded as UTF-8 with U+FFFD for bytes that
+    are not."""
     out = bytearray()
     i = start
     while i < end:
         b = data[i]
         if b == BACKSLASH and i + 1 < end:
             escaped = data[i + 1]
-            if escaped != 0x0D and escaped != 0x0A:
+            if pairs == PAIRS_KEEP:
+                out += data[i : i + 2]
+            elif pairs == PAIRS_UNESCAPE_ALL or (escaped != 0x0D and escaped != 0x0A):
                 out.append(escaped)
             i += 2
             continue
-        if b != 0x0D and b != 0x0A and b != BACKSLASH:
+        # A lone backslash at the end is kept only where pairs are kept as written.
+        if b != 0x0D and b != 0x0A and (b != BACKSLASH or pairs == PAIRS_KEEP):
             out.append(b)
         i += 1
     return out.decode("utf-8", "replace")

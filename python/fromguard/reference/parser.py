@@ -40,6 +40,9 @@ from .lexer import (
     C_ATEXT,
     COMMENT,
     LITERAL,
+    PAIRS_KEEP,
+    PAIRS_UNESCAPE,
+    PAIRS_UNESCAPE_ALL,
     QSTR,
     SPECIAL,
     WS,
@@ -54,6 +57,9 @@ from .tree import Span, Tree
 # RFC 2047 §5(3): what a "Q" encoded-word in a phrase may hold.
 PHRASE_Q_TEXT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/=_")
 
+# What a quoted local part cannot hold bare: its canonical form escapes them.
+QUOTED_PAIR_ONLY = frozenset('\\"\x00\r\n')
+
 # Element shapes, decided by one look ahead at the element's tokens.
 SHAPE_ADDR_SPEC = 0
 SHAPE_NAME_ADDR = 1
@@ -61,14 +67,17 @@ SHAPE_GROUP = 2
 
 
 class _Part:
-    """A parsed local part or domain: its value and its span."""
+    """A parsed local part or domain: its value and its span; ``malformed`` says that the
+    grammar found its periods out of place (or, for a domain literal, no closing
+    bracket)."""
 
-    __slots__ = ("end", "start", "value")
+    __slots__ = ("end", "malformed", "start", "value")
 
-    def __init__(self, value: str, start: int, end: int) -> None:
+    def __init__(self, value: str, start: int, end: int, malformed: bool) -> None:
         self.value = value
         self.start = start
         self.end = end
+        self.malformed = malformed
 
 
 class _Address:
@@ -405,10 +414,10 @@ class Parser:
                 piece = self.phrase_atom(self.i)
                 is_encoded = piece is not None
                 if piece is None:
-                    piece = unescape(self.data, token.start, token.end)
+                    piece = unescape(self.data, token.start, token.end, PAIRS_UNESCAPE)
                     self.scan_8bit(token.start, token.end, False)
             elif token.kind == QSTR:
-                piece = quoted_string_value(self.data, token)
+                piece = quoted_string_value(self.data, token, PAIRS_UNESCAPE)
                 self.scan_8bit(token.start, token.end, False)
             elif token.kind == LITERAL:
                 self.report("special-in-display-name", token.start, token.start + 1)
@@ -536,8 +545,12 @@ class Parser:
         obs-local-part = word *("." word)
 
         Returns None when there is no "@" (inside angle brackets ``missing-at``; a bare
-        element without one is a display name alone, ``no-address``, skipped to its end)
-        or no domain.
+        element without one is a display name alone, ``no-address``, skipped to its end),
+        and when the address cannot be recovered: no local part, no domain, or a domain
+        with periods out of place or without its closing bracket. A local part keeps its
+        faults visible in its canonical quoted form (``"ceo."@bank.example``), a domain
+        cannot be quoted, so ``""@host`` or ``me@a.`` would show an address that is not
+        there: its text is left to the analysis as rejected text instead.
         """
         self.skip_cfws()
         items: List[Token] = []
@@ -568,13 +581,13 @@ class Parser:
         spaced = any(
             not a.is_special(".") and not b.is_special(".") for a, b in zip(items, items[1:])
         )
+        local: Optional[_Part] = None
         if items:
-            local = self.dotted_part(items, gaps, "obs-local-part")
+            local = self.dotted_part(items, gaps, "obs-local-part", PAIRS_UNESCAPE_ALL)
             if gaps[-1]:
                 self.report("cfws-around-at", items[-1].end, at.start)
         else:
             self.report("missing-local-part", at.start, at.end)
-            local = _Part("", at.start, at.start)
         j = self.i
         while j < len(self.tokens) and (
             self.tokens[j].kind == WS or self.tokens[j].kind == COMMENT
@@ -585,13 +598,17 @@ class Parser:
                 "cfws-around-at", at.end, self.tokens[j].start if j < len(self.tokens) else self.end
             )
         domain = self.parse_domain(at)
-        if domain is None:
+        if local is None or domain is None or domain.malformed:
+            start = items[0].start if items else at.start
+            self.tree.rejected.append((start, at.end if domain is None else domain.end))
             return None
         if spaced:
             self.tree.rejected.append((local.start, domain.end))
         return _Address(local, domain, [])
 
-    def dotted_part(self, items: List[Token], gaps: List[bool], obsolete_code: str) -> _Part:
+    def dotted_part(
+        self, items: List[Token], gaps: List[bool], obsolete_code: str, pairs: int
+    ) -> _Part:
         """Judge the words and periods of a local part or a domain.
 
         dot-atom = [CFWS] dot-atom-text [CFWS]  (and, for a local part, quoted-string)
@@ -599,7 +616,8 @@ class Parser:
 
         A period out of place or two words without one between are invalid; CFWS between
         the items, or a quoted word among atoms, is ``obsolete_code``. Each word is checked
-        as address text (raw 8-bit bytes, encoded-words).
+        as address text (raw 8-bit bytes, encoded-words); its quoted-pairs are read as
+        ``pairs`` says.
         """
         data = self.data
         invalid = False
@@ -617,9 +635,9 @@ class Parser:
                 if gaps[k - 1]:
                     pieces.append(" ")
             if token.kind == QSTR:
-                pieces.append(quoted_string_value(data, token))
+                pieces.append(quoted_string_value(data, token, pairs))
             else:
-                pieces.append(unescape(data, token.start, token.end))
+                pieces.append(unescape(data, token.start, token.end, pairs))
                 for word in encoded_word.find_encoded_words(data, token.start, token.end):
                     self.report_encoded_word("encoded-word-in-address", word.start, word.end)
             self.scan_8bit(token.start, token.end, True)
@@ -629,7 +647,7 @@ class Parser:
             atoms_only = all(t.kind == ATOM or t.is_special(".") for t in items)
             if not single_quoted and not (atoms_only and not any(gaps[:-1])):
                 self.report(obsolete_code, start, end)
-        return _Part("".join(pieces), start, end)
+        return _Part("".join(pieces), start, end, invalid)
 
     def parse_domain(self, at: Token) -> Optional[_Part]:
         """domain = dot-atom / domain-literal / obs-domain;  obs-domain = atom *("." atom)
@@ -641,7 +659,7 @@ class Parser:
             self.advance()
             self.report("domain-literal", token.start, token.end)
             self.skip_cfws()
-            return _Part(literal_value(self.data, token), token.start, token.end)
+            return _Part(literal_value(self.data, token), token.start, token.end, not token.closed)
         items: List[Token] = []
         gaps: List[bool] = []  # gaps[k]: CFWS between items[k] and items[k + 1]
         while True:
@@ -658,7 +676,7 @@ class Parser:
         if not items:
             self.report("missing-domain", at.start, at.end)
             return None
-        return self.dotted_part(items, gaps, "obs-domain")
+        return self.dotted_part(items, gaps, "obs-domain", PAIRS_KEEP)
 
     # -- group (RFC 6854) ---------------------------------------------------------------
 
@@ -685,16 +703,18 @@ class Parser:
 # -- values ---------------------------------------------------------------------------------
 
 
-def quoted_string_value(data: bytes, token: Token) -> str:
-    """The content of a quoted string: quotes dropped, quoted-pairs unescaped, unfolded."""
+def quoted_string_value(data: bytes, token: Token, pairs: int) -> str:
+    """The content of a quoted string: quotes dropped, quoted-pairs read as ``pairs``
+    says, unfolded."""
     content_end = token.end - 1 if token.closed else token.end
-    return unescape(data, token.start + 1, content_end)
+    return unescape(data, token.start + 1, content_end, pairs)
 
 
 def literal_value(data: bytes, token: Token) -> str:
-    """A domain literal in brackets, unfolded, with quoted-pairs (obs-dtext) unescaped."""
-    content_end = token.end - 1 if token.closed else token.end
-    return "[" + unescape(data, token.start + 1, content_end) + "]"
+    """A domain literal as written, brackets and quoted-pairs (obs-dtext) included,
+    unfolded: unescaping ``[1.2.3.4\\]]`` would show the literal ``[1.2.3.4]]``, which
+    is not there."""
+    return unescape(data, token.start, token.end, PAIRS_KEEP)
 
 
 def is_dot_atom_text(text: str) -> bool:
@@ -713,7 +733,9 @@ def is_dot_atom_text(text: str) -> bool:
 
 def canonical_local_part(local: str) -> str:
     """The local part as it is written in an addr-spec: as is when it is a dot-atom,
-    else quoted with backslash escapes."""
+    else quoted with backslash escapes for what a quoted string cannot hold bare (RFC
+    5322 §3.2.4, §4.1: a backslash, a quote, and the NUL, CR and LF only obs-qp carries),
+    so that an escaped line break stays visible (``"a\\<CR>b"@x``, never ``ab@x``)."""
     if is_dot_atom_text(local):
         return local
-    return '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + "".join("\\" + c if c in QUOTED_PAIR_ONLY else c for c in local) + '"'

@@ -389,7 +389,7 @@ fn is_host_name(text: &str) -> bool {
         .all(|label| !label.is_empty() && label.chars().all(|c| is_word_char(c, true) && c != '.'))
 }
 
-fn normalize_address(address: &str) -> String {
+pub(crate) fn normalize_address(address: &str) -> String {
     let (local, domain) = match address.rfind('@') {
         Some(at) => (
             address.get(..at).unwrap_or_default(),

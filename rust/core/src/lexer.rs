@@ -567,7 +567,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
                     }
                 }
                 pieces.push_space(pending_space.take());
-                pieces.push_cow(unescape(data, i, j), i, j);
+                pieces.push_cow(unescape(data, i, j, QuotedPairs::Unescape), i, j);
                 last_was_word = false;
             }
             i = j;
@@ -665,10 +665,24 @@ pub(crate) fn lossy_owned(bytes: Vec<u8>) -> String {
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
-/// The text of `data[start..end]` with quoted-pairs unescaped and line breaks removed
-/// (unfolding), decoded as UTF-8 with U+FFFD for bytes that are not. Borrowed when the
-/// text is the input verbatim.
-pub(crate) fn unescape(data: &[u8], start: usize, end: usize) -> Cow<'_, str> {
+/// What [`unescape`] makes of a quoted-pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QuotedPairs {
+    /// The escaped character alone, but an escaped CR or LF is dropped with its
+    /// backslash: display text, where the line break is reported, not shown.
+    Unescape,
+    /// The escaped character alone, CR and LF included: a local part, whose canonical
+    /// form escapes them again, so that its address never hides them.
+    UnescapeAll,
+    /// The backslash and the character as written: a domain, which has no quoting, so
+    /// that unescaping would make another domain of it (`[1.2.3.4\]]`, `b\.c`).
+    Keep,
+}
+
+/// The text of `data[start..end]` with quoted-pairs read as `pairs` says and the other
+/// line breaks removed (unfolding), decoded as UTF-8 with U+FFFD for bytes that are
+/// not. Borrowed when the text is the input verbatim.
+pub(crate) fn unescape(data: &[u8], start: usize, end: usize, pairs: QuotedPairs) -> Cow<'_, str> {
     let slice = data.get(start..end.min(data.len())).unwrap_or(&[]);
     if !slice
         .iter()
@@ -681,14 +695,17 @@ pub(crate) fn unescape(data: &[u8], start: usize, end: usize) -> Cow<'_, str> {
     while let Some(&b) = slice.get(i) {
         if b == BACKSLASH {
             if let Some(&escaped) = slice.get(i + 1) {
-                if escaped != b'\r' && escaped != b'\n' {
-                    out.push(escaped);
+                match pairs {
+                    QuotedPairs::Keep => out.extend_from_slice(&[b, escaped]),
+                    QuotedPairs::Unescape if escaped == b'\r' || escaped == b'\n' => {}
+                    QuotedPairs::Unescape | QuotedPairs::UnescapeAll => out.push(escaped),
                 }
                 i += 2;
                 continue;
             }
         }
-        if b != b'\r' && b != b'\n' && b != BACKSLASH {
+        // A lone backslash at the end is kept only where pairs are kept as written.
+        if b != b'\r' && b != b'\n' && (b != BACKSLASH || pairs == QuotedPairs::Keep) {
             out.push(b);
         }
         i += 1;
@@ -868,14 +885,27 @@ mod tests {
     #[test]
     fn unescape_borrows_verbatim_text_only() {
         let data = b"plain a\\\"b fo\r\n ld \\";
-        assert!(matches!(unescape(data, 0, 5), Cow::Borrowed("plain")));
-        assert_eq!(unescape(data, 6, 10), "a\"b");
-        assert_eq!(unescape(data, 11, 18), "fo ld");
+        let unescape = |start, end| super::unescape(data, start, end, QuotedPairs::Unescape);
+        assert!(matches!(unescape(0, 5), Cow::Borrowed("plain")));
+        assert_eq!(unescape(6, 10), "a\"b");
+        assert_eq!(unescape(11, 18), "fo ld");
         // A lone backslash at the end of the range is dropped.
-        assert_eq!(unescape(data, 19, 20), "");
+        assert_eq!(unescape(19, 20), "");
         // Out-of-range spans give empty text, not a panic.
-        assert_eq!(unescape(data, 50, 60), "");
-        assert_eq!(unescape(b"a\xffb", 0, 3), "a\u{fffd}b");
+        assert_eq!(unescape(50, 60), "");
+        assert_eq!(
+            super::unescape(b"a\xffb", 0, 3, QuotedPairs::Unescape),
+            "a\u{fffd}b"
+        );
+    }
+
+    #[test]
+    fn quoted_pairs_are_read_as_asked() {
+        let data = b"a\\\rb\r\n c\\]\\";
+        let read = |pairs| super::unescape(data, 0, data.len(), pairs);
+        assert_eq!(read(QuotedPairs::Unescape), "ab c]");
+        assert_eq!(read(QuotedPairs::UnescapeAll), "a\rb c]");
+        assert_eq!(read(QuotedPairs::Keep), "a\\\rb c\\]\\");
     }
 
     #[test]

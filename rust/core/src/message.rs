@@ -14,15 +14,26 @@
 //! The block is split in one place ([`split`]): the check reports on what it finds, and
 //! keeps every field's span ([`FieldSpan`]) so that rules (`rules.rs`) match on the check
 //! without splitting the block again; [`header_fields`] lists the same fields.
+//!
+//! A field is checked when its name reads as a checked one to some parser: as written,
+//! or once trimmed the way lenient parsers trim names ([`reads_as`]). Such a disguised
+//! name is reported and counts as that field (a second From is several From fields).
+//!
+//! Some field findings are explained by the rest of the header block: a mailing list's
+//! credit to the author in its own From (`list-attribution`), several authors with a
+//! Sender among them (`sender-among-authors`). The field's result keeps its findings;
+//! the message verdict is the worst of the message findings and of every field's
+//! findings but the explained ones (a bare `parse` of the field keeps its verdict).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use crate::code::{Code, CodeSet, Verdict};
+use crate::code::{Code, CodeSet, Severity, Verdict};
+use crate::deception::normalize_address;
 use crate::entry::parse;
 use crate::findings::{Findings, Goal};
 use crate::limits::{MAX_CHECKED_FIELDS, MAX_LINE_OCTETS};
-use crate::model::{Finding, Parsed, Profile};
+use crate::model::{Finding, Mailbox, Parsed, Profile};
 use crate::psl::organisational_domain;
 
 /// The fields whose values are mailbox lists checked with the From grammar.
@@ -42,7 +53,8 @@ pub struct HeaderField<'a> {
 /// The check of a message's header block.
 #[derive(Clone, Debug)]
 pub struct MessageCheck<'a> {
-    /// The worst of the message-level findings and of every checked field's verdict.
+    /// The worst of the message-level findings and of every checked field's findings,
+    /// but those the header block explains (`list-attribution`, `sender-among-authors`).
     pub verdict: Verdict,
     pub fields: Vec<HeaderField<'a>>,
     /// Message-level findings, spans into the raw message, sorted like a field's.
@@ -150,11 +162,87 @@ fn trim_blank_end(bytes: &[u8]) -> &[u8] {
     bytes.get(..keep).unwrap_or_default()
 }
 
-/// Whether a field name (white space already trimmed) is one of [`CHECKED_FIELDS`].
-fn is_checked(name: &[u8]) -> bool {
+/// ftext = %d33-57 / %d59-126 (RFC 5322 §3.6.8): printable ASCII but ":".
+fn is_ftext_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| matches!(b, 33..=57 | 59..=126))
+}
+
+/// What lenient parsers trim around a field name besides the bytes up to SP (JavaMail's
+/// `InternetHeaders` trims names with Java's `String.trim()`, which drops every character
+/// up to U+0020: controls, NUL, SP): the Unicode white space .NET's `String.Trim()`
+/// drops (NEL, NBSP, the Zs spaces, line and paragraph separators; in .NET Framework 3.5
+/// also U+200B and the byte-order mark U+FEFF), in UTF-8, then NEL and NBSP as single
+/// Latin-1 bytes. Longer sequences first: `C2 A0` is one NBSP, not `C2` and a Latin-1 one.
+const TRIMMED_AROUND_NAMES: [&[u8]; 23] = [
+    "\u{0085}".as_bytes(),
+    "\u{00A0}".as_bytes(),
+    "\u{1680}".as_bytes(),
+    "\u{2000}".as_bytes(),
+    "\u{2001}".as_bytes(),
+    "\u{2002}".as_bytes(),
+    "\u{2003}".as_bytes(),
+    "\u{2004}".as_bytes(),
+    "\u{2005}".as_bytes(),
+    "\u{2006}".as_bytes(),
+    "\u{2007}".as_bytes(),
+    "\u{2008}".as_bytes(),
+    "\u{2009}".as_bytes(),
+    "\u{200A}".as_bytes(),
+    "\u{200B}".as_bytes(),
+    "\u{2028}".as_bytes(),
+    "\u{2029}".as_bytes(),
+    "\u{202F}".as_bytes(),
+    "\u{205F}".as_bytes(),
+    "\u{3000}".as_bytes(),
+    "\u{FEFF}".as_bytes(),
+    b"\x85",
+    b"\xa0",
+];
+
+/// A field name as lenient parsers read it: trimmed at both ends of what they trim
+/// ([`TRIMMED_AROUND_NAMES`]). Python's `email` package trims nothing: it ends the
+/// header block at the first name outside ftext (and drops a `From :` after the first
+/// line as a misplaced mbox line), so that the fields after it are not there for it.
+fn lenient_trim(mut name: &[u8]) -> &[u8] {
+    loop {
+        if let [first, rest @ ..] = name {
+            if *first <= b' ' {
+                name = rest;
+                continue;
+            }
+        }
+        match TRIMMED_AROUND_NAMES
+            .iter()
+            .find_map(|sequence| name.strip_prefix(*sequence))
+        {
+            Some(rest) => name = rest,
+            None => break,
+        }
+    }
+    loop {
+        if let [rest @ .., last] = name {
+            if *last <= b' ' {
+                name = rest;
+                continue;
+            }
+        }
+        match TRIMMED_AROUND_NAMES
+            .iter()
+            .find_map(|sequence| name.strip_suffix(*sequence))
+        {
+            Some(rest) => name = rest,
+            None => return name,
+        }
+    }
+}
+
+/// The checked field a name reads as, as written or trimmed by a lenient parser (ASCII
+/// case ignored, as field names are compared).
+fn reads_as(name: &[u8]) -> Option<&'static str> {
+    let trimmed = lenient_trim(name);
     CHECKED_FIELDS
-        .iter()
-        .any(|checked| name.eq_ignore_ascii_case(checked.as_bytes()))
+        .into_iter()
+        .find(|checked| trimmed.eq_ignore_ascii_case(checked.as_bytes()))
 }
 
 /// The header block's lines from `start` up to the first empty line.
@@ -338,26 +426,54 @@ impl<'a> Checker<'a> {
         for line in continuations {
             let text = trim_blank_start(self.bytes(line.start, line.end));
             if let Some(colon) = text.iter().position(|&b| b == b':') {
-                if colon > 0 && is_checked(trim_blank_end(text.get(..colon).unwrap_or_default())) {
+                if colon > 0 && reads_as(text.get(..colon).unwrap_or_default()).is_some() {
                     self.report(Code::FieldInContinuation, line.start, line.end);
                 }
             }
         }
     }
 
+    /// A field name outside ftext (RFC 5322 §3.6.8), `From\u{A0}:` or a byte-order mark
+    /// before `From:` say, is no field to a strict parser and ends the header block for
+    /// Python's `email`; when a lenient parser's trimming makes a checked name of it, it
+    /// is a field that some programs read and others do not: reported as disguised, and
+    /// checked as that field.
+    fn report_field_name(&mut self, span: &FieldSpan) {
+        let name = span.name(self.raw);
+        if is_ftext_name(name) {
+            return;
+        }
+        // An empty name is pointed at by its colon.
+        let end = if span.name_end > span.start {
+            span.name_end
+        } else {
+            span.value_start
+        };
+        self.report(Code::MalformedFieldName, span.start, end);
+        if reads_as(name).is_some() {
+            self.report(Code::DisguisedFieldName, span.start, end);
+        }
+    }
+
+    /// The fields of `fields` that read as `name` (see [`reads_as`]).
+    fn named<'f>(&self, fields: &'f [HeaderField<'a>], name: &str) -> Vec<&'f HeaderField<'a>> {
+        fields
+            .iter()
+            .filter(|field| reads_as(self.field_name(field)) == Some(name))
+            .collect()
+    }
+
+    /// A checked field's name as written: up to its colon, the white space or line break
+    /// before the colon included.
+    fn field_name(&self, field: &HeaderField<'_>) -> &'a [u8] {
+        self.bytes(field.start, field.value_start.saturating_sub(1))
+    }
+
     /// From exactly once; Sender at most once, and required with several authors; Sender
     /// and Resent-From compared with From by organisational domain.
     fn report_authors(&mut self, fields: &[HeaderField<'a>], block_start: usize) {
-        let named = |name: &str| -> Vec<&HeaderField<'a>> {
-            fields
-                .iter()
-                .filter(|field| {
-                    trim_blank_end(field.name.as_bytes()).eq_ignore_ascii_case(name.as_bytes())
-                })
-                .collect()
-        };
-        let froms = named("from");
-        let senders = named("sender");
+        let froms = self.named(fields, "from");
+        let senders = self.named(fields, "sender");
         let Some(author) = froms.first() else {
             self.report(Code::NoFrom, block_start, block_start);
             return;
@@ -379,7 +495,7 @@ impl<'a> Checker<'a> {
             .iter()
             .map(|mailbox| organisational_domain(&mailbox.domain))
             .collect();
-        let resent = named("resent-from");
+        let resent = self.named(fields, "resent-from");
         let checks = [
             (Code::SenderDiffers, senders.get(..1).unwrap_or_default()),
             (Code::ResentFromDiffers, &resent[..]),
@@ -397,6 +513,175 @@ impl<'a> Checker<'a> {
             }
         }
     }
+
+    /// Outlook does not recognise a From written with more than its name before the
+    /// colon (`From :`, a name folded before its colon, a disguised name) and shows the
+    /// Sender instead (Chen, Paxson, Jiang, "Composition Kills", USENIX Security 2020,
+    /// Fig. 6): with a Sender or Resent-From at another domain than the From's, the
+    /// reader is shown that sender.
+    fn report_odd_from_sender(&mut self, fields: &[HeaderField<'a>]) {
+        let froms = self.named(fields, "from");
+        let Some(author) = froms.first() else { return };
+        if self.field_name(author).eq_ignore_ascii_case(b"from") {
+            return;
+        }
+        let own: HashSet<String> = author.result.mailboxes.iter().map(mailbox_domain).collect();
+        let senders = self.named(fields, "sender");
+        let resent = self.named(fields, "resent-from");
+        let elsewhere = senders
+            .iter()
+            .take(1)
+            .chain(&resent)
+            .flat_map(|field| &field.result.mailboxes)
+            .any(|mailbox| !own.contains(&mailbox_domain(mailbox)));
+        if elsewhere {
+            self.report(Code::OddFromOtherSender, author.start, author.end);
+        }
+    }
+
+    /// The author field's findings that the rest of the header block explains: the
+    /// author field's index in `fields` and the explained codes, each reported with a
+    /// message-level finding of its own.
+    fn explain(
+        &mut self,
+        fields: &[HeaderField<'a>],
+        header: &[FieldSpan],
+    ) -> Option<(usize, CodeSet)> {
+        let author = fields
+            .iter()
+            .position(|field| reads_as(self.field_name(field)) == Some("from"))?;
+        let field = fields.get(author)?;
+        let mut explained = CodeSet::default();
+        if self.report_list_attribution(field, header) {
+            explained.insert(Code::AddressInDisplayName);
+        }
+        if self.report_sender_among_authors(field, fields) {
+            explained.insert(Code::SeveralAuthors);
+        }
+        Some((author, explained))
+    }
+
+    /// A mailing list that rewrites From to its own address credits the author in the
+    /// display name: Google Groups writes `"'jane@example.com' via Group" <group@...>`
+    /// (Gmail Help, "Extra info next to sender's name"), Mailman's `from_is_list` and
+    /// Sympa "Jane Doe via List". With a List-Post naming that address or a List-Id under
+    /// its domain (RFC 2369 §3.4, RFC 2919), and the credit's " via ", an address in the
+    /// display name is that attribution, not a forged sender. Without the credit the
+    /// reader is shown the address as the sender, whoever added the list fields.
+    fn report_list_attribution(&mut self, field: &HeaderField<'a>, header: &[FieldSpan]) -> bool {
+        let [mailbox] = field.result.mailboxes.as_slice() else {
+            return false;
+        };
+        let credits = mailbox
+            .display_name
+            .as_deref()
+            .is_some_and(|name| name.contains(" via "));
+        if !credits || !field.result.codes.contains(Code::AddressInDisplayName) {
+            return false;
+        }
+        let address = mailbox_address(mailbox);
+        let under_domain = format!(".{}", mailbox.domain.to_ascii_lowercase());
+        let is_list = header.iter().any(|span| {
+            let name = span.name(self.raw);
+            let value = span.value(self.raw);
+            if name.eq_ignore_ascii_case(b"list-post") {
+                angle_contents(&value).any(|url| {
+                    mailto(url).is_some_and(|to| {
+                        normalize_address(&String::from_utf8_lossy(to)) == address
+                    })
+                })
+            } else if name.eq_ignore_ascii_case(b"list-id") {
+                angle_contents(&value)
+                    .any(|id| id.to_ascii_lowercase().ends_with(under_domain.as_bytes()))
+            } else {
+                false
+            }
+        });
+        if is_list {
+            self.report(Code::ListAttribution, field.start, field.end);
+        }
+        is_list
+    }
+
+    /// Several authors and a Sender that is one of them: what RFC 5322 §3.6.2 asks for
+    /// (the Sender is the author responsible for sending), and what Exchange Online
+    /// accepts where it rejects several authors alone.
+    fn report_sender_among_authors(
+        &mut self,
+        field: &HeaderField<'a>,
+        fields: &[HeaderField<'a>],
+    ) -> bool {
+        if field.result.mailboxes.len() < 2 {
+            return false;
+        }
+        let senders = self.named(fields, "sender");
+        let Some(sender) = senders.first() else {
+            return false;
+        };
+        let [mailbox] = sender.result.mailboxes.as_slice() else {
+            return false;
+        };
+        let address = mailbox_address(mailbox);
+        let among = field
+            .result
+            .mailboxes
+            .iter()
+            .any(|author| mailbox_address(author) == address);
+        if among {
+            self.report(Code::SenderAmongAuthors, sender.start, sender.end);
+        }
+        among
+    }
+}
+
+fn mailbox_address(mailbox: &Mailbox<'_>) -> String {
+    normalize_address(&format!("{}@{}", mailbox.local_part, mailbox.domain))
+}
+
+/// The domain of [`mailbox_address`].
+fn mailbox_domain(mailbox: &Mailbox<'_>) -> String {
+    let address = mailbox_address(mailbox);
+    address
+        .rsplit_once('@')
+        .map_or(String::new(), |(_, domain)| domain.to_owned())
+}
+
+/// What each `<...>` of a field value holds, left to right.
+fn angle_contents(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        let open = rest.iter().position(|&b| b == b'<')?;
+        let after = rest.get(open + 1..)?;
+        let close = after.iter().position(|&b| b == b'>')?;
+        rest = after.get(close + 1..).unwrap_or_default();
+        after.get(..close)
+    })
+}
+
+/// The address of a `mailto:` URL (RFC 6068), without its `?` fields.
+fn mailto(url: &[u8]) -> Option<&[u8]> {
+    let url = trim_blank_end(trim_blank_start(url));
+    let scheme = url.get(..7)?;
+    if !scheme.eq_ignore_ascii_case(b"mailto:") {
+        return None;
+    }
+    let to = url.get(7..)?;
+    Some(to.split(|&b| b == b'?').next().unwrap_or_default())
+}
+
+/// A field's verdict without the codes the header block explains.
+fn verdict_without(result: &Parsed<'_>, explained: &CodeSet) -> Verdict {
+    if explained.is_empty() {
+        return result.verdict;
+    }
+    let worst = result
+        .codes
+        .iter()
+        .filter(|&code| !explained.contains(code))
+        .map(Code::severity)
+        .max()
+        .unwrap_or(Severity::Info);
+    Verdict::from_severity(worst)
 }
 
 /// Check the header block of `raw` (a whole message, or just its header).
@@ -455,8 +740,9 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
                 }
             }
         }
+        checker.report_field_name(&span);
         header.push(span);
-        if !is_checked(span.name(raw)) {
+        if reads_as(span.name(raw)).is_none() {
             continue;
         }
         if fields.len() == MAX_CHECKED_FIELDS {
@@ -477,11 +763,17 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
     }
 
     checker.report_authors(&fields, start);
+    checker.report_odd_from_sender(&fields);
+    let explained = checker.explain(&fields, &header);
     let own_verdict = checker.findings.assessment().verdict;
     let (findings, codes) = checker.findings.into_sorted();
     let verdict = fields
         .iter()
-        .map(|f| f.result.verdict)
+        .enumerate()
+        .map(|(k, field)| match &explained {
+            Some((author, codes)) if *author == k => verdict_without(&field.result, codes),
+            _ => field.result.verdict,
+        })
         .fold(own_verdict, Verdict::max);
     MessageCheck {
         verdict,
@@ -489,5 +781,93 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
         findings,
         codes,
         header,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_lenient_parsers_trim_them() {
+        for name in [
+            &b"From"[..],
+            b"FROM",
+            b"From \t",
+            b"\xef\xbb\xbfFrom",
+            b"From\xc2\xa0",
+            b"From\xa0",
+            b"From\x85",
+            b"\x0bFrom\x0c",
+            b"From\x00",
+            b"\xe2\x80\x8bFrom\xe3\x80\x80",
+            b"From\xe2\x80\x85",
+        ] {
+            assert_eq!(reads_as(name), Some("from"), "{name:?}");
+        }
+        assert_eq!(reads_as(b"Resent-From\xc2\xa0"), Some("resent-from"));
+        // Only around the name: what is inside it stays, and other bytes are not trimmed.
+        for name in [
+            &b"Fr\xc2\xa0om"[..],
+            b"From\xc2",
+            b"From\xe3\x80\xa0",
+            b"From\x7f",
+            b"X-From",
+            b"",
+        ] {
+            assert_eq!(reads_as(name), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn ftext_names() {
+        assert!(is_ftext_name(b"X-Mailer"));
+        assert!(is_ftext_name(b"!~"));
+        for name in [&b""[..], b"X Mailer", b"From\xa0", b"\x7fX", b"A\x00"] {
+            assert!(!is_ftext_name(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn list_fields_are_read_for_their_urls() {
+        let contents: Vec<&[u8]> =
+            angle_contents(b"List <a.b.example>, <mailto:a@b.example?subject=x> <open").collect();
+        assert_eq!(
+            contents,
+            [&b"a.b.example"[..], b"mailto:a@b.example?subject=x"]
+        );
+        assert_eq!(
+            mailto(b" MAILTO:list@x.example?subject=hi"),
+            Some(&b"list@x.example"[..])
+        );
+        assert_eq!(mailto(b"https://x.example/post"), None);
+        assert_eq!(mailto(b"mail"), None);
+    }
+
+    /// A raw Latin-1 NBSP (A0) or NEL (85) before the colon, which the case file (text)
+    /// cannot hold: a second From to a parser that reads the name as Latin-1 and trims it.
+    #[test]
+    fn latin1_white_space_before_the_colon() {
+        for raw in [
+            &b"From: <m@mallory.example>\r\nFrom\xa0: <ceo@bank.example>\r\n\r\n"[..],
+            b"From: <m@mallory.example>\r\nFrom\x85: <ceo@bank.example>\r\n\r\n",
+        ] {
+            let checked = check_message(raw, Profile::default());
+            let findings: Vec<(Code, usize, usize)> = checked
+                .findings
+                .iter()
+                .map(|f| (f.code, f.start, f.end))
+                .collect();
+            assert_eq!(
+                findings,
+                [
+                    (Code::DisguisedFieldName, 27, 32),
+                    (Code::MalformedFieldName, 27, 32),
+                    (Code::SeveralFromFields, 27, 52),
+                ]
+            );
+            assert_eq!(checked.fields.len(), 2);
+            assert_eq!(checked.verdict, Verdict::Invalid);
+        }
     }
 }

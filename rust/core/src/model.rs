@@ -48,9 +48,12 @@ impl Finding {
 pub struct Mailbox<'a> {
     /// The display name, unquoted and decoded; `None` for a bare addr-spec.
     pub display_name: Option<Cow<'a, str>>,
+    /// The local part unquoted, its quoted-pairs unescaped (an escaped CR or LF kept).
     pub local_part: Cow<'a, str>,
+    /// The domain as written (a literal with its brackets and quoted-pairs), unfolded.
     pub domain: Cow<'a, str>,
-    /// `local_part@domain`, without comments and folding.
+    /// `local_part@domain`, without comments and folding, the local part quoted when it
+    /// is not a dot-atom (escaping what a quoted string cannot hold bare).
     pub addr_spec: Cow<'a, str>,
     /// The domains of an obsolete source route (obs-route), which is ignored.
     pub route: Vec<Cow<'a, str>>,

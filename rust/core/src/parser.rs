@@ -32,8 +32,8 @@ use crate::code::Code;
 use crate::encoded_word::{self, is_phrase_q_text};
 use crate::findings::Findings;
 use crate::lexer::{
-    C_ATEXT, Kind, Lexer, Report, TextBuilder, Token, class, high_runs, is_cfws, line_spans, lossy,
-    unescape,
+    C_ATEXT, Kind, Lexer, QuotedPairs, Report, TextBuilder, Token, class, high_runs, is_cfws,
+    line_spans, lossy, unescape,
 };
 use crate::limits::{MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
 use crate::model::{Mailbox, Profile, Span};
@@ -48,12 +48,14 @@ enum Shape {
 }
 
 /// A parsed local part or domain: its value and its span. `src` is where the value is
-/// the input verbatim, when it is.
+/// the input verbatim, when it is; `malformed` says that the grammar found its periods
+/// out of place (or, for a domain literal, no closing bracket).
 struct Part<'a> {
     value: Cow<'a, str>,
     src: Option<Span>,
     start: usize,
     end: usize,
+    malformed: bool,
 }
 
 /// A parsed addr-spec (with the route of an obs-angle-addr).
@@ -548,7 +550,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                     }
                     None => {
                         piece = Piece::Cow(
-                            unescape(data, token.start, token.end),
+                            unescape(data, token.start, token.end, QuotedPairs::Unescape),
                             token.start,
                             token.end,
                         );
@@ -556,7 +558,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                     }
                 }
             } else if token.kind == Kind::QStr {
-                let (value, start, end) = quoted_string_value(data, &token);
+                let (value, start, end) = quoted_string_value(data, &token, QuotedPairs::Unescape);
                 piece = Piece::Cow(value, start, end);
                 self.scan_8bit(token.start, token.end, false);
             } else if token.kind == Kind::Literal {
@@ -736,8 +738,12 @@ impl<'a, 'f> Parser<'a, 'f> {
     /// ```
     ///
     /// Returns None when there is no "@" (inside angle brackets `missing-at`; a bare
-    /// element without one is a display name alone, `no-address`, skipped to its end) or
-    /// no domain.
+    /// element without one is a display name alone, `no-address`, skipped to its end),
+    /// and when the address cannot be recovered: no local part, no domain, or a domain
+    /// with periods out of place or without its closing bracket. A local part keeps its
+    /// faults visible in its canonical quoted form (`"ceo."@bank.example`), a domain
+    /// cannot be quoted, so `""@host` or `me@a.` would show an address that is not
+    /// there: its text is left to the analysis as rejected text instead.
     fn parse_addr_spec(&mut self, in_angle: bool, in_group: bool) -> Option<Address<'a>> {
         self.skip_cfws();
         let mut items: Vec<Token> = Vec::with_capacity(8);
@@ -773,19 +779,15 @@ impl<'a, 'f> Parser<'a, 'f> {
             .windows(2)
             .any(|pair| pair.iter().all(|item| !item.is_special(b'.')));
         let local = if let (Some(last), Some(&last_gap)) = (items.last().copied(), gaps.last()) {
-            let local = self.dotted_part(&items, &gaps, Code::ObsLocalPart);
+            let local =
+                self.dotted_part(&items, &gaps, Code::ObsLocalPart, QuotedPairs::UnescapeAll);
             if last_gap {
                 self.report(Code::CfwsAroundAt, last.end, at.start);
             }
-            local
+            Some(local)
         } else {
             self.report(Code::MissingLocalPart, at.start, at.end);
-            Part {
-                value: Cow::Borrowed(""),
-                src: None,
-                start: at.start,
-                end: at.start,
-            }
+            None
         };
         let mut j = self.i;
         while self.tree.tokens.get(j).is_some_and(is_cfws) {
@@ -799,15 +801,25 @@ impl<'a, 'f> Parser<'a, 'f> {
                 .map_or(self.end, |token| token.start);
             self.report(Code::CfwsAroundAt, at.end, end);
         }
-        let domain = self.parse_domain(&at)?;
-        if spaced {
-            self.tree.rejected.push((local.start, domain.end));
+        let domain = self.parse_domain(&at);
+        match (local, domain) {
+            (Some(local), Some(domain)) if !domain.malformed => {
+                if spaced {
+                    self.tree.rejected.push((local.start, domain.end));
+                }
+                Some(Address {
+                    local,
+                    domain,
+                    route: Vec::new(),
+                })
+            }
+            (_, domain) => {
+                let start = items.first().map_or(at.start, |item| item.start);
+                let end = domain.map_or(at.end, |domain| domain.end);
+                self.tree.rejected.push((start, end));
+                None
+            }
         }
-        Some(Address {
-            local,
-            domain,
-            route: Vec::new(),
-        })
     }
 
     /// Judge the words and periods of a local part or a domain.
@@ -820,8 +832,15 @@ impl<'a, 'f> Parser<'a, 'f> {
     ///
     /// A period out of place or two words without one between are invalid; CFWS between
     /// the items, or a quoted word among atoms, is `obsolete_code`. Each word is checked
-    /// as address text (raw 8-bit bytes, encoded-words).
-    fn dotted_part(&mut self, items: &[Token], gaps: &[bool], obsolete_code: Code) -> Part<'a> {
+    /// as address text (raw 8-bit bytes, encoded-words); its quoted-pairs are read as
+    /// `pairs` says.
+    fn dotted_part(
+        &mut self,
+        items: &[Token],
+        gaps: &[bool],
+        obsolete_code: Code,
+        pairs: QuotedPairs,
+    ) -> Part<'a> {
         let data = self.tree.data;
         let mut invalid = false;
         let mut pieces = TextBuilder::new(data);
@@ -846,11 +865,11 @@ impl<'a, 'f> Parser<'a, 'f> {
                 }
             }
             if token.kind == Kind::QStr {
-                let (value, start, end) = quoted_string_value(data, token);
+                let (value, start, end) = quoted_string_value(data, token, pairs);
                 pieces.push_cow(value, start, end);
             } else {
                 pieces.push_cow(
-                    unescape(data, token.start, token.end),
+                    unescape(data, token.start, token.end, pairs),
                     token.start,
                     token.end,
                 );
@@ -880,6 +899,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             src,
             start,
             end,
+            malformed: invalid,
         }
     }
 
@@ -898,6 +918,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                 src,
                 start: token.start,
                 end: token.end,
+                malformed: !token.closed,
             });
         }
         let mut items: Vec<Token> = Vec::with_capacity(8);
@@ -918,7 +939,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             self.report(Code::MissingDomain, at.start, at.end);
             return None;
         }
-        Some(self.dotted_part(&items, &gaps, Code::ObsDomain))
+        Some(self.dotted_part(&items, &gaps, Code::ObsDomain, QuotedPairs::Keep))
     }
 
     // -- group (RFC 6854) ------------------------------------------------------------------
@@ -965,35 +986,32 @@ enum Piece<'a> {
 
 // -- values ----------------------------------------------------------------------------------
 
-/// The content of a quoted string: quotes dropped, quoted-pairs unescaped, unfolded.
-/// Returns the text and the span it was taken from.
-fn quoted_string_value<'a>(data: &'a [u8], token: &Token) -> (Cow<'a, str>, usize, usize) {
+/// The content of a quoted string: quotes dropped, quoted-pairs read as `pairs` says,
+/// unfolded. Returns the text and the span it was taken from.
+fn quoted_string_value<'a>(
+    data: &'a [u8],
+    token: &Token,
+    pairs: QuotedPairs,
+) -> (Cow<'a, str>, usize, usize) {
     let content_end = if token.closed {
         token.end.saturating_sub(1)
     } else {
         token.end
     };
     let start = token.start + 1;
-    (unescape(data, start, content_end), start, content_end)
+    (
+        unescape(data, start, content_end, pairs),
+        start,
+        content_end,
+    )
 }
 
-/// A domain literal in brackets, unfolded, with quoted-pairs (obs-dtext) unescaped.
+/// A domain literal as written, brackets and quoted-pairs (obs-dtext) included, unfolded:
+/// unescaping `[1.2.3.4\\]]` would show the literal `[1.2.3.4]]`, which is not there.
 fn literal_value<'a>(data: &'a [u8], token: &Token) -> (Cow<'a, str>, Option<Span>) {
-    let content_end = if token.closed {
-        token.end.saturating_sub(1)
-    } else {
-        token.end
-    };
-    let content = unescape(data, token.start + 1, content_end);
-    let mut text = TextBuilder::new(data);
-    if token.closed && matches!(content, Cow::Borrowed(_)) {
-        text.push_src(token.start, token.end);
-    } else {
-        text.push_str("[");
-        text.push_str(&content);
-        text.push_str("]");
-    }
-    text.finish_with_src()
+    let text = unescape(data, token.start, token.end, QuotedPairs::Keep);
+    let src = matches!(text, Cow::Borrowed(_)).then_some((token.start, token.end));
+    (text, src)
 }
 
 /// dot-atom-text = 1*atext *("." 1*atext), atext including UTF8-non-ascii.
@@ -1008,7 +1026,9 @@ fn is_dot_atom_text(text: &str) -> bool {
 }
 
 /// The local part as it is written in an addr-spec: as is when it is a dot-atom, else
-/// quoted with backslash escapes.
+/// quoted with backslash escapes for what a quoted string cannot hold bare (RFC 5322
+/// §3.2.4, §4.1: a backslash, a quote, and the NUL, CR and LF only obs-qp carries), so
+/// that an escaped line break stays visible (`"a\\<CR>b"@x`, never `ab@x`).
 fn canonical_local_part(local: &str) -> Cow<'_, str> {
     if is_dot_atom_text(local) {
         return Cow::Borrowed(local);
@@ -1016,7 +1036,7 @@ fn canonical_local_part(local: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(local.len() + 2);
     out.push('"');
     for char in local.chars() {
-        if char == '\\' || char == '"' {
+        if matches!(char, '\\' | '"' | '\0' | '\r' | '\n') {
             out.push('\\');
         }
         out.push(char);
@@ -1292,5 +1312,6 @@ mod tests {
         assert_eq!(canonical_local_part("a b"), "\"a b\"");
         assert_eq!(canonical_local_part("a\"\\b"), "\"a\\\"\\\\b\"");
         assert_eq!(canonical_local_part(""), "\"\"");
+        assert_eq!(canonical_local_part("a\rb\0"), "\"a\\\rb\\\0\"");
     }
 }

@@ -47,7 +47,8 @@ pub(crate) struct Tree<'a> {
     /// The text the grammar skipped or a lenient parser reads otherwise: after an
     /// address, an element without an address (`no-address`), an element without a
     /// mailbox (from its "<" on; in place of the spans rejected inside it), an addr-spec
-    /// whose local part is words without a period between (`space-in-local-part`).
+    /// whose local part is words without a period between (`space-in-local-part`), an
+    /// addr-spec the grammar could not recover (no local part or domain, a broken domain).
     pub rejected: Vec<Span>,
     /// Every obs-route, from its first "@" to its ":".
     pub routes: Vec<Span>,
