@@ -26,6 +26,7 @@ SHARED = (
     "other_charsets.tsv",
     "lookalike_specials.tsv",
     "public_suffix_list.dat",
+    "shared_mailbox_domains.txt",
 )
 
 

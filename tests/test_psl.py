@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fromguard.reference import psl
 from fromguard.reference.lookalike import normalize_domain
 from fromguard.reference.psl import organisational_domain
 
@@ -100,3 +101,12 @@ def test_the_walk_is_the_algorithm_of_publicsuffix_org() -> None:
 @given(st.text(alphabet="abc.-*!Ü", max_size=20))
 def test_no_exception_on_any_domain(domain: str) -> None:
     assert isinstance(organisational_domain(domain), str)
+
+
+def test_a_shared_mailbox_provider_is_no_organisation() -> None:
+    """At gmail.com two addresses are two people: the organisation is the mailbox."""
+    assert psl.organisation("Boss", "Mail.Bank.Example") == "bank.example"
+    assert psl.organisation("Boss", "gmail.com") == "boss@gmail.com"
+    assert psl.organisation("boss", "GMAIL.com.") == "boss@gmail.com"
+    assert psl.organisation("x", "mail.yahoo.co.jp") == "x@mail.yahoo.co.jp"
+    assert psl.organisation("boss", "gmail.com") != psl.organisation("scammer", "gmail.com")

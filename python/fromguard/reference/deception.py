@@ -390,9 +390,9 @@ class Analysis:
                 lookalike_differs = True
             elif names_sender and real is not None and not differs:
                 if own_organisation is None:
-                    own_organisation = psl.organisational_domain(real.domain)
-                domain = found.address.rpartition("@")[2]
-                if psl.organisational_domain(domain) == own_organisation:
+                    own_organisation = psl.organisation(real.local_part, real.domain)
+                local, _, domain = found.address.rpartition("@")
+                if psl.organisation(local, domain) == own_organisation:
                     same_organisation = True
                 else:
                     differs = True

@@ -37,7 +37,7 @@ from . import parse
 from .deception import normalize_address
 from .findings import Findings
 from .limits import MAX_CHECKED_FIELDS, MAX_LINE_OCTETS
-from .psl import organisational_domain
+from .psl import organisation
 
 CHECKED_FIELDS = ("from", "sender", "resent-from", "reply-to")
 
@@ -295,14 +295,15 @@ def _report_authors(
     if len(author.result.mailboxes) > 1 and not senders:
         report("several-authors-without-sender", author.start, author.end)
     # DMARC's relaxed alignment (RFC 7489 §3.2): another mailbox of the author's own
-    # organisation (a secretary, the list server of the same domain) is no news.
-    own = {organisational_domain(m.domain) for m in author.result.mailboxes}
+    # organisation (a secretary, the list server of the same domain) is no news; at a
+    # shared mailbox provider another mailbox is another person.
+    own = {organisation(m.local_part, m.domain) for m in author.result.mailboxes}
     for code, others in (
         ("sender-differs", senders[:1]),
         ("resent-from-differs", _named(raw, fields, "resent-from")),
     ):
         for other in others:
-            if any(organisational_domain(m.domain) not in own for m in other.result.mailboxes):
+            if any(organisation(m.local_part, m.domain) not in own for m in other.result.mailboxes):
                 report(code, other.start, other.end)
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Dict, List, Optional
+from typing import Dict, FrozenSet, List, Optional
 
-from .lookalike import normalize_domain
+from .lookalike import ascii_lower, normalize_domain
 
-__all__ = ["organisational_domain"]
+__all__ = ["organisation", "organisational_domain"]
 
 _WILDCARD = "*"
 
@@ -104,3 +104,22 @@ def organisational_domain(domain: str) -> str:
     if suffix >= len(labels):
         return normalized
     return ".".join(labels[-suffix - 1 :])
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_mailbox_domains() -> FrozenSet[str]:
+    """The organisational domains where any member of the public gets a mailbox
+    (``fromguard/data/shared_mailbox_domains.txt``)."""
+    text = (resources.files("fromguard") / "data" / "shared_mailbox_domains.txt").read_text("utf-8")
+    lines = (line.strip() for line in text.split("\n"))
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def organisation(local_part: str, domain: str) -> str:
+    """Who a mailbox belongs to, for comparing senders: its organisational domain, but at
+    a shared mailbox provider (``gmail.com``: two addresses there are two people) the
+    mailbox itself, normalized as addresses are compared."""
+    organisational = organisational_domain(domain)
+    if organisational in _shared_mailbox_domains():
+        return ascii_lower(local_part) + "@" + normalize_domain(domain)
+    return organisational

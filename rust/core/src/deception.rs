@@ -576,7 +576,8 @@ impl<'a> Analysis<'_, 'a> {
     /// `deceptive` if an address differs from the sender's (`lookalike-address` when
     /// look-alike specials make it); in display names and comments, `info` where each is
     /// the sender's own address or at the sender's own organisational domain (Public
-    /// Suffix List).
+    /// Suffix List; at a shared mailbox provider such as `gmail.com`, only the sender's own
+    /// address is).
     #[allow(
         clippy::ptr_arg,
         reason = "the Cow says whether the shadows can borrow from the input"
@@ -606,10 +607,11 @@ impl<'a> Analysis<'_, 'a> {
                 if found.lookalike {
                     lookalike_differs = true;
                 } else if let Some(mailbox) = own_mailbox.filter(|_| names_sender && !differs) {
-                    let own_organisation = own_organisation
-                        .get_or_insert_with(|| psl::organisational_domain(&mailbox.domain));
-                    let domain = address.rsplit_once('@').map_or(&*address, |(_, d)| d);
-                    if psl::organisational_domain(domain) == *own_organisation {
+                    let own_organisation = own_organisation.get_or_insert_with(|| {
+                        psl::organisation(&mailbox.local_part, &mailbox.domain)
+                    });
+                    let (local, domain) = address.rsplit_once('@').unwrap_or(("", &address));
+                    if psl::organisation(local, domain) == *own_organisation {
                         same_organisation = true;
                     } else {
                         differs = true;

@@ -34,7 +34,7 @@ use crate::entry::parse;
 use crate::findings::{Findings, Goal};
 use crate::limits::{MAX_CHECKED_FIELDS, MAX_LINE_OCTETS};
 use crate::model::{Finding, Mailbox, Parsed, Profile};
-use crate::psl::organisational_domain;
+use crate::psl::organisation;
 
 /// The fields whose values are mailbox lists checked with the From grammar.
 const CHECKED_FIELDS: [&str; 4] = ["from", "sender", "resent-from", "reply-to"];
@@ -488,12 +488,13 @@ impl<'a> Checker<'a> {
             self.report(Code::SeveralAuthorsWithoutSender, author.start, author.end);
         }
         // DMARC's relaxed alignment (RFC 7489 §3.2): another mailbox of the author's own
-        // organisation (a secretary, the list server of the same domain) is no news.
+        // organisation (a secretary, the list server of the same domain) is no news; at a
+        // shared mailbox provider another mailbox is another person.
         let own: HashSet<String> = author
             .result
             .mailboxes
             .iter()
-            .map(|mailbox| organisational_domain(&mailbox.domain))
+            .map(|mailbox| organisation(&mailbox.local_part, &mailbox.domain))
             .collect();
         let resent = self.named(fields, "resent-from");
         let checks = [
@@ -506,7 +507,7 @@ impl<'a> Checker<'a> {
                     .result
                     .mailboxes
                     .iter()
-                    .any(|m| !own.contains(&organisational_domain(&m.domain)))
+                    .any(|m| !own.contains(&organisation(&m.local_part, &m.domain)))
                 {
                     self.report(code, other.start, other.end);
                 }

@@ -10,6 +10,7 @@
 //! matching rule, `*` wildcards, `!` exceptions, the default rule `*`), ICANN and private
 //! sections alike. The list is parsed on first use.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use publicsuffix::{List, Psl};
@@ -21,6 +22,32 @@ const PUBLIC_SUFFIX_LIST: &str = include_str!("../data/public_suffix_list.dat");
 
 /// The parsed list; `None` if the snapshot does not parse (a test checks that it does).
 static LIST: LazyLock<Option<List>> = LazyLock::new(|| PUBLIC_SUFFIX_LIST.parse().ok());
+
+/// The organisational domains where any member of the public gets a mailbox
+/// (`data/shared_mailbox_domains.txt`).
+static SHARED_MAILBOX_DOMAINS: LazyLock<HashSet<&str>> = LazyLock::new(|| {
+    include_str!("../data/shared_mailbox_domains.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
+});
+
+/// Who a mailbox belongs to, for comparing senders: its organisational domain, but at a
+/// shared mailbox provider (`gmail.com`: two addresses there are two people) the
+/// mailbox itself, normalized as addresses are compared.
+pub fn organisation(local_part: &str, domain: &str) -> String {
+    let organisational = organisational_domain(domain);
+    if SHARED_MAILBOX_DOMAINS.contains(organisational.as_str()) {
+        format!(
+            "{}@{}",
+            local_part.to_ascii_lowercase(),
+            normalize_domain(domain)
+        )
+    } else {
+        organisational
+    }
+}
 
 /// The organisational domain of `domain`: the domain normalized as addresses are
 /// compared (ASCII lower case, no trailing dot, punycode decoded: see
@@ -49,6 +76,18 @@ mod tests {
     #[test]
     fn the_snapshot_parses() {
         assert!(LIST.is_some());
+    }
+
+    #[test]
+    fn a_shared_mailbox_provider_is_no_organisation() {
+        assert_eq!(organisation("Boss", "Mail.Bank.Example"), "bank.example");
+        assert_eq!(organisation("Boss", "gmail.com"), "boss@gmail.com");
+        assert_eq!(organisation("boss", "GMAIL.com."), "boss@gmail.com");
+        assert_eq!(organisation("x", "mail.yahoo.co.jp"), "x@mail.yahoo.co.jp");
+        assert_ne!(
+            organisation("boss", "gmail.com"),
+            organisation("scammer", "gmail.com")
+        );
     }
 
     #[test]
