@@ -475,9 +475,22 @@ const LOOKALIKE_SPECIALS_TSV: &str = include_str!("../data/lookalike_specials.ts
 /// `tests/lookalike.rs` checks it against `unicode-security` and `unicode-normalization`).
 /// Comment lines, the header and a malformed line (the tests catch one) are skipped.
 pub fn lookalike_specials() -> &'static [(char, char)] {
-    static TABLE: OnceLock<Vec<(char, char)>> = OnceLock::new();
+    &lookalike_table().specials
+}
+
+/// The look-alikes, and which 64-code-point blocks of the Basic Multilingual Plane hold
+/// one: most text (Latin, Greek, Cyrillic, CJK ideographs) is in blocks that hold none,
+/// and is answered with one bit test instead of a search (the fast path asks this of
+/// every character of a UTF-8 name).
+struct LookalikeTable {
+    specials: Vec<(char, char)>,
+    bmp_blocks: [u64; 16],
+}
+
+fn lookalike_table() -> &'static LookalikeTable {
+    static TABLE: OnceLock<LookalikeTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table: Vec<(char, char)> = LOOKALIKE_SPECIALS_TSV
+        let mut specials: Vec<(char, char)> = LOOKALIKE_SPECIALS_TSV
             .lines()
             .filter(|line| !line.starts_with('#'))
             .filter_map(|line| {
@@ -488,19 +501,48 @@ pub fn lookalike_specials() -> &'static [(char, char)] {
                 Some((char::from_u32(code_point)?, special))
             })
             .collect();
-        table.sort_unstable();
-        table
+        specials.sort_unstable();
+        let mut bmp_blocks = [0u64; 16];
+        for &(look, _) in &specials {
+            if let Some((word, bit)) = bmp_block(look) {
+                if let Some(held) = bmp_blocks.get_mut(word) {
+                    *held |= bit;
+                }
+            }
+        }
+        LookalikeTable {
+            specials,
+            bmp_blocks,
+        }
     })
+}
+
+/// The word and bit of `c`'s 64-code-point block in [`LookalikeTable::bmp_blocks`], for a
+/// character of the Basic Multilingual Plane.
+fn bmp_block(c: char) -> Option<(usize, u64)> {
+    let block = usize::try_from(u32::from(c) >> 6)
+        .ok()
+        .filter(|&b| b < 1024)?;
+    Some((block / 64, 1 << (block % 64)))
 }
 
 /// The ASCII special ("@", ".", "<" or ">") that `c` passes for, if it is one of
 /// [`lookalike_specials`]; `None` for every ASCII character.
 pub fn lookalike_special(c: char) -> Option<char> {
-    let table = lookalike_specials();
-    // Most text (ASCII, Latin-1) is below the first look-alike: one comparison.
-    if table.first().is_none_or(|&(first, _)| c < first) {
+    if c.is_ascii() {
         return None;
     }
-    let k = table.binary_search_by_key(&c, |&(look, _)| look).ok()?;
-    table.get(k).map(|&(_, special)| special)
+    let table = lookalike_table();
+    if let Some((word, bit)) = bmp_block(c) {
+        if table
+            .bmp_blocks
+            .get(word)
+            .is_none_or(|&held| held & bit == 0)
+        {
+            return None;
+        }
+    }
+    let specials = &table.specials;
+    let k = specials.binary_search_by_key(&c, |&(look, _)| look).ok()?;
+    specials.get(k).map(|&(_, special)| special)
 }
