@@ -100,6 +100,10 @@ class Postfix:
             "biff": "no",
             "smtpd_client_connection_rate_limit": "0",
             "milter_protocol": "6",
+            # Short queue IDs (inode and time) are reused once a message has left the
+            # queue, and the tests tell thousands of messages apart by queue ID: long ones
+            # stay unique (postconf(5), enable_long_queue_ids).
+            "enable_long_queue_ids": "yes",
         }
         (self.etc / "main.cf").write_text(
             "".join(f"{key} = {value}\n" for key, value in settings.items()), encoding="utf-8"
