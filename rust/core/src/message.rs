@@ -204,6 +204,12 @@ const TRIMMED_AROUND_NAMES: [&[u8]; 23] = [
 /// header block at the first name outside ftext (and drops a `From :` after the first
 /// line as a misplaced mbox line), so that the fields after it are not there for it.
 fn lenient_trim(mut name: &[u8]) -> &[u8] {
+    // Every byte or sequence trimmed starts and ends outside printable ASCII: a name that
+    // starts and ends inside it, as nearly every name does, is as written.
+    let printable = |byte: &u8| (b'!'..=b'~').contains(byte);
+    if name.first().is_some_and(printable) && name.last().is_some_and(printable) {
+        return name;
+    }
     loop {
         if let [first, rest @ ..] = name {
             if *first <= b' ' {
