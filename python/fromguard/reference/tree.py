@@ -9,8 +9,9 @@ reports it:
 - ``rejected``: the span of each ``text-after-address`` and ``no-address``, of each list
   element without a mailbox (from its "<" on; in place of the spans rejected inside it), of
   each addr-spec whose local part is words without a period between
-  (``space-in-local-part``), and of each addr-spec the grammar could not recover (no local
-  part or domain, a broken domain): text a lenient parser reads otherwise;
+  (``space-in-local-part``), of each addr-spec the grammar could not recover (no local
+  part or domain, a broken domain), and of the text skipped inside angle brackets after the
+  addr-spec: text a lenient parser reads otherwise;
 - ``encoded_words``: ``(start, end, code)`` of each ``encoded-word``,
   ``encoded-word-in-quoted-string``, ``encoded-word-in-address``,
   ``encoded-word-not-delimited``, ``encoded-word-unknown-charset`` and

@@ -48,7 +48,8 @@ pub(crate) struct Tree<'a> {
     /// address, an element without an address (`no-address`), an element without a
     /// mailbox (from its "<" on; in place of the spans rejected inside it), an addr-spec
     /// whose local part is words without a period between (`space-in-local-part`), an
-    /// addr-spec the grammar could not recover (no local part or domain, a broken domain).
+    /// addr-spec the grammar could not recover (no local part or domain, a broken domain),
+    /// the text skipped inside angle brackets after the addr-spec.
     pub rejected: Vec<Span>,
     /// Every obs-route, from its first "@" to its ":".
     pub routes: Vec<Span>,
