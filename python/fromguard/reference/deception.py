@@ -10,18 +10,19 @@ text as structure (the mistake behind CVE-2023-27043 and several peers' bugs).
 A *shadow address* is an address-like string that some mail program could display or use
 instead of the real addr-spec. Each has the span of the unit it was found in (a display
 name, a comment, an encoded-word, the local part, a domain literal, text the grammar
-rejected, an addr-spec up to a comment in its domain) and a source naming that unit:
+rejected, an addr-spec up to where a lenient parser ends its domain) and a source naming
+that unit:
 
     display-name, comment, encoded-word, quoted-local-part, percent-hack, bang-path,
-    domain-literal, rejected-text, address-before-comment
+    domain-literal, rejected-text, cut-address
 
 A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
 punycode labels decoded) is harmless; so is one in the display name or a comment at the
 sender's own organisational domain (``psl.py``); a different one is ``deceptive``.
 
 The order in which findings are reported is part of the contract with the Rust port
-(``rust/core/src/deception.rs``): several authors; then per mailbox its domain, the address
-before a comment in it, its route and local part; display names; comments; encoded-words;
+(``rust/core/src/deception.rs``): several authors; then per mailbox its domain, the addresses
+cut short in it, its route and local part; display names; comments; encoded-words;
 rejected text; format characters.
 """
 
@@ -132,7 +133,7 @@ DECEPTIVE_CODE = {
     "quoted-local-part": "address-in-quoted-local-part",
     "domain-literal": "domain-literal-not-ip",  # already reported for the literal
     "rejected-text": "address-in-rejected-text",
-    "address-before-comment": "address-cut-by-comment",
+    "cut-address": "address-cut-short",
 }
 
 # White space outside ASCII, which ends an address-like run like ASCII white space does.
@@ -422,7 +423,7 @@ class Analysis:
             self.report("several-authors", mailboxes[1].span[0], mailboxes[-1].span[1])
         for mailbox in mailboxes:
             self.domain(mailbox)
-            self.address_before_comment(mailbox)
+            self.cut_addresses(mailbox)
             self.route(mailbox)
             self.local_part(mailbox)
         for start, end, text in tree.phrases:
@@ -460,36 +461,50 @@ class Analysis:
         if analysis.unicode is not None:  # punycode can hide format characters too
             self.report_format_kinds(analysis.unicode, lookalike.FormatContext.DOMAIN, start, end)
 
-    def address_before_comment(self, mailbox: Mailbox) -> None:
-        """The addr-spec up to a comment between the labels of its domain (obs-domain, RFC
-        5322 §4.4: ``obs-domain = atom *("." atom)``, and an atom may hold CFWS around its
-        atext), searched like the other units: JavaMail's ``InternetAddress.parseHeader(s,
-        false)`` ends an address at its first comment (InternetAddress.java, ``parse``,
-        ``case '('``: ``end = index``), so ``ceo@bank.example(x).mallory.example`` is
-        ceo@bank.example to it (inside angle brackets it shows the comment in place, and a
-        reader takes the text before it for the address); MimeKit and GMime read the whole
-        domain, as RFC 5322 does. A comment before the domain, or after its first label only,
-        cuts the address short of a domain of its own (``jdoe@machine(comment).  example``, RFC
-        5322 A.6.3): that is no other sender."""
+    def cut_addresses(self, mailbox: Mailbox) -> None:
+        """The addr-spec up to where a lenient parser ends its domain, searched like the
+        other units, when that leaves a domain of its own (two labels at least): obs-domain
+        (RFC 5322 §4.4: ``obs-domain = atom *("." atom)``, an atom with CFWS around its
+        atext) lets a comment stand between the labels, and the grammar keeps a backslash
+        there (``backslash-outside-quotes``).
+
+        JavaMail ends an address at its first comment (InternetAddress.java, ``parse``,
+        ``case '('``: ``end = index``), so ``parseHeader(s, false)`` and ``parse(s)`` read
+        ``ceo@bank.example(x).mallory.example`` as ceo@bank.example (inside angle brackets
+        it shows the comment in place, and a reader takes the text before it for the
+        address). MimeKit and GMime read the whole domain then, as RFC 5322 does, but end a
+        dot-atom at a backslash after an atom (ParseUtils.TryParseDotAtom,
+        gmime/internet-address.c ``dotatom_parse``: it is no atext) and keep the mailbox, so
+        ``ceo@bank.example\\.mallory.example`` is ceo@bank.example to them; after a period
+        it fails the mailbox instead. A cut after the first label only leaves no other
+        sender (``jdoe@machine(comment).  example``, RFC 5322 A.6.3)."""
         tokens = self.tree.tokens
         start = mailbox.local_part_span[0]
         domain_start, domain_end = mailbox.domain_span
         # A domain read without CFWS is as long as its text: no comment to look for.
-        if domain_end - domain_start <= len(mailbox.domain.encode("utf-8", "surrogatepass")):
+        if domain_end - domain_start > len(mailbox.domain.encode("utf-8", "surrogatepass")):
+            # Tokens are in input order: the first comment from the local part on.
+            k = bisect.bisect_left(self.token_starts, start)
+            while k < len(tokens) and tokens[k].start < domain_end and tokens[k].kind != COMMENT:
+                k += 1
+            if k < len(tokens) and domain_start < tokens[k].start < domain_end:
+                self.cut_address(start, domain_start, tokens[k].start)
+        if mailbox.domain.startswith("[") or "\\" not in mailbox.domain:
             return
-        # Tokens are in input order: the first comment from the local part on.
-        k = bisect.bisect_left(self.token_starts, start)
-        while k < len(tokens) and tokens[k].start < domain_end and tokens[k].kind != COMMENT:
-            k += 1
-        if k == len(tokens) or tokens[k].start >= domain_end or tokens[k].start <= domain_start:
-            return
+        domain = self.tree.data[domain_start:domain_end]
+        backslash = domain.find(b"\\")
+        if backslash > 0 and domain[backslash - 1] not in b".) \t\r\n":
+            self.cut_address(start, domain_start, domain_start + backslash)
+
+    def cut_address(self, start: int, domain_start: int, cut: int) -> None:
+        """The address from ``start`` to ``cut`` (white space before the cut trimmed, as
+        JavaMail trims it), compared when its domain, from ``domain_start``, has two labels
+        at least."""
         data = self.tree.data
-        # JavaMail trims the address it cuts (as Rust's trim_ascii_end).
-        end = start + len(data[start : tokens[k].start].rstrip(b" \t\n\x0c\r"))
-        if len([label for label in data[domain_start:end].split(b".") if label]) < 2:
-            return
-        text = data[start:end].decode("utf-8", "replace")
-        self.compare(text, "address-before-comment", start, end)
+        # Rust's trim_ascii_end.
+        end = start + len(data[start:cut].rstrip(b" \t\n\x0c\r"))
+        if len([label for label in data[domain_start:end].split(b".") if label]) >= 2:
+            self.compare(data[start:end].decode("utf-8", "replace"), "cut-address", start, end)
 
     def route(self, mailbox: Mailbox) -> None:
         own = normalize_domain(mailbox.domain)

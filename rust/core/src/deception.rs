@@ -13,8 +13,8 @@
 //! A *shadow address* is an address-like string that some mail program could display or
 //! use instead of the real addr-spec. Each has the span of the unit it was found in (a
 //! display name, a comment, an encoded-word, the local part, a domain literal, text the
-//! grammar rejected, an addr-spec up to a comment in its domain) and a [`ShadowSource`]
-//! naming that unit.
+//! grammar rejected, an addr-spec up to where a lenient parser ends its domain) and a
+//! [`ShadowSource`] naming that unit.
 //!
 //! A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
 //! punycode labels decoded) is harmless; so is one in the display name or a comment at
@@ -22,7 +22,7 @@
 //!
 //! The order in which findings are reported is part of the contract with the reference
 //! (it decides which findings a value past the findings limit keeps): several authors;
-//! then per mailbox its domain, the address before a comment in it, its route and local
+//! then per mailbox its domain, the addresses cut short in it, its route and local
 //! part; display names; comments; encoded-words; rejected text; format characters.
 //!
 //! Text is searched by character, as the reference searches its `str` by code point;
@@ -190,7 +190,7 @@ fn deceptive_code(source: ShadowSource) -> Option<Code> {
         // Already reported for the literal.
         ShadowSource::DomainLiteral => Some(Code::DomainLiteralNotIp),
         ShadowSource::RejectedText => Some(Code::AddressInRejectedText),
-        ShadowSource::AddressBeforeComment => Some(Code::AddressCutByComment),
+        ShadowSource::CutAddress => Some(Code::AddressCutShort),
         ShadowSource::PercentHack | ShadowSource::BangPath => None,
     }
 }
@@ -665,7 +665,7 @@ impl<'a> Analysis<'_, 'a> {
         }
         for mailbox in &tree.mailboxes {
             self.domain(mailbox);
-            self.address_before_comment(mailbox);
+            self.cut_addresses(mailbox);
             self.route(mailbox);
             self.local_part(mailbox);
         }
@@ -736,48 +736,69 @@ impl<'a> Analysis<'_, 'a> {
         }
     }
 
-    /// The addr-spec up to a comment between the labels of its domain (obs-domain, RFC
-    /// 5322 §4.4: `obs-domain = atom *("." atom)`, and an atom may hold CFWS around its
-    /// atext), searched like the other units: JavaMail's `InternetAddress.parseHeader(s,
-    /// false)` ends an address at its first comment (InternetAddress.java, `parse`, `case
-    /// '('`: `end = index`), so `ceo@bank.example(x).mallory.example` is ceo@bank.example
-    /// to it (inside angle brackets it shows the comment in place, and a reader takes the
-    /// text before it for the address); MimeKit and GMime read the whole domain, as RFC
-    /// 5322 does. A comment before the domain, or after its first label only, cuts the
-    /// address short of a domain of its own (`jdoe@machine(comment).  example`, RFC 5322
-    /// A.6.3): that is no other sender.
-    fn address_before_comment(&mut self, mailbox: &Mailbox<'a>) {
+    /// The addr-spec up to where a lenient parser ends its domain, searched like the other
+    /// units, when that leaves a domain of its own (two labels at least): obs-domain (RFC
+    /// 5322 §4.4: `obs-domain = atom *("." atom)`, an atom with CFWS around its atext)
+    /// lets a comment stand between the labels, and the grammar keeps a backslash there
+    /// (`backslash-outside-quotes`).
+    ///
+    /// JavaMail ends an address at its first comment (InternetAddress.java, `parse`, `case
+    /// '('`: `end = index`), so `parseHeader(s, false)` and `parse(s)` read
+    /// `ceo@bank.example(x).mallory.example` as ceo@bank.example (inside angle brackets it
+    /// shows the comment in place, and a reader takes the text before it for the address).
+    /// MimeKit and GMime read the whole domain then, as RFC 5322 does, but end a dot-atom
+    /// at a backslash after an atom (ParseUtils.TryParseDotAtom, gmime/internet-address.c
+    /// `dotatom_parse`: it is no atext) and keep the mailbox, so
+    /// `ceo@bank.example\.mallory.example` is ceo@bank.example to them; after a period it
+    /// fails the mailbox instead. A cut after the first label only leaves no other sender
+    /// (`jdoe@machine(comment).  example`, RFC 5322 A.6.3).
+    fn cut_addresses(&mut self, mailbox: &Mailbox<'a>) {
         let tree = self.tree;
         let (start, _) = mailbox.local_part_span;
         let (domain_start, domain_end) = mailbox.domain_span;
         // A domain read without CFWS is as long as its text: no comment to look for.
-        if domain_end.saturating_sub(domain_start) <= mailbox.domain.len() {
+        if domain_end.saturating_sub(domain_start) > mailbox.domain.len() {
+            // Tokens are in input order: the first comment from the local part on.
+            let first = tree.tokens.partition_point(|token| token.start < start);
+            let comment = tree
+                .tokens
+                .get(first..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|token| token.start < domain_end)
+                .find(|token| token.kind == Kind::Comment);
+            if let Some(comment) = comment.filter(|comment| comment.start > domain_start) {
+                self.cut_address(start, domain_start, comment.start);
+            }
+        }
+        if mailbox.domain.starts_with('[') || !mailbox.domain.contains('\\') {
             return;
         }
-        // Tokens are in input order: the first comment from the local part on.
-        let first = tree.tokens.partition_point(|token| token.start < start);
-        let comment = tree
-            .tokens
-            .get(first..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|token| token.start < domain_end)
-            .find(|token| token.kind == Kind::Comment);
-        let Some(comment) = comment.filter(|comment| comment.start > domain_start) else {
-            return;
-        };
-        // JavaMail trims the address it cuts.
-        let head = byte_slice(tree.data, start, comment.start);
-        let end = start + head.trim_ascii_end().len();
-        let labels = byte_slice(tree.data, domain_start, end)
+        let domain = byte_slice(tree.data, domain_start, domain_end);
+        if let Some(backslash) = memchr::memchr(b'\\', domain) {
+            let after_atom = backslash
+                .checked_sub(1)
+                .and_then(|k| domain.get(k))
+                .is_some_and(|&b| !matches!(b, b'.' | b')' | b' ' | b'\t' | b'\r' | b'\n'));
+            if after_atom {
+                self.cut_address(start, domain_start, domain_start + backslash);
+            }
+        }
+    }
+
+    /// The address from `start` to `cut` (white space before the cut trimmed, as JavaMail
+    /// trims it), compared when its domain, from `domain_start`, has two labels at least.
+    fn cut_address(&mut self, start: usize, domain_start: usize, cut: usize) {
+        let data = self.tree.data;
+        let end = start + byte_slice(data, start, cut).trim_ascii_end().len();
+        let labels = byte_slice(data, domain_start, end)
             .split(|&b| b == b'.')
             .filter(|label| !label.is_empty())
             .count();
-        if labels < 2 {
-            return;
+        if labels >= 2 {
+            let text = lossy(byte_slice(data, start, end));
+            self.compare(&text, ShadowSource::CutAddress, start, end);
         }
-        let text = lossy(byte_slice(tree.data, start, end));
-        self.compare(&text, ShadowSource::AddressBeforeComment, start, end);
     }
 
     fn route(&mut self, mailbox: &Mailbox<'a>) {

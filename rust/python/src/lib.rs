@@ -88,7 +88,7 @@ const SHADOW_SOURCES: [ShadowSource; 9] = [
     ShadowSource::BangPath,
     ShadowSource::DomainLiteral,
     ShadowSource::RejectedText,
-    ShadowSource::AddressBeforeComment,
+    ShadowSource::CutAddress,
 ];
 
 /// The source's interned name, or a new string for a source added to the core since
