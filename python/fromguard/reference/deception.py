@@ -479,22 +479,29 @@ class Analysis:
         it fails the mailbox instead. A cut after the first label only leaves no other
         sender (``jdoe@machine(comment).  example``, RFC 5322 A.6.3)."""
         tokens = self.tree.tokens
-        start = mailbox.local_part_span[0]
         domain_start, domain_end = mailbox.domain_span
-        # A domain read without CFWS is as long as its text: no comment to look for.
-        if domain_end - domain_start > len(mailbox.domain.encode("utf-8", "surrogatepass")):
+        # A domain read without CFWS is as long as its text, so holds no comment; and most
+        # values have no backslash outside quotes at all.
+        with_cfws = domain_end - domain_start > len(mailbox.domain.encode("utf-8", "surrogatepass"))
+        if not with_cfws and not self.tree.backslashes:
+            return
+        start = mailbox.local_part_span[0]
+        if with_cfws:
             # Tokens are in input order: the first comment from the local part on.
             k = bisect.bisect_left(self.token_starts, start)
             while k < len(tokens) and tokens[k].start < domain_end and tokens[k].kind != COMMENT:
                 k += 1
             if k < len(tokens) and domain_start < tokens[k].start < domain_end:
                 self.cut_address(start, domain_start, tokens[k].start)
-        if mailbox.domain.startswith("[") or "\\" not in mailbox.domain:
+        # The first backslash outside quotes in the domain (comments' quoted-pairs are not
+        # among them): the grammar keeps them in input order.
+        backslashes = self.tree.backslashes
+        k = bisect.bisect_left(backslashes, domain_start)
+        if k == len(backslashes) or backslashes[k] >= domain_end:
             return
-        domain = self.tree.data[domain_start:domain_end]
-        backslash = domain.find(b"\\")
-        if backslash > 0 and domain[backslash - 1] not in b".) \t\r\n":
-            self.cut_address(start, domain_start, domain_start + backslash)
+        backslash = backslashes[k]
+        if backslash > domain_start and self.tree.data[backslash - 1] not in b".) \t\r\n":
+            self.cut_address(start, domain_start, backslash)
 
     def cut_address(self, start: int, domain_start: int, cut: int) -> None:
         """The address from ``start`` to ``cut`` (white space before the cut trimmed, as

@@ -123,6 +123,13 @@ class Parser:
         self.report(code, start, end)
         self.tree.encoded_words.append((start, end, code))
 
+    def report_lexed(self, code: str, start: int, end: int) -> None:
+        """The lexer's findings; where a backslash stands outside quotes is kept for the
+        analysis too (MimeKit and GMime end a domain there: deception.py, ``cut_addresses``)."""
+        if code == "backslash-outside-quotes":
+            self.tree.backslashes.append(start)
+        self.report(code, start, end)
+
     def reject(self, code: str, start: int, end: int) -> None:
         """Report text the grammar skips (``text-after-address``, ``no-address``) and keep
         its span for the deception analysis."""
@@ -138,7 +145,7 @@ class Parser:
         lexer = Lexer(
             self.data,
             self.end,
-            self.report,
+            self.report_lexed,
             self.report_encoded_word,
             self.scan_8bit,
             self.decode_exact_word,

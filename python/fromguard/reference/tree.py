@@ -16,7 +16,9 @@ reports it:
   ``encoded-word-in-quoted-string``, ``encoded-word-in-address``,
   ``encoded-word-not-delimited``, ``encoded-word-unknown-charset`` and
   ``encoded-word-bad-encoding``, the lexer's included;
-- ``routes``: the span of each ``obs-route``.
+- ``routes``: the span of each ``obs-route``;
+- ``backslashes``: where each backslash outside quotes, comments and literals stands
+  (``backslash-outside-quotes``), in input order.
 
 All lists are in the order the grammar produced them.
 """
@@ -35,6 +37,7 @@ class Tree:
     """What the grammar read in ``data[:end]`` (``end`` stops at MAX_INPUT_BYTES)."""
 
     __slots__ = (
+        "backslashes",
         "data",
         "decoded",
         "elements",
@@ -60,3 +63,4 @@ class Tree:
         self.rejected: List[Span] = []
         self.encoded_words: List[Tuple[int, int, str]] = []
         self.routes: List[Span] = []
+        self.backslashes: List[int] = []

@@ -754,10 +754,15 @@ impl<'a> Analysis<'_, 'a> {
     /// (`jdoe@machine(comment).  example`, RFC 5322 A.6.3).
     fn cut_addresses(&mut self, mailbox: &Mailbox<'a>) {
         let tree = self.tree;
-        let (start, _) = mailbox.local_part_span;
         let (domain_start, domain_end) = mailbox.domain_span;
-        // A domain read without CFWS is as long as its text: no comment to look for.
-        if domain_end.saturating_sub(domain_start) > mailbox.domain.len() {
+        // A domain read without CFWS is as long as its text, so holds no comment; and most
+        // values have no backslash outside quotes at all.
+        let with_cfws = domain_end.saturating_sub(domain_start) > mailbox.domain.len();
+        if !with_cfws && tree.backslashes.is_empty() {
+            return;
+        }
+        let (start, _) = mailbox.local_part_span;
+        if with_cfws {
             // Tokens are in input order: the first comment from the local part on.
             let first = tree.tokens.partition_point(|token| token.start < start);
             let comment = tree
@@ -771,18 +776,19 @@ impl<'a> Analysis<'_, 'a> {
                 self.cut_address(start, domain_start, comment.start);
             }
         }
-        if mailbox.domain.starts_with('[') || !mailbox.domain.contains('\\') {
+        // The first backslash outside quotes in the domain (comments' quoted-pairs are not
+        // among them): the grammar keeps them in input order.
+        let backslashes = &tree.backslashes;
+        let k = backslashes.partition_point(|&backslash| backslash < domain_start);
+        let Some(&backslash) = backslashes.get(k).filter(|&&b| b < domain_end) else {
             return;
-        }
-        let domain = byte_slice(tree.data, domain_start, domain_end);
-        if let Some(backslash) = memchr::memchr(b'\\', domain) {
-            let after_atom = backslash
-                .checked_sub(1)
-                .and_then(|k| domain.get(k))
-                .is_some_and(|&b| !matches!(b, b'.' | b')' | b' ' | b'\t' | b'\r' | b'\n'));
-            if after_atom {
-                self.cut_address(start, domain_start, domain_start + backslash);
-            }
+        };
+        let after_atom = backslash
+            .checked_sub(1)
+            .and_then(|before| tree.data.get(before))
+            .is_some_and(|&b| !matches!(b, b'.' | b')' | b' ' | b'\t' | b'\r' | b'\n'));
+        if backslash > domain_start && after_atom {
+            self.cut_address(start, domain_start, backslash);
         }
     }
 

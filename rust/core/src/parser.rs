@@ -95,7 +95,12 @@ struct Parser<'a, 'f> {
 }
 
 impl<'a> Report<'a> for Parser<'a, '_> {
+    /// The lexer's findings; where a backslash stands outside quotes is kept for the
+    /// analysis too (MimeKit and GMime end a domain there: deception.rs, `cut_addresses`).
     fn report(&mut self, code: Code, start: usize, end: usize) {
+        if code == Code::BackslashOutsideQuotes {
+            self.tree.backslashes.push(start);
+        }
         Parser::report(self, code, start, end);
     }
 
