@@ -374,7 +374,32 @@ class Analysis:
         look-alike specials make it); in display names and comments, ``info`` where each is
         the sender's own address or at the sender's own organisational domain (Public Suffix
         List)."""
+        self.compare_found(find_addresses(text), source, start, end)
+
+    def compare_phrase(self, text: str, start: int, end: int) -> None:
+        """A display name is compared as read and, where that is not how it is written, as
+        written too: MimeKit and GMime read an element whose phrase meets an "@" as an
+        addr-spec from its first byte (InternetAddress.cs, TryParse, "rewind back to the
+        beginning of the local-part"; gmime/internet-address.c ``address_parse``), so
+        ``ceo@bank.example"x" <m@mallory.example>`` holds the mailbox ceo@bank.example for
+        them, where the name reads ``ceo@bank.examplex``."""
+        if not has_at(text):  # most names hold no "@": nothing to compare then
+            return
         addresses = find_addresses(text)
+        written = self.tree.data[start:end].decode("utf-8", "replace")
+        # A quoted name that reads as written but for its quotes shows nothing more.
+        if written != text and written != f'"{text}"':
+            known = {found.address for found in addresses}
+            for found in find_addresses(written):
+                if found.address not in known:
+                    known.add(found.address)
+                    addresses.append(found)
+        self.compare_found(addresses, "display-name", start, end)
+
+    def compare_found(
+        self, addresses: List[FoundAddress], source: str, start: int, end: int
+    ) -> None:
+        """``compare`` of the addresses found in a unit's text."""
         if not addresses:
             return
         real = self.real_mailbox(start)
@@ -427,7 +452,7 @@ class Analysis:
             self.route(mailbox)
             self.local_part(mailbox)
         for start, end, text in tree.phrases:
-            self.compare(text, "display-name", start, end)
+            self.compare_phrase(text, start, end)
         for token in tree.tokens:
             if token.kind == COMMENT:
                 self.compare(token.text, "comment", token.start, token.end)

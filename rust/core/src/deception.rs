@@ -585,7 +585,66 @@ impl<'a> Analysis<'_, 'a> {
         reason = "the Cow says whether the shadows can borrow from the input"
     )]
     fn compare(&mut self, text: &Cow<'a, str>, source: ShadowSource, start: usize, end: usize) {
-        let addresses = find_addresses(text);
+        self.compare_found(text, find_addresses(text), source, start, end);
+    }
+
+    /// A display name is compared as read and, where that is not how it is written, as
+    /// written too: MimeKit and GMime read an element whose phrase meets an "@" as an
+    /// addr-spec from its first byte (InternetAddress.cs, TryParse, "rewind back to the
+    /// beginning of the local-part"; gmime/internet-address.c `address_parse`), so
+    /// `ceo@bank.example"x" <m@mallory.example>` holds the mailbox ceo@bank.example for
+    /// them, where the name reads `ceo@bank.examplex`.
+    #[allow(
+        clippy::ptr_arg,
+        reason = "the Cow says whether the shadows can borrow from the input"
+    )]
+    fn compare_phrase(&mut self, text: &Cow<'a, str>, start: usize, end: usize) {
+        // Most names hold no "@": nothing to compare then.
+        if !has_at(text) {
+            return;
+        }
+        let mut addresses = find_addresses(text);
+        let written = lossy(byte_slice(self.tree.data, start, end));
+        // A quoted name that reads as written but for its quotes shows nothing more.
+        let quoted = written
+            .strip_prefix('"')
+            .and_then(|inner| inner.strip_suffix('"'));
+        if written != *text && quoted != Some(&**text) {
+            for found in find_addresses(&written) {
+                let address = found
+                    .rewritten
+                    .unwrap_or_else(|| written.get(found.range).unwrap_or_default().to_owned());
+                let known = addresses.iter().any(|read| {
+                    read.rewritten
+                        .as_deref()
+                        .unwrap_or_else(|| text.get(read.range.clone()).unwrap_or_default())
+                        == address
+                });
+                if !known {
+                    addresses.push(FoundAddress {
+                        range: 0..0,
+                        rewritten: Some(address),
+                        lookalike: found.lookalike,
+                    });
+                }
+            }
+        }
+        self.compare_found(text, addresses, ShadowSource::DisplayName, start, end);
+    }
+
+    /// [`Analysis::compare`] of the addresses found in `text`.
+    #[allow(
+        clippy::ptr_arg,
+        reason = "the Cow says whether the shadows can borrow from the input"
+    )]
+    fn compare_found(
+        &mut self,
+        text: &Cow<'a, str>,
+        addresses: Vec<FoundAddress>,
+        source: ShadowSource,
+        start: usize,
+        end: usize,
+    ) {
         if addresses.is_empty() {
             return;
         }
@@ -670,7 +729,7 @@ impl<'a> Analysis<'_, 'a> {
             self.local_part(mailbox);
         }
         for (start, end, text) in &tree.phrases {
-            self.compare(text, ShadowSource::DisplayName, *start, *end);
+            self.compare_phrase(text, *start, *end);
         }
         for token in tree
             .tokens
