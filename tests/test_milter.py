@@ -584,14 +584,15 @@ def test_started_as_root_it_binds_then_runs_as_the_user(workdir: Path) -> None:
             assert status["Groups"].split() == [str(nogroup.gr_gid)]  # nobody's groups
         assert running.log()[0]["uid"] == nobody.pw_uid
         assert running.socket_path.stat().st_uid == nobody.pw_uid
-        tagged = send(running, CASES["legacy"], "QUSER1")
-        assert [name for _, name, _ in tagged.inserted] == [
-            "X-Fromguard-Findings",
-            "X-Fromguard-Verdict",
-        ]
+        # A warning too: what deciding imports on first use was imported before the
+        # switch (this Python may live where nobody cannot read).
+        warned = send(running, CASES["deceptive"], "QUSER1")
+        assert warned.body is not None
+        assert b"The address it was sent from: <m@mallory.example>" in warned.body
         rejected = send(running, CASES["two-from"], "QUSER2")
         assert rejected.reply_text == "550 5.7.1 Two From fields: 100%% refused"
-        assert [entry["action"] for entry in running.messages()] == ["tag", "reject"]
+        assert [entry["action"] for entry in running.messages()] == ["warn", "reject"]
+        assert "notes" not in running.messages()[0]
     finally:
         assert running.stop() == 0
 

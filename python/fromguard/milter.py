@@ -37,11 +37,13 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import encodings
 import enum
 import grp
 import importlib
 import json
 import os
+import pkgutil
 import pwd
 import signal
 import socket
@@ -719,12 +721,22 @@ def _start(settings: Settings, log: IO[str]) -> Tuple[Gateway, Any]:
         _open_up(socket_path, settings, identity, gateway.log)
     else:
         _no_delay(gateway.log)
-    # The MIME rewrite is imported on first use; load it now, while its files (and the
-    # standard library's) are readable whoever installed them, not the user's first message.
-    importlib.import_module("fromguard._mime")
     if identity is not None:
+        _load_lazy_imports()
         _become(identity)
     return gateway, milter
+
+
+def _load_lazy_imports() -> None:
+    """Import now, as root, what deciding imports on first use: the MIME rewrite and every
+    codec (a text part may name any charset). The user may not be able to read Python's
+    files (an interpreter under root's home): a warning would then fail on each message."""
+    importlib.import_module("fromguard._mime")
+    for codec in pkgutil.iter_modules(encodings.__path__):
+        try:
+            importlib.import_module(f"encodings.{codec.name}")
+        except ImportError:
+            pass  # Windows' codecs (mbcs, oem)
 
 
 def _run_until_stopped(gateway: Gateway, milter: Any) -> int:
