@@ -25,6 +25,12 @@ SIGHUP reloads the policy file atomically (a policy that fails to load leaves th
 one in force and is logged); SIGTERM or SIGINT stops accepting connections, waits for
 the messages in flight (``--drain-timeout``) and exits.
 
+Starting: a configuration that cannot work (a policy that does not load, the metrics
+port or the milter socket in use, an unknown ``--user``) stops the start before the
+first message with one line on stderr and exit status 2. Started as root with
+``--user``, the milter binds its sockets, then runs as that user for good
+(``examples/systemd/`` starts it as its user directly).
+
 The milter protocol is libmilter's, through pymilter (``pip install 'fromguard[milter]'``;
 building it needs libmilter's headers, Debian's ``libmilter-dev``). libmilter answers
 SIGHUP by stopping, and blocks the signals in the threads it starts; so it runs in a
@@ -723,7 +729,10 @@ def _start(settings: Settings, log: IO[str]) -> Tuple[Gateway, Any]:
         _no_delay(gateway.log)
     if identity is not None:
         _load_lazy_imports()
-        _become(identity)
+        try:
+            _become(identity)
+        except OSError as error:
+            raise _StartError(f"cannot run as {identity.name}: {_reason(error)}") from None
     return gateway, milter
 
 

@@ -291,7 +291,7 @@ _FROM_NAME = re.compile(r"[^A-Za-z-]")  # what is not a letter of a checked fiel
 # Characters a warning escapes (besides controls): format characters (bidi controls,
 # zero-width ones), surrogates (8-bit bytes), private use, unassigned, separators.
 _HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")
-ELLIPSIS = "..."
+_ELLIPSIS = "..."
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\Z")
 _SECTIONS = {
     "verdicts": None,
@@ -529,13 +529,14 @@ def _warning_source(lines: Tuple[Template, ...]) -> str:
     return "\n".join(_render_source(line) for line in lines)
 
 
-def _rendered_warning(lines: Tuple[Template, ...], sender: Optional[str]) -> str:
+def _rendered_warning(
+    lines: Tuple[Template, ...], sender: Optional[str], *, ascii_only: bool
+) -> str:
     """The warning for one message: ``{sender}`` filled in, or its lines left out."""
-    return "\n".join(
-        _render(line, {"sender": sender or ""})
-        for line in lines
-        if sender is not None or not _names_sender(line)
-    )
+    if sender is None:
+        return "\n".join(_render(line, {}) for line in lines if not _names_sender(line))
+    shown = _shown_sender(sender, ascii_only)
+    return "\n".join(_render(line, {"sender": shown}) for line in lines)
 
 
 def _judged_sender(check: MessageCheck) -> Optional[str]:
@@ -568,11 +569,11 @@ def _shown_sender(address: str, ascii_only: bool) -> str:
     ]
     if sum(map(len, units)) <= SENDER_WIDTH:
         return "".join(units)
-    head_width = (SENDER_WIDTH - len(ELLIPSIS)) // 3
-    tail_width = SENDER_WIDTH - len(ELLIPSIS) - head_width
+    head_width = (SENDER_WIDTH - len(_ELLIPSIS)) // 3
+    tail_width = SENDER_WIDTH - len(_ELLIPSIS) - head_width
     head = _fitting(units, head_width)
     tail = _fitting(units[len(head) :][::-1], tail_width)[::-1]
-    return "".join(head) + ELLIPSIS + "".join(tail)
+    return "".join(head) + _ELLIPSIS + "".join(tail)
 
 
 def _fitting(units: List[str], width: int) -> List[str]:
@@ -829,13 +830,9 @@ class Policy:
         from ._mime import WarningText
 
         sender = _judged_sender(check)
-        if sender is None:
-            return WarningText(
-                _rendered_warning(self._warning, None), _rendered_warning(self._ascii_warning, None)
-            )
         return WarningText(
-            _rendered_warning(self._warning, _shown_sender(sender, ascii_only=False)),
-            _rendered_warning(self._ascii_warning, _shown_sender(sender, ascii_only=True)),
+            _rendered_warning(self._warning, sender, ascii_only=False),
+            _rendered_warning(self._ascii_warning, sender, ascii_only=True),
         )
 
     def _check(self, raw: bytes) -> MessageCheck:
