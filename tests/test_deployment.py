@@ -114,6 +114,16 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
     # The README's main.cf names the same socket, inside the chroot.
     assert f"unix:{args.socket[len('unix:' + QUEUE_DIRECTORY) :]}," in readme_main_cf()
 
+    # The README's override to enforce: the same command line without --mode monitor.
+    (override,) = re.findall(
+        r"^```ini\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S
+    )
+    assert override.splitlines() == [
+        "[Service]",
+        "ExecStart=",
+        "ExecStart=" + unit()["ExecStart"][0].replace(" --mode monitor", ""),
+    ]
+
     assert command("ExecReload") == ["/bin/kill", "-HUP", "$MAINPID"]
     assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
