@@ -396,10 +396,20 @@ SHOWN_SENDERS = {
         '"m\\u2028X-Evil: 1"@mallory.example',
     ),
     "no-break-space": ('"x" <"m\u00a0safe"@mallory.example>', "m\\xa0safe@mallory.example"),
+    "combining-mark-first": ('"x" <"\u0338m"@mallory.example>', "\\u0338m@mallory.example"),
+    "combining-mark-kept": ('"x" <m\u0301@mallory.example>', "m\u0301@mallory.example"),
+    "combining-after-escape": (
+        '"x" <\u202e\u0301@mallory.example>',
+        "\\u202e\\u0301@mallory.example",
+    ),
     "terminal-escape": ('"x" <"a\x1b[31m"@mallory.example>', '"a\\x1b[31m"@mallory.example'),
     "long-cut-in-the-middle": (
         '"x" <"' + "a" * 300 + '"@bank.example.evil.example>',
         "a" * 19 + "..." + "a" * 12 + "@bank.example.evil.example",
+    ),
+    "long-marks-cut-with-their-letter": (
+        '"x" <' + "b" * 50 + "a\u0301" * 20 + "@evil.example>",
+        "b" * 19 + "..." + "a\u0301" * 12 + "@evil.example",
     ),
     "long-escapes-cut-whole": (
         '"x" <"' + "\u202e" * 40 + '"@evil.example>',

@@ -552,28 +552,34 @@ def _judged_sender(check: MessageCheck) -> Optional[str]:
 def _shown_sender(address: str, ascii_only: bool) -> str:
     """An address from the message as a warning may show it: what would not print as
     itself (controls, bidi and other format characters, line and paragraph separators,
-    spaces other than U+0020, 8-bit bytes; with ``ascii_only`` anything not ASCII) as a
-    backslash escape, so it can neither break a line nor reorder or hide text; and at
-    most ``SENDER_WIDTH`` characters, cut in the middle so the domain stays in view."""
-    units = [
-        char
-        if char == " "
-        or (" " < char < "\x7f")
-        or (
+    spaces other than U+0020, 8-bit bytes, a combining mark with no letter of the address
+    to sit on; with ``ascii_only`` anything not ASCII) as a backslash escape, so it can
+    neither break a line nor reorder, hide or mark the warning's own text; and at most
+    ``SENDER_WIDTH`` characters, cut in the middle so the domain stays in view."""
+    units: List[str] = []
+    for char in address:
+        shown = (" " <= char < "\x7f") or (
             not ascii_only
             and char > "\x7f"
             and unicodedata.category(char) not in _HIDDEN_CATEGORIES
+            and not (unicodedata.category(char).startswith("M") and not _shows_base(units))
         )
-        else char.encode("unicode_escape").decode("ascii")
-        for char in address
-    ]
+        units.append(char if shown else char.encode("unicode_escape").decode("ascii"))
     if sum(map(len, units)) <= SENDER_WIDTH:
         return "".join(units)
     head_width = (SENDER_WIDTH - len(_ELLIPSIS)) // 3
     tail_width = SENDER_WIDTH - len(_ELLIPSIS) - head_width
     head = _fitting(units, head_width)
     tail = _fitting(units[len(head) :][::-1], tail_width)[::-1]
+    while tail and len(tail[0]) == 1 and unicodedata.category(tail[0]).startswith("M"):
+        del tail[0]  # its letter was cut: it would sit on the ellipsis
     return "".join(head) + _ELLIPSIS + "".join(tail)
+
+
+def _shows_base(units: List[str]) -> bool:
+    """Whether the last unit shown is a character a combining mark may sit on (not an
+    escape, not the start)."""
+    return bool(units) and len(units[-1]) == 1
 
 
 def _fitting(units: List[str], width: int) -> List[str]:
