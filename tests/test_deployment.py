@@ -121,7 +121,7 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
     assert override.splitlines() == [
         "[Service]",
         "ExecStart=",
-        "ExecStart=" + unit()["ExecStart"][0].replace(" --mode monitor", ""),
+        "ExecStart=" + settings["ExecStart"][0].replace(" --mode monitor", ""),
     ]
 
     assert command("ExecReload") == ["/bin/kill", "-HUP", "$MAINPID"]
