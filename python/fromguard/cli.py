@@ -1,15 +1,20 @@
 """The ``fromguard`` command.
 
-``fromguard check VALUE`` (or ``--file PATH``) prints how a From field body stands: the
-verdict, syntax, address, mailboxes and the findings under the value. Its exit status
-lets a script act on it: 0 for ``VALID`` and ``LEGACY`` (what honest mail looks like), 1
-for ``DECEPTIVE`` and ``INVALID``, 2 for a usage error.
+``fromguard check VALUE`` (or ``--file PATH``; ``-`` for either reads standard input)
+prints how a From field body stands: the verdict, syntax, address, mailboxes, the
+findings under the value and the shadow addresses. A value that starts with a field name
+(``From:``, ``Sender:``, ``Reply-To:``, ``Resent-From:``: a whole header line pasted) is
+checked without it, and a note on stderr says so: the field name is not part of the value,
+and checking it would only report ``unterminated-group``; ``--as-is`` checks the text as
+given. Its exit status lets a script act on it: 0 for ``VALID`` and ``LEGACY`` (what
+honest mail looks like), 1 for ``DECEPTIVE`` and ``INVALID``, 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -46,11 +51,17 @@ def _parser() -> argparse.ArgumentParser:
         "for VALID or LEGACY, 1 for DECEPTIVE or INVALID, 2 for a usage error.",
     )
     source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument("value", nargs="?", help="the field body")
+    source.add_argument("value", nargs="?", help="the field body ('-': read standard input)")
     source.add_argument(
         "--file",
         type=Path,
-        help="read the field body from this file (its final line break is dropped)",
+        help="read the field body from this file ('-': standard input; its final line "
+        "break is dropped)",
+    )
+    check.add_argument(
+        "--as-is",
+        action="store_true",
+        help="check the text as given even when it starts with a field name such as 'From:'",
     )
     check.add_argument("--no-utf8", action="store_true", help="reject raw UTF-8 (RFC 6532)")
     check.add_argument("--groups", action="store_true", help="allow RFC 6854 groups in From")
@@ -103,7 +114,9 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     value: Union[bytes, str]
-    if args.file is not None:
+    if args.value == "-" or args.file == Path("-"):
+        value = _strip_final_line_break(sys.stdin.buffer.read())
+    elif args.file is not None:
         try:
             value = _strip_final_line_break(args.file.read_bytes())
         except OSError as error:
@@ -112,6 +125,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # argv was decoded with surrogateescape, which parse() undoes: the bytes given
         # on the command line are the bytes parsed.
         value = args.value
+    if not args.as_is:
+        value = _without_field_name(value)
     result = fromguard.parse(value, utf8=not args.no_utf8, groups=args.groups)
     print(
         json.dumps(_as_json(result), ensure_ascii=False, indent=2)
@@ -119,6 +134,23 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         else _as_text(result)
     )
     return EXIT_ACCEPTABLE if result.verdict <= Verdict.LEGACY else EXIT_SUSPECT
+
+
+_FIELD_NAME = re.compile(rb"(?i)(?:from|sender|reply-to|resent-from)[ \t]*:")
+
+
+def _without_field_name(value: Union[bytes, str]) -> Union[bytes, str]:
+    """The value without a leading field name, saying so on stderr."""
+    data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+    name = _FIELD_NAME.match(data)
+    if name is None:
+        return value
+    shown = name.group().decode("ascii")
+    sys.stderr.write(
+        f"fromguard check: note: {shown!r} is a field name, not part of the value: checking "
+        "the text after it (--as-is checks the text as given)\n"
+    )
+    return data[name.end() :]
 
 
 def _strip_final_line_break(data: bytes) -> bytes:
@@ -166,6 +198,7 @@ def _as_json(result: FromHeader) -> Dict[str, Any]:
         "address": result.address,
         "mailboxes": [mailbox._asdict() for mailbox in result.mailboxes],
         "findings": findings,
+        "shadows": [shadow._asdict() for shadow in result.shadows],
     }
 
 
