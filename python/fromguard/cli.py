@@ -70,21 +70,37 @@ def _parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser(
         "scan",
-        help="check every message in .eml files, mbox files and Maildir folders",
-        description="Check every message in .eml files, mbox files and Maildir folders "
-        "(directories recursively) with a policy, and report each message and a summary. "
-        "Exit status: 0 when every message is VALID or LEGACY and accepted, 1 when one is "
-        "flagged, 2 for a usage error, a PATH that cannot be read or a message whose check "
-        "failed (reported, and the scan goes on).",
+        help="check every message in files and folders (mbox, Maildir, MH, .eml, ...)",
+        description="Check every message found in the PATHs (mail is recognised by its "
+        "content: mbox, Maildir, MH and single-message files, gzip/bzip2/xz-compressed "
+        "too; directories recursively), and report each message's evidence and a summary. "
+        "What is skipped is listed with the reason. Exit status: 0 when every message is "
+        "VALID or LEGACY and accepted, 1 when one is flagged, 2 for a usage error, a PATH "
+        "that cannot be read, a message whose check failed (reported, and the scan goes "
+        "on) or, with --fail-on-skipped, anything skipped.",
     )
     scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    scan.add_argument(
-        "--policy", type=Path, help="a policy TOML file (default: accept all, report only)"
-    )
+    scan.add_argument("--policy", type=Path, help="a policy TOML file (default: none, report only)")
     scan.add_argument(
         "--format", choices=("table", "jsonl", "csv"), default="table", help="(default: table)"
     )
     scan.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    scan.add_argument(
+        "--only-flagged",
+        action="store_true",
+        help="report only flagged messages (the summary still counts every one)",
+    )
+    scan.add_argument(
+        "--fail-on-skipped",
+        action="store_true",
+        help="exit with status 2 when a file or message was skipped",
+    )
+    scan.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="the table's width (default: the terminal's; 0: no limit)",
+    )
     scan.set_defaults(run=_scan)
 
     from . import milter
@@ -97,19 +113,24 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from . import scan
     from .policy import Policy, PolicyError
 
+    if args.width is not None and args.width < 0:
+        parser.error("--width must be 0 (no limit) or more")
     try:
-        policy = Policy() if args.policy is None else Policy.from_toml(args.policy)
+        policy = None if args.policy is None else Policy.from_toml(args.policy)
     except (OSError, PolicyError) as error:
         parser.error(f"cannot load the policy: {error}")
+    options = dict(
+        only_flagged=args.only_flagged, fail_on_skipped=args.fail_on_skipped, width=args.width
+    )
     if args.output is None:
-        return scan.run(args.paths, policy, args.format)
+        return scan.run(args.paths, policy, args.format, **options)
     newline = "" if args.format == "csv" else None
     try:
         out = open(args.output, "w", encoding="utf-8", newline=newline)
     except OSError as error:
         parser.error(f"cannot write {args.output}: {error.strerror or error}")
     with out:
-        return scan.run(args.paths, policy, args.format, out=out)
+        return scan.run(args.paths, policy, args.format, out=out, **options)
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
