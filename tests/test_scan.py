@@ -700,3 +700,16 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     quiet = io.StringIO()
     assert run([tmp_path], Policy(), "jsonl", out=io.StringIO(), err=quiet) == 0
     assert "\r" not in quiet.getvalue()
+
+
+def test_the_readme_shows_the_table_the_scan_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    intro = "`fromguard scan --width 100 examples/sample.mbox`"
+    block = readme[readme.index("```text\n", readme.index(intro)) + len("```text\n") :]
+    monkeypatch.chdir(ROOT)  # the path as the README shows it: the column's width follows it
+    status = main(["scan", "--width", "100", "examples/sample.mbox"])
+    table = capsys.readouterr().out.split("\n\nSummary:")[0] + "\n"
+    assert status == 1
+    assert block[: block.index("```")] == table
