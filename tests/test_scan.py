@@ -3,11 +3,13 @@ broken files, a policy, and the bundled sample mailbox."""
 
 from __future__ import annotations
 
+import bz2
 import collections
 import csv
 import gzip
 import io
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -158,6 +160,8 @@ def build_mixed_tree(root: Path) -> Dict[str, List[str]]:
     (archive / "unquoted").write_bytes(mbox(BODY_FROM, DECEPTIVE))  # mboxo: body not quoted
     (archive / "old.mbox.gz").write_bytes(gzip.compress(mbox(CLEAN, INVALID, LEGACY)))
     (archive / "one.eml.gz").write_bytes(gzip.compress(DECEPTIVE))
+    (archive / "two.eml.bz2").write_bytes(bz2.compress(LEGACY))
+    (archive / "three.xz").write_bytes(lzma.compress(mbox(INVALID, CLEAN)))
     junk = root / "junk"
     junk.mkdir()
     (junk / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
@@ -165,6 +169,7 @@ def build_mixed_tree(root: Path) -> Dict[str, List[str]]:
     (junk / "notes.txt").write_bytes(b"Shopping list\nmilk\n")
     (junk / "readme").write_bytes(b"Title: a readme\nwith text, not fields\n")
     (junk / "empty").write_bytes(b"")
+    (junk / "broken.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
     with open(junk / "huge.bin", "wb") as file:
         file.truncate(64 << 20)  # sparse: 64 MiB of NUL bytes
     return {
@@ -181,10 +186,13 @@ def build_mixed_tree(root: Path) -> Dict[str, List[str]]:
         "archive/unquoted": ["valid", "deceptive"],
         "archive/old.mbox.gz": ["valid", "invalid", "legacy"],
         "archive/one.eml.gz": ["deceptive"],
+        "archive/two.eml.bz2": ["legacy"],
+        "archive/three.xz": ["invalid", "valid"],
     }
 
 
 SKIPPED_IN_MIXED_TREE = {
+    "junk/broken.gz": "unreadable: gzip-compressed: Unknown compression method",
     "junk/photo.png": "a PNG image",
     "junk/backup.zip": "a zip archive",
     "junk/notes.txt": "not mail: no header block or mbox 'From ' line at the start",
@@ -224,8 +232,8 @@ def test_mail_is_found_by_content_in_every_layout(
     for record in records:
         name = Path(record["path"]).relative_to(tmp_path).as_posix()
         if record["record"] == "skipped":
-            assert record["kind"] == "not-mail"
-            skipped[name] = record["reason"]
+            kind = "" if record["kind"] == "not-mail" else record["kind"] + ": "
+            skipped[name] = kind + record["reason"]
         else:
             found.setdefault(name, []).append(record["verdict"])
     assert found == expected
@@ -240,8 +248,8 @@ def test_mail_is_found_by_content_in_every_layout(
     capsys.readouterr()
     assert main(["scan", "--fail-on-skipped", "--format", "jsonl", str(tmp_path)]) == 2
     summary = capsys.readouterr().err
-    assert "Summary: 17 messages in 13 files, 8 flagged" in summary
-    assert "skipped: 0 unreadable, 6 not mail, 0 malformed, 0 failed to check" in summary
+    assert "Summary: 20 messages in 15 files, 9 flagged" in summary
+    assert "skipped: 1 unreadable, 6 not mail, 0 malformed, 0 failed to check" in summary
     assert "huge.bin: skipped (not-mail): a binary file (NUL bytes)" in summary
 
 

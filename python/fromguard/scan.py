@@ -372,12 +372,16 @@ def _sniff(path: Path, in_maildir: bool) -> _Sniffed:
     try:
         with open(path, "rb") as file:
             head = file.read(SNIFF_BYTES)
-        compression = next((c for c in _DECOMPRESSORS if head.startswith(c[0])), None)
-        if compression is not None:
+    except OSError as error:
+        return Skipped(name, None, "unreadable", _reason(error))
+    compression = next((c for c in _DECOMPRESSORS if head.startswith(c[0])), None)
+    if compression is not None:
+        try:
             with compression[2](path) as file:
                 head = file.read(SNIFF_BYTES)
-    except (OSError, EOFError, lzma.LZMAError) as error:
-        return Skipped(name, None, "unreadable", _reason(error))
+        except (OSError, EOFError, lzma.LZMAError) as error:
+            reason = f"{compression[1]}-compressed: {_reason(error)}"
+            return Skipped(name, None, "unreadable", reason)
     opener = _read_file if compression is None else compression[2]
     inside = "" if compression is None else f" ({compression[1]}-compressed)"
     if not head:
