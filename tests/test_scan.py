@@ -119,7 +119,7 @@ def test_nested_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert status == 0, err
     assert "Summary: 4 messages in 3 files, 0 flagged" in out
     assert "skipped: 0 unreadable, 1 not mail, 0 malformed, 0 failed to check" in out
-    assert "notes.txt: skipped (not-mail): not mail: no header block" in err
+    assert "notes.txt: skipped (not-mail): no header block" in err
 
 
 # -- Mail found by content -------------------------------------------------------------
@@ -169,6 +169,7 @@ def build_mixed_tree(root: Path) -> Dict[str, List[str]]:
     (junk / "notes.txt").write_bytes(b"Shopping list\nmilk\n")
     (junk / "readme").write_bytes(b"Title: a readme\nwith text, not fields\n")
     (junk / "empty").write_bytes(b"")
+    (junk / "config.yaml").write_bytes(b"name: fromguard\nversion: 1\n")
     (junk / "broken.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
     with open(junk / "huge.bin", "wb") as file:
         file.truncate(64 << 20)  # sparse: 64 MiB of NUL bytes
@@ -195,8 +196,9 @@ SKIPPED_IN_MIXED_TREE = {
     "junk/broken.gz": "unreadable: gzip-compressed: Unknown compression method",
     "junk/photo.png": "a PNG image",
     "junk/backup.zip": "a zip archive",
-    "junk/notes.txt": "not mail: no header block or mbox 'From ' line at the start",
-    "junk/readme": "not mail: header line 2 is not a field, and no From field",
+    "junk/notes.txt": "no header block or mbox 'From ' line at the start",
+    "junk/readme": "header line 2 is not a field, and no From field",
+    "junk/config.yaml": "fields, but none a message has (Date, Received, Subject, To, ...)",
     "junk/empty": "empty file",
     "junk/huge.bin": "a binary file (NUL bytes)",
 }
@@ -249,7 +251,7 @@ def test_mail_is_found_by_content_in_every_layout(
     assert main(["scan", "--fail-on-skipped", "--format", "jsonl", str(tmp_path)]) == 2
     summary = capsys.readouterr().err
     assert "Summary: 20 messages in 15 files, 9 flagged" in summary
-    assert "skipped: 1 unreadable, 6 not mail, 0 malformed, 0 failed to check" in summary
+    assert "skipped: 1 unreadable, 7 not mail, 0 malformed, 0 failed to check" in summary
     assert "huge.bin: skipped (not-mail): a binary file (NUL bytes)" in summary
 
 
@@ -538,7 +540,7 @@ def test_malformed_mbox_empty_file_and_empty_message(
     )
     status, out, err = scan(capsys, str(tmp_path))
     assert status == 0
-    assert "junk.mbox: skipped (not-mail): not mail: no header block" in err
+    assert "junk.mbox: skipped (not-mail): no header block" in err
     assert "empty.eml: skipped (not-mail): empty file" in err
     assert "holes.mbox#2: skipped (malformed): empty message in mbox" in err
     assert "holes.mbox#3" in out

@@ -9,8 +9,10 @@ followed) and every file named on the command line is sniffed from a bounded pre
 - a first line ``From <sender> ...`` makes the file an mbox;
 - a header block makes it one message (MH folders, the SpamAssassin corpus, exports):
   the first line, unfolded, is a header field (a name of printable ASCII, optional white
-  space, a colon), and every line up to the first empty line is a field or its
-  continuation, or one of them is a ``From`` field;
+  space, a colon), and one of the lines up to the first empty line is a ``From`` field,
+  or every one is a field (or its continuation) and one of them a field every message
+  has (``Date``, ``Received``, ``Subject``, ``To``, ...: ``key: value`` lines alone are
+  as often a configuration file);
 - a file in a Maildir's ``cur/`` or ``new/`` is a message whatever its content (its
   ``tmp/`` holds mail being delivered, and is left alone, as are MH's ``.mh_sequences``
   and ``.mh_profile``);
@@ -359,6 +361,10 @@ _NOT_MAIL_MAGIC = (
 
 _FIELD = re.compile(rb"[!-9;-~]+[ \t]*:")
 _FROM_FIELD = re.compile(rb"(?i)from[ \t]*:")
+_MESSAGE_FIELD = re.compile(
+    rb"(?i)(?:sender|reply-to|resent-from|to|cc|date|subject|message-id|received"
+    rb"|return-path|delivered-to|mime-version)[ \t]*:"
+)
 _DATED = re.compile(rb"\d{1,2}:\d\d")
 
 
@@ -420,12 +426,15 @@ def _why_not_a_header_block(head: bytes, complete: bool) -> Optional[str]:
         else:
             logical.append(line)
     if not logical or not _FIELD.match(logical[0]):
-        return "not mail: no header block or mbox 'From ' line at the start"
+        return "no header block or mbox 'From ' line at the start"
     if any(_FROM_FIELD.match(line) for line in logical):
         return None
     for number, line in enumerate(logical[1:], start=2):
         if not _FIELD.match(line):
-            return f"not mail: header line {number} is not a field, and no From field"
+            return f"header line {number} is not a field, and no From field"
+    if not any(_MESSAGE_FIELD.match(line) for line in logical):
+        # "key: value" lines alone are a config file as often as a message.
+        return "fields, but none a message has (Date, Received, Subject, To, ...)"
     return None
 
 
