@@ -723,3 +723,16 @@ def test_the_readme_shows_the_table_the_scan_prints(
     table = capsys.readouterr().out.split("\n\nSummary:")[0] + "\n"
     assert status == 1
     assert block[: block.index("```")] == table
+
+
+def test_all_is_exact() -> None:
+    """What the HTML report and other renderers may build on: every public name the module
+    defines, and nothing else."""
+    defined = {
+        name
+        for name, value in vars(scan_module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", scan_module.__name__) == scan_module.__name__
+        and not isinstance(value, type(scan_module))
+    }
+    assert sorted(scan_module.__all__) == sorted(defined)

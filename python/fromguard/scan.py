@@ -80,10 +80,13 @@ from ._model import Finding, HeaderField, Mailbox, MessageCheck, Severity, Shado
 from .policy import Action, Policy
 
 __all__ = [
+    "CSV_COLUMNS",
     "EXIT_CLEAN",
     "EXIT_ERROR",
     "EXIT_FLAGGED",
     "FORMATS",
+    "HEADER_BLOCK",
+    "REPORT_ONLY",
     "SNIFF_BYTES",
     "Evidence",
     "FieldEvidence",
@@ -103,7 +106,7 @@ EXIT_ERROR = 2
 
 FORMATS = ("table", "jsonl", "csv")
 SNIFF_BYTES = 64 * 1024
-TOP_DOMAINS = 10
+_TOP_DOMAINS = 10
 HEADER_BLOCK = "header"  # how the table and CSV name the field of a header-block finding
 REPORT_ONLY = "report"  # the action shown when no policy decides one
 
@@ -849,15 +852,15 @@ class Tally:
                 self.domains[address.rpartition("@")[2].lower()] += 1
 
 
-SKIP_KINDS = (("unreadable", "unreadable"), ("not-mail", "not mail"), ("malformed", "malformed"))
+_SKIP_KINDS = (("unreadable", "unreadable"), ("not-mail", "not mail"), ("malformed", "malformed"))
 
 
 def summary(tally: Tally, skipped: Sequence[Skipped], files: int, policy: bool = True) -> str:
     """Counts per verdict, action and finding code (messages that have it), what was
     skipped, and the sender domains of the most flagged messages."""
     kinds = collections.Counter(item.kind for item in skipped)
-    failed = len(skipped) - sum(kinds[kind] for kind, _ in SKIP_KINDS)
-    counts = ", ".join(f"{kinds[kind]} {label}" for kind, label in SKIP_KINDS)
+    failed = len(skipped) - sum(kinds[kind] for kind, _ in _SKIP_KINDS)
+    counts = ", ".join(f"{kinds[kind]} {label}" for kind, label in _SKIP_KINDS)
     lines = [
         "",
         f"Summary: {tally.messages} messages in {files} files, {tally.flagged} flagged",
@@ -872,7 +875,7 @@ def summary(tally: Tally, skipped: Sequence[Skipped], files: int, policy: bool =
     codes = sorted(tally.codes.items(), key=_by_count)
     lines.append("finding codes (messages):" if codes else "finding codes: (none)")
     lines += [f"  {code:<40} {n:>6}" for code, n in codes]
-    top = sorted(tally.domains.items(), key=_by_count)[:TOP_DOMAINS]
+    top = sorted(tally.domains.items(), key=_by_count)[:_TOP_DOMAINS]
     lines.append("top flagged sender domains:" if top else "top flagged sender domains: (none)")
     lines += [f"  {_pad(visible(domain), 40)} {n:>6}" for domain, n in top]
     return "\n".join(lines) + "\n"
