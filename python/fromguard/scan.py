@@ -700,10 +700,16 @@ class _TableWriter:
     LEAST = 20  # fewer columns beside a lead than this, and the text goes below it
     VALUE_LINES = 3
 
-    def __init__(self, out: IO[str], width: int, paths: Sequence[str]) -> None:
+    def __init__(self, out: IO[str], width: int, sources: Sequence[_Source]) -> None:
         self.out = out
         self.width = width
-        longest = max((_columns(visible(p)) for p in paths), default=10) + len("#0000")
+        longest = max(
+            (
+                _columns(visible(show_path(s.path))) + (len("#0000") if s.mbox else 0)
+                for s in sources
+            ),
+            default=len("MESSAGE"),
+        )
         self.where = min(longest, max(12, width * 3 // 10)) if width else longest
         head = f"{'VERDICT':<{self.VERDICT}} {'ACTION':<{self.ACTION}} "
         out.write(head + _pad("MESSAGE", self.where) + " FROM\n")
@@ -932,7 +938,7 @@ def run(
         writer = _CsvWriter(out)
     else:
         columns = shutil.get_terminal_size().columns if width is None else width
-        writer = _TableWriter(out, columns, [show_path(source.path) for source in sources])
+        writer = _TableWriter(out, columns, sources)
     reported = 0
 
     progress: Optional[_Progress] = None
