@@ -170,6 +170,10 @@ def build_mixed_tree(root: Path) -> Dict[str, List[str]]:
     (junk / "readme").write_bytes(b"Title: a readme\nwith text, not fields\n")
     (junk / "empty").write_bytes(b"")
     (junk / "config.yaml").write_bytes(b"name: fromguard\nversion: 1\n")
+    (junk / "git.log").write_bytes(
+        b"Author: Ann <a@example.org>\nDate:   Thu Feb 9 2023\n\n  fix\n"
+    )
+    (junk / "man.txt").write_bytes(b"From the man page:\n  less opens a file\n")
     (junk / "broken.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
     with open(junk / "huge.bin", "wb") as file:
         file.truncate(64 << 20)  # sparse: 64 MiB of NUL bytes
@@ -198,7 +202,9 @@ SKIPPED_IN_MIXED_TREE = {
     "junk/backup.zip": "a zip archive",
     "junk/notes.txt": "no header block or mbox 'From ' line at the start",
     "junk/readme": "header line 2 is not a field, and no From field",
-    "junk/config.yaml": "fields, but none a message has (Date, Received, Subject, To, ...)",
+    "junk/config.yaml": "fields, but none a message has (Received, Subject, To, Message-ID, ...)",
+    "junk/git.log": "fields, but none a message has (Received, Subject, To, Message-ID, ...)",
+    "junk/man.txt": "no header block or mbox 'From ' line at the start",
     "junk/empty": "empty file",
     "junk/huge.bin": "a binary file (NUL bytes)",
 }
@@ -251,7 +257,7 @@ def test_mail_is_found_by_content_in_every_layout(
     assert main(["scan", "--fail-on-skipped", "--format", "jsonl", str(tmp_path)]) == 2
     summary = capsys.readouterr().err
     assert "Summary: 20 messages in 15 files, 9 flagged" in summary
-    assert "skipped: 1 unreadable, 7 not mail, 0 malformed, 0 failed to check" in summary
+    assert "skipped: 1 unreadable, 9 not mail, 0 malformed, 0 failed to check" in summary
     assert "huge.bin: skipped (not-mail): a binary file (NUL bytes)" in summary
 
 

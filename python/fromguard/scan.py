@@ -6,13 +6,15 @@ under a directory (walked recursively, in name order; symlinked directories are 
 followed) and every file named on the command line is sniffed from a bounded prefix
 (``SNIFF_BYTES``), so a huge file that is not mail is never read whole:
 
-- a first line ``From <sender> ...`` makes the file an mbox;
+- a first line ``From <sender> ...`` makes the file an mbox when it carries a time of
+  day (``From a@b Mon Nov  2 09:00:00 2026``) or a header field follows it (a text that
+  starts ``From the man page:`` is not one);
 - a header block makes it one message (MH folders, the SpamAssassin corpus, exports):
   the first line, unfolded, is a header field (a name of printable ASCII, optional white
   space, a colon), and one of the lines up to the first empty line is a ``From`` field,
   or every one is a field (or its continuation) and one of them a field every message
-  has (``Date``, ``Received``, ``Subject``, ``To``, ...: ``key: value`` lines alone are
-  as often a configuration file);
+  has (``Received``, ``Subject``, ``To``, ``Message-ID``, ...: ``key: value`` lines
+  alone are as often a configuration file, and ``Date:`` starts git logs too);
 - a file in a Maildir's ``cur/`` or ``new/`` is a message whatever its content (its
   ``tmp/`` holds mail being delivered, and is left alone, as are MH's ``.mh_sequences``
   and ``.mh_profile``);
@@ -365,7 +367,7 @@ _NOT_MAIL_MAGIC = (
 _FIELD = re.compile(rb"[!-9;-~]+[ \t]*:")
 _FROM_FIELD = re.compile(rb"(?i)from[ \t]*:")
 _MESSAGE_FIELD = re.compile(
-    rb"(?i)(?:sender|reply-to|resent-from|to|cc|date|subject|message-id|received"
+    rb"(?i)(?:sender|reply-to|resent-from|to|cc|subject|message-id|received"
     rb"|return-path|delivered-to|mime-version)[ \t]*:"
 )
 _DATED = re.compile(rb"\d{1,2}:\d\d")
@@ -395,7 +397,8 @@ def _sniff(path: Path, in_maildir: bool) -> _Sniffed:
     inside = "" if compression is None else f" ({compression[1]}-compressed)"
     if not head:
         return Skipped(name, None, "not-mail", "empty file" + inside)
-    if _is_separator(head.partition(b"\n")[0] + b"\n"):
+    first, _, rest = head.partition(b"\n")
+    if _is_separator(first + b"\n") and (_DATED.search(first) or _FIELD.match(rest)):
         return _Source(path, True, opener)
     if in_maildir:
         return _Source(path, False, opener)
@@ -436,8 +439,9 @@ def _why_not_a_header_block(head: bytes, complete: bool) -> Optional[str]:
         if not _FIELD.match(line):
             return f"header line {number} is not a field, and no From field"
     if not any(_MESSAGE_FIELD.match(line) for line in logical):
-        # "key: value" lines alone are a config file as often as a message.
-        return "fields, but none a message has (Date, Received, Subject, To, ...)"
+        # "key: value" lines alone are a config file as often as a message, and "Date:"
+        # starts git and HTTP logs too.
+        return "fields, but none a message has (Received, Subject, To, Message-ID, ...)"
     return None
 
 
