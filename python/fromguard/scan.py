@@ -317,6 +317,7 @@ def visible(text: str) -> str:
 
 
 def _escape(char: str) -> str:
+    """One character as a Python-style escape (``\\n``, ``\\x00``, ``\\u202e``)."""
     code = ord(char)
     named = _NAMED_ESCAPES.get(char)
     if named is not None:
@@ -644,6 +645,28 @@ def _fit(before: str, kept: str, after: str, width: int) -> str:
     return _elide(before, before_room) + kept + _elide(after, after_room)
 
 
+def _wrap(text: str, width: int) -> List[str]:
+    """``text`` in lines of ``width`` columns, broken at spaces (dropped), and inside a
+    word only when it is longer than a line."""
+    lines: List[str] = []
+    while True:
+        piece = _head(text, width)
+        rest = text[len(piece) :]
+        if not rest:
+            return [*lines, piece]
+        if rest.startswith(" "):
+            lines.append(piece)
+            text = rest[1:]
+            continue
+        space = piece.rfind(" ")
+        if space > 0:
+            lines.append(piece[:space])
+            text = text[space + 1 :]
+        else:
+            lines.append(piece)
+            text = rest
+
+
 def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - _columns(text))
 
@@ -730,9 +753,9 @@ class _TableWriter:
         self.out.write("".join(line + "\n" for line in lines))
 
     def _wrapped(self, lead: str, parts: Tuple[str, str, str], most: int) -> List[str]:
-        """``lead`` then the text ``parts`` (before, kept, after) on at most ``most``
-        lines beside it, the middle elided only when more would be needed; on the next
-        lines instead when fewer than LEAST columns are left beside it."""
+        """``lead`` then the text ``parts`` (before, kept, after) wrapped on at most
+        ``most`` lines beside it, the middle elided only when more would be needed; on
+        the next lines instead when fewer than LEAST columns are left beside it."""
         if not self.width:
             return [lead + "".join(parts)]
         if not any(parts):
@@ -745,14 +768,14 @@ class _TableWriter:
             indent = self.INDENT * (2 if lead.startswith(self.INDENT) else 1)
             room = max(self.width - len(indent), 1)
             lead = indent
-        text = _fit(*parts, room * most)
-        piece = _head(text, room)
-        lines.append(lead + piece)
-        text = text[len(piece) :]
-        while text:
-            piece = _head(text, room)
-            lines.append(indent + piece)
-            text = text[len(piece) :]
+        budget = room * most
+        while True:  # breaking at spaces takes room: elide more until ``most`` lines do
+            pieces = _wrap(_fit(*parts, budget), room)
+            if len(pieces) <= most or budget <= room:
+                break
+            budget -= room // 2
+        lines.append(lead + pieces[0])
+        lines += [indent + piece for piece in pieces[1:]]
         return lines
 
     @staticmethod
@@ -788,7 +811,11 @@ class _TableWriter:
         for field, finding in item.located_findings():
             text = next(excerpts) if field is None else field.value[finding.start : finding.end]
             note = _finding_note(field, finding)
-            yield (note + ": ", ("", "", _shown(text))) if text else (note, ("", "", ""))
+            if not text:
+                yield note, ("", "", "")
+            else:  # white space alone is shown escaped, or it would not show at all
+                shown = _shown(text) if text.strip() else "".join(_escape(c) for c in text.decode())
+                yield note + ": ", ("", "", shown)
         for field, shadow in item.located_shadows():
             where, address, source = _shadow_note(field, shadow)
             yield where, ("", address, source)
