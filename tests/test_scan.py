@@ -742,3 +742,17 @@ def test_all_is_exact() -> None:
         and not isinstance(value, type(scan_module))
     }
     assert sorted(scan_module.__all__) == sorted(defined)
+
+
+def test_a_table_written_to_a_file_is_not_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value = b'"' + b"Bank " * 60 + b'" <m@mallory.example>'
+    (tmp_path / "a.eml").write_bytes(b"From: " + value + b"\nSubject: s\n\n.\n")
+    report = tmp_path / "report.txt"
+    assert main(["scan", "--output", str(report), str(tmp_path / "a.eml")]) == 0
+    assert value.decode() in report.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit) as exit:
+        main(["scan", "--width", "-1", str(tmp_path)])
+    assert exit.value.code == 2
+    assert "--width must be 0 (no limit) or more" in capsys.readouterr().err

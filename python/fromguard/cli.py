@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         "--width",
         type=int,
         metavar="COLUMNS",
-        help="the table's width (default: the terminal's; 0: no limit)",
+        help="the table's width (default: the terminal's, and no limit with --output; 0: no limit)",
     )
     scan.set_defaults(run=_scan)
 
@@ -120,7 +120,10 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except (OSError, PolicyError) as error:
         parser.error(f"cannot load the policy: {error}")
     options = dict(
-        only_flagged=args.only_flagged, fail_on_skipped=args.fail_on_skipped, width=args.width
+        only_flagged=args.only_flagged,
+        fail_on_skipped=args.fail_on_skipped,
+        # A report kept in a file is read later, whole: a terminal's width would cut it.
+        width=0 if args.width is None and args.output is not None else args.width,
     )
     if args.output is None:
         return scan.run(args.paths, policy, args.format, **options)
