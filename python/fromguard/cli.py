@@ -113,8 +113,8 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from . import scan
     from .policy import Policy, PolicyError
 
-    if args.width is not None and args.width < 0:
-        parser.error("--width must be 0 (no limit) or more")
+    if args.width is not None and args.width != 0 and args.width < scan.MIN_WIDTH:
+        parser.error(f"--width must be 0 (no limit) or at least {scan.MIN_WIDTH}")
     try:
         policy = None if args.policy is None else Policy.from_toml(args.policy)
     except (OSError, PolicyError) as error:

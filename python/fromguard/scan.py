@@ -88,6 +88,7 @@ __all__ = [
     "EXIT_FLAGGED",
     "FORMATS",
     "HEADER_BLOCK",
+    "MIN_WIDTH",
     "REPORT_ONLY",
     "SNIFF_BYTES",
     "Evidence",
@@ -108,6 +109,7 @@ EXIT_ERROR = 2
 
 FORMATS = ("table", "jsonl", "csv")
 SNIFF_BYTES = 64 * 1024
+MIN_WIDTH = 40  # the narrowest table: its heading and the verdict and action columns
 _TOP_DOMAINS = 10
 HEADER_BLOCK = "header"  # how the table and CSV name the field of a header-block finding
 REPORT_ONLY = "report"  # the action shown when no policy decides one
@@ -631,7 +633,7 @@ def _elide(text: str, width: int) -> str:
 
 def _fit(before: str, kept: str, after: str, width: int) -> str:
     """``before + kept + after`` in ``width`` columns, eliding the middle of ``before``
-    and of ``after`` and only when that is not enough, the middle of ``kept``."""
+    and of ``after``; when ``kept`` alone does not fit, the middle of the whole."""
     if width <= 0 or _columns(before + kept + after) <= width:
         return before + kept + after
     room = width - _columns(kept)
@@ -650,7 +652,7 @@ def _wrap(text: str, width: int) -> List[str]:
     word only when it is longer than a line."""
     lines: List[str] = []
     while True:
-        piece = _head(text, width)
+        piece = _head(text, width) or text[:1]  # a wide character wider than the line
         rest = text[len(piece) :]
         if not rest:
             return [*lines, piece]
@@ -773,7 +775,7 @@ class _TableWriter:
             pieces = _wrap(_fit(*parts, budget), room)
             if len(pieces) <= most or budget <= room:
                 break
-            budget -= room // 2
+            budget -= max(room // 2, 1)
         lines.append(lead + pieces[0])
         lines += [indent + piece for piece in pieces[1:]]
         return lines
@@ -938,7 +940,8 @@ def run(
 ) -> int:
     """Scan ``paths`` and write the report to ``out``, what was skipped to ``err``;
     returns the exit status. Without ``policy`` the scan reports and decides nothing.
-    ``width``: the table's width in columns (None: the terminal's, 0: no limit)."""
+    ``width``: the table's width in columns (None: the terminal's, 0: no limit; at
+    least MIN_WIDTH)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     status = EXIT_CLEAN
@@ -969,6 +972,7 @@ def run(
         writer = _CsvWriter(out)
     else:
         columns = shutil.get_terminal_size().columns if width is None else width
+        columns = columns and max(columns, MIN_WIDTH)
         writer = _TableWriter(out, columns, sources)
     reported = 0
 
