@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         "--width",
         type=int,
         metavar="COLUMNS",
-        help="the table's width (default: the terminal's, and no limit with --output; 0: no limit)",
+        help="the table's width, at least 40 (default: the terminal's; with --output, "
+        "no limit; 0: no limit)",
     )
     scan.set_defaults(run=_scan)
 
