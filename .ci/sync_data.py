@@ -27,6 +27,7 @@ SHARED = (
     "lookalike_specials.tsv",
     "public_suffix_list.dat",
     "shared_mailbox_domains.txt",
+    "tenant_suffixes.dat",
 )
 
 

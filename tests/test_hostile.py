@@ -55,6 +55,12 @@ VALUES: Dict[str, Any] = {
     "10^5 angle brackets": (b"<" * 100_000 + b"a@x.example" + b">" * MIB, {"line-too-long"}),
     "1 MiB of backslashes in quotes": (b'"' + b"\\" * MIB, {"unterminated-quoted-string"}),
     "1 MiB of random bytes": (random.Random(20261129).randbytes(MIB), {"line-too-long"}),
+    # Each "=?" is tried as an encoded-word: the reference once copied the text up to the
+    # end per try, and took minutes here.
+    "4 MiB of encoded-word openers in quotes": (
+        b'"' + b"=?" * ((limits.MAX_INPUT_BYTES - 64) // 2),
+        {"unterminated-quoted-string", "no-address", "line-too-long"},
+    ),
 }
 
 # name -> (message of at least 1 MiB, finding codes of the message level it must report)

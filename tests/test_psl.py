@@ -110,3 +110,29 @@ def test_a_shared_mailbox_provider_is_no_organisation() -> None:
     assert psl.organisation("boss", "GMAIL.com.") == "boss@gmail.com"
     assert psl.organisation("x", "mail.yahoo.co.jp") == "x@mail.yahoo.co.jp"
     assert psl.organisation("boss", "gmail.com") != psl.organisation("scammer", "gmail.com")
+
+
+def _data_lines(name: str, comment: str) -> List[str]:
+    text = (Path(psl.__file__).parent.parent / "data" / name).read_text("utf-8")
+    return [
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith(comment)
+    ]
+
+
+def test_each_shared_mailbox_domain_is_an_organisational_domain() -> None:
+    """A line the list cuts otherwise (a subdomain, a public suffix) would never match:
+    ``organisation`` compares the organisational domain with the file's lines."""
+    lines = _data_lines("shared_mailbox_domains.txt", "#")
+    assert [d for d in lines if organisational_domain(d) != d] == []
+    assert len(lines) == len(set(lines))
+
+
+def test_each_tenant_is_its_own_organisation() -> None:
+    """Two tenants of a multi-tenant service are two organisations, a tenant's subdomain
+    is the tenant, and the service's own domain stays itself (tenant_suffixes.dat)."""
+    rules = _data_lines("tenant_suffixes.dat", "//")
+    assert "onmicrosoft.com" in rules
+    for rule in rules:
+        assert organisational_domain(f"mail.acme.{rule}") == f"acme.{rule}"
+        assert psl.organisation("a", f"acme.{rule}") != psl.organisation("a", f"mallory.{rule}")
+        assert organisational_domain(rule) == rule

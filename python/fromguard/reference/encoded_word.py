@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import enum
 import functools
+import re
 from importlib import resources
 from typing import Callable, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
@@ -101,6 +102,22 @@ def is_encoded_text_char(b: int) -> bool:
     return 0x21 <= b <= 0x7E and b != 0x3F
 
 
+def _byte_class(member: Callable[[int], bool]) -> bytes:
+    """A regular-expression character class of the ASCII bytes ``member`` accepts."""
+    return b"[" + b"".join(re.escape(bytes([b])) for b in range(128) if member(b)) + b"]"
+
+
+# Greedy runs that end where "?" must follow: neither class holds "?", so no shorter run
+# could match instead, and the match is the byte-by-byte reading of the grammar.
+_ENCODED_WORD = re.compile(
+    rb"=\?("
+    + _byte_class(is_token_char)
+    + rb"+)\?([BbQq])\?("
+    + _byte_class(is_encoded_text_char)
+    + rb"+)\?="
+)
+
+
 def match_encoded_word(data: bytes, pos: int, end: int) -> Optional[EncodedWord]:
     """The encoded-word that starts exactly at ``pos`` and ends at or before ``end``, if any.
 
@@ -123,33 +140,18 @@ def match_encoded_word(data: bytes, pos: int, end: int) -> Optional[EncodedWord]
     encoded-text starts, which must be followed by "=". The 75-character limit is not
     enforced here (see ``too_long``).
     """
-    data = data[: max(0, min(end, len(data)))]
-    if pos < 0 or data[pos : pos + 2] != b"=?":
+    # One regular-expression match bounded by ``end``, without copying ``data``: a copy
+    # per "=?" made a text of many openers quadratic.
+    limit = max(0, min(end, len(data)))
+    found = _ENCODED_WORD.match(data, pos, limit) if pos >= 0 else None
+    if found is None:
         return None
-    token_start = i = pos + 2
-    while i < len(data) and is_token_char(data[i]):
-        i += 1
-    token = data[token_start:i]
-    charset, star, language = token.partition(b"*")
-    if star and (not language or b"*" in language):
+    charset, star, language = found.group(1).partition(b"*")
+    if not charset or (star and (not language or b"*" in language)):
         return None
-    if not charset or data[i : i + 1] != b"?":
-        return None
-    letter = data[i + 1 : i + 2]
-    if letter in (b"B", b"b"):
-        encoding = WordEncoding.B
-    elif letter in (b"Q", b"q"):
-        encoding = WordEncoding.Q
-    else:
-        return None
-    if data[i + 2 : i + 3] != b"?":
-        return None
-    text_start = j = i + 3
-    while j < len(data) and is_encoded_text_char(data[j]):
-        j += 1
-    if j == text_start or data[j : j + 2] != b"?=":
-        return None
-    return EncodedWord(pos, j + 2, charset.decode("ascii"), encoding, text_start, j)
+    encoding = WordEncoding.B if found.group(2) in b"Bb" else WordEncoding.Q
+    text_start, text_end = found.span(3)
+    return EncodedWord(pos, found.end(), charset.decode("ascii"), encoding, text_start, text_end)
 
 
 def find_encoded_words(data: bytes, start: int, end: int) -> List[EncodedWord]:

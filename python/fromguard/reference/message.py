@@ -149,6 +149,7 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
 
     # Group the lines into fields: a line starting with SP or HTAB continues the field.
     fields: List[HeaderField] = []
+    fields_read_as: List[str] = []
     lists: List[Tuple[bytes, bytes]] = []  # (name lower-cased, value unfolded)
     fields_left_out = False
     index = 0
@@ -196,12 +197,13 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
         if name.lower() in LIST_FIELDS:
             value = _FOLD.sub(b"", raw[value_start : lines[last].end]).strip(b" \t")
             lists.append((name.lower(), value))
-        checked = _reads_as(name) is not None
-        if checked and len(fields) == MAX_CHECKED_FIELDS:
+        read_as = _reads_as(name)
+        if read_as is not None and len(fields) == MAX_CHECKED_FIELDS:
             if not fields_left_out:
                 report("too-many-fields", first.start, lines[last].end)
                 fields_left_out = True
-        elif checked:
+        elif read_as is not None:
+            fields_read_as.append(read_as)
             value = raw[value_start : lines[last].end]
             result = parse(value, utf8=utf8, groups=groups)
             fields.append(
@@ -215,9 +217,10 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
             )
         index = last + 1
 
-    _report_authors(raw, fields, start, report)
-    _report_odd_from_sender(raw, fields, report)
-    author, explained = _explain(raw, fields, lists, report)
+    roles = _Roles(fields, fields_read_as)
+    sender_elsewhere = _report_authors(roles, start, report)
+    _report_odd_from_sender(raw, roles, sender_elsewhere, report)
+    author, explained = _explain(roles, lists, report)
     worst = max(
         [
             findings.worst_severity,
@@ -263,84 +266,80 @@ def _field_name(raw: bytes, field: HeaderField) -> bytes:
     return raw[field.start : max(field.value_start - 1, 0)]
 
 
-def _named(raw: bytes, fields: List[HeaderField], name: str) -> List[HeaderField]:
-    """The fields of ``fields`` that read as ``name`` (see ``_reads_as``)."""
-    return [f for f in fields if _reads_as(_field_name(raw, f)) == name]
+class _Roles:
+    """The checked fields sorted by the name lenient parsers read them as (see
+    ``_reads_as``), once per message."""
+
+    def __init__(self, fields: List[HeaderField], reads_as: List[str]) -> None:
+        self.froms = [f for f, role in zip(fields, reads_as) if role == "from"]
+        self.senders = [f for f, role in zip(fields, reads_as) if role == "sender"]
+        self.resent = [f for f, role in zip(fields, reads_as) if role == "resent-from"]
+        # The first From's index in the checked fields (-1 without one): the author field.
+        self.author = reads_as.index("from") if "from" in reads_as else -1
 
 
 def _mailbox_address(mailbox: Mailbox) -> str:
     return normalize_address(mailbox.local_part + "@" + mailbox.domain)
 
 
-def _mailbox_domain(mailbox: Mailbox) -> str:
-    """The domain of ``_mailbox_address``."""
-    return _mailbox_address(mailbox).rpartition("@")[2]
-
-
-def _report_authors(
-    raw: bytes, fields: List[HeaderField], block_start: int, report: Report
-) -> None:
+def _report_authors(roles: _Roles, block_start: int, report: Report) -> bool:
     """From exactly once; Sender at most once, and required with several authors;
-    Sender and Resent-From compared with From by organisational domain."""
-
-    froms, senders = _named(raw, fields, "from"), _named(raw, fields, "sender")
-    if not froms:
+    Sender and Resent-From compared with From by organisational domain. True when a
+    Sender or Resent-From names another organisation than the From's."""
+    if not roles.froms:
         report("no-from", block_start, block_start)
-        return
-    for extra in froms[1:]:
+        return False
+    for extra in roles.froms[1:]:
         report("several-from-fields", extra.start, extra.end)
-    for extra in senders[1:]:
+    for extra in roles.senders[1:]:
         report("several-sender-fields", extra.start, extra.end)
-    author = froms[0]
-    if len(author.result.mailboxes) > 1 and not senders:
+    author = roles.froms[0]
+    if len(author.result.mailboxes) > 1 and not roles.senders:
         report("several-authors-without-sender", author.start, author.end)
+    checks = (("sender-differs", roles.senders[:1]), ("resent-from-differs", roles.resent))
     # DMARC's relaxed alignment (RFC 7489 §3.2): another mailbox of the author's own
     # organisation (a secretary, the list server of the same domain) is no news; at a
     # shared mailbox provider another mailbox is another person.
     own = {organisation(m.local_part, m.domain) for m in author.result.mailboxes}
-    for code, others in (
-        ("sender-differs", senders[:1]),
-        ("resent-from-differs", _named(raw, fields, "resent-from")),
-    ):
+    elsewhere = False
+    for code, others in checks:
         for other in others:
             if any(organisation(m.local_part, m.domain) not in own for m in other.result.mailboxes):
                 report(code, other.start, other.end)
+                elsewhere = True
+    return elsewhere
 
 
-def _report_odd_from_sender(raw: bytes, fields: List[HeaderField], report: Report) -> None:
+def _report_odd_from_sender(
+    raw: bytes, roles: _Roles, sender_elsewhere: bool, report: Report
+) -> None:
     """Outlook does not recognise a From written with more than its name before the colon
     (``From :``, a name folded before its colon, a disguised name) and shows the Sender
     instead (Chen, Paxson, Jiang, "Composition Kills", USENIX Security 2020, Fig. 6): with
-    a Sender or Resent-From at another domain than the From's, the reader is shown that
-    sender."""
-    froms = _named(raw, fields, "from")
-    if not froms:
+    a Sender or Resent-From of another organisation than the From's (``sender_elsewhere``,
+    from ``_report_authors``), the reader is shown that sender."""
+    if not roles.froms:
         return
-    author = froms[0]
-    if _field_name(raw, author).lower() == b"from":
-        return
-    own = {_mailbox_domain(m) for m in author.result.mailboxes}
-    others = _named(raw, fields, "sender")[:1] + _named(raw, fields, "resent-from")
-    if any(_mailbox_domain(m) not in own for f in others for m in f.result.mailboxes):
+    author = roles.froms[0]
+    if sender_elsewhere and _field_name(raw, author).lower() != b"from":
         report("odd-from-other-sender", author.start, author.end)
 
 
 def _explain(
-    raw: bytes, fields: List[HeaderField], lists: List[Tuple[bytes, bytes]], report: Report
+    roles: _Roles, lists: List[Tuple[bytes, bytes]], report: Report
 ) -> Tuple[int, FrozenSet[str]]:
     """The author field's findings that the rest of the header block explains: the author
     field's index in ``fields`` (-1 without one) and the explained codes, each reported
     with a message-level finding of its own."""
-    author = next((k for k, f in enumerate(fields) if _reads_as(_field_name(raw, f)) == "from"), -1)
-    if author < 0:
-        return author, frozenset()
-    field = fields[author]
+    if not roles.froms:
+        return roles.author, frozenset()
+    field = roles.froms[0]
     explained: Set[str] = set()
     if _report_list_attribution(field, lists, report):
         explained.add("address-in-display-name")
-    if _report_sender_among_authors(raw, field, fields, report):
+    if _report_sender_among_authors(field, roles.senders, report):
         explained.add("several-authors")
-    return author, frozenset(explained)
+    return roles.author, frozenset(explained)
 
 
 def _report_list_attribution(
@@ -382,14 +381,13 @@ def _report_list_attribution(
 
 
 def _report_sender_among_authors(
-    raw: bytes, field: HeaderField, fields: List[HeaderField], report: Report
+    field: HeaderField, senders: List[HeaderField], report: Report
 ) -> bool:
     """Several authors and a Sender that is one of them: what RFC 5322 §3.6.2 asks for
     (the Sender is the author responsible for sending), and what Exchange Online accepts
     where it rejects several authors alone."""
     if len(field.result.mailboxes) < 2:
         return False
-    senders = _named(raw, fields, "sender")
     if not senders or len(senders[0].result.mailboxes) != 1:
         return False
     sender = senders[0]

@@ -42,7 +42,11 @@ def _rules() -> Optional[_Node]:
     "BEGIN ICANN DOMAINS" or "BEGIN PRIVATE DOMAINS" marker that are not comments, each
     rule the line's first word. ``None`` if a rule is malformed or there is none (a test
     checks that the snapshot parses)."""
-    text = (resources.files("fromguard") / "data" / "public_suffix_list.dat").read_text("utf-8")
+    data = resources.files("fromguard") / "data"
+    # The tenant rules (tenant_suffixes.dat: every subdomain a different customer of a
+    # mail-sending service) are appended to the list, as the core appends them.
+    text = (data / "public_suffix_list.dat").read_text("utf-8")
+    text += "\n" + (data / "tenant_suffixes.dat").read_text("utf-8")
     root = _Node()
     in_section = False
     for line in text.split("\n"):

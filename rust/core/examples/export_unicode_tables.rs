@@ -502,8 +502,8 @@ pub fn parity_jsonl() -> String {
     text
 }
 
-/// Every 32nd plain rule of the Public Suffix List, and every rule with a wildcard or an
-/// exception, each made a name (`*` as `w`, without `!`): alone, and with one and two
+/// Every 32nd plain rule of the Public Suffix List, every rule with a wildcard or an
+/// exception, and every rule of `data/tenant_suffixes.dat`, each made a name (`*` as `w`, without `!`): alone, and with one and two
 /// labels before it. The rules are the lines after the first section marker that are
 /// not comments, their first word (as the `publicsuffix` crate reads them).
 fn psl_names() -> Vec<String> {
@@ -530,6 +530,14 @@ fn psl_names() -> Vec<String> {
         }
         let name = rule.trim_start_matches('!').replace('*', "w");
         names.extend([format!("b.a.{name}"), format!("a.{name}"), name]);
+    }
+    // And every tenant rule, appended to the list by both engines.
+    for rule in include_str!("../data/tenant_suffixes.dat")
+        .lines()
+        .filter(|line| !line.starts_with("//"))
+        .filter_map(|line| line.split_whitespace().next())
+    {
+        names.extend([format!("b.a.{rule}"), format!("a.{rule}"), rule.to_owned()]);
     }
     names
 }

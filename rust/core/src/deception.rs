@@ -40,7 +40,7 @@ use crate::limits::MAX_SHADOWS;
 use crate::lookalike::{self, FormatContext, FormatKind, normalize_domain};
 use crate::model::{Mailbox, Shadow, ShadowSource};
 use crate::psl;
-use crate::tree::Tree;
+use crate::tree::{SeenWord, Tree};
 
 /// RFC 5322 specials other than "<", ">" and "@": in a decoded display name they are an
 /// honest name's punctuation (Outlook and Exchange encode "Müller, Jürgen" so), info.
@@ -937,24 +937,19 @@ impl<'a> Analysis<'_, 'a> {
         let tree = self.tree;
         // Stable, as the reference's sort of the words in the order reported.
         let mut words = tree.words.clone();
-        words.sort_by_key(|word| (word.start, word.end));
+        words.sort_by_key(|seen| (seen.word.start, seen.word.end));
         // The comments' words were decoded by the lexer, before the phrases' words.
         let mut decoded: Vec<_> = tree.decoded.iter().collect();
         decoded.sort_by_key(|&&(start, end, _)| (start, end));
-        for span in words {
-            let Some(word) = encoded_word::match_encoded_word(tree.data, span.start, span.end)
-            else {
-                continue;
-            };
-            // A word the grammar decoded was matched at exactly this span already.
+        for SeenWord { word, code } in words {
             let known = decoded
-                .binary_search_by_key(&(span.start, span.end), |&&(start, end, _)| (start, end))
+                .binary_search_by_key(&(word.start, word.end), |&&(start, end, _)| (start, end))
                 .ok()
                 .and_then(|k| decoded.get(k))
                 .map(|(_, _, text)| text);
             let place = WordPlace {
-                search: span.code != Code::EncodedWord,
-                in_address: span.code == Code::EncodedWordInAddress,
+                search: code != Code::EncodedWord,
+                in_address: code == Code::EncodedWordInAddress,
             };
             self.inspect_word(&word, known, place);
         }
@@ -1086,7 +1081,7 @@ impl<'a> Analysis<'_, 'a> {
         let mut inspected: Vec<(usize, usize)> = tree
             .words
             .iter()
-            .map(|word| (word.start, word.end))
+            .map(|seen| (seen.word.start, seen.word.end))
             .collect();
         inspected.sort_unstable();
         for (start, end) in spans {
@@ -1111,6 +1106,13 @@ impl<'a> Analysis<'_, 'a> {
     /// the whole value: right-to-left text when some run holds a right-to-left letter.
     fn format_characters(&mut self) {
         let data = self.tree.data;
+        // Most text holds no format character: answered a block at a time (see
+        // lookalike::is_plain) before the context, every character's bidi class.
+        let plain = high_runs(data, 0, data.len())
+            .all(|(_, _, text)| lookalike::is_plain_text(text.unwrap_or_default()));
+        if plain {
+            return;
+        }
         let right_to_left = high_runs(data, 0, data.len()).any(|(_, _, text)| {
             text.unwrap_or_default()
                 .chars()

@@ -728,9 +728,7 @@ fn is_modified_base64(b: u8) -> bool {
 /// holds no such sequence. An "&" that starts none stays as it is.
 #[must_use]
 pub fn decode_modified_utf7(text: &str) -> Option<String> {
-    if !text.contains('&') {
-        return None;
-    }
+    memchr::memchr(b'&', text.as_bytes())?;
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut found = false;

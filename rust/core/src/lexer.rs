@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::code::Code;
-use crate::encoded_word;
+use crate::encoded_word::{self, EncodedWord};
 use crate::limits::MAX_COMMENT_DEPTH;
 
 /// Token kinds.
@@ -149,7 +149,7 @@ pub(crate) trait Report<'a> {
     /// Record a finding.
     fn report(&mut self, code: Code, start: usize, end: usize);
     /// Record a finding on an encoded-word (kept for the analysis after the grammar).
-    fn report_word(&mut self, code: Code, start: usize, end: usize);
+    fn report_word(&mut self, code: Code, word: &EncodedWord<'a>);
     /// The parser's check of raw 8-bit text in `data[start..end]`; the lexer calls it for
     /// comments (display text) and domain literals (address text).
     fn scan_8bit(&mut self, start: usize, end: usize, in_address: bool);
@@ -396,7 +396,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
         let content_end = if token.closed { i - 1 } else { i };
         for word in encoded_word::find_encoded_words(self.data, start + 1, content_end) {
             self.sink
-                .report_word(Code::EncodedWordInQuotedString, word.start, word.end);
+                .report_word(Code::EncodedWordInQuotedString, &word);
         }
         token
     }
@@ -562,8 +562,7 @@ impl<'a, 'r, R: Report<'a>> Lexer<'a, 'r, R> {
             } else {
                 for word in encoded_word::find_encoded_words(data, i, j) {
                     if !(word.start == i && word.end == j) {
-                        self.sink
-                            .report_word(Code::EncodedWordNotDelimited, word.start, word.end);
+                        self.sink.report_word(Code::EncodedWordNotDelimited, &word);
                     }
                 }
                 pieces.push_space(pending_space.take());

@@ -427,8 +427,10 @@ fn is_honest(c: char, before: &str, after: &str, context: FormatContext) -> bool
 /// honest there, in order, `text` judged as display text ([`FormatContext::of_text`]).
 /// See [`format_characters_in`].
 pub fn format_characters(text: &str) -> Vec<FormatSpan> {
-    // Every such character is above U+00AD: ASCII text (most of it) holds none.
-    if text.is_ascii() {
+    // Every such character is above U+00AD: ASCII text (most of it) holds none, and most
+    // other text is answered a block at a time, before the context (every character's
+    // bidi class) is worked out.
+    if text.is_ascii() || is_plain_text(text) {
         return Vec::new();
     }
     format_characters_in(text, FormatContext::of_text(text))
@@ -479,12 +481,14 @@ pub fn lookalike_specials() -> &'static [(char, char)] {
 }
 
 /// The look-alikes, and which 64-code-point blocks of the Basic Multilingual Plane hold
-/// one: most text (Latin, Greek, Cyrillic, CJK ideographs) is in blocks that hold none,
-/// and is answered with one bit test instead of a search (the fast path asks this of
-/// every character of a UTF-8 name).
+/// one (`bmp_blocks`), or one or a format character (`unplain_blocks`): most text
+/// (Latin, Greek, Cyrillic, CJK ideographs) is in blocks that hold none, and is answered
+/// with one bit test instead of a search (the fast path asks this of every character of
+/// a UTF-8 name).
 struct LookalikeTable {
     specials: Vec<(char, char)>,
     bmp_blocks: [u64; 16],
+    unplain_blocks: [u64; 16],
 }
 
 fn lookalike_table() -> &'static LookalikeTable {
@@ -502,17 +506,28 @@ fn lookalike_table() -> &'static LookalikeTable {
             })
             .collect();
         specials.sort_unstable();
-        let mut bmp_blocks = [0u64; 16];
-        for &(look, _) in &specials {
-            if let Some((word, bit)) = bmp_block(look) {
-                if let Some(held) = bmp_blocks.get_mut(word) {
+        let mark = |blocks: &mut [u64; 16], c: char| {
+            if let Some((word, bit)) = bmp_block(c) {
+                if let Some(held) = blocks.get_mut(word) {
                     *held |= bit;
                 }
+            }
+        };
+        let mut bmp_blocks = [0u64; 16];
+        for &(look, _) in &specials {
+            mark(&mut bmp_blocks, look);
+        }
+        let mut unplain_blocks = bmp_blocks;
+        for &(low, high) in BIDI.iter().chain(INVISIBLE) {
+            // Past the BMP bmp_block answers None; stop there rather than walk the planes.
+            for c in (low..=high).take_while(|&c| bmp_block(c).is_some()) {
+                mark(&mut unplain_blocks, c);
             }
         }
         LookalikeTable {
             specials,
             bmp_blocks,
+            unplain_blocks,
         }
     })
 }
@@ -524,6 +539,31 @@ fn bmp_block(c: char) -> Option<(usize, u64)> {
         .ok()
         .filter(|&b| b < 1024)?;
     Some((block / 64, 1 << (block % 64)))
+}
+
+/// Neither a format character ([`format_kind`]) nor a look-alike special
+/// ([`lookalike_special`]): what the fast path asks of every character of a UTF-8 name.
+pub fn is_plain(c: char) -> bool {
+    plain_in(&lookalike_table().unplain_blocks, c)
+}
+
+/// Whether every character of `text` [`is_plain`], the table fetched once.
+pub fn is_plain_text(text: &str) -> bool {
+    let blocks = &lookalike_table().unplain_blocks;
+    text.chars().all(|c| plain_in(blocks, c))
+}
+
+#[inline]
+fn plain_in(unplain_blocks: &[u64; 16], c: char) -> bool {
+    if c.is_ascii() {
+        return true;
+    }
+    if let Some((word, bit)) = bmp_block(c) {
+        if unplain_blocks.get(word).is_none_or(|&held| held & bit == 0) {
+            return true;
+        }
+    }
+    format_kind(c).is_none() && lookalike_special(c).is_none()
 }
 
 /// The ASCII special ("@", ".", "<" or ">") that `c` passes for, if it is one of

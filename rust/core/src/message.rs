@@ -411,6 +411,40 @@ fn field_span(raw: &[u8], split: &Split<'_>) -> Option<FieldSpan> {
     })
 }
 
+/// The checked fields sorted by the name lenient parsers read them as (see
+/// [`reads_as`]), once per message.
+struct Roles<'f, 'a> {
+    /// The first From's index in the checked fields: the author field.
+    author: Option<usize>,
+    froms: Vec<&'f HeaderField<'a>>,
+    senders: Vec<&'f HeaderField<'a>>,
+    resent: Vec<&'f HeaderField<'a>>,
+}
+
+impl<'f, 'a> Roles<'f, 'a> {
+    /// `fields` with what each reads as, in the same order.
+    fn new(fields: &'f [HeaderField<'a>], reads_as: &[&'static str]) -> Self {
+        let mut roles = Roles {
+            author: None,
+            froms: Vec::new(),
+            senders: Vec::new(),
+            resent: Vec::new(),
+        };
+        for (index, (field, role)) in fields.iter().zip(reads_as).enumerate() {
+            match *role {
+                "from" => {
+                    roles.author.get_or_insert(index);
+                    roles.froms.push(field);
+                }
+                "sender" => roles.senders.push(field),
+                "resent-from" => roles.resent.push(field),
+                _ => {}
+            }
+        }
+        roles
+    }
+}
+
 struct Checker<'a> {
     raw: &'a [u8],
     /// The message-level findings: the same sink, and so the same limit, as a value's.
@@ -461,37 +495,32 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// The fields of `fields` that read as `name` (see [`reads_as`]).
-    fn named<'f>(&self, fields: &'f [HeaderField<'a>], name: &str) -> Vec<&'f HeaderField<'a>> {
-        fields
-            .iter()
-            .filter(|field| reads_as(self.field_name(field)) == Some(name))
-            .collect()
-    }
-
-    /// A checked field's name as written: up to its colon, the white space or line break
-    /// before the colon included.
-    fn field_name(&self, field: &HeaderField<'_>) -> &'a [u8] {
-        self.bytes(field.start, field.value_start.saturating_sub(1))
-    }
-
     /// From exactly once; Sender at most once, and required with several authors; Sender
-    /// and Resent-From compared with From by organisational domain.
-    fn report_authors(&mut self, fields: &[HeaderField<'a>], block_start: usize) {
-        let froms = self.named(fields, "from");
-        let senders = self.named(fields, "sender");
-        let Some(author) = froms.first() else {
+    /// and Resent-From compared with From by organisational domain. True when a Sender
+    /// or Resent-From names another organisation than the From's.
+    fn report_authors(&mut self, roles: &Roles<'_, 'a>, block_start: usize) -> bool {
+        let Some(author) = roles.froms.first() else {
             self.report(Code::NoFrom, block_start, block_start);
-            return;
+            return false;
         };
-        for extra in froms.iter().skip(1) {
+        for extra in roles.froms.iter().skip(1) {
             self.report(Code::SeveralFromFields, extra.start, extra.end);
         }
-        for extra in senders.iter().skip(1) {
+        for extra in roles.senders.iter().skip(1) {
             self.report(Code::SeveralSenderFields, extra.start, extra.end);
         }
-        if author.result.mailboxes.len() > 1 && senders.is_empty() {
+        if author.result.mailboxes.len() > 1 && roles.senders.is_empty() {
             self.report(Code::SeveralAuthorsWithoutSender, author.start, author.end);
+        }
+        let checks = [
+            (
+                Code::SenderDiffers,
+                roles.senders.get(..1).unwrap_or_default(),
+            ),
+            (Code::ResentFromDiffers, &roles.resent[..]),
+        ];
+        if checks.iter().all(|(_, others)| others.is_empty()) {
+            return false; // nearly every message: no organisation to look up
         }
         // DMARC's relaxed alignment (RFC 7489 §3.2): another mailbox of the author's own
         // organisation (a secretary, the list server of the same domain) is no news; at a
@@ -502,11 +531,7 @@ impl<'a> Checker<'a> {
             .iter()
             .map(|mailbox| organisation(&mailbox.local_part, &mailbox.domain))
             .collect();
-        let resent = self.named(fields, "resent-from");
-        let checks = [
-            (Code::SenderDiffers, senders.get(..1).unwrap_or_default()),
-            (Code::ResentFromDiffers, &resent[..]),
-        ];
+        let mut elsewhere = false;
         for (code, others) in checks {
             for other in others {
                 if other
@@ -516,53 +541,45 @@ impl<'a> Checker<'a> {
                     .any(|m| !own.contains(&organisation(&m.local_part, &m.domain)))
                 {
                     self.report(code, other.start, other.end);
+                    elsewhere = true;
                 }
             }
         }
+        elsewhere
     }
 
     /// Outlook does not recognise a From written with more than its name before the
     /// colon (`From :`, a name folded before its colon, a disguised name) and shows the
     /// Sender instead (Chen, Paxson, Jiang, "Composition Kills", USENIX Security 2020,
-    /// Fig. 6): with a Sender or Resent-From at another domain than the From's, the
-    /// reader is shown that sender.
-    fn report_odd_from_sender(&mut self, fields: &[HeaderField<'a>]) {
-        let froms = self.named(fields, "from");
-        let Some(author) = froms.first() else { return };
-        if self.field_name(author).eq_ignore_ascii_case(b"from") {
+    /// Fig. 6): with a Sender or Resent-From of another organisation than the From's
+    /// (`sender_elsewhere`, from [`Checker::report_authors`]), the reader is shown that
+    /// sender.
+    fn report_odd_from_sender(&mut self, roles: &Roles<'_, 'a>, sender_elsewhere: bool) {
+        let Some(author) = roles.froms.first() else {
             return;
-        }
-        let own: HashSet<String> = author.result.mailboxes.iter().map(mailbox_domain).collect();
-        let senders = self.named(fields, "sender");
-        let resent = self.named(fields, "resent-from");
-        let elsewhere = senders
-            .iter()
-            .take(1)
-            .chain(&resent)
-            .flat_map(|field| &field.result.mailboxes)
-            .any(|mailbox| !own.contains(&mailbox_domain(mailbox)));
-        if elsewhere {
+        };
+        if sender_elsewhere && !self.field_name(author).eq_ignore_ascii_case(b"from") {
             self.report(Code::OddFromOtherSender, author.start, author.end);
         }
+    }
+
+    /// A checked field's name as written: up to its colon, the white space or line break
+    /// before the colon included.
+    fn field_name(&self, field: &HeaderField<'_>) -> &'a [u8] {
+        self.bytes(field.start, field.value_start.saturating_sub(1))
     }
 
     /// The author field's findings that the rest of the header block explains: the
     /// author field's index in `fields` and the explained codes, each reported with a
     /// message-level finding of its own.
-    fn explain(
-        &mut self,
-        fields: &[HeaderField<'a>],
-        header: &[FieldSpan],
-    ) -> Option<(usize, CodeSet)> {
-        let author = fields
-            .iter()
-            .position(|field| reads_as(self.field_name(field)) == Some("from"))?;
-        let field = fields.get(author)?;
+    fn explain(&mut self, roles: &Roles<'_, 'a>, header: &[FieldSpan]) -> Option<(usize, CodeSet)> {
+        let author = roles.author?;
+        let field = roles.froms.first()?;
         let mut explained = CodeSet::default();
         if self.report_list_attribution(field, header) {
             explained.insert(Code::AddressInDisplayName);
         }
-        if self.report_sender_among_authors(field, fields) {
+        if self.report_sender_among_authors(field, &roles.senders) {
             explained.insert(Code::SeveralAuthors);
         }
         Some((author, explained))
@@ -616,12 +633,11 @@ impl<'a> Checker<'a> {
     fn report_sender_among_authors(
         &mut self,
         field: &HeaderField<'a>,
-        fields: &[HeaderField<'a>],
+        senders: &[&HeaderField<'a>],
     ) -> bool {
         if field.result.mailboxes.len() < 2 {
             return false;
         }
-        let senders = self.named(fields, "sender");
         let Some(sender) = senders.first() else {
             return false;
         };
@@ -643,14 +659,6 @@ impl<'a> Checker<'a> {
 
 fn mailbox_address(mailbox: &Mailbox<'_>) -> String {
     normalize_address(&format!("{}@{}", mailbox.local_part, mailbox.domain))
-}
-
-/// The domain of [`mailbox_address`].
-fn mailbox_domain(mailbox: &Mailbox<'_>) -> String {
-    let address = mailbox_address(mailbox);
-    address
-        .rsplit_once('@')
-        .map_or(String::new(), |(_, domain)| domain.to_owned())
 }
 
 /// What each `<...>` of a field value holds, left to right.
@@ -716,6 +724,7 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
     }
 
     let mut fields: Vec<HeaderField<'_>> = Vec::new();
+    let mut fields_read_as: Vec<&'static str> = Vec::new();
     let mut header: Vec<FieldSpan> = Vec::new();
     let mut fields_left_out = false;
     for split in split(raw, &lines) {
@@ -749,9 +758,9 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
         }
         checker.report_field_name(&span);
         header.push(span);
-        if reads_as(span.name(raw)).is_none() {
+        let Some(read_as) = reads_as(span.name(raw)) else {
             continue;
-        }
+        };
         if fields.len() == MAX_CHECKED_FIELDS {
             if !fields_left_out {
                 checker.report(Code::TooManyFields, span.start, span.end);
@@ -760,6 +769,7 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
             continue;
         }
         let value = raw.get(span.value_start..span.end).unwrap_or_default();
+        fields_read_as.push(read_as);
         fields.push(HeaderField {
             name: String::from_utf8_lossy(span.name(raw)),
             start: span.start,
@@ -769,9 +779,10 @@ pub fn check_message(raw: &[u8], profile: Profile) -> MessageCheck<'_> {
         });
     }
 
-    checker.report_authors(&fields, start);
-    checker.report_odd_from_sender(&fields);
-    let explained = checker.explain(&fields, &header);
+    let roles = Roles::new(&fields, &fields_read_as);
+    let sender_elsewhere = checker.report_authors(&roles, start);
+    checker.report_odd_from_sender(&roles, sender_elsewhere);
+    let explained = checker.explain(&roles, &header);
     let own_verdict = checker.findings.assessment().verdict;
     let (findings, codes) = checker.findings.into_sorted();
     let verdict = fields

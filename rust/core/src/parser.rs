@@ -29,7 +29,7 @@
 use std::borrow::Cow;
 
 use crate::code::Code;
-use crate::encoded_word::{self, is_phrase_q_text};
+use crate::encoded_word::{self, EncodedWord, is_phrase_q_text};
 use crate::findings::Findings;
 use crate::lexer::{
     C_ATEXT, Kind, Lexer, QuotedPairs, Report, TextBuilder, Token, class, high_runs, is_cfws,
@@ -37,7 +37,7 @@ use crate::lexer::{
 };
 use crate::limits::{MAX_INPUT_BYTES, MAX_LINE_OCTETS, MAX_MAILBOXES};
 use crate::model::{Mailbox, Profile, Span};
-use crate::tree::{Tree, WordSpan};
+use crate::tree::{SeenWord, Tree};
 
 /// Element shapes, decided by one look ahead at the element's tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +104,8 @@ impl<'a> Report<'a> for Parser<'a, '_> {
         Parser::report(self, code, start, end);
     }
 
-    fn report_word(&mut self, code: Code, start: usize, end: usize) {
-        Parser::report_word(self, code, start, end);
+    fn report_word(&mut self, code: Code, word: &EncodedWord<'a>) {
+        Parser::report_word(self, code, word);
     }
 
     fn scan_8bit(&mut self, start: usize, end: usize, in_address: bool) {
@@ -147,9 +147,9 @@ impl<'a, 'f> Parser<'a, 'f> {
 
     /// Report an encoded-word (`encoded-word`, a code for a place RFC 2047 forbids, or
     /// a decoding error), and keep its span and code for the analysis.
-    fn report_word(&mut self, code: Code, start: usize, end: usize) {
-        self.report(code, start, end);
-        self.tree.words.push(WordSpan { start, end, code });
+    fn report_word(&mut self, code: Code, word: &EncodedWord<'a>) {
+        self.report(code, word.start, word.end);
+        self.tree.words.push(SeenWord { word: *word, code });
     }
 
     /// Report text the grammar skips (`text-after-address`, `no-address`), and keep its
@@ -241,7 +241,7 @@ impl<'a, 'f> Parser<'a, 'f> {
         self.decode_word(&word)
     }
 
-    fn decode_word(&mut self, word: &encoded_word::EncodedWord<'_>) -> Option<Cow<'a, str>> {
+    fn decode_word(&mut self, word: &EncodedWord<'a>) -> Option<Cow<'a, str>> {
         if encoded_word::too_long(word) {
             self.report(Code::EncodedWordTooLong, word.start, word.end);
         }
@@ -252,12 +252,12 @@ impl<'a, 'f> Parser<'a, 'f> {
                     encoded_word::DecodeError::BadEncoding => Code::EncodedWordBadEncoding,
                 };
                 // Kept for the analysis: other decoders may read what this one does not.
-                self.report_word(code, word.start, word.end);
+                self.report_word(code, word);
                 None
             }
             Ok(text) => {
-                self.report_word(Code::EncodedWord, word.start, word.end);
-                if text.contains('\u{FFFD}') {
+                self.report_word(Code::EncodedWord, word);
+                if has_replacement_character(&text) {
                     self.report(Code::EncodedWordReplacedBytes, word.start, word.end);
                 }
                 self.tree.decoded.push((word.start, word.end, text.clone()));
@@ -631,7 +631,7 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
         }
         for word in encoded_word::find_encoded_words(self.tree.data, token.start, token.end) {
-            self.report_word(Code::EncodedWordNotDelimited, word.start, word.end);
+            self.report_word(Code::EncodedWordNotDelimited, &word);
         }
         None
     }
@@ -889,7 +889,7 @@ impl<'a, 'f> Parser<'a, 'f> {
                     token.end,
                 );
                 for word in encoded_word::find_encoded_words(data, token.start, token.end) {
-                    self.report_word(Code::EncodedWordInAddress, word.start, word.end);
+                    self.report_word(Code::EncodedWordInAddress, &word);
                 }
             }
             self.scan_8bit(token.start, token.end, true);
@@ -1076,6 +1076,13 @@ fn addr_spec_text<'a>(data: &'a [u8], local: &Part<'a>, domain: &Part<'a>) -> Co
     text.finish()
 }
 
+/// Whether `text` holds U+FFFD (UTF-8 `EF BF BD`): a search for its first byte, which
+/// text in most scripts does not hold, before the whole sequence.
+fn has_replacement_character(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(0xEF, bytes).any(|i| bytes.get(i + 1..i + 3) == Some(&[0xBF, 0xBD][..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1083,6 +1090,17 @@ mod tests {
     use crate::entry::{assess, parse, parse_full};
     use crate::limits::MAX_FINDINGS;
     use crate::model::Parsed;
+
+    #[test]
+    fn replacement_character_among_other_ef_sequences() {
+        assert!(has_replacement_character("J\u{FFFD}rg"));
+        assert!(has_replacement_character("\u{FF61}\u{FFFD}"));
+        // U+FF61 (EF BD A1) and U+FFFC (EF BF BC) start as U+FFFD does.
+        assert!(!has_replacement_character("\u{FF61}\u{FFFC}"));
+        assert!(!has_replacement_character("\u{EF}\u{BF}"));
+        assert!(!has_replacement_character("Jörg"));
+        assert!(!has_replacement_character(""));
+    }
 
     fn utf8() -> Profile {
         Profile {

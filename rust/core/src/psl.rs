@@ -20,8 +20,18 @@ use crate::lookalike::normalize_domain;
 /// The snapshot of the Public Suffix List.
 const PUBLIC_SUFFIX_LIST: &str = include_str!("../data/public_suffix_list.dat");
 
-/// The parsed list; `None` if the snapshot does not parse (a test checks that it does).
-static LIST: LazyLock<Option<List>> = LazyLock::new(|| PUBLIC_SUFFIX_LIST.parse().ok());
+/// Rules the list lacks, appended to it: domains whose every subdomain is a different
+/// customer of a mail-sending service (`<tenant>.onmicrosoft.com`; the file says why each
+/// is there).
+const TENANT_SUFFIXES: &str = include_str!("../data/tenant_suffixes.dat");
+
+/// The parsed list and tenant rules; `None` if they do not parse (a test checks that
+/// they do).
+static LIST: LazyLock<Option<List>> = LazyLock::new(|| {
+    format!("{PUBLIC_SUFFIX_LIST}\n{TENANT_SUFFIXES}")
+        .parse()
+        .ok()
+});
 
 /// The organisational domains where any member of the public gets a mailbox
 /// (`data/shared_mailbox_domains.txt`).
@@ -97,6 +107,12 @@ mod tests {
         assert_eq!(organisational_domain("www.example.co.uk"), "example.co.uk");
         assert_eq!(organisational_domain("co.uk"), "co.uk");
         assert_eq!(organisational_domain("alice.github.io"), "alice.github.io");
+        // A tenant rule (data/tenant_suffixes.dat).
+        assert_eq!(
+            organisational_domain("mail.contoso.onmicrosoft.com"),
+            "contoso.onmicrosoft.com"
+        );
+        assert_eq!(organisational_domain("onmicrosoft.com"), "onmicrosoft.com");
         assert_eq!(organisational_domain("a..example"), "a..example");
         assert_eq!(organisational_domain("[192.0.2.1]"), "[192.0.2.1]");
         assert_eq!(organisational_domain(""), "");

@@ -12,16 +12,17 @@
 use std::borrow::Cow;
 
 use crate::code::Code;
+use crate::encoded_word::EncodedWord;
 use crate::lexer::Token;
 use crate::model::{Mailbox, Span};
 
-/// An encoded-word the grammar saw: its span and the code it was reported with:
-/// `encoded-word` when decoded; a place RFC 2047 forbids (in a quoted string, in an
-/// address, glued to other text) or a decoding error when not.
+/// An encoded-word the grammar saw, as it matched it (the analysis does not match it
+/// again), and the code it was reported with: `encoded-word` when decoded; a place RFC
+/// 2047 forbids (in a quoted string, in an address, glued to other text) or a decoding
+/// error when not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WordSpan {
-    pub start: usize,
-    pub end: usize,
+pub(crate) struct SeenWord<'a> {
+    pub word: EncodedWord<'a>,
     pub code: Code,
 }
 
@@ -44,7 +45,7 @@ pub(crate) struct Tree<'a> {
     /// reads it without decoding again.
     pub decoded: Vec<SpannedText<'a>>,
     /// Every encoded-word reported, in the order reported.
-    pub words: Vec<WordSpan>,
+    pub words: Vec<SeenWord<'a>>,
     /// The text the grammar skipped or a lenient parser reads otherwise: after an
     /// address, an element without an address (`no-address`), an element without a
     /// mailbox (from its "<" on; in place of the spans rejected inside it), an addr-spec

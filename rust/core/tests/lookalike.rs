@@ -21,7 +21,7 @@ mod common;
 use fromguard::lookalike::{
     BIDI, DomainAnalysis, FormatContext, FormatKind, INVISIBLE, VARIATION_SELECTORS,
     analyze_domain, format_characters, format_characters_in, format_kind, is_mixed_script,
-    lookalike_special, lookalike_specials, skeleton,
+    is_plain, lookalike_special, lookalike_specials, skeleton,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -236,6 +236,16 @@ fn lookalike_specials_are_the_confusables_and_nfkc_forms_of_the_specials() {
     for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
         let expected = by_char.get(&c).copied();
         assert_eq!(lookalike_special(c), expected, "U+{:04X}", u32::from(c));
+    }
+}
+
+/// The fast path's one-bit answer agrees with the two questions it stands for, for every
+/// character.
+#[test]
+fn is_plain_is_neither_format_character_nor_lookalike() {
+    for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+        let expected = format_kind(c).is_none() && lookalike_special(c).is_none();
+        assert_eq!(is_plain(c), expected, "U+{:04X}", u32::from(c));
     }
 }
 

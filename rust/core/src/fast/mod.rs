@@ -40,7 +40,7 @@ use crate::code::{Code, Syntax, Verdict};
 use crate::encoded_word::{self, WordEncoding, is_phrase_q_text};
 use crate::lexer::{C_ATEXT, byte_classes, high_runs, line_spans};
 use crate::limits::{MAX_FINDINGS, MAX_INPUT_BYTES, MAX_LINE_OCTETS};
-use crate::lookalike::{format_kind, lookalike_special};
+use crate::lookalike::{self, lookalike_special};
 use crate::model::{Assessment, Finding, Mailbox, Parsed, Profile};
 
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -400,11 +400,7 @@ fn fold(input: &[u8], i: usize) -> Option<usize> {
 /// Valid UTF-8 without a bidi or invisible format character, and without a look-alike of
 /// "@", ".", "<" or ">", from which the analysis reads addresses (`＠`, `．`, `。`...).
 pub(crate) fn plain_utf8(text: &[u8]) -> bool {
-    std::str::from_utf8(text).is_ok_and(|text| {
-        !text
-            .chars()
-            .any(|c| format_kind(c).is_some() || lookalike_special(c).is_some())
-    })
+    std::str::from_utf8(text).is_ok_and(lookalike::is_plain_text)
 }
 
 /// What comes before the "<".
