@@ -49,6 +49,8 @@ import bz2
 import collections
 import csv
 import dataclasses
+import datetime
+import email.utils
 import functools
 import gzip
 import io
@@ -60,6 +62,7 @@ import shutil
 import stat
 import sys
 import time
+import typing
 import unicodedata
 from pathlib import Path
 from typing import (
@@ -80,6 +83,9 @@ from typing import (
 from ._errors import Failure
 from ._model import Finding, HeaderField, Mailbox, MessageCheck, Severity, Shadow, Verdict
 from .policy import Action, Policy
+
+if typing.TYPE_CHECKING:  # report.py imports this module: at run time it is imported late
+    from .report import HtmlReport
 
 __all__ = [
     "CSV_COLUMNS",
@@ -174,7 +180,8 @@ class Evidence:
     ``action`` is None without a policy (the scan only reports); ``codes`` are every
     code reported, past the findings limit too; ``header_findings`` are the header
     block's own (spans into the raw message, whose bytes ``header_excerpts`` holds for
-    each of them)."""
+    each of them); ``date`` is the Date field's time in UTC (None: no Date field, or one
+    that does not parse)."""
 
     path: str
     number: Optional[int]
@@ -185,6 +192,7 @@ class Evidence:
     fields: Tuple[FieldEvidence, ...]
     header_findings: Tuple[Finding, ...]
     header_excerpts: Tuple[bytes, ...]
+    date: Optional[datetime.datetime] = None
 
     @property
     def author(self) -> Optional[FieldEvidence]:
@@ -287,7 +295,28 @@ def evidence(
         tuple(FieldEvidence.of(field) for field in check.fields),
         check.findings,
         tuple(raw[f.start : f.end] for f in check.findings),
+        _message_date(raw),
     )
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_DATE_FIELD = re.compile(rb"(?im)^date[ \t]*:(.*(?:\r?\n[ \t].*)*)")
+
+
+def _message_date(raw: bytes) -> Optional[datetime.datetime]:
+    """The first Date field's time in UTC, or None: the date is the sender's claim, and
+    a missing or unparsable one is common (one without a zone, ``-0000``, is read as UTC)."""
+    end = _HEADER_END.search(raw)
+    field = _DATE_FIELD.search(raw, 0, len(raw) if end is None else end.start())
+    if field is None:
+        return None
+    try:
+        date = email.utils.parsedate_to_datetime(field.group(1).decode("ascii", "replace"))
+        if date.tzinfo is None:
+            date = date.replace(tzinfo=datetime.timezone.utc)
+        return date.astimezone(datetime.timezone.utc)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
 
 
 def check(policy: Optional[Policy], path: str, number: Optional[int], raw: bytes) -> Evidence:
@@ -937,11 +966,12 @@ def run(
     only_flagged: bool = False,
     fail_on_skipped: bool = False,
     width: Optional[int] = None,
+    html: Optional[IO[str]] = None,
 ) -> int:
     """Scan ``paths`` and write the report to ``out``, what was skipped to ``err``;
     returns the exit status. Without ``policy`` the scan reports and decides nothing.
     ``width``: the table's width in columns (None: the terminal's, 0: no limit; at
-    least MIN_WIDTH)."""
+    least MIN_WIDTH). ``html``: where to write the HTML report too (``report.py``)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     status = EXIT_CLEAN
@@ -1002,6 +1032,11 @@ def run(
         progress = _Progress(err, total)
 
     tally = Tally()
+    page: Optional[HtmlReport] = None
+    if html is not None:
+        from .report import HtmlReport
+
+        page = HtmlReport(html, only_flagged)
     for source in sources:
         name = show_path(source.path)
         for message in _messages(source, skipped):
@@ -1019,6 +1054,8 @@ def run(
             if item is None:
                 continue
             tally.add(item)
+            if page is not None:
+                page.add(item)
             if only_flagged and not item.flagged:
                 continue
             if progress is not None and out.isatty():
@@ -1031,6 +1068,9 @@ def run(
     text = summary(tally, skipped, len(sources), policy is not None)
     (out if fmt == "table" else err).write(text)
     out.flush()
+    if page is not None:
+        paths_shown = [show_path(path) for path in paths]
+        page.finish(tally, skipped, len(sources), paths_shown, policy is not None)
     if status == EXIT_CLEAN and skipped and fail_on_skipped:
         status = EXIT_ERROR
     if status == EXIT_CLEAN and tally.flagged:
