@@ -30,16 +30,17 @@ from __future__ import annotations
 import base64
 import collections
 import datetime
+import functools
 import hashlib
 import json
 import re
 from importlib.resources import files
-from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import __version__
 from ._catalogue import FINDINGS
 from ._explain import explain
-from ._model import Verdict
+from ._model import Finding, Shadow, Verdict
 from .scan import HEADER_BLOCK, Evidence, FieldEvidence, Skipped, Tally, _escape, visible
 
 __all__ = ["CHART_BARS", "HtmlReport"]
@@ -67,11 +68,11 @@ class HtmlReport:
         self.undated = [0] * len(Verdict)
 
     def add(self, item: Evidence) -> None:
-        if item.date is None:
+        when = None if item.date is None else item.date.isoformat(" ", "minutes")[:16]
+        if when is None:
             self.undated[item.verdict] += 1
         else:
-            day = item.date.strftime("%Y-%m-%d")
-            self.days.setdefault(day, [0] * len(Verdict))[item.verdict] += 1
+            self.days.setdefault(when[:10], [0] * len(Verdict))[item.verdict] += 1
         if self.only_flagged and not item.flagged:
             return
         author = item.author
@@ -83,7 +84,7 @@ class HtmlReport:
                 item.number,
                 self._string(item.verdict.name),
                 self._string(item.action_name),
-                None if item.date is None else item.date.strftime("%Y-%m-%d %H:%M"),
+                when,
                 shown_from,
                 None if name is None else visible(name),
                 None if address is None else visible(address),
@@ -126,13 +127,8 @@ class HtmlReport:
         """``explain()``'s text for one field: the value line, and each line under it as
         its leading blanks, its carets and the rest (repeated across messages, so kept
         once in ``strings``)."""
-        value, *lines = explain(field).split("\n")
-        marks = []
-        for line in lines:
-            match = _CARET_LINE.fullmatch(line)
-            assert match is not None  # the pattern matches any line
-            blanks, carets, label = match.groups()
-            marks.append([len(blanks), len(carets), self._string(label)])
+        value, lines = _explain_lines(field.value, field.findings, field.shadows)
+        marks = [[blanks, carets, self._string(label)] for blanks, carets, label in lines]
         return [self._string(field.name), value, marks]
 
     def finish(
@@ -183,6 +179,28 @@ class HtmlReport:
         }
         self.out.write(_page(data, "fromguard scan: " + ", ".join(map(visible, paths))))
         self.out.flush()
+
+
+@functools.lru_cache(maxsize=4096)  # explain() is pure Python; a sender's value recurs
+def _explain_lines(
+    value: bytes, findings: Tuple[Finding, ...], shadows: Tuple[Shadow, ...]
+) -> Tuple[str, Tuple[Tuple[int, int, str], ...]]:
+    """``explain()``'s value line, and each line under it as its leading blanks, its
+    carets and the rest."""
+    first, *lines = explain(_Explained(value, findings, shadows)).split("\n")
+    marks = []
+    for line in lines:
+        match = _CARET_LINE.fullmatch(line)
+        assert match is not None  # the pattern matches any line
+        blanks, carets, label = match.groups()
+        marks.append((len(blanks), len(carets), label))
+    return first, tuple(marks)
+
+
+class _Explained(NamedTuple):
+    value: bytes
+    findings: Tuple[Finding, ...]
+    shadows: Tuple[Shadow, ...]
 
 
 def _by_count(item: Tuple[str, int]) -> Tuple[int, str]:
