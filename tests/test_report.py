@@ -330,3 +330,17 @@ def test_hostile_values_stay_text_in_the_page(chromium: Chromium, tmp_path: Path
     assert "\\u202eevil</script><script>document.title='pwned'" in row.find(class_="from").text
     assert '"\ufffdevil</script>' in row.find("pre", data_field="From").text
     assert "\u202e" not in dom.find("main").text
+
+
+def test_a_long_header_excerpt_loses_its_middle(tmp_path: Path) -> None:
+    """A line too long can be most of the message: its excerpt is kept to 300 characters."""
+    (tmp_path / "a.eml").write_bytes(
+        b"From: a@example.org\nX-Long: " + b"a" * 3000 + b"z" * 3000 + b"\nSubject: s\n\n.\n"
+    )
+    page = tmp_path / "report.html"
+    assert main(["scan", "--html", str(page), str(tmp_path)]) == 1
+    data = embedded(page)
+    strings: List[str] = data["strings"]  # type: ignore[assignment]
+    ((label, excerpt),) = data["rows"][0][11][1]  # type: ignore[index]
+    assert strings[label].startswith("header ") and " line-too-long (invalid): " in strings[label]
+    assert excerpt == "a" * 150 + "\u2026" + "z" * 150

@@ -34,21 +34,31 @@ import functools
 import hashlib
 import json
 import re
-from importlib.resources import files
+from importlib import resources
 from typing import IO, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import __version__
 from ._catalogue import FINDINGS
 from ._explain import explain
 from ._model import Finding, Shadow, Verdict
-from .scan import HEADER_BLOCK, Evidence, FieldEvidence, Skipped, Tally, _escape, visible
+from .scan import (
+    _SKIP_KINDS,
+    HEADER_BLOCK,
+    Evidence,
+    FieldEvidence,
+    Skipped,
+    Tally,
+    _by_count,
+    _escape,
+    visible,
+)
 
 __all__ = ["CHART_BARS", "HtmlReport"]
 
 CHART_BARS = 15
 """The most bars the sender-domain and finding-code charts draw (the tables list all codes)."""
 
-_SKIP_LABELS = {"unreadable": "unreadable", "not-mail": "not mail", "malformed": "malformed"}
+_EXCERPT_MOST = 300
 _CARET_LINE = re.compile(r"( *)(\^*)(.*)", re.DOTALL)
 
 
@@ -68,7 +78,8 @@ class HtmlReport:
         self.undated = [0] * len(Verdict)
 
     def add(self, item: Evidence) -> None:
-        when = None if item.date is None else item.date.isoformat(" ", "minutes")[:16]
+        date = item.date
+        when = None if date is None else date.isoformat(" ", "minutes")[:16]
         if when is None:
             self.undated[item.verdict] += 1
         else:
@@ -107,17 +118,12 @@ class HtmlReport:
         """The fields with findings or shadow addresses, each as ``explain()`` draws
         it, the header block's findings and the shadow addresses; None without any."""
         fields = [self._explained(f) for f in item.fields if f.findings or f.shadows]
-        excerpts = iter(item.header_excerpts)
         header = []
-        for field, finding in item.located_findings():
-            if field is None:
-                severity = finding.severity.name.lower()
-                label = f"{HEADER_BLOCK} {finding.start}-{finding.end} {finding.code}"
-                label += f" ({severity}): {finding.message}"
-                text = next(excerpts).decode("utf-8", "backslashreplace")
-                # white space alone is shown escaped, as the table shows it: it would not show
-                excerpt = visible(text) if text.strip() else "".join(map(_escape, text))
-                header.append([self._string(label), excerpt])
+        for finding, excerpt in zip(item.header_findings, item.header_excerpts):
+            severity = finding.severity.name.lower()
+            label = f"{HEADER_BLOCK} {finding.start}-{finding.end} {finding.code}"
+            label += f" ({severity}): {finding.message}"
+            header.append([self._string(label), _shown_excerpt(excerpt)])
         shadows = [f"{visible(s.address)} (from {s.source})" for _, s in item.located_shadows()]
         if not fields and not header:
             return None
@@ -142,7 +148,7 @@ class HtmlReport:
         """Write the page: ``files`` is how many files held mail, ``paths`` what was
         scanned, ``policy`` whether one decided the actions."""
         kinds = collections.Counter(item.kind for item in skipped)
-        failed = len(skipped) - sum(kinds[kind] for kind in _SKIP_LABELS)
+        failed = len(skipped) - sum(kinds[kind] for kind, _ in _SKIP_KINDS)
         codes = sorted(tally.codes.items(), key=_by_count)
         data = {
             "version": __version__,
@@ -163,7 +169,7 @@ class HtmlReport:
                     [visible(domain), n]
                     for domain, n in sorted(tally.domains.items(), key=_by_count)[:CHART_BARS]
                 ],
-                "skipped": [[label, kinds[kind]] for kind, label in _SKIP_LABELS.items()]
+                "skipped": [[label, kinds[kind]] for kind, label in _SKIP_KINDS]
                 + [["failed to check", failed]],
             },
             "timeline": {
@@ -179,6 +185,16 @@ class HtmlReport:
         }
         self.out.write(_page(data, "fromguard scan: " + ", ".join(map(visible, paths))))
         self.out.flush()
+
+
+def _shown_excerpt(excerpt: bytes) -> str:
+    """The text a header-block finding spans, as the table shows it (white space alone
+    escaped, or it would not show), its middle elided past _EXCERPT_MOST characters (a
+    line too long can be the whole message)."""
+    text = excerpt.decode("utf-8", "backslashreplace")
+    if len(text) > _EXCERPT_MOST:
+        text = text[: _EXCERPT_MOST // 2] + "\u2026" + text[-_EXCERPT_MOST // 2 :]
+    return visible(text) if text.strip() else "".join(map(_escape, text))
 
 
 @functools.lru_cache(maxsize=4096)  # explain() is pure Python; a sender's value recurs
@@ -203,10 +219,6 @@ class _Explained(NamedTuple):
     shadows: Tuple[Shadow, ...]
 
 
-def _by_count(item: Tuple[str, int]) -> Tuple[int, str]:
-    return (-item[1], item[0])
-
-
 def _severity(code: str) -> str:
     info = FINDINGS.get(code)
     return "unknown" if info is None else info.severity.name.lower()
@@ -218,7 +230,7 @@ _TEMPLATE_PARTS = re.compile(r"<(style|script)>(.*?)</\1>", re.DOTALL)
 def _page(data: Dict[str, Any], title: str) -> str:
     """The page for ``data``: the template with the data embedded as JSON and a
     Content-Security-Policy that allows only the template's own style and script."""
-    template = files("fromguard").joinpath("report.html").read_text(encoding="utf-8")
+    template = resources.files("fromguard").joinpath("report.html").read_text(encoding="utf-8")
     hashes: Dict[str, List[str]] = {"style": [], "script": []}
     for match in _TEMPLATE_PARTS.finditer(template):
         digest = hashlib.sha256(match.group(2).encode("utf-8")).digest()

@@ -180,8 +180,8 @@ class Evidence:
     ``action`` is None without a policy (the scan only reports); ``codes`` are every
     code reported, past the findings limit too; ``header_findings`` are the header
     block's own (spans into the raw message, whose bytes ``header_excerpts`` holds for
-    each of them); ``date`` is the Date field's time in UTC (None: no Date field, or one
-    that does not parse)."""
+    each of them); ``date_value`` is the first Date field's value as written (None: no
+    Date field), and ``date`` its time."""
 
     path: str
     number: Optional[int]
@@ -192,7 +192,7 @@ class Evidence:
     fields: Tuple[FieldEvidence, ...]
     header_findings: Tuple[Finding, ...]
     header_excerpts: Tuple[bytes, ...]
-    date: Optional[datetime.datetime] = None
+    date_value: Optional[bytes] = None
 
     @property
     def author(self) -> Optional[FieldEvidence]:
@@ -210,6 +210,21 @@ class Evidence:
         """The display name of the From field's first mailbox, decoded."""
         author = self.author
         return author.mailboxes[0].display_name if author and author.mailboxes else None
+
+    @property
+    def date(self) -> Optional[datetime.datetime]:
+        """The Date field's time in UTC, or None: the date is the sender's claim, and a
+        missing or unparsable one is common (one without a zone, ``-0000``, is read as
+        UTC). Parsed when asked for: only some reports show it."""
+        if self.date_value is None:
+            return None
+        try:
+            date = email.utils.parsedate_to_datetime(self.date_value.decode("ascii", "replace"))
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=datetime.timezone.utc)
+            return date.astimezone(datetime.timezone.utc)
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
 
     @property
     def flagged(self) -> bool:
@@ -295,7 +310,7 @@ def evidence(
         tuple(FieldEvidence.of(field) for field in check.fields),
         check.findings,
         tuple(raw[f.start : f.end] for f in check.findings),
-        _message_date(raw),
+        _date_value(raw),
     )
 
 
@@ -303,20 +318,11 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _DATE_FIELD = re.compile(rb"(?im)^date[ \t]*:(.*(?:\r?\n[ \t].*)*)")
 
 
-def _message_date(raw: bytes) -> Optional[datetime.datetime]:
-    """The first Date field's time in UTC, or None: the date is the sender's claim, and
-    a missing or unparsable one is common (one without a zone, ``-0000``, is read as UTC)."""
+def _date_value(raw: bytes) -> Optional[bytes]:
+    """The value of the header block's first Date field, folds included."""
     end = _HEADER_END.search(raw)
     field = _DATE_FIELD.search(raw, 0, len(raw) if end is None else end.start())
-    if field is None:
-        return None
-    try:
-        date = email.utils.parsedate_to_datetime(field.group(1).decode("ascii", "replace"))
-        if date.tzinfo is None:
-            date = date.replace(tzinfo=datetime.timezone.utc)
-        return date.astimezone(datetime.timezone.utc)
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None
+    return None if field is None else field.group(1)
 
 
 def check(policy: Optional[Policy], path: str, number: Optional[int], raw: bytes) -> Evidence:
