@@ -6,7 +6,9 @@ under ``target/test-output/html-report/`` (``FROMGUARD_TEST_OUTPUT`` moves it)."
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import json
 import os
 import re
@@ -160,10 +162,8 @@ def test_an_unwritable_html_path_is_a_usage_error(
     assert "cannot write" in capsys.readouterr().err
 
 
-def test_the_report_is_written_by_run(tmp_path: Path) -> None:
+def test_the_report_is_written_by_run() -> None:
     """``run(html=...)`` alone, as a program embedding the scan calls it."""
-    import io
-
     out = io.StringIO()
     status = scan_module.run([SAMPLE], None, "jsonl", io.StringIO(), io.StringIO(), html=out)
     assert status == 1 and out.getvalue().startswith("<!DOCTYPE html>")
@@ -185,9 +185,6 @@ def chromium() -> Chromium:
 def sample_report(tmp_path_factory: pytest.TempPathFactory) -> "tuple[Path, str]":
     """The sample mailbox scanned with the strict policy: the page, and the terminal's
     output (its summary)."""
-    import contextlib
-    import io
-
     page = tmp_path_factory.mktemp("report") / "sample.html"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -308,6 +305,10 @@ def test_filters_search_and_pages(chromium: Chromium, tmp_path: Path) -> None:
     assert all("<m17" in r.find(class_="from").text for r in rows)
     total, _ = shown("q=ceo%40bank.example")  # the shadow address is searched
     assert total == 125
+    total, _ = shown("date=2026-11-02")  # what a click on the day's bar shows
+    assert total == len([n for n in range(240) if n % 3 == 1]) == 80
+    total, rows = shown("date=none&verdict=VALID")  # the "no date" bar's valid part
+    assert total == 5 and all(r.find(class_="date").text == "no date" for r in rows)
     dom = chromium.dom(page)
     labels = [t.text for t in dom.by_id("chart-time").find_all("text")]
     assert {"2026-11-01", "2026-11-02", "2026-11-03", "no date"} <= set(labels)
