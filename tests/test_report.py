@@ -162,6 +162,16 @@ def test_an_unwritable_html_path_is_a_usage_error(
     assert "cannot write" in capsys.readouterr().err
 
 
+def test_html_and_output_cannot_be_one_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["scan", "--output", str(tmp_path / "r"), "--html", str(tmp_path / "r"), str(SAMPLE)])
+    assert exit.value.code == 2
+    assert "--html and --output name the same file" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_the_report_is_written_by_run() -> None:
     """``run(html=...)`` alone, as a program embedding the scan calls it."""
     out = io.StringIO()

@@ -134,6 +134,12 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # A report kept in a file is read later, whole: a terminal's width would cut it.
         width=0 if args.width is None and args.output is not None else args.width,
     )
+    if (
+        args.html is not None
+        and args.output is not None
+        and args.html.resolve() == args.output.resolve()
+    ):
+        parser.error("--html and --output name the same file")
     with contextlib.ExitStack() as opened:
         # Both files are opened before the scan starts: a path that cannot be written is
         # a usage error, not a long scan lost at its end.
