@@ -143,13 +143,13 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as opened:
         # Both files are opened before the scan starts: a path that cannot be written is
         # a usage error, not a long scan lost at its end.
-        out, html = (
-            None if path is None else opened.enter_context(_open_for_writing(parser, path, newline))
-            for path, newline in (
-                (args.output, "" if args.format == "csv" else None),
-                (args.html, None),
-            )
-        )
+        out: Optional[IO[str]] = None
+        html: Optional[IO[str]] = None
+        if args.output is not None:
+            newline = "" if args.format == "csv" else None
+            out = opened.enter_context(_open_for_writing(parser, args.output, newline))
+        if args.html is not None:
+            html = opened.enter_context(_open_for_writing(parser, args.html, None))
         return scan.run(args.paths, policy, args.format, out=out, html=html, **options)
 
 
