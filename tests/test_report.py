@@ -221,6 +221,8 @@ def test_the_counts_are_the_terminal_summary_s(
     assert {k: counts[f"code:{k}"] for k in summary["finding codes"]} == summary["finding codes"]
     assert len([k for k in counts if k.startswith("code:")]) == len(summary["finding codes"])
     assert dom.by_id("status").attrs["data-shown"] == "32"
+    filtered = chromium.dom(page, "action=reject")
+    assert filtered.by_id("status").attrs["data-shown"] == str(summary["actions"]["reject"])
 
 
 @pytest.mark.browser
@@ -294,9 +296,12 @@ def test_filters_search_and_pages(chromium: Chromium, tmp_path: Path) -> None:
             b"user%d@example.org" % n if n % 2 else b'"ceo@bank.example" <m%d@mallory.example>' % n
         )
         messages.append(message(sender, date))
-    (tmp_path / "box.mbox").write_bytes(mbox(*messages))
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    (mail / "box.mbox").write_bytes(mbox(*messages))
+    (mail / "notes.txt").write_text("not mail\n", encoding="utf-8")
     page = tmp_path / "report.html"
-    assert main(["scan", "--format", "jsonl", "--html", str(page), str(tmp_path)]) == 1
+    assert main(["scan", "--format", "jsonl", "--html", str(page), str(mail)]) == 1
 
     def shown(fragment: str) -> "tuple[int, List[Element]]":
         dom = chromium.dom(page, fragment)
@@ -319,9 +324,15 @@ def test_filters_search_and_pages(chromium: Chromium, tmp_path: Path) -> None:
     assert total == len([n for n in range(240) if n % 3 == 1]) == 80
     total, rows = shown("date=none&verdict=VALID")  # the "no date" bar's valid part
     assert total == 5 and all(r.find(class_="date").text == "no date" for r in rows)
+    total, rows = shown("order=worst&page=2")  # 125 deceptive first, then 125 valid
+    assert [r.attrs["data-verdict"] for r in rows] == ["DECEPTIVE"] * 25 + ["VALID"] * 75
     dom = chromium.dom(page)
     labels = [t.text for t in dom.by_id("chart-time").find_all("text")]
     assert {"2026-11-01", "2026-11-02", "2026-11-03", "no date"} <= set(labels)
+    assert dom.find(data_count="skipped").text == "1"
+    assert dom.find(data_count="skipped:not mail").text == "1"
+    (skipped,) = dom.by_id("skipped").find_all("tr")
+    assert skipped.find(class_="where").text.endswith("notes.txt")
 
 
 @pytest.mark.browser
