@@ -29,10 +29,11 @@ date (``From a@b Mon Nov  2 09:00:00 2026``): a body line ``From here on...`` th
 writer did not quote as ``>From`` does not split a message.
 
 Evidence. Each message gives one ``Evidence`` record, built by ``evidence`` alone; the
-table, JSON Lines and CSV writers only render it. It holds the verdict, the policy's
-action and reasons, and every checked field (From, Sender, Reply-To, Resent-From) as
-written, with its mailboxes, findings and shadow addresses (spans are byte offsets into
-the field's value), and the header block's own findings (spans into the message).
+table, JSON Lines and CSV writers and the HTML report (``report.py``) only render it. It
+holds the verdict, the policy's action and reasons, and every checked field (From,
+Sender, Reply-To, Resent-From) as written, with its mailboxes, findings and shadow
+addresses (spans are byte offsets into the field's value), the header block's own
+findings (spans into the message) and its Date field as written.
 Without a policy the action is ``report``. Text bound for a terminal or a CSV file goes
 through ``visible``: a control character, a bidi control or any other character that
 does not print is shown as an escape (``\\x00``, ``\\u202e``), never written raw.
