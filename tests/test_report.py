@@ -366,3 +366,16 @@ def test_a_long_header_excerpt_loses_its_middle(tmp_path: Path) -> None:
     ((label, excerpt),) = data["rows"][0][11][1]  # type: ignore[index]
     assert strings[label].startswith("header ") and " line-too-long (invalid): " in strings[label]
     assert excerpt == "a" * 150 + "\u2026" + "z" * 150
+
+
+def test_a_long_from_value_is_elided_above_its_carets(tmp_path: Path) -> None:
+    name = "Bank " + "x" * 2000
+    value = f'"{name}" <ceo@bank.example>'
+    (tmp_path / "a.eml").write_bytes(message(value.encode()))
+    page = tmp_path / "report.html"
+    assert main(["scan", "--html", str(page), str(tmp_path / "a.eml")]) == 1
+    (row,) = embedded(page)["rows"]  # type: ignore[misc]
+    assert row[5] == value[:150] + "\u2026" + value[-150:]
+    assert row[6] == name[:150] + "\u2026" + name[-150:]
+    ((_, line, _),) = row[11][0]  # explain()'s value line: the whole value
+    assert line == " " + value

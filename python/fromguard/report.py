@@ -58,7 +58,7 @@ __all__ = ["CHART_BARS", "HtmlReport"]
 CHART_BARS = 15
 """The most bars the sender-domain and finding-code charts draw (the tables list all codes)."""
 
-_EXCERPT_MOST = 300
+_SHOWN_MOST = 300  # characters of a headline value or an excerpt; the carets show it all
 _CARET_LINE = re.compile(r"( *)(\^*)(.*)", re.DOTALL)
 
 
@@ -87,7 +87,7 @@ class HtmlReport:
         if self.only_flagged and not item.flagged:
             return
         author = item.author
-        shown_from = None if author is None else visible(author.text.strip(" \t"))
+        shown_from = None if author is None else visible(_elided(author.text.strip(" \t")))
         name, address = item.display_name, item.address
         self.rows.append(
             [
@@ -97,7 +97,7 @@ class HtmlReport:
                 self._string(item.action_name),
                 when,
                 shown_from,
-                None if name is None else visible(name),
+                None if name is None else visible(_elided(name)),
                 None if address is None else visible(address),
                 [self._string(code) for code in item.codes],
                 [self._string(reason) for reason in item.reasons],
@@ -189,12 +189,18 @@ class HtmlReport:
 
 def _shown_excerpt(excerpt: bytes) -> str:
     """The text a header-block finding spans, as the table shows it (white space alone
-    escaped, or it would not show), its middle elided past _EXCERPT_MOST characters (a
-    line too long can be the whole message)."""
-    text = excerpt.decode("utf-8", "backslashreplace")
-    if len(text) > _EXCERPT_MOST:
-        text = text[: _EXCERPT_MOST // 2] + "\u2026" + text[-_EXCERPT_MOST // 2 :]
+    escaped, or it would not show), its middle elided (a line too long can be the whole
+    message)."""
+    text = _elided(excerpt.decode("utf-8", "backslashreplace"))
     return visible(text) if text.strip() else "".join(map(_escape, text))
+
+
+def _elided(text: str) -> str:
+    """``text`` with its middle elided past _SHOWN_MOST characters: a From value or a
+    display name can be 60 KB, and the list shows it above the carets, which show it all."""
+    if len(text) <= _SHOWN_MOST:
+        return text
+    return text[: _SHOWN_MOST // 2] + "\u2026" + text[-_SHOWN_MOST // 2 :]
 
 
 @functools.lru_cache(maxsize=4096)  # explain() is pure Python; a sender's value recurs
