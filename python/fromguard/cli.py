@@ -13,11 +13,12 @@ honest mail looks like), 1 for ``DECEPTIVE`` and ``INVALID``, 2 for a usage erro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import IO, Any, Dict, List, Optional, Sequence, Union
 
 import fromguard
 
@@ -86,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--output", type=Path, help="write the report here instead of stdout")
     scan.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="also write a self-contained HTML report here: the summary, charts and a "
+        "filterable, searchable list of the messages with their findings",
+    )
+    scan.add_argument(
         "--only-flagged",
         action="store_true",
         help="report only flagged messages (the summary still counts every one)",
@@ -126,15 +134,32 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # A report kept in a file is read later, whole: a terminal's width would cut it.
         width=0 if args.width is None and args.output is not None else args.width,
     )
-    if args.output is None:
-        return scan.run(args.paths, policy, args.format, **options)
-    newline = "" if args.format == "csv" else None
+    if (
+        args.html is not None
+        and args.output is not None
+        and args.html.resolve() == args.output.resolve()
+    ):
+        parser.error("--html and --output name the same file")
+    with contextlib.ExitStack() as opened:
+        # Both files are opened before the scan starts: a path that cannot be written is
+        # a usage error, not a long scan lost at its end.
+        out: Optional[IO[str]] = None
+        html: Optional[IO[str]] = None
+        if args.output is not None:
+            newline = "" if args.format == "csv" else None
+            out = opened.enter_context(_open_for_writing(parser, args.output, newline))
+        if args.html is not None:
+            html = opened.enter_context(_open_for_writing(parser, args.html, None))
+        return scan.run(args.paths, policy, args.format, out=out, html=html, **options)
+
+
+def _open_for_writing(
+    parser: argparse.ArgumentParser, path: Path, newline: Optional[str]
+) -> IO[str]:
     try:
-        out = open(args.output, "w", encoding="utf-8", newline=newline)
+        return open(path, "w", encoding="utf-8", newline=newline)
     except OSError as error:
-        parser.error(f"cannot write {args.output}: {error.strerror or error}")
-    with out:
-        return scan.run(args.paths, policy, args.format, out=out, **options)
+        parser.error(f"cannot write {path}: {error.strerror or error}")
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

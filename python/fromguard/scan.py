@@ -29,10 +29,11 @@ date (``From a@b Mon Nov  2 09:00:00 2026``): a body line ``From here on...`` th
 writer did not quote as ``>From`` does not split a message.
 
 Evidence. Each message gives one ``Evidence`` record, built by ``evidence`` alone; the
-table, JSON Lines and CSV writers only render it. It holds the verdict, the policy's
-action and reasons, and every checked field (From, Sender, Reply-To, Resent-From) as
-written, with its mailboxes, findings and shadow addresses (spans are byte offsets into
-the field's value), and the header block's own findings (spans into the message).
+table, JSON Lines and CSV writers and the HTML report (``report.py``) only render it. It
+holds the verdict, the policy's action and reasons, and every checked field (From,
+Sender, Reply-To, Resent-From) as written, with its mailboxes, findings and shadow
+addresses (spans are byte offsets into the field's value), the header block's own
+findings (spans into the message) and its Date field as written.
 Without a policy the action is ``report``. Text bound for a terminal or a CSV file goes
 through ``visible``: a control character, a bidi control or any other character that
 does not print is shown as an escape (``\\x00``, ``\\u202e``), never written raw.
@@ -49,6 +50,8 @@ import bz2
 import collections
 import csv
 import dataclasses
+import datetime
+import email.utils
 import functools
 import gzip
 import io
@@ -60,6 +63,7 @@ import shutil
 import stat
 import sys
 import time
+import typing
 import unicodedata
 from pathlib import Path
 from typing import (
@@ -80,6 +84,9 @@ from typing import (
 from ._errors import Failure
 from ._model import Finding, HeaderField, Mailbox, MessageCheck, Severity, Shadow, Verdict
 from .policy import Action, Policy
+
+if typing.TYPE_CHECKING:  # report.py imports this module: at run time it is imported late
+    from .report import HtmlReport
 
 __all__ = [
     "CSV_COLUMNS",
@@ -174,7 +181,8 @@ class Evidence:
     ``action`` is None without a policy (the scan only reports); ``codes`` are every
     code reported, past the findings limit too; ``header_findings`` are the header
     block's own (spans into the raw message, whose bytes ``header_excerpts`` holds for
-    each of them)."""
+    each of them); ``date_value`` is the first Date field's value as written (None: no
+    Date field), and ``date`` its time."""
 
     path: str
     number: Optional[int]
@@ -185,6 +193,7 @@ class Evidence:
     fields: Tuple[FieldEvidence, ...]
     header_findings: Tuple[Finding, ...]
     header_excerpts: Tuple[bytes, ...]
+    date_value: Optional[bytes] = None
 
     @property
     def author(self) -> Optional[FieldEvidence]:
@@ -202,6 +211,21 @@ class Evidence:
         """The display name of the From field's first mailbox, decoded."""
         author = self.author
         return author.mailboxes[0].display_name if author and author.mailboxes else None
+
+    @property
+    def date(self) -> Optional[datetime.datetime]:
+        """The Date field's time in UTC, or None: the date is the sender's claim, and a
+        missing or unparsable one is common (one without a zone, ``-0000``, is read as
+        UTC). Parsed when asked for: only some reports show it."""
+        if self.date_value is None:
+            return None
+        try:
+            date = email.utils.parsedate_to_datetime(self.date_value.decode("ascii", "replace"))
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=datetime.timezone.utc)
+            return date.astimezone(datetime.timezone.utc)
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
 
     @property
     def flagged(self) -> bool:
@@ -287,7 +311,19 @@ def evidence(
         tuple(FieldEvidence.of(field) for field in check.fields),
         check.findings,
         tuple(raw[f.start : f.end] for f in check.findings),
+        _date_value(raw),
     )
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_DATE_FIELD = re.compile(rb"(?im)^date[ \t]*:(.*(?:\r?\n[ \t].*)*)")
+
+
+def _date_value(raw: bytes) -> Optional[bytes]:
+    """The value of the header block's first Date field, folds included."""
+    end = _HEADER_END.search(raw)
+    field = _DATE_FIELD.search(raw, 0, len(raw) if end is None else end.start())
+    return None if field is None else field.group(1)
 
 
 def check(policy: Optional[Policy], path: str, number: Optional[int], raw: bytes) -> Evidence:
@@ -937,11 +973,12 @@ def run(
     only_flagged: bool = False,
     fail_on_skipped: bool = False,
     width: Optional[int] = None,
+    html: Optional[IO[str]] = None,
 ) -> int:
     """Scan ``paths`` and write the report to ``out``, what was skipped to ``err``;
     returns the exit status. Without ``policy`` the scan reports and decides nothing.
     ``width``: the table's width in columns (None: the terminal's, 0: no limit; at
-    least MIN_WIDTH)."""
+    least MIN_WIDTH). ``html``: where to write the HTML report too (``report.py``)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     status = EXIT_CLEAN
@@ -1002,6 +1039,11 @@ def run(
         progress = _Progress(err, total)
 
     tally = Tally()
+    page: Optional[HtmlReport] = None
+    if html is not None:
+        from .report import HtmlReport
+
+        page = HtmlReport(html, only_flagged)
     for source in sources:
         name = show_path(source.path)
         for message in _messages(source, skipped):
@@ -1019,6 +1061,8 @@ def run(
             if item is None:
                 continue
             tally.add(item)
+            if page is not None:
+                page.add(item)
             if only_flagged and not item.flagged:
                 continue
             if progress is not None and out.isatty():
@@ -1031,6 +1075,9 @@ def run(
     text = summary(tally, skipped, len(sources), policy is not None)
     (out if fmt == "table" else err).write(text)
     out.flush()
+    if page is not None:
+        paths_shown = [show_path(path) for path in paths]
+        page.finish(tally, skipped, len(sources), paths_shown, policy is not None)
     if status == EXIT_CLEAN and skipped and fail_on_skipped:
         status = EXIT_ERROR
     if status == EXIT_CLEAN and tally.flagged:
