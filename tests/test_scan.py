@@ -398,6 +398,15 @@ def test_no_control_character_is_written_raw(
 # -- Formats and summary --------------------------------------------------------------
 
 
+def test_jsonl_gives_the_date_in_utc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dated = b"Date: Mon, 02 Nov 2026 09:00:00 +0100\n" + INVALID
+    (tmp_path / "dated.eml").write_bytes(dated)
+    (tmp_path / "garbled.eml").write_bytes(b"Date: someday\n" + INVALID)
+    _, out, _ = scan(capsys, "--format", "jsonl", str(tmp_path))
+    dates = {Path(r["path"]).name: r["date"] for r in map(json.loads, out.splitlines())}
+    assert dates == {"dated.eml": "2026-11-02T08:00:00+00:00", "garbled.eml": None}
+
+
 def test_jsonl_fields_and_summary_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -412,6 +421,7 @@ def test_jsonl_fields_and_summary_on_stderr(
     assert row["reasons"] == []
     assert row["from_value"] == " Bank <ceo@bank.example> <m@mallory.example>"
     assert (row["display_name"], row["address"]) == ("Bank", "ceo@bank.example")
+    assert row["date"] is None  # no Date field
     assert {"field": "From", "code": "text-after-address", "severity": "invalid"}.items() <= (
         next(f for f in row["findings"] if f["code"] == "text-after-address").items()
     )

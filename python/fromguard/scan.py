@@ -259,6 +259,7 @@ class Evidence:
             "action": self.action_name,
             "reasons": list(self.reasons),
             "codes": list(self.codes),
+            "date": None if self.date is None else self.date.isoformat(),
             "from_value": None if author is None else author.text,
             "display_name": self.display_name,
             "address": self.address,
