@@ -821,7 +821,7 @@ class Policy:
             headers = added if add_headers else ()
             warning = self._warning_for(check) if action is Action.WARN else None
             try:
-                rewritten = _mime.rewrite(raw, headers, warning)
+                rewritten = _mime.rewrite(raw, headers, warning, body_only=not add_headers)
             except Exception as error:  # a bug in the rewrite must not lose the message
                 if warning is None:
                     raise
