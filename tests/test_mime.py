@@ -14,7 +14,10 @@ import base64
 import email
 import email.message
 import email.policy
+import json
 import re
+import subprocess
+import sys
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -23,9 +26,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fromguard._mime import Rewrite, WarningText, html_block, rewrite
+from fromguard._mime import (
+    BODY_TAG_LIMIT,
+    HTML_HEAD_LIMIT,
+    MAX_DEPTH,
+    MAX_PARTS,
+    MAX_WARNED_PARTS,
+    Rewrite,
+    WarningText,
+    html_block,
+    rewrite,
+)
 
 MESSAGES = Path(__file__).parent / "data" / "messages"
+README = Path(__file__).resolve().parent.parent / "README.md"
 CAUTION = "Caution: the sender's address of this message could not be verified as shown."
 DEFAULT = WarningText(CAUTION, CAUTION)
 GERMAN = WarningText("Achtung: Absender nicht überprüft.", "Achtung: Absender nicht uberpruft.")
@@ -810,3 +824,115 @@ def test_part_limits(subtype: bytes, shape: bytes, note: str) -> None:
     how = "" if subtype == b"mixed" else ", the message wrapped in multipart/mixed"
     assert result.notes == (note + ": warning added as a new first text part" + how,)
     assert reader_texts(result.message)[0] == DEFAULT.text + "\n"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        b"<html><head>" + b"<p>x</p>" * (HTML_HEAD_LIMIT // 8) + b"</head><body>Text</body>",
+        b'<html><body class="' + b"x" * BODY_TAG_LIMIT + b'">Text</body>',
+    ],
+    ids=["body tag past the search limit", "body tag longer than its limit"],
+)
+def test_a_body_tag_past_its_limits_puts_the_block_first(html: bytes) -> None:
+    raw = b"From: x@y.example\nContent-Type: text/html; charset=utf-8\n\n" + html + b"\n"
+    result = rewrite(raw, (), DEFAULT)
+    assert result.notes == ()
+    assert decoded_text(leaves(result.message, email.policy.default)[0]).startswith(
+        html_block(DEFAULT.text) + "\n<html>"
+    )
+
+
+def readme_rewrite_limits() -> Dict[str, Tuple[str, str]]:
+    """The README's table of the rewrite's limits: limit -> (value, what happens past it)."""
+    rows: Dict[str, Tuple[str, str]] = {}
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index("| limit | value | past it | why |") + 2  # after the separator
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        limit, value, past, _ = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[limit] = (value, past)
+    return rows
+
+
+def test_the_readme_documents_the_rewrite_limits() -> None:
+    own_part = "`: a part of its own"
+    first = "the HTML block goes first in the part"
+    assert readme_rewrite_limits() == {
+        "MIME nesting": (str(MAX_DEPTH), f"`MIME nesting deeper than {MAX_DEPTH}{own_part}"),
+        "MIME parts": (str(MAX_PARTS), f"`more than {MAX_PARTS} MIME parts{own_part}"),
+        "warned text parts": (
+            str(MAX_WARNED_PARTS),
+            f"`more than {MAX_WARNED_PARTS} text parts for the warning{own_part}",
+        ),
+        "body tag search": (f"{HTML_HEAD_LIMIT >> 20} MiB", first),
+        "body tag length": (f"{BODY_TAG_LIMIT >> 10} KiB", first),
+    }
+
+
+# -- Memory (issue 17: at most twice a message's size beyond it, released after) ---------
+
+MEMORY_PROBE = """
+import base64, gc, json, sys, tracemalloc
+import fromguard
+
+SIZE = 20_000_000
+HEAD = b'From: "ceo@bank.example" <m@mallory.example>\\r\\nMIME-Version: 1.0\\r\\n'
+
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) * 1024 for l in status if l.startswith("VmRSS:"))
+
+def lines(data):
+    return base64.encodebytes(data).replace(b"\\n", b"\\r\\n")
+
+attachment = HEAD + (
+    b'Content-Type: multipart/mixed; boundary="b"\\r\\n\\r\\n'
+    b"--b\\r\\nContent-Type: text/plain\\r\\n\\r\\nSee the file.\\r\\n"
+    b"--b\\r\\nContent-Type: application/octet-stream\\r\\n"
+    b"Content-Transfer-Encoding: base64\\r\\n\\r\\n" + lines(b"\\x00\\x01" * (SIZE * 3 // 8))
+    + b"--b--\\r\\n"
+)
+html = b"<html><body>" + b"Verify your account. " * (SIZE * 3 // 84) + b"</body></html>"
+base64_html = HEAD + (
+    b"Content-Type: text/html; charset=utf-8\\r\\nContent-Transfer-Encoding: base64\\r\\n\\r\\n"
+    + lines(html)
+)
+quoted_printable = HEAD + (
+    b"Content-Type: text/html; charset=utf-8\\r\\n"
+    b"Content-Transfer-Encoding: quoted-printable\\r\\n\\r\\n<html><body>\\r\\n"
+    + b"<p class=3D\\"x\\">caf=C3=A9 verify</p>=\\r\\n" * (SIZE // 40)
+)
+policy = fromguard.Policy.exchange()
+policy.process(HEAD + b"\\r\\nwarm-up\\r\\n")
+peaks = {}
+for name, raw in [("attachment", attachment), ("base64", base64_html), ("qp", quoted_printable)]:
+    gc.collect()
+    tracemalloc.start()
+    held = tracemalloc.get_traced_memory()[0]
+    outcome = policy.process(raw)
+    peaks[name] = (tracemalloc.get_traced_memory()[1] - held) / len(raw)
+    tracemalloc.stop()
+    assert outcome.action.name == "WARN" and not outcome.notes, outcome.notes
+    del outcome
+del base64_html, quoted_printable
+gc.collect()
+start = rss()
+for _ in range(100):
+    policy.process(attachment)
+gc.collect()
+print(json.dumps({"peaks": peaks, "start": start, "end": rss()}))
+"""
+
+
+def test_memory_of_20_mb_messages() -> None:
+    """A fresh interpreter: warning a 20 MB message allocates at most twice its size
+    beyond it, result included (``tracemalloc``), and after 100 such messages the
+    resident memory is back within 20 MB of where it started."""
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, check=True
+    )
+    figures = json.loads(result.stdout)
+    assert all(peak <= 2.0 for peak in figures["peaks"].values()), figures
+    assert figures["end"] - figures["start"] <= 20_000_000, figures

@@ -88,7 +88,8 @@ _READ_FIELDS = frozenset(
 _EMPTY_LINE = re.compile(rb"\n\r?\n")
 _MBOX_FROM_FIELD = re.compile(rb"From [ \t]*:")  # a field named From, not an mbox line
 
-_BODY_OPEN = re.compile(rb"<body[>/ \t\r\n\f]", re.IGNORECASE)
+_BODY_OPEN = re.compile(rb"<body[>/ \t\r\n\f]")  # searched in lowered text: fast
+_BODY_SEARCH_WINDOW = 4096
 _TAG_REST = re.compile(rb"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""")
 
 _QP_FIRST_CHUNK = 2048
@@ -96,6 +97,7 @@ _QP_FIRST_CHUNK = 2048
 
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BASE64_SPACE = b" \t\r\n\x0b\x0c"
+_BASE64_PIECE = 1 << 20
 _SPACE_RUN = re.compile(rb"[ \t\r\n\x0b\x0c]*")
 _BASE64_FIRST_LINES = 64
 """Lines of a base64 HTML part decoded first (the ``<body>`` search)."""
@@ -123,7 +125,8 @@ class _Entity(NamedTuple):
     """One MIME entity inside the raw message: ``raw[start:body_start]`` is its header
     block with the empty line, ``raw[body_start:end]`` its body. ``has_body`` is false when
     no empty line ends the header block (then ``body_start == end``). ``fields`` are the
-    spans ``(start, end, lowercase name)`` of its header fields, each with its line end."""
+    spans ``(start, end, lowercase name)`` of its header fields, each with its line end.
+    ``ctype`` and ``disposition`` are what ``headers`` says, read once."""
 
     start: int
     body_start: int
@@ -132,6 +135,8 @@ class _Entity(NamedTuple):
     headers: Message
     has_body: bool
     fields: Tuple[Tuple[int, int, bytes], ...]
+    ctype: str
+    disposition: Optional[str]
 
 
 class _Unwritable(Exception):
@@ -262,10 +267,11 @@ def _entity(
     for field_start, field_end, name in fields:
         if name in _READ_FIELDS:
             headers.set_raw(*_field_value(raw[field_start:field_end]))
+    ctype, disposition = headers.get_content_type(), headers.get_content_disposition()
     if not has_body:
-        return _Entity(start, end, end, eol, headers, False, fields)
+        return _Entity(start, end, end, eol, headers, False, fields, ctype, disposition)
     body_start = raw.find(b"\n", empty, end) + 1
-    return _Entity(start, body_start, end, eol, headers, True, fields)
+    return _Entity(start, body_start, end, eol, headers, True, fields, ctype, disposition)
 
 
 def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], ...]:
@@ -337,11 +343,11 @@ class _Reader:
         return found
 
     def _targets(self, entity: _Entity, depth: int) -> List[_Entity]:
-        ctype = entity.headers.get_content_type()
+        ctype = entity.ctype
         if ctype in _UNTOUCHABLE:
             self.notes.append(_UNTOUCHABLE[ctype])
             return []
-        if entity.headers.get_content_disposition() == "attachment":
+        if entity.disposition == "attachment":
             return []
         if ctype in ("text/plain", "text/html"):
             return [entity]
@@ -360,9 +366,9 @@ class _Reader:
             root = _related_root(self.children(entity), entity.headers.get_param("start"))
             return [] if root is None else self._targets(root, depth + 1)
         for child in self.children(entity):
-            if child.headers.get_content_disposition() == "attachment":
+            if child.disposition == "attachment":
                 continue
-            child_type = child.headers.get_content_type()
+            child_type = child.ctype
             if (
                 child_type in ("text/plain", "text/html")
                 or child_type in _UNTOUCHABLE
@@ -377,10 +383,10 @@ class _Reader:
         delimiter ends the last part at the body's end."""
         raw = self.raw
         delimiter = _delimiter(entity)
-        digest = entity.headers.get_content_type() == "multipart/digest"
+        digest = entity.ctype == "multipart/digest"
         line = self.delimiter_line(delimiter, entity.body_start, entity.end)
         if line is None or line[2]:
-            ctype = _shown(entity.headers.get_content_type())
+            ctype = _shown(entity.ctype)
             raise _Unwritable(f"malformed MIME: {ctype} whose boundary never occurs")
         while line is not None and not line[2]:
             self.parts += 1
@@ -389,7 +395,7 @@ class _Reader:
             part_start = line[1]
             empty = self.header_end(part_start, entity.end)
             child = _entity(raw, part_start, entity.end, entity.eol, digest, empty)
-            if child.headers.get_content_type().startswith("multipart/"):
+            if child.ctype.startswith("multipart/"):
                 yield child  # read up to the parent's end (see the class)
             following = self.delimiter_line(delimiter, part_start, entity.end)
             part_end = entity.end if following is None else following[0]
@@ -397,7 +403,7 @@ class _Reader:
                 part_end -= 1
                 if part_end > part_start and raw[part_end - 1] == 0x0D:
                     part_end -= 1
-            if not child.headers.get_content_type().startswith("multipart/"):
+            if not child.ctype.startswith("multipart/"):
                 if child.has_body and child.body_start <= part_end:
                     yield child._replace(end=part_end)
                 else:  # no empty line before the part ends: no body
@@ -432,7 +438,7 @@ class _Reader:
 
 def _delimiter(entity: _Entity) -> bytes:
     """``--`` and the multipart's boundary; ``_Unwritable`` if it has none usable."""
-    ctype = _shown(entity.headers.get_content_type())
+    ctype = _shown(entity.ctype)
     boundary = entity.headers.get_boundary()
     if not boundary:
         raise _Unwritable(f"malformed MIME: {ctype} without a boundary")
@@ -484,7 +490,7 @@ def _warn_part(raw: bytes, part: _Entity, warning: WarningText, notes: List[str]
     be written there safely."""
     if not part.has_body:
         raise _Unwritable("a text part without a body")
-    is_html = part.headers.get_content_type() == "text/html"
+    is_html = part.ctype == "text/html"
     cte = str(part.headers.get("Content-Transfer-Encoding", "7bit")).strip().lower() or "7bit"
     if cte not in (*_RAW_ENCODINGS, "quoted-printable", "base64"):
         raise _Unwritable(f"a text part in an unknown Content-Transfer-Encoding {_shown(cte)}")
@@ -515,8 +521,8 @@ def _qp_edit(
     text puts it. Only the text before that point is decoded."""
     start, end = part.body_start, part.end
     if is_html:  # the tag is nearly always written as itself: decode up to just past it
-        opening = _BODY_OPEN.search(raw, start, min(end, start + 3 * HTML_HEAD_LIMIT))
-        guess = _QP_FIRST_CHUNK if opening is None else opening.end() - start + 1024
+        opening = _body_open(raw, start, min(end, start + 3 * HTML_HEAD_LIMIT))
+        guess = _QP_FIRST_CHUNK if opening < 0 else opening - start + 1024
     else:
         guess = len(_UTF8_BOM) * 3  # the mark, escaped
     cut = _qp_cut(raw, start, end, start + guess)
@@ -585,14 +591,11 @@ def _base64_edit(
     lines are irregular is ``_Unwritable``: readers decode such bodies in different ways.
     """
     start, end = part.body_start, part.end
-    text = raw[start:end].translate(None, _BASE64_SPACE)
-    payload = text.rstrip(b"=")
-    if len(text) % 4 or len(text) - len(payload) > 2 or payload.translate(None, _BASE64_ALPHABET):
-        raise _Unwritable("a text part whose base64 body does not decode")
-    if not text:
+    length, last_character = _base64_text(raw, start, end)
+    if not length:
         insertion = _insertion(lines, is_html, False, b"\r\n")
         return (start, start, binascii.b2a_base64(insertion, newline=False))
-    layout = _Base64Layout(raw, start, end, text, part.eol)
+    layout = _Base64Layout(raw, start, end, length, last_character, part.eol)
     if is_html:
         count = _BASE64_FIRST_LINES
         while True:
@@ -621,22 +624,50 @@ def _base64_edit(
     return (unit_start, unit_end, layout.eol.join(rows))
 
 
-class _Base64Layout:
-    """The lines of a base64 body whose alphabet text is ``text``: every line ``width``
-    characters but the last, ended by ``eol``, and nothing else between them (checked as
-    far as it is used: ``_Unwritable`` otherwise)."""
+def _base64_text(raw: bytes, start: int, end: int) -> Tuple[int, bytes]:
+    """The length of the text of a base64 body without its white space, and its last
+    character; ``_Unwritable`` unless it decodes strictly (only the alphabet, a length of
+    whole groups, at most two ``=`` at the end). Read in pieces, so that no copy of the
+    whole body is made."""
+    length = equals = 0
+    first_equals = -1
+    last_character = b""
+    for piece_start in range(start, end, _BASE64_PIECE):
+        text = raw[piece_start : min(end, piece_start + _BASE64_PIECE)].translate(
+            None, _BASE64_SPACE
+        )
+        if text.translate(None, _BASE64_ALPHABET + b"="):
+            raise _Unwritable("a text part whose base64 body does not decode")
+        found = text.find(b"=")
+        if found >= 0 and first_equals < 0:
+            first_equals = length + found
+        equals += text.count(b"=")
+        length += len(text)
+        last_character = text[-1:] or last_character
+    if length % 4 or equals > 2 or (equals and first_equals < length - equals):
+        raise _Unwritable("a text part whose base64 body does not decode")
+    return length, last_character
 
-    def __init__(self, raw: bytes, start: int, end: int, text: bytes, eol: bytes) -> None:
+
+class _Base64Layout:
+    """The lines of a base64 body of ``length`` characters besides white space, the last
+    one ``last_character``: every line ``width`` characters but the last, ended by
+    ``eol``, and nothing else between them (checked as far as it is used:
+    ``_Unwritable`` otherwise). One line (no ``eol`` in it) is re-encoded whole."""
+
+    def __init__(
+        self, raw: bytes, start: int, end: int, length: int, last_character: bytes, eol: bytes
+    ) -> None:
         self.raw = raw
         space = _SPACE_RUN.match(raw, start, end)
         assert space is not None  # the pattern matches the empty string
         self.first = space.end()
-        self.last = raw.rfind(text[-1:], self.first, end) + 1
+        self.last = raw.rfind(last_character, self.first, end) + 1
         breaks = raw.count(b"\n", self.first, self.last)
         newline = raw.find(b"\n", self.first, self.last)
         if newline < 0:  # one line: re-encoded whole
             self.eol = eol
-            self.width = len(text)
+            self.width = length
         else:
             self.eol = b"\r\n" if raw[newline - 1] == 0x0D else b"\n"
             self.width = newline + 1 - len(self.eol) - self.first
@@ -644,8 +675,8 @@ class _Base64Layout:
         crs = breaks if self.eol == b"\r\n" else 0
         if (
             self.width % 4
-            or not 0 < len(text) - breaks * self.width <= self.width
-            or self.last - self.first != len(text) + breaks * len(self.eol)
+            or not 0 < length - breaks * self.width <= self.width
+            or self.last - self.first != length + breaks * len(self.eol)
             or raw.count(b"\r", self.first, self.last) != crs
         ):
             raise _Unwritable("a text part whose base64 lines are irregular")
@@ -688,7 +719,7 @@ def _encode_plain(
         except UnicodeError:
             notes.append(f"warning in ASCII: charset {_shown(charset)} cannot represent it")
         else:
-            if not seven_bit or all(byte < 0x80 for line in encoded for byte in line):
+            if not seven_bit or all(line.isascii() for line in encoded):
                 return [*encoded, b""]
             notes.append(f"warning in ASCII: the part is 7bit and {_shown(charset)} needs 8 bits")
     return [*(line.encode("ascii") for line in warning.ascii_text.split("\n")), b""]
@@ -699,7 +730,7 @@ def _encode_html(block: str, codec: Optional[codecs.CodecInfo], seven_bit: bool)
     becomes character references, which HTML readers show as the characters."""
     if codec is not None:
         encoded = codec.encode(block, "xmlcharrefreplace")[0]
-        if not seven_bit or all(byte < 0x80 for byte in encoded):
+        if not seven_bit or encoded.isascii():
             return encoded
     return block.encode("ascii", "xmlcharrefreplace")
 
@@ -730,11 +761,25 @@ def _body_tag_end(content: bytes, start: int, end: int) -> Optional[int]:
     """The offset after the first ``<body ...>`` tag within ``HTML_HEAD_LIMIT`` of
     ``start``, or None if there is none (or it is not closed within ``BODY_TAG_LIMIT``).
     Quoted attribute values may hold ``>``."""
-    tag = _BODY_OPEN.search(content, start, min(end, start + HTML_HEAD_LIMIT))
-    if tag is None:
+    opening = _body_open(content, start, min(end, start + HTML_HEAD_LIMIT))
+    if opening < 0:
         return None
-    rest = _TAG_REST.match(content, tag.end() - 1, min(end, tag.start() + BODY_TAG_LIMIT))
+    rest = _TAG_REST.match(content, opening - 1, min(end, opening - 6 + BODY_TAG_LIMIT))
     return None if rest is None else rest.end()
+
+
+def _body_open(content: bytes, start: int, end: int) -> int:
+    """The offset after ``<body`` and the character that ends the name (any case) of the
+    first such tag in ``content[start:end]``, or -1. Searched in lowered copies, of a
+    first window and then of the rest: a case-blind regular expression reads byte by
+    byte."""
+    window = start
+    for limit in (min(end, start + _BODY_SEARCH_WINDOW), end):
+        found = _BODY_OPEN.search(content[window:limit].lower())
+        if found is not None:
+            return window + found.end()
+        window = max(start, limit - 5)  # a tag cut by the window is found in the next
+    return -1
 
 
 def _warning_part_edits(
@@ -750,7 +795,7 @@ def _warning_part_edits(
     one (not when only the body may change). The note says why and how."""
     eol = top.eol
     part = _warning_part(warning, eol)
-    if top.headers.get_content_type() == "multipart/mixed":
+    if top.ctype == "multipart/mixed":
         try:
             delimiter = _delimiter(top)
             first = _Reader(raw, []).delimiter_line(delimiter, top.body_start, top.end)
