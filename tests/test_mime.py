@@ -866,7 +866,7 @@ def test_the_readme_documents_the_rewrite_limits() -> None:
             str(MAX_WARNED_PARTS),
             f"`more than {MAX_WARNED_PARTS} text parts for the warning{own_part}",
         ),
-        "body tag search": (f"{HTML_HEAD_LIMIT >> 20} MiB", first),
+        "body tag search": (f"{HTML_HEAD_LIMIT >> 10} KiB", first),
         "body tag length": (f"{BODY_TAG_LIMIT >> 10} KiB", first),
     }
 

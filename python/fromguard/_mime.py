@@ -57,7 +57,7 @@ MAX_WARNED_PARTS = 16
 """Text parts that get the warning in place (every alternative of a
 ``multipart/alternative``); more, and the warning gets a part of its own."""
 
-HTML_HEAD_LIMIT = 1 << 20
+HTML_HEAD_LIMIT = 256 << 10
 """Decoded bytes of an HTML part searched for ``<body>``; past it the warning goes first."""
 
 BODY_TAG_LIMIT = 16 << 10
