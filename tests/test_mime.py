@@ -797,8 +797,8 @@ def test_only_the_body_may_change() -> None:
     assert result.message is single
     assert result.warned == 0
     assert result.notes == (
-        "a text part whose base64 body does not decode: warning not added"
-        " (only the body may change)",
+        "a text part whose base64 does not decode strictly, in regular lines: warning not"
+        " added (only the body may change)",
     )
     mixed = nested(40)
     result = rewrite(mixed, (), DEFAULT, body_only=True)
@@ -936,3 +936,18 @@ def test_memory_of_20_mb_messages() -> None:
     figures = json.loads(result.stdout)
     assert all(peak <= 2.0 for peak in figures["peaks"].values()), figures
     assert figures["end"] - figures["start"] <= 20_000_000, figures
+
+
+def test_base64_is_read_only_up_to_the_insertion_point() -> None:
+    """Junk far into a base64 part is not read: the warning goes in place, and it
+    decodes as before after the warning (Python's email skips the stray character)."""
+    raw = build("Dear customer,\n" * 400, "plain", "base64", "utf-8", "\n")
+    assert raw is not None
+    lines = raw.split(b"\n")
+    lines[-20] = lines[-20][:10] + b"!" + lines[-20][10:]
+    damaged = b"\n".join(lines)
+    result = rewrite(damaged, (), DEFAULT)
+    assert (result.notes, result.warned) == ((), 1)
+    assert reader_texts(result.message)[0] in [
+        DEFAULT.text + padding + "\n\n" + "Dear customer,\n" * 400 for padding in ("", " ", "  ")
+    ]

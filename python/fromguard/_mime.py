@@ -97,7 +97,7 @@ _QP_FIRST_CHUNK = 2048
 
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BASE64_SPACE = b" \t\r\n\x0b\x0c"
-_BASE64_PIECE = 1 << 20
+_BAD_BASE64 = "a text part whose base64 does not decode strictly, in regular lines"
 _SPACE_RUN = re.compile(rb"[ \t\r\n\x0b\x0c]*")
 _BASE64_FIRST_LINES = 64
 """Lines of a base64 HTML part decoded first (the ``<body>`` search)."""
@@ -586,16 +586,14 @@ def _base64_edit(
 ) -> Edit:
     """The warning spliced into a base64 part: the line that holds the insertion point is
     decoded, the warning put in (padded with spaces to whole 3-byte groups, so that the
-    lines after keep their bytes) and encoded again at the same line length. A body that
-    does not decode strictly (a character outside the alphabet, bad padding) or whose
-    lines are irregular is ``_Unwritable``: readers decode such bodies in different ways.
-    """
-    start, end = part.body_start, part.end
-    length, last_character = _base64_text(raw, start, end)
-    if not length:
+    lines after keep their bytes) and encoded again at the same line length. Only the
+    lines up to that point are read, and they must decode strictly, in regular lines,
+    else ``_Unwritable``: readers decode such text in different ways. What comes after
+    decodes as it did, after the warning."""
+    layout = _Base64Layout(raw, part.body_start, part.end, part.eol)
+    if layout.lines == 0:
         insertion = _insertion(lines, is_html, False, b"\r\n")
-        return (start, start, binascii.b2a_base64(insertion, newline=False))
-    layout = _Base64Layout(raw, start, end, length, last_character, part.eol)
+        return (part.body_start, part.body_start, binascii.b2a_base64(insertion, newline=False))
     if is_html:
         count = _BASE64_FIRST_LINES
         while True:
@@ -624,75 +622,47 @@ def _base64_edit(
     return (unit_start, unit_end, layout.eol.join(rows))
 
 
-def _base64_text(raw: bytes, start: int, end: int) -> Tuple[int, bytes]:
-    """The length of the text of a base64 body without its white space, and its last
-    character; ``_Unwritable`` unless it decodes strictly (only the alphabet, a length of
-    whole groups, at most two ``=`` at the end). Read in pieces, so that no copy of the
-    whole body is made."""
-    length = equals = 0
-    first_equals = -1
-    last_character = b""
-    for piece_start in range(start, end, _BASE64_PIECE):
-        text = raw[piece_start : min(end, piece_start + _BASE64_PIECE)].translate(
-            None, _BASE64_SPACE
-        )
-        if text.translate(None, _BASE64_ALPHABET + b"="):
-            raise _Unwritable("a text part whose base64 body does not decode")
-        found = text.find(b"=")
-        if found >= 0 and first_equals < 0:
-            first_equals = length + found
-        equals += text.count(b"=")
-        length += len(text)
-        last_character = text[-1:] or last_character
-    if length % 4 or equals > 2 or (equals and first_equals < length - equals):
-        raise _Unwritable("a text part whose base64 body does not decode")
-    return length, last_character
-
-
 class _Base64Layout:
-    """The lines of a base64 body of ``length`` characters besides white space, the last
-    one ``last_character``: every line ``width`` characters but the last, ended by
-    ``eol``, and nothing else between them (checked as far as it is used:
-    ``_Unwritable`` otherwise). One line (no ``eol`` in it) is re-encoded whole."""
+    """The lines of a base64 body as far as they are read: every line ``width``
+    characters of the alphabet but the last, ended by ``eol``, ``=`` only at the end of
+    the last. Checked line range by line range, as they are read (``_Unwritable``
+    otherwise): a part is not read to its end for a warning at its start. One line (no
+    ``eol`` in it) is re-encoded whole."""
 
-    def __init__(
-        self, raw: bytes, start: int, end: int, length: int, last_character: bytes, eol: bytes
-    ) -> None:
+    def __init__(self, raw: bytes, start: int, end: int, eol: bytes) -> None:
         self.raw = raw
         space = _SPACE_RUN.match(raw, start, end)
         assert space is not None  # the pattern matches the empty string
         self.first = space.end()
-        self.last = raw.rfind(last_character, self.first, end) + 1
-        breaks = raw.count(b"\n", self.first, self.last)
+        self.last = _end_of_text(raw, self.first, end)
         newline = raw.find(b"\n", self.first, self.last)
-        if newline < 0:  # one line: re-encoded whole
+        if newline < 0:
             self.eol = eol
-            self.width = length
+            self.width = self.last - self.first
         else:
             self.eol = b"\r\n" if raw[newline - 1] == 0x0D else b"\n"
             self.width = newline + 1 - len(self.eol) - self.first
-        self.lines = breaks + 1
-        crs = breaks if self.eol == b"\r\n" else 0
-        if (
-            self.width % 4
-            or not 0 < length - breaks * self.width <= self.width
-            or self.last - self.first != length + breaks * len(self.eol)
-            or raw.count(b"\r", self.first, self.last) != crs
-        ):
-            raise _Unwritable("a text part whose base64 lines are irregular")
+        step = self.width + len(self.eol)
+        self.lines = 0 if self.last == self.first else (self.last - self.first) // step + 1
+        if self.width % 4 or self.first + (self.lines - 1) * step > self.last:
+            raise _Unwritable(_BAD_BASE64)
 
     def span(self, first_line: int, end_line: int) -> Tuple[int, int]:
         """Where lines ``first_line`` to ``end_line`` (exclusive) are, their last line end
-        left out; checked to start and end at line ends of their own."""
+        left out; checked to hold nothing but those lines."""
         raw, eol, step = self.raw, self.eol, self.width + len(self.eol)
         start = self.first + first_line * step
         end = min(self.first + end_line * step - len(eol), self.last)
+        text = raw[start:end].translate(None, _BASE64_ALPHABET + eol)
+        equals = len(text) if end == self.last and text.strip(b"=") == b"" else 0
         if (
-            raw.count(b"\n", self.first, start) != first_line
+            (text and not 0 < equals <= 2)
+            or raw.count(b"\n", start, end) != end_line - first_line - 1
+            or (equals and raw.find(b"=", start, end) != end - equals)
             or (first_line and raw[start - len(eol) : start] != eol)
             or (end < self.last and raw[end : end + len(eol)] != eol)
         ):
-            raise _Unwritable("a text part whose base64 lines are irregular")
+            raise _Unwritable(_BAD_BASE64)
         return start, end
 
     def decode(self, first_line: int, end_line: int) -> bytes:
@@ -700,7 +670,19 @@ class _Base64Layout:
         try:
             return binascii.a2b_base64(memoryview(self.raw)[start:end])
         except binascii.Error:
-            raise _Unwritable("a text part whose base64 lines are irregular") from None
+            raise _Unwritable(_BAD_BASE64) from None
+
+
+def _end_of_text(raw: bytes, start: int, end: int) -> int:
+    """The offset after the last character of ``raw[start:end]`` that is not white space,
+    found by stripping pieces from the end (white space at the end can be long)."""
+    while end > start:
+        piece = raw[max(start, end - 4096) : end]
+        kept = piece.rstrip(_BASE64_SPACE)
+        end -= len(piece) - len(kept)
+        if kept:
+            break
+    return end
 
 
 def _encode_plain(
