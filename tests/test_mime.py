@@ -34,6 +34,7 @@ from fromguard._mime import (
     MAX_WARNED_PARTS,
     Rewrite,
     WarningText,
+    _parameter,
     html_block,
     rewrite,
 )
@@ -951,3 +952,21 @@ def test_base64_is_read_only_up_to_the_insertion_point() -> None:
     assert reader_texts(result.message)[0] in [
         DEFAULT.text + padding + "\n\n" + "Dear customer,\n" * 400 for padding in ("", " ", "  ")
     ]
+
+
+PIECES = ["text/plain", ";", " ", "\r\n\t", "charset", "boundary", "CHARSET", "=", '"', "'", "\\"]
+PIECES += ["utf-8", "a b", "<x>", "*", "*0", "(c)", ",", "UTF-8", "=_x", "é", "<", ">", '"x"']
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=14))
+def test_parameters_read_as_the_email_package_reads_them(pieces: List[str]) -> None:
+    """The direct reading of simple Content-Type values gives what the email package's
+    get_boundary and get_content_charset give, and anything else is left to them."""
+    headers = email.message.Message()
+    headers.set_raw("Content-Type", "".join(pieces))
+    boundary = _parameter(headers, "boundary", headers.get_boundary)
+    assert boundary == headers.get_boundary()
+    charset = _parameter(headers, "charset", headers.get_content_charset)
+    expected = headers.get_content_charset()
+    assert (charset if charset is None or charset.isascii() else None) == expected
