@@ -81,7 +81,9 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 
 # The email package's reading of a header block (feedparser's headerRE and line breaks).
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
-_FIELD_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+_FIELD = re.compile(
+    rb"([\x21-\x39\x3b-\x7e]*):[^\r\n]*(?:\r\n|\r|\n|\Z)(?:[ \t][^\r\n]*(?:\r\n|\r|\n|\Z))*"
+)
 _READ_FIELDS = frozenset(
     (b"content-type", b"content-transfer-encoding", b"content-disposition", b"content-id")
 )
@@ -282,31 +284,30 @@ def _entity(
 
 
 def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], ...]:
-    """The header fields of ``raw[start:end]`` as the email package reads them: a field
-    line starts a field, a line of white space continues it, ``From `` lines are skipped,
-    and any other line ends the header block (the email package reads a body from it)."""
+    """The ``Content-*`` and ``MIME-Version`` fields of ``raw[start:end]`` as the email
+    package reads the header block: a field line starts a field, lines of white space
+    continue it, ``From `` lines are skipped, and any other line ends the header block
+    (the email package reads a body from it)."""
     fields: List[Tuple[int, int, bytes]] = []
     position = start
-    is_open = False  # whether a continuation line belongs to the last field
     while position < end:
+        field = _FIELD.match(raw, position, end)
+        if field is not None:
+            name = raw[position : field.end(1)].lower()
+            if name.startswith(b"content-") or name == b"mime-version":
+                fields.append((position, field.end(), name))
+            position = field.end()  # (a line starting with ':' is skipped, as it is there)
+            continue
         line = _LINE.match(raw, position, end)
         assert line is not None  # the pattern matches the empty string
         line_end = line.end()
-        if line_end == position or _FIELD_LINE.match(raw, position, end) is None:
+        if line_end == position:
             break
-        if raw[position] in b" \t":
-            if is_open:
-                field_start, _, name = fields[-1]
-                fields[-1] = (field_start, line_end, name)
-        elif raw.startswith(b"From ", position, end):
-            is_open = False
+        if raw.startswith(b"From ", position, end):
             if position > start and line_end >= end:
                 break  # a From line at the end: the email package reads it as the body's
-        else:
-            colon = raw.find(b":", position, line_end)
-            is_open = colon > position
-            if is_open:
-                fields.append((position, line_end, raw[position:colon].lower()))
+        elif raw[position] not in b" \t":  # white space after a skipped line is skipped
+            break
         position = line_end
     return tuple(fields)
 
