@@ -59,7 +59,8 @@ MAX_WARNED_PARTS = 16
 ``multipart/alternative``); more, and the warning gets a part of its own."""
 
 HTML_HEAD_LIMIT = 256 << 10
-"""Decoded bytes of an HTML part searched for ``<body>``; past it the warning goes first."""
+"""Bytes of an HTML part, as written, searched for ``<body>``; past them the warning goes
+first."""
 
 BODY_TAG_LIMIT = 16 << 10
 """Bytes a ``<body ...>`` tag may span; a longer one counts as none."""
@@ -555,14 +556,14 @@ def _qp_edit(
     text puts it. Only the text before that point is decoded."""
     start, end = part.body_start, part.end
     if is_html:  # the tag is nearly always written as itself: decode up to just past it
-        opening = _body_open(raw, start, min(end, start + 3 * HTML_HEAD_LIMIT))
+        opening = _body_open(raw, start, min(end, start + HTML_HEAD_LIMIT))
         guess = _QP_FIRST_CHUNK if opening < 0 else opening - start + 1024
     else:
         guess = len(_UTF8_BOM) * 3  # the mark, escaped
     cut = _qp_cut(raw, start, end, start + guess)
     decoded = binascii.a2b_qp(memoryview(raw)[start:cut])
     if is_html and cut < end and _body_tag_end(decoded, 0, len(decoded)) is None:
-        cut = _qp_cut(raw, start, end, start + 3 * HTML_HEAD_LIMIT)
+        cut = _qp_cut(raw, start, end, start + HTML_HEAD_LIMIT)
         decoded = binascii.a2b_qp(memoryview(raw)[start:cut])
     position = _insert_at(decoded, 0, len(decoded), is_html, codec)
     offset = _qp_offset(raw, start, decoded, position)
@@ -633,7 +634,7 @@ def _base64_edit(
         while True:
             decoded = layout.decode(0, count)
             position = _insert_at(decoded, 0, len(decoded), True, codec)
-            if position or count >= layout.lines or len(decoded) >= HTML_HEAD_LIMIT:
+            if position or count >= layout.lines or len(decoded) * 4 >= HTML_HEAD_LIMIT * 3:
                 break
             count *= 16
     else:
