@@ -6,7 +6,8 @@ hashes and S/MIME signatures for no reason and makes the change impossible to au
 So this module works on the bytes: it reads the MIME structure (the few header fields it
 needs read as the ``email`` package reads them, multipart bodies split at their
 delimiter lines found with ``bytes.find``), decides where the warning goes, and splices
-new bytes in at a few offsets. Every byte outside those insertions is the original's.
+new bytes in at a few offsets. Every byte outside those insertions is the original's
+(but for the Content-* fields of a wrapped message, below, which move to its inner part).
 
 Where the warning goes: the top-level part if it is text/plain or text/html; in a
 ``multipart/alternative`` every text alternative (an HTML one inside
@@ -25,8 +26,8 @@ part whose charset cannot represent the warning gets its ASCII form; an HTML par
 character references instead. Only what the insertion point needs is decoded, with the
 standard library's C codecs (``binascii``).
 
-A text part that cannot be rewritten safely (base64 that does not decode strictly, an
-unknown transfer encoding, a charset that is not ASCII-compatible, nesting or a part
+A text part that cannot be rewritten safely (base64 that does not decode strictly up to
+the insertion point, an unknown transfer encoding, a charset that is not ASCII-compatible, nesting or a part
 count past the limits below, a multipart whose boundary is missing) must not hide the
 warning from a reader who sees that part anyway: the warning then goes into a new first
 text part, in the top-level ``multipart/mixed`` if there is one, else with the whole
