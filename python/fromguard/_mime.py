@@ -63,6 +63,10 @@ HTML_HEAD_LIMIT = 256 << 10
 """Bytes of an HTML part, as written, searched for ``<body>``; past them the warning goes
 first."""
 
+MAX_BASE64_LINE = 998
+"""Longer base64 lines (RFC 2045 allows 76, RFC 5322 998) are not rewritten: a line is
+decoded and encoded whole."""
+
 BODY_TAG_LIMIT = 16 << 10
 """Bytes a ``<body ...>`` tag may span; a longer one counts as none."""
 
@@ -645,16 +649,16 @@ def _base64_edit(
     insertion = _insertion(lines, is_html, position > 0, content_eol)
     per_line = layout.width // 4 * 3
     index = min(position // per_line, layout.lines - 1)
+    unit_start, unit_end = layout.span(index, index + 1)
     unit = layout.decode(index, index + 1)
     inside = position - index * per_line
-    if index < layout.lines - 1:  # spaces end the warning's last line, where no one sees them
+    width = layout.width
+    if unit_end < layout.last:  # spaces end the warning's last line, where no one sees them
         cut = len(insertion) - len(content_eol) * (1 if is_html else 2)
         padding = b" " * (-len(insertion) % 3)
         insertion = insertion[:cut] + padding + insertion[cut:]
     encoded = binascii.b2a_base64(unit[:inside] + insertion + unit[inside:], newline=False)
-    width = layout.width
     rows = [encoded[i : i + width] for i in range(0, len(encoded), width)]
-    unit_start, unit_end = layout.span(index, index + 1)
     return (unit_start, unit_end, layout.eol.join(rows))
 
 
@@ -662,8 +666,7 @@ class _Base64Layout:
     """The lines of a base64 body as far as they are read: every line ``width``
     characters of the alphabet but the last, ended by ``eol``, ``=`` only at the end of
     the last. Checked line range by line range, as they are read (``_Unwritable``
-    otherwise): a part is not read to its end for a warning at its start. One line (no
-    ``eol`` in it) is re-encoded whole."""
+    otherwise): a part is not read to its end for a warning at its start."""
 
     def __init__(self, raw: bytes, start: int, end: int, eol: bytes) -> None:
         self.raw = raw
@@ -678,6 +681,8 @@ class _Base64Layout:
         else:
             self.eol = b"\r\n" if raw[newline - 1] == 0x0D else b"\n"
             self.width = newline + 1 - len(self.eol) - self.first
+        if self.width > MAX_BASE64_LINE:
+            raise _Unwritable(f"a text part with base64 lines over {MAX_BASE64_LINE} octets")
         step = self.width + len(self.eol)
         self.lines = 0 if self.last == self.first else (self.last - self.first) // step + 1
         if self.width % 4 or self.first + (self.lines - 1) * step > self.last:
