@@ -3,10 +3,11 @@
 A gateway must deliver the message it received: re-serialising it with the ``email``
 package rewrites folding, line ends, boundaries and encodings, which breaks DKIM body
 hashes and S/MIME signatures for no reason and makes the change impossible to audit.
-So this module works on the bytes: it reads the MIME structure (each header block is
-parsed with the standard library, the multipart bodies are split by their boundaries
-here), decides where the warning goes, and splices new bytes in at a few offsets. Every
-byte outside those insertions is the original's.
+So this module works on the bytes: it reads the MIME structure (the few header fields it
+needs read as the ``email`` package reads them, multipart bodies split at their
+delimiter lines found with ``bytes.find``), decides where the warning goes, and splices
+new bytes in at a few offsets. Every byte outside those insertions is the original's
+(but for the Content-* fields of a wrapped message, below, which move to its inner part).
 
 Where the warning goes: the top-level part if it is text/plain or text/html; in a
 ``multipart/alternative`` every text alternative (an HTML one inside
@@ -16,30 +17,58 @@ only its main body, the first inline part that can hold text. Attachments never 
 alone: a warning inside them would break the signature or could not be read, and the
 caller is told so in the notes.
 
-Each text part gets the warning in its own Content-Transfer-Encoding (7bit, 8bit and
-binary raw; quoted-printable encoded; base64 decoded, prepended, re-encoded with the
-same line length) and in its own charset, so that a reader sees it and a parser decodes
-it. A plain-text part whose charset cannot represent the warning gets its ASCII form; an
-HTML part gets character references instead.
+Each text part gets the warning in its own Content-Transfer-Encoding and charset, so
+that a reader sees it and a parser decodes it: 7bit, 8bit and binary raw;
+quoted-printable encoded and spliced in where the decoded text puts it; base64 by
+re-encoding only the line that holds the insertion point (the warning padded with up to
+two spaces to whole 3-byte groups, so every later line keeps its bytes). A plain-text
+part whose charset cannot represent the warning gets its ASCII form; an HTML part gets
+character references instead. Only what the insertion point needs is decoded, with the
+standard library's C codecs (``binascii``).
+
+A text part that cannot be rewritten safely (base64 that does not decode strictly up to
+the insertion point, an unknown transfer encoding, a charset that is not ASCII-compatible, nesting or a part
+count past the limits below, a multipart whose boundary is missing) must not hide the
+warning from a reader who sees that part anyway: the warning then goes into a new first
+text part, in the top-level ``multipart/mixed`` if there is one, else with the whole
+message wrapped in a new ``multipart/mixed``; the notes say why and how. A caller that
+may change only the body (a milter) gets no wrapping: the note says the warning was not
+added.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
-import email.parser
 import html
+import re
+import uuid
 from email.message import Message
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from email.utils import unquote
+from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 __all__ = ["Rewrite", "WarningText", "folded_field", "html_block", "rewrite"]
 
-QP_PREFIX = 65536
-"""How much of a quoted-printable HTML part is decoded first to find ``<body>``."""
-
 MAX_DEPTH = 32
 """How deep multiparts are searched for the main body (a message can nest without end)."""
+
+MAX_PARTS = 1000
+"""Delimiter lines read in one message, all multiparts together."""
+
+MAX_WARNED_PARTS = 16
+"""Text parts that get the warning in place (every alternative of a
+``multipart/alternative``); more, and the warning gets a part of its own."""
+
+HTML_HEAD_LIMIT = 256 << 10
+"""Bytes of an HTML part, as written, searched for ``<body>``; past them the warning goes
+first."""
+
+MAX_BASE64_LINE = 998
+"""Longer base64 lines (RFC 2045 allows 76, RFC 5322 998) are not rewritten: a line is
+decoded and encoded whole."""
+
+BODY_TAG_LIMIT = 16 << 10
+"""Bytes a ``<body ...>`` tag may span; a longer one counts as none."""
 
 HTML_STYLE = "border:1px solid #b00000;padding:4px 8px;background:#fff4f4;color:#600000"
 
@@ -56,6 +85,38 @@ _RAW_ENCODINGS = ("7bit", "8bit", "binary")
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 
+# The email package's reading of a header block (feedparser's headerRE and line breaks).
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+_FIELD = re.compile(
+    rb"([\x21-\x39\x3b-\x7e]*):[^\r\n]*(?:\r\n|\r|\n|\Z)(?:[ \t][^\r\n]*(?:\r\n|\r|\n|\Z))*"
+)
+_READ_FIELDS = frozenset(
+    (b"content-type", b"content-transfer-encoding", b"content-disposition", b"content-id")
+)
+
+_EMPTY_LINE = re.compile(rb"\n\r?\n")
+_MBOX_FROM_FIELD = re.compile(rb"From [ \t]*:")  # a field named From, not an mbox line
+
+# A Content-Type parameter the email package reads as written (see _parameter).
+_PARAMETER = re.compile(
+    r';[ \t\r\n]*([A-Za-z0-9_.+-]+)[ \t\r\n]*=[ \t\r\n]*("[^"\\;\r\n]*"|[^";\\ \t\r\n]*)[ \t\r\n]*'
+)
+_SIMPLE_PARAMETERS = re.compile(rf"(?:{_PARAMETER.pattern})*;?[ \t\r\n]*")
+
+_BODY_OPEN = re.compile(rb"<body[>/ \t\r\n\f]")  # searched in lowered text: fast
+_BODY_SEARCH_WINDOW = 4096
+_TAG_REST = re.compile(rb"""[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""")
+
+_QP_FIRST_CHUNK = 2048
+"""Encoded bytes of a quoted-printable part decoded first (the ``<body>`` search)."""
+
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BASE64_SPACE = b" \t\r\n\x0b\x0c"
+_BAD_BASE64 = "a text part whose base64 does not decode strictly, in regular lines"
+_SPACE_RUN = re.compile(rb"[ \t\r\n\x0b\x0c]*")
+_BASE64_FIRST_LINES = 64
+"""Lines of a base64 HTML part decoded first (the ``<body>`` search)."""
+
 
 class WarningText(NamedTuple):
     """The warning to prepend: ``text`` (lines separated by ``\\n``) and ``ascii_text``,
@@ -67,7 +128,8 @@ class WarningText(NamedTuple):
 
 class Rewrite(NamedTuple):
     """The rewritten message, what the caller should know about it (parts left alone and
-    why), and how many text parts received the warning."""
+    why, the warning put in a part of its own and why), and how many parts received the
+    warning."""
 
     message: bytes
     notes: Tuple[str, ...]
@@ -77,7 +139,9 @@ class Rewrite(NamedTuple):
 class _Entity(NamedTuple):
     """One MIME entity inside the raw message: ``raw[start:body_start]`` is its header
     block with the empty line, ``raw[body_start:end]`` its body. ``has_body`` is false when
-    no empty line ends the header block (then ``body_start == end``)."""
+    no empty line ends the header block (then ``body_start == end``). ``fields`` are the
+    spans ``(start, end, lowercase name)`` of its header fields, each with its line end.
+    ``ctype`` and ``disposition`` are what ``headers`` says, read once."""
 
     start: int
     body_start: int
@@ -85,6 +149,13 @@ class _Entity(NamedTuple):
     eol: bytes
     headers: Message
     has_body: bool
+    fields: Tuple[Tuple[int, int, bytes], ...]
+    ctype: str
+    disposition: Optional[str]
+
+
+class _Unwritable(Exception):
+    """A part the warning cannot be written into safely; the message says why."""
 
 
 Edit = Tuple[int, int, bytes]  # replace raw[start:end] by the bytes
@@ -101,10 +172,13 @@ def rewrite(
     raw: bytes,
     headers: Sequence[Tuple[str, str]] = (),
     warning: Optional[WarningText] = None,
+    *,
+    body_only: bool = False,
 ) -> Rewrite:
     """Add ``headers`` (name, value; ASCII, empty values skipped) at the top of the header
     block and, if given, prepend ``warning`` to the main text parts. Without either the
-    message is returned as it is."""
+    message is returned as it is. ``body_only``: the header block must stay as it is (the
+    caller changes fields through its MTA), so the message is never wrapped."""
     notes: List[str] = []
     edits: List[Edit] = []
     top = _top_start(raw)
@@ -118,36 +192,44 @@ def rewrite(
         if not entity.has_body:
             notes.append("message has no body: warning not added")
         else:
-            targets = _targets(raw, entity, notes, 0)
-            for part in targets:
-                edit = _warn_part(raw, part, warning, notes)
-                if edit is not None:
-                    edits.append(edit)
-                    warned += 1
-            if not targets and not notes:
-                notes.append("no text part for the warning")
+            reader = _Reader(raw, notes)
+            try:
+                targets = reader.targets(entity, 0)
+                found = [_warn_part(raw, part, warning, notes) for part in targets]
+            except _Unwritable as error:
+                del notes[:]
+                placed = _warning_part_edits(raw, entity, warning, str(error), notes, body_only)
+                edits.extend(placed)
+                warned = 1 if placed else 0
+            else:
+                edits.extend(found)
+                warned = len(found)
+                if not targets and not notes:
+                    notes.append("no text part for the warning")
     if not edits:
         return Rewrite(raw, tuple(notes), 0)
     return Rewrite(_apply(raw, edits), tuple(notes), warned)
 
 
 def _apply(raw: bytes, edits: List[Edit]) -> bytes:
-    out: List[bytes] = []
+    """The message with the edits made: one copy, the kept stretches read in place."""
+    view = memoryview(raw)
+    out: List[Union[bytes, memoryview]] = []
     position = 0
     for start, end, data in sorted(edits, key=lambda edit: (edit[0], edit[1])):
         if start < position:
             raise AssertionError("overlapping edits")  # a bug here, never the input's
-        out.append(raw[position:start])
+        out.append(view[position:start])
         out.append(data)
         position = end
-    out.append(raw[position:])
+    out.append(view[position:])
     return b"".join(out)
 
 
 def _top_start(raw: bytes) -> int:
     """Where the header block starts: after a leading mbox ``From `` line (the same test
     as the header check), which is storage, not part of the message."""
-    if raw.startswith(b"From ") and not raw[5:].lstrip(b" \t").startswith(b":"):
+    if raw.startswith(b"From ") and _MBOX_FROM_FIELD.match(raw) is None:
         newline = raw.find(b"\n")
         return len(raw) if newline < 0 else newline + 1
     return 0
@@ -175,121 +257,245 @@ def folded_field(name: str, value: str, eol: bytes) -> bytes:
     return eol.join(line.encode("ascii") for line in lines) + eol
 
 
-def _entity(raw: bytes, start: int, end: int, eol: bytes, digest: bool = False) -> _Entity:
-    """The entity in ``raw[start:end]``: its header block ends at the first empty line."""
+def _header_end(raw: bytes, start: int, end: int) -> int:
+    """Where the empty line that ends the header block starts, or -1 if there is none."""
+    if raw.startswith(b"\n", start, end) or raw.startswith(b"\r\n", start, end):
+        return start
+    found = _EMPTY_LINE.search(raw, start, end)
+    return -1 if found is None else found.start() + 1
+
+
+def _entity(
+    raw: bytes, start: int, end: int, eol: bytes, digest: bool = False, empty: Optional[int] = None
+) -> _Entity:
+    """The entity in ``raw[start:end]``: its header block ends at the first empty line
+    (``empty``, where the caller knows it already)."""
     eol = _eol(raw, start, end, eol)
-    parser = email.parser.BytesHeaderParser()  # the compat32 policy: reads, never rewrites
+    if empty is None:
+        empty = _header_end(raw, start, end)
+    has_body = empty >= 0
+    block_end = empty if has_body else end
+    fields = _fields(raw, start, block_end)
+    headers = Message()  # the compat32 policy: reads, never rewrites
+    if digest:
+        headers.set_default_type("message/rfc822")
+    for field_start, field_end, name in fields:
+        if name in _READ_FIELDS:
+            headers.set_raw(*_field_value(raw[field_start:field_end]))
+    ctype, disposition = headers.get_content_type(), headers.get_content_disposition()
+    if not has_body:
+        return _Entity(start, end, end, eol, headers, False, fields, ctype, disposition)
+    body_start = raw.find(b"\n", empty, end) + 1
+    return _Entity(start, body_start, end, eol, headers, True, fields, ctype, disposition)
+
+
+def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], ...]:
+    """The ``Content-*`` and ``MIME-Version`` fields of ``raw[start:end]`` as the email
+    package reads the header block: a field line starts a field, lines of white space
+    continue it, ``From `` lines are skipped, and any other line ends the header block
+    (the email package reads a body from it)."""
+    fields: List[Tuple[int, int, bytes]] = []
     position = start
     while position < end:
-        newline = raw.find(b"\n", position, end)
-        if newline < 0:
+        field = _FIELD.match(raw, position, end)
+        if field is not None:
+            name = raw[position : field.end(1)].lower()
+            if name.startswith(b"content-") or name == b"mime-version":
+                fields.append((position, field.end(), name))
+            position = field.end()  # (a line starting with ':' is skipped, as it is there)
+            continue
+        line = _LINE.match(raw, position, end)
+        assert line is not None  # the pattern matches the empty string
+        line_end = line.end()
+        if line_end == position:
             break
-        if raw[position:newline] in (b"", b"\r"):
-            headers = parser.parsebytes(raw[start:position])
-            if digest:
-                headers.set_default_type("message/rfc822")
-            return _Entity(start, newline + 1, end, eol, headers, True)
-        position = newline + 1
-    headers = parser.parsebytes(raw[start:end])
-    return _Entity(start, end, end, eol, headers, False)
+        if raw.startswith(b"From ", position, end):
+            if position > start and line_end >= end:
+                break  # a From line at the end: the email package reads it as the body's
+        elif raw[position] not in b" \t":  # white space after a skipped line is skipped
+            break
+        position = line_end
+    return tuple(fields)
 
 
-def _targets(raw: bytes, entity: _Entity, notes: List[str], depth: int) -> List[_Entity]:
-    """The text parts of the main body of ``entity`` that should carry the warning."""
-    ctype = entity.headers.get_content_type()
-    if ctype in _UNTOUCHABLE:
-        notes.append(_UNTOUCHABLE[ctype])
-        return []
-    if entity.headers.get_content_disposition() == "attachment":
-        return []
-    if ctype in ("text/plain", "text/html"):
-        return [entity]
-    if not ctype.startswith("multipart/"):
-        return []
-    if depth >= MAX_DEPTH:
-        notes.append(f"MIME nesting deeper than {MAX_DEPTH}: not searched further")
-        return []
-    children = _children(raw, entity, notes)
-    if ctype == "multipart/alternative":
-        found: List[_Entity] = []
-        for child in children:
-            found.extend(_targets(raw, child, notes, depth + 1))
+def _field_value(field: bytes) -> Tuple[str, str]:
+    """A field's name and value as the email package's compat32 policy reads them."""
+    name, _, value = field.decode("ascii", "surrogateescape").partition(":")
+    return name, value.lstrip(" \t").rstrip("\r\n")
+
+
+class _Reader:
+    """Finds the parts that get the warning, counting the delimiter lines it reads.
+
+    Children are read lazily, and a multipart child is read with its parent's end as
+    its own: its end is where the parent's next delimiter line is, and nested multiparts
+    would otherwise have each level search the rest of the message for it."""
+
+    def __init__(self, raw: bytes, notes: List[str]) -> None:
+        self.raw = raw
+        self.notes = notes
+        self.parts = 0
+        self.empty_line = (0, 0, -1)  # (searched from, up to, found): the last search
+
+    def header_end(self, start: int, end: int) -> int:
+        """``_header_end``, remembering the last search: parts without an empty line of
+        their own would each search the rest of the message again."""
+        if self.raw.startswith(b"\n", start, end) or self.raw.startswith(b"\r\n", start, end):
+            return start
+        searched_from, up_to, found = self.empty_line
+        if searched_from <= start and up_to == end and (found < 0 or found > start):
+            return found
+        found = _header_end(self.raw, start, end)
+        self.empty_line = (start, end, found)
         return found
-    if ctype == "multipart/related":
-        root = _related_root(children, entity.headers.get_param("start"))
-        return [] if root is None else _targets(raw, root, notes, depth + 1)
-    for child in children:
-        if child.headers.get_content_disposition() == "attachment":
-            continue
-        child_type = child.headers.get_content_type()
-        if (
-            child_type in ("text/plain", "text/html")
-            or child_type in _UNTOUCHABLE
-            or child_type.startswith("multipart/")
-        ):
-            return _targets(raw, child, notes, depth + 1)
-    return []
 
+    def targets(self, entity: _Entity, depth: int) -> List[_Entity]:
+        """The text parts of the main body of ``entity`` that should carry the warning."""
+        found = self._targets(entity, depth)
+        if len(found) > MAX_WARNED_PARTS:
+            raise _Unwritable(f"more than {MAX_WARNED_PARTS} text parts for the warning")
+        return found
 
-def _related_root(children: List[_Entity], start: object) -> Optional[_Entity]:
-    """The root of a multipart/related (RFC 2387): the part named by ``start``, else the
-    first."""
-    if isinstance(start, str):
-        for child in children:
-            if str(child.headers.get("Content-ID", "")).strip() == start.strip():
-                return child
-    return children[0] if children else None
-
-
-def _children(raw: bytes, entity: _Entity, notes: List[str]) -> List[_Entity]:
-    """The body parts of a multipart (RFC 2046 §5.1.1): between delimiter lines
-    ``--boundary`` at the start of a line; the line break before a delimiter belongs to
-    it, not to the part. A missing close delimiter ends the last part at the body's end."""
-    ctype = entity.headers.get_content_type()
-    boundary = entity.headers.get_boundary()
-    if not boundary:
-        notes.append(f"malformed MIME: {_shown(ctype)} without a boundary")
+    def _targets(self, entity: _Entity, depth: int) -> List[_Entity]:
+        ctype = entity.ctype
+        if ctype in _UNTOUCHABLE:
+            self.notes.append(_UNTOUCHABLE[ctype])
+            return []
+        if entity.disposition == "attachment":
+            return []
+        if ctype in ("text/plain", "text/html"):
+            return [entity]
+        if not ctype.startswith("multipart/"):
+            return []
+        if depth >= MAX_DEPTH:
+            raise _Unwritable(f"MIME nesting deeper than {MAX_DEPTH}")
+        if ctype == "multipart/alternative":
+            found: List[_Entity] = []
+            for child in self.children(entity):
+                found.extend(self._targets(child, depth + 1))
+                if len(found) > MAX_WARNED_PARTS:
+                    break
+            return found
+        if ctype == "multipart/related":
+            root = _related_root(self.children(entity), entity.headers.get_param("start"))
+            return [] if root is None else self._targets(root, depth + 1)
+        for child in self.children(entity):
+            if child.disposition == "attachment":
+                continue
+            child_type = child.ctype
+            if (
+                child_type in ("text/plain", "text/html")
+                or child_type in _UNTOUCHABLE
+                or child_type.startswith("multipart/")
+            ):
+                return self._targets(child, depth + 1)
         return []
-    try:
-        delimiter = b"--" + boundary.encode("ascii")
-    except UnicodeEncodeError:
-        notes.append(f"malformed MIME: {_shown(ctype)} with a non-ASCII boundary")
-        return []
-    lines: List[Tuple[int, int, bool]] = []  # (line start, next line start, close)
-    position = entity.body_start
-    while True:
-        found = raw.find(delimiter, position, entity.end)
-        if found < 0:
-            break
-        newline = raw.find(b"\n", found, entity.end)
-        next_line = entity.end if newline < 0 else newline + 1
-        position = next_line
-        if found > entity.body_start and raw[found - 1] != 0x0A:
-            continue
-        rest = raw[found + len(delimiter) : next_line].rstrip(b"\r\n")
-        if rest.rstrip(b" \t") == b"":
-            lines.append((found, next_line, False))
-        elif rest.startswith(b"--") and rest[2:].rstrip(b" \t") == b"":
-            lines.append((found, next_line, True))
-            break
-    if not lines or lines[0][2]:
-        notes.append(f"malformed MIME: {_shown(ctype)} whose boundary never occurs")
-        return []
-    children: List[_Entity] = []
-    digest = ctype == "multipart/digest"
-    for (_, part_start, close), following in zip(lines, [*lines[1:], None]):
-        if close:
-            break
-        if following is None:
-            part_end = entity.end
-        else:
-            part_end = following[0]
-            if part_end > part_start and raw[part_end - 1] == 0x0A:
+
+    def children(self, entity: _Entity) -> Iterator[_Entity]:
+        """The body parts of a multipart (RFC 2046 §5.1.1), between its delimiter lines;
+        the line break before a delimiter belongs to it, not to the part. A missing close
+        delimiter ends the last part at the body's end."""
+        raw = self.raw
+        delimiter = _delimiter(entity)
+        digest = entity.ctype == "multipart/digest"
+        line = self.delimiter_line(delimiter, entity.body_start, entity.end)
+        if line is None or line[2]:
+            ctype = _shown(entity.ctype)
+            raise _Unwritable(f"malformed MIME: {ctype} whose boundary never occurs")
+        while line is not None and not line[2]:
+            self.parts += 1
+            if self.parts > MAX_PARTS:
+                raise _Unwritable(f"more than {MAX_PARTS} MIME parts")
+            part_start = line[1]
+            empty = self.header_end(part_start, entity.end)
+            child = _entity(raw, part_start, entity.end, entity.eol, digest, empty)
+            if child.ctype.startswith("multipart/"):
+                yield child  # read up to the parent's end (see the class)
+            following = self.delimiter_line(delimiter, part_start, entity.end)
+            part_end = entity.end if following is None else following[0]
+            if following is not None and part_end > part_start and raw[part_end - 1] == 0x0A:
                 part_end -= 1
                 if part_end > part_start and raw[part_end - 1] == 0x0D:
                     part_end -= 1
-        children.append(_entity(raw, part_start, part_end, entity.eol, digest))
-    return children
+            if not child.ctype.startswith("multipart/"):
+                if child.has_body and child.body_start <= part_end:
+                    yield child._replace(end=part_end)
+                else:  # no empty line before the part ends: no body
+                    yield _entity(raw, part_start, part_end, entity.eol, digest)
+            line = following
+
+    def delimiter_line(
+        self, delimiter: bytes, start: int, end: int
+    ) -> Optional[Tuple[int, int, bool]]:
+        """The first delimiter line in ``raw[start:end]`` that starts there or after a line
+        break: (line start, next line start, is the close delimiter); None if none."""
+        raw = self.raw
+        found = start if raw.startswith(delimiter, start, end) else -1
+        while True:
+            if found < 0:
+                found = raw.find(b"\n" + delimiter, start, end)
+                if found < 0:
+                    return None
+                found += 1
+            newline = raw.find(b"\n", found, end)
+            next_line = end if newline < 0 else newline + 1
+            rest = raw[found + len(delimiter) : next_line].rstrip(b"\r\n")
+            if rest.rstrip(b" \t") == b"":
+                return (found, next_line, False)
+            if rest.startswith(b"--") and rest[2:].rstrip(b" \t") == b"":
+                return (found, next_line, True)
+            self.parts += 1  # a line that only starts like one counts too: each costs a search
+            if self.parts > MAX_PARTS:
+                raise _Unwritable(f"more than {MAX_PARTS} MIME parts")
+            start, found = next_line - 1, -1
+
+
+def _delimiter(entity: _Entity) -> bytes:
+    """``--`` and the multipart's boundary; ``_Unwritable`` if it has none usable."""
+    ctype = _shown(entity.ctype)
+    boundary = _parameter(entity.headers, "boundary", entity.headers.get_boundary)
+    if not boundary:
+        raise _Unwritable(f"malformed MIME: {ctype} without a boundary")
+    try:
+        return b"--" + boundary.encode("ascii")
+    except UnicodeEncodeError:
+        raise _Unwritable(f"malformed MIME: {ctype} with a non-ASCII boundary") from None
+
+
+def _parameter(headers: Message, name: str, read: Callable[[], Optional[str]]) -> Optional[str]:
+    """A Content-Type parameter as ``read`` (the email package's ``get_boundary`` or
+    ``get_content_charset``) gives it, read directly from a simple value (``name=value``
+    or ``name="value"`` pairs, no escapes, comments or RFC 2231 parts): the email
+    package parses every parameter and decodes RFC 2231 on each call, a tenth of the
+    rewrite's time. Not simple: ``read()``."""
+    value = headers.get("Content-Type")
+    if not isinstance(value, str):
+        return read()
+    semicolon = value.find(";")
+    if (
+        semicolon < 0
+        or '"' in value[:semicolon]  # quotes decide which semicolons separate
+        or "\\" in value[:semicolon]
+        or _SIMPLE_PARAMETERS.fullmatch(value, semicolon) is None
+        or value[:semicolon].partition("=")[0].strip().lower() == name  # read as one too
+    ):
+        return read()
+    for match in _PARAMETER.finditer(value, semicolon):
+        if match.group(1).lower() == name:
+            found = unquote(unquote(match.group(2)))  # the email package unquotes twice
+            return found.rstrip() if name == "boundary" else found.lower()
+    return None
+
+
+def _related_root(children: Iterator[_Entity], start: object) -> Optional[_Entity]:
+    """The root of a multipart/related (RFC 2387): the part named by ``start``, else the
+    first."""
+    first = next(children, None)
+    if isinstance(start, str) and first is not None:
+        for child in (first, *children):
+            if str(child.headers.get("Content-ID", "")).strip() == start.strip():
+                return child
+    return first
 
 
 def _codec(charset: str, notes: List[str]) -> Optional[codecs.CodecInfo]:
@@ -318,69 +524,206 @@ def _ascii_compatible(codec: codecs.CodecInfo) -> bool:
         return False
 
 
-def _warn_part(raw: bytes, part: _Entity, warning: WarningText, notes: List[str]) -> Optional[Edit]:
-    """The edit that prepends the warning to one text part, or None (with a note)."""
+def _warn_part(raw: bytes, part: _Entity, warning: WarningText, notes: List[str]) -> Edit:
+    """The edit that prepends the warning to one text part; ``_Unwritable`` if it cannot
+    be written there safely."""
     if not part.has_body:
-        notes.append("text part without a body: left untouched")
-        return None
-    is_html = part.headers.get_content_type() == "text/html"
+        raise _Unwritable("a text part without a body")
+    is_html = part.ctype == "text/html"
     cte = str(part.headers.get("Content-Transfer-Encoding", "7bit")).strip().lower() or "7bit"
     if cte not in (*_RAW_ENCODINGS, "quoted-printable", "base64"):
-        notes.append(f"text part left untouched: unknown Content-Transfer-Encoding {_shown(cte)}")
-        return None
-    charset = part.headers.get_content_charset() or "us-ascii"
+        raise _Unwritable(f"a text part in an unknown Content-Transfer-Encoding {_shown(cte)}")
+    charset = _parameter(part.headers, "charset", part.headers.get_content_charset)
+    charset = charset.lower() if charset and charset.isascii() else "us-ascii"
     codec = _codec(charset, notes)
     if codec is not None and not _ascii_compatible(codec):
-        notes.append(f"text part left untouched: charset {_shown(charset)} is not ASCII-compatible")
-        return None
+        raise _Unwritable(f"a text part in {_shown(charset)}, which is not ASCII-compatible")
     seven_bit = cte == "7bit"
-    body = raw[part.body_start : part.end]
-
     if is_html:
         lines = [
             _encode_html(line, codec, seven_bit) for line in html_block(warning.text).split("\n")
         ]
     else:
         lines = _encode_plain(warning, codec, charset, seven_bit, notes)
-
     if cte in _RAW_ENCODINGS:
-        position = _insert_at(body, is_html, codec)
-        data = _insertion(lines, is_html, position > 0, part.eol)
-        return (part.body_start + position, part.body_start + position, data)
+        position = _insert_at(raw, part.body_start, part.end, is_html, codec)
+        data = _insertion(lines, is_html, position > part.body_start, part.eol)
+        return (position, position, data)
     if cte == "quoted-printable":
-        # Only as much is decoded as the position needs: the BOM test reads 3 bytes, the
-        # <body> search a first 64 KiB (all of it only if the tag is not there).
-        decoded, ends, done = _qp_decode(body, QP_PREFIX if is_html else 3)
-        if is_html and not done and _body_tag_end(decoded) is None:
-            decoded, ends, done = _qp_decode(body)
-        position = _insert_at(decoded, is_html, codec)
-        offset = ends[position - 1] if position > 0 else 0
-        mid_line = offset > 0 and body[offset - 1] != 0x0A
-        if is_html:  # a hard break before the block, as in the raw case
-            lead = part.eol if position > 0 else b""
-        else:  # a soft one, so the warning's first line starts a decoded line
-            lead = b"=" + part.eol if mid_line else b""
-        data = lead + b"".join(_qp_line(line, part.eol) + part.eol for line in lines)
-        return (part.body_start + offset, part.body_start + offset, data)
-    # base64
-    stripped = body.strip()
-    first = body.find(stripped[:1]) if stripped else 0
-    last = first + len(stripped)
-    try:
-        decoded = base64.b64decode(b"".join(stripped.split()), validate=True)
-    except (binascii.Error, ValueError):
-        notes.append("text part left untouched: its base64 body does not decode")
+        return _qp_edit(raw, part, lines, is_html, codec)
+    return _base64_edit(raw, part, lines, is_html, codec)
+
+
+def _qp_edit(
+    raw: bytes, part: _Entity, lines: List[bytes], is_html: bool, codec: Optional[codecs.CodecInfo]
+) -> Edit:
+    """The warning encoded and spliced into a quoted-printable part where its decoded
+    text puts it. Only the text before that point is decoded."""
+    start, end = part.body_start, part.end
+    if is_html:  # the tag is nearly always written as itself: decode up to just past it
+        opening = _body_open(raw, start, min(end, start + HTML_HEAD_LIMIT))
+        guess = _QP_FIRST_CHUNK if opening < 0 else opening - start + 1024
+    else:
+        guess = len(_UTF8_BOM) * 3  # the mark, escaped
+    cut = _qp_cut(raw, start, end, start + guess)
+    decoded = binascii.a2b_qp(memoryview(raw)[start:cut])
+    if is_html and cut < end and _body_tag_end(decoded, 0, len(decoded)) is None:
+        cut = _qp_cut(raw, start, end, start + HTML_HEAD_LIMIT)
+        decoded = binascii.a2b_qp(memoryview(raw)[start:cut])
+    position = _insert_at(decoded, 0, len(decoded), is_html, codec)
+    offset = _qp_offset(raw, start, decoded, position)
+    if offset is None:  # text before the point that does not map back: the warning first
+        offset = start
+    if is_html:  # a hard break before the block, as in the raw case
+        lead = part.eol if offset > start else b""
+    else:  # a soft one, so the warning's first line starts a decoded line
+        lead = b"=" + part.eol if offset > start and raw[offset - 1] != 0x0A else b""
+    data = lead + b"".join(_qp_line(line, part.eol) + part.eol for line in lines)
+    return (offset, offset, data)
+
+
+def _qp_cut(raw: bytes, start: int, end: int, target: int) -> int:
+    """An offset at or after ``target`` (at most ``end``) where quoted-printable text can
+    be cut and each side decoded alone: after a line end, or else where no escape or
+    soft line break is cut in two."""
+    if target >= end:
+        return end
+    newline = raw.find(b"\n", target, min(end, target + 1024))
+    if newline >= 0:
+        return newline + 1
+    while target > start and (b"=" in raw[target - 2 : target] or raw[target - 1] == 0x0D):
+        target -= 1
+    return target
+
+
+def _qp_offset(raw: bytes, start: int, decoded: bytes, position: int) -> Optional[int]:
+    """The offset in the quoted-printable body at ``start`` just after the characters
+    that decode to its first ``position`` bytes (``decoded`` holds at least those). Each
+    ``=XX`` gives one byte, a soft line break none, any other character itself: the least
+    offset that fits is found by counting ``=`` in C, each stretch once, and checked by
+    decoding up to it. None if the text before it is written otherwise."""
+    offset = start + position
+    equals = raw.count(b"=", start, offset)
+    soft_crlf = raw.count(b"=\r\n", start, offset)
+    while True:
+        wanted = start + position + 2 * equals + soft_crlf
+        if wanted == offset:
+            break
+        if wanted > len(raw):
+            return None
+        equals += raw.count(b"=", offset, wanted)
+        soft_crlf += raw.count(b"=\r\n", max(start, offset - 2), wanted)
+        offset = wanted
+    if b"=" in raw[max(start, offset - 2) : offset]:
+        return None  # inside an escape
+    if binascii.a2b_qp(memoryview(raw)[start:offset]) != memoryview(decoded)[:position]:
         return None
-    rows = stripped.split(b"\n")
-    width = len(rows[0].rstrip(b"\r"))
-    if len(rows) < 2 or width == 0 or width % 4:
-        width = 76
+    return offset
+
+
+def _base64_edit(
+    raw: bytes, part: _Entity, lines: List[bytes], is_html: bool, codec: Optional[codecs.CodecInfo]
+) -> Edit:
+    """The warning spliced into a base64 part: the line that holds the insertion point is
+    decoded, the warning put in (padded with spaces to whole 3-byte groups, so that the
+    lines after keep their bytes) and encoded again at the same line length. Only the
+    lines up to that point are read, and they must decode strictly, in regular lines,
+    else ``_Unwritable``: readers decode such text in different ways. What comes after
+    decodes as it did, after the warning."""
+    layout = _Base64Layout(raw, part.body_start, part.end, part.eol)
+    if layout.lines == 0:
+        insertion = _insertion(lines, is_html, False, b"\r\n")
+        return (part.body_start, part.body_start, binascii.b2a_base64(insertion, newline=False))
+    if is_html:
+        count = _BASE64_FIRST_LINES
+        while True:
+            decoded = layout.decode(0, count)
+            position = _insert_at(decoded, 0, len(decoded), True, codec)
+            if position or count >= layout.lines or len(decoded) * 4 >= HTML_HEAD_LIMIT * 3:
+                break
+            count *= 16
+    else:
+        decoded = layout.decode(0, 1)
+        position = _insert_at(decoded, 0, len(decoded), False, codec)
     content_eol = b"\r\n" if b"\r\n" in decoded else b"\n" if b"\n" in decoded else b"\r\n"
-    position = _insert_at(decoded, is_html, codec)
-    data = _insertion(lines, is_html, position > 0, content_eol)
-    encoded = base64.b64encode(decoded[:position] + data + decoded[position:])
-    wrapped = part.eol.join(encoded[i : i + width] for i in range(0, len(encoded), width))
-    return (part.body_start + first, part.body_start + last, wrapped)
+    insertion = _insertion(lines, is_html, position > 0, content_eol)
+    per_line = layout.width // 4 * 3
+    index = min(position // per_line, layout.lines - 1)
+    unit_start, unit_end = layout.span(index, index + 1)
+    unit = layout.decode(index, index + 1)
+    inside = position - index * per_line
+    width = layout.width
+    if unit_end < layout.last:  # spaces end the warning's last line, where no one sees them
+        cut = len(insertion) - len(content_eol) * (1 if is_html else 2)
+        padding = b" " * (-len(insertion) % 3)
+        insertion = insertion[:cut] + padding + insertion[cut:]
+    encoded = binascii.b2a_base64(unit[:inside] + insertion + unit[inside:], newline=False)
+    rows = [encoded[i : i + width] for i in range(0, len(encoded), width)]
+    return (unit_start, unit_end, layout.eol.join(rows))
+
+
+class _Base64Layout:
+    """The lines of a base64 body as far as they are read: every line ``width``
+    characters of the alphabet but the last, ended by ``eol``, ``=`` only at the end of
+    the last. Checked line range by line range, as they are read (``_Unwritable``
+    otherwise): a part is not read to its end for a warning at its start."""
+
+    def __init__(self, raw: bytes, start: int, end: int, eol: bytes) -> None:
+        self.raw = raw
+        space = _SPACE_RUN.match(raw, start, end)
+        assert space is not None  # the pattern matches the empty string
+        self.first = space.end()
+        self.last = _end_of_text(raw, self.first, end)
+        newline = raw.find(b"\n", self.first, self.last)
+        if newline < 0:
+            self.eol = eol
+            self.width = self.last - self.first
+        else:
+            self.eol = b"\r\n" if raw[newline - 1] == 0x0D else b"\n"
+            self.width = newline + 1 - len(self.eol) - self.first
+        if self.width > MAX_BASE64_LINE:
+            raise _Unwritable(f"a text part with base64 lines over {MAX_BASE64_LINE} octets")
+        step = self.width + len(self.eol)
+        self.lines = 0 if self.last == self.first else (self.last - self.first) // step + 1
+        if self.width % 4 or self.first + (self.lines - 1) * step > self.last:
+            raise _Unwritable(_BAD_BASE64)
+
+    def span(self, first_line: int, end_line: int) -> Tuple[int, int]:
+        """Where lines ``first_line`` to ``end_line`` (exclusive) are, their last line end
+        left out; checked to hold nothing but those lines."""
+        raw, eol, step = self.raw, self.eol, self.width + len(self.eol)
+        start = self.first + first_line * step
+        end = min(self.first + end_line * step - len(eol), self.last)
+        text = raw[start:end].translate(None, _BASE64_ALPHABET + eol)
+        equals = len(text) if end == self.last and text.strip(b"=") == b"" else 0
+        if (
+            (text and not 0 < equals <= 2)
+            or raw.count(b"\n", start, end) != end_line - first_line - 1
+            or (equals and raw.find(b"=", start, end) != end - equals)
+            or (first_line and raw[start - len(eol) : start] != eol)
+            or (end < self.last and raw[end : end + len(eol)] != eol)
+        ):
+            raise _Unwritable(_BAD_BASE64)
+        return start, end
+
+    def decode(self, first_line: int, end_line: int) -> bytes:
+        start, end = self.span(first_line, min(end_line, self.lines))
+        try:
+            return binascii.a2b_base64(memoryview(self.raw)[start:end])
+        except binascii.Error:
+            raise _Unwritable(_BAD_BASE64) from None
+
+
+def _end_of_text(raw: bytes, start: int, end: int) -> int:
+    """The offset after the last character of ``raw[start:end]`` that is not white space,
+    found by stripping pieces from the end (white space at the end can be long)."""
+    while end > start:
+        piece = raw[max(start, end - 4096) : end]
+        kept = piece.rstrip(_BASE64_SPACE)
+        end -= len(piece) - len(kept)
+        if kept:
+            break
+    return end
 
 
 def _encode_plain(
@@ -399,7 +742,7 @@ def _encode_plain(
         except UnicodeError:
             notes.append(f"warning in ASCII: charset {_shown(charset)} cannot represent it")
         else:
-            if not seven_bit or all(byte < 0x80 for line in encoded for byte in line):
+            if not seven_bit or all(line.isascii() for line in encoded):
                 return [*encoded, b""]
             notes.append(f"warning in ASCII: the part is 7bit and {_shown(charset)} needs 8 bits")
     return [*(line.encode("ascii") for line in warning.ascii_text.split("\n")), b""]
@@ -410,7 +753,7 @@ def _encode_html(block: str, codec: Optional[codecs.CodecInfo], seven_bit: bool)
     becomes character references, which HTML readers show as the characters."""
     if codec is not None:
         encoded = codec.encode(block, "xmlcharrefreplace")[0]
-        if not seven_bit or all(byte < 0x80 for byte in encoded):
+        if not seven_bit or encoded.isascii():
             return encoded
     return block.encode("ascii", "xmlcharrefreplace")
 
@@ -421,106 +764,107 @@ def _insertion(lines: List[bytes], is_html: bool, after_tag: bool, eol: bytes) -
     return (eol if is_html and after_tag else b"") + b"".join(line + eol for line in lines)
 
 
-def _insert_at(content: bytes, is_html: bool, codec: Optional[codecs.CodecInfo]) -> int:
-    """Where in the decoded content the warning goes: after ``<body ...>`` for HTML (the
-    start if there is none), after a UTF-8 byte-order mark, else the start. The byte
-    search is safe in every ASCII-compatible charset fromguard writes into: ``<`` and
-    ``>`` are never a trail byte of Shift_JIS, EUC or GB18030."""
-    start = (
-        3 if content.startswith(_UTF8_BOM) and codec is not None and codec.name == "utf-8" else 0
-    )
+def _insert_at(
+    content: bytes, start: int, end: int, is_html: bool, codec: Optional[codecs.CodecInfo]
+) -> int:
+    """Where in the decoded ``content[start:end]`` the warning goes: after ``<body ...>``
+    for HTML (found within ``HTML_HEAD_LIMIT``; the start if there is none), after a UTF-8
+    byte-order mark, else the start. The byte search is safe in every ASCII-compatible
+    charset fromguard writes into: ``<`` and ``>`` are never a trail byte of Shift_JIS,
+    EUC or GB18030."""
     if is_html:
-        end = _body_tag_end(content)
-        if end is not None:
-            return end
-    return start
+        tag_end = _body_tag_end(content, start, end)
+        if tag_end is not None:
+            return tag_end
+    bom = codec is not None and codec.name == "utf-8" and content.startswith(_UTF8_BOM, start, end)
+    return start + len(_UTF8_BOM) if bom else start
 
 
-def _body_tag_end(content: bytes) -> Optional[int]:
-    """The offset after the first ``<body ...>`` tag, or None if there is none (or it is
-    not closed)."""
-    lowered = content.lower()
-    position = lowered.find(b"<body")
-    while position >= 0:
-        after = lowered[position + 5 : position + 6]
-        if after in (b">", b"/") or (after and after in b" \t\r\n\f"):
-            end = _tag_end(content, position + 5)
-            return None if end < 0 else end
-        position = lowered.find(b"<body", position + 5)
-    return None
+def _body_tag_end(content: bytes, start: int, end: int) -> Optional[int]:
+    """The offset after the first ``<body ...>`` tag within ``HTML_HEAD_LIMIT`` of
+    ``start``, or None if there is none (or it is not closed within ``BODY_TAG_LIMIT``).
+    Quoted attribute values may hold ``>``."""
+    opening = _body_open(content, start, min(end, start + HTML_HEAD_LIMIT))
+    if opening < 0:
+        return None
+    rest = _TAG_REST.match(content, opening - 1, min(end, opening - 6 + BODY_TAG_LIMIT))
+    return None if rest is None else rest.end()
 
 
-def _tag_end(content: bytes, position: int) -> int:
-    """The offset after the ``>`` that closes a tag, skipping quoted attribute values."""
-    quote = 0
-    for index in range(position, len(content)):
-        byte = content[index]
-        if quote:
-            if byte == quote:
-                quote = 0
-        elif byte in (0x22, 0x27):
-            quote = byte
-        elif byte == 0x3E:
-            return index + 1
+def _body_open(content: bytes, start: int, end: int) -> int:
+    """The offset after ``<body`` and the character that ends the name (any case) of the
+    first such tag in ``content[start:end]``, or -1. Searched in lowered copies, of a
+    first window and then of the rest: a case-blind regular expression reads byte by
+    byte."""
+    window = start
+    for limit in (min(end, start + _BODY_SEARCH_WINDOW), end):
+        found = _BODY_OPEN.search(content[window:limit].lower())
+        if found is not None:
+            return window + found.end()
+        window = max(start, limit - 5)  # a tag cut by the window is found in the next
     return -1
 
 
-def _qp_decode(body: bytes, stop: int = -1) -> Tuple[bytes, List[int], bool]:
-    """Decode quoted-printable (RFC 2045 §6.7) and, for each decoded byte, the offset in
-    ``body`` just after the characters that gave it: how a position found in the text
-    maps back into the encoded body. With ``stop``, the first line that reaches ``stop``
-    decoded bytes is the last; the flag says whether all of ``body`` was decoded."""
-    decoded = bytearray()
-    ends: List[int] = []
-    position = 0
-    length = len(body)
-    while position < length:
-        newline = body.find(b"\n", position)
-        line_end = length if newline < 0 else newline
-        next_line = length if newline < 0 else newline + 1
-        content_end = line_end
-        if content_end > position and body[content_end - 1] == 0x0D:
-            content_end -= 1
-        while content_end > position and body[content_end - 1] in (0x20, 0x09):
-            content_end -= 1  # trailing white space is transport padding
-        soft = content_end > position and body[content_end - 1] == 0x3D
-        if soft:
-            content_end -= 1
-        index = position
-        while index < content_end:
-            byte = body[index]
-            if byte == 0x3D and index + 3 <= content_end:
-                pair = body[index + 1 : index + 3]
-                if all(c in b"0123456789ABCDEFabcdef" for c in pair):
-                    decoded.append(int(pair, 16))
-                    ends.append(index + 3)
-                    index += 3
-                    continue
-            decoded.append(byte)
-            ends.append(index + 1)
-            index += 1
-        if not soft and newline >= 0:
-            decoded.append(0x0A)
-            ends.append(next_line)
-        position = next_line
-        if 0 <= stop <= len(decoded):
-            break
-    return bytes(decoded), ends, position >= length
+def _warning_part_edits(
+    raw: bytes,
+    top: _Entity,
+    warning: WarningText,
+    reason: str,
+    notes: List[str],
+    body_only: bool,
+) -> List[Edit]:
+    """The warning in a text part of its own, first in the message: in the top-level
+    ``multipart/mixed`` if it has a delimiter line, else with the message wrapped in a new
+    one (not when only the body may change). The note says why and how."""
+    eol = top.eol
+    part = _warning_part(warning, eol)
+    if top.ctype == "multipart/mixed":
+        try:
+            delimiter = _delimiter(top)
+            first = _Reader(raw, []).delimiter_line(delimiter, top.body_start, top.end)
+        except _Unwritable:
+            first = None
+        if first is not None and not first[2] and first[1] > first[0] + len(delimiter):
+            notes.append(f"{reason}: warning added as a new first text part")
+            return [(first[1], first[1], part + eol + delimiter + eol)]
+    if body_only:
+        notes.append(f"{reason}: warning not added (only the body may change)")
+        return []
+    boundary = b"fromguard-" + uuid.uuid4().hex.encode("ascii")
+    moved = [(start, end) for start, end, name in top.fields if name.startswith(b"content-")]
+    header_end = _header_end(raw, top.start, top.end)
+    has_version = any(name == b"mime-version" for _, _, name in top.fields)
+    new_fields = (b"" if has_version else b"MIME-Version: 1.0" + eol) + (
+        b'Content-Type: multipart/mixed; boundary="' + boundary + b'"' + eol
+    )
+    inner = b"".join(raw[start:end] for start, end in moved)
+    notes.append(
+        f"{reason}: warning added as a new first text part, the message wrapped in multipart/mixed"
+    )
+    return [
+        *((start, end, b"") for start, end in moved),
+        (header_end, header_end, new_fields),
+        (top.body_start, top.body_start,
+         b"--" + boundary + eol + part + eol + b"--" + boundary + eol + inner + eol),
+        (top.end, top.end, eol + b"--" + boundary + b"--" + eol),
+    ]  # fmt: skip
+
+
+def _warning_part(warning: WarningText, eol: bytes) -> bytes:
+    """A text/plain part (header block and body) holding the warning, in UTF-8 encoded
+    quoted-printable so that any transport carries it."""
+    head = (
+        b"Content-Type: text/plain; charset=utf-8" + eol
+        + b"Content-Disposition: inline" + eol
+        + b"Content-Transfer-Encoding: quoted-printable" + eol + eol
+    )  # fmt: skip
+    lines = warning.text.encode("utf-8").split(b"\n")
+    return head + b"".join(_qp_line(line, eol) + eol for line in lines)
 
 
 def _qp_line(data: bytes, eol: bytes) -> bytes:
-    """One line of text quoted-printable encoded, soft-broken to at most 76 characters."""
-    rows: List[bytes] = []
-    current = b""
-    last = len(data) - 1
-    for index, byte in enumerate(data):
-        if (33 <= byte <= 126 and byte != 0x3D) or (byte in (0x20, 0x09) and index != last):
-            token = bytes((byte,))
-        else:
-            token = b"=%02X" % byte
-        if len(current) + len(token) > 75:
-            rows.append(current + b"=")
-            current = b""
-        current += token
-    rows.append(current)
-    return eol.join(rows)
+    """One line of text quoted-printable encoded, soft-broken to at most 76 characters
+    (``binascii``: line breaks and every other control are escaped, and so is a line
+    that is only a period)."""
+    encoded = binascii.b2a_qp(data, istext=False)
+    return encoded if eol == b"\n" else encoded.replace(b"=\n", b"=" + eol)

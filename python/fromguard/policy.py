@@ -14,7 +14,8 @@ a policy stricter for the messages it matches):
   filters and mail clients downstream. (``Outcome.headers`` lists them: an MTA
   integration such as ``fromguard milter`` adds them itself, with ``add_headers=False``.)
 - ``warn``: tag, and prepend a warning to the body's text parts (see ``_mime``: the
-  message stays valid MIME, signed and encrypted parts are left untouched).
+  message stays valid MIME, signed and encrypted parts are left untouched, and a part
+  that cannot be rewritten safely gets the warning in a new first text part).
 - ``quarantine``: the outcome says so and the message is unchanged; the MTA integration
   holds it.
 - ``reject``: the outcome carries the SMTP reply; the message is unchanged.
@@ -77,8 +78,9 @@ What a deployment should know: the fields are added above the existing ones and 
 the sender forged further down is not removed, so downstream rules must read the first
 occurrence (accepted mail is never changed, so it can carry such a copy); and a warning
 changes the body, which invalidates DKIM body hashes exactly as Exchange's disclaimer
-does, so verify DKIM before this step. Where a warning could not be placed (a signed or
-encrypted body, a charset that is not ASCII-compatible), the outcome's ``notes`` say so.
+does, so verify DKIM before this step. Where a warning could not be placed in a text part
+(a signed or encrypted body; a part that cannot be rewritten safely, which gets the
+warning in a part of its own), the outcome's ``notes`` say so, and how.
 
 A policy never re-parses a From value: ``process`` makes one call into the Rust core,
 ``fromguard.check_message(raw, rules=...)``, which splits the header block once, parses
@@ -203,7 +205,8 @@ class Outcome(NamedTuple):
     ``message`` is the input object itself for accept, quarantine and reject (unchanged
     byte for byte), the rewritten bytes for tag and warn. ``findings`` are the message
     level findings and those of every checked field, all with spans into the raw message.
-    ``notes`` say what the rewrite left alone and why (a signed part, a charset).
+    ``notes`` say what the rewrite left alone and why (a signed part), and where the
+    warning went instead (a new first text part) and why.
     ``headers`` are the fields tag and warn add at the top of the header block, in order,
     as (name, value) with empty values left out: what an MTA integration that adds them
     itself (``process(raw, add_headers=False)``) passes on."""
@@ -820,7 +823,7 @@ class Policy:
             headers = added if add_headers else ()
             warning = self._warning_for(check) if action is Action.WARN else None
             try:
-                rewritten = _mime.rewrite(raw, headers, warning)
+                rewritten = _mime.rewrite(raw, headers, warning, body_only=not add_headers)
             except Exception as error:  # a bug in the rewrite must not lose the message
                 if warning is None:
                     raise
