@@ -57,7 +57,9 @@ def command(setting: str) -> List[str]:
 
 def readme_main_cf() -> str:
     """The README's main.cf block, verbatim: the one fenced block that sets smtpd_milters."""
-    blocks = re.findall(r"^```\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    # Every fenced block, with or without a language, so that fences pair as written.
+    fenced = re.findall(r"^```(\w*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    blocks = [body for language, body in fenced if not language]
     (block,) = [b for b in blocks if re.search(r"^smtpd_milters =", b, re.M)]
     return str(block)
 
