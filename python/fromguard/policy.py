@@ -207,7 +207,8 @@ class Outcome(NamedTuple):
     ``notes`` say what the rewrite left alone and why (a signed part, a charset).
     ``headers`` are the fields tag and warn add at the top of the header block, in order,
     as (name, value) with empty values left out: what an MTA integration that adds them
-    itself (``process(raw, add_headers=False)``) passes on."""
+    itself (``process(raw, add_headers=False)``) passes on. ``check`` is the header
+    check the decision was made on (its fields, their findings and shadows)."""
 
     action: Action
     verdict: Verdict
@@ -217,6 +218,7 @@ class Outcome(NamedTuple):
     smtp_reply: Optional[SmtpReply]
     notes: Tuple[str, ...]
     headers: Tuple[Tuple[str, str], ...] = ()
+    check: Optional[MessageCheck] = None
 
     def __repr__(self) -> str:
         return (
@@ -830,7 +832,9 @@ class Policy:
                 failure = f"warning not added: {type(error).__name__}: {error}"
                 rewritten = rewritten._replace(notes=(failure,))
             message, notes = rewritten.message, rewritten.notes
-        return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
+        return Outcome(
+            action, check.verdict, message, reasons, findings, reply, notes, added, check
+        )
 
     def _warning_for(self, check: MessageCheck) -> WarningText:
         from ._mime import WarningText
