@@ -33,7 +33,7 @@ import html
 from email.message import Message
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-__all__ = ["Rewrite", "WarningText", "folded_field", "html_block", "rewrite"]
+__all__ = ["Rewrite", "WarningText", "body_start", "folded_field", "html_block", "rewrite"]
 
 QP_PREFIX = 65536
 """How much of a quoted-printable HTML part is decoded first to find ``<body>``."""
@@ -151,6 +151,12 @@ def _top_start(raw: bytes) -> int:
         newline = raw.find(b"\n")
         return len(raw) if newline < 0 else newline + 1
     return 0
+
+
+def body_start(raw: bytes) -> int:
+    """Where the message's body starts: after the empty line that ends its header block
+    (the end of ``raw`` when there is none)."""
+    return _entity(raw, _top_start(raw), len(raw), b"\r\n").body_start
 
 
 def _eol(raw: bytes, start: int, end: int, default: bytes) -> bytes:
