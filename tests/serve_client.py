@@ -93,6 +93,19 @@ class RunningServe:
         unix: bool = True,
     ) -> Tuple[int, Dict[str, Any]]:
         """The status and the JSON answer of one request."""
+        status, body = self.send(body, path=path, method=method, headers=headers, unix=unix)
+        return status, json.loads(body)
+
+    def send(
+        self,
+        body: bytes,
+        *,
+        path: str = "/check",
+        method: str = "POST",
+        headers: Optional[Dict[str, str]] = None,
+        unix: bool = True,
+    ) -> Tuple[int, bytes]:
+        """The status and the body of one request's response."""
         connection: http.client.HTTPConnection = (
             UnixHTTPConnection(self.socket_path)
             if unix
@@ -101,7 +114,7 @@ class RunningServe:
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
-            return response.status, json.loads(response.read())
+            return response.status, response.read()
         finally:
             connection.close()
 

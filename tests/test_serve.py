@@ -95,6 +95,15 @@ def test_the_warned_body_on_request(server: RunningServe) -> None:
     assert clean["body"] is None  # accepted: the body is the caller's own
 
 
+def test_rewrite_gives_the_message_with_the_warning(server: RunningServe) -> None:
+    raw = CASES["deceptive"]
+    outcome = Policy.from_toml(server.log()[0]["policy"]).process(raw, add_headers=False)
+    assert server.send(raw, path="/rewrite") == (200, outcome.message)
+    assert server.send(CASES["clean"], path="/rewrite") == (200, CASES["clean"])
+    status, body = server.send(b"X-Test-Raise: yes\r\n" + raw, path="/rewrite")
+    assert status == 503 and b"raised on request" in body  # the caller retries later
+
+
 def test_a_header_block_alone_is_enough(server: RunningServe) -> None:
     _, answer = server.request(b'From: "ceo@bank.example" <m@mallory.example>\r\nSubject: x\r\n')
     assert answer["verdict"] == "deceptive" and answer["answer"] == "warn"
@@ -148,6 +157,11 @@ def test_an_error_is_answered_with_the_fail_mode_and_the_next_is_decided(
         status, answer = strict.request(b"X-Test-Raise: yes\r\n" + CASES["clean"])
         assert status == 200 and answer["answer"] == "tempfail"
         assert answer["error"] == "RuntimeError: raised on request (X-Test-Raise)"
+        assert answer["reply"] == {
+            "code": 451,
+            "enhanced": "4.3.0",
+            "text": "fromguard: the message could not be checked, try again later",
+        }
         status, answer = strict.request(b"X-Test-Panic: yes\r\n" + CASES["clean"])
         assert answer["answer"] == "tempfail" and answer["error"].startswith("InternalError")
         assert strict.request(CASES["clean"])[1]["answer"] == "accept"

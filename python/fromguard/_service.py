@@ -17,9 +17,14 @@ from pathlib import Path
 from typing import IO, Any, Dict, NamedTuple, Optional
 
 from ._errors import Failure
-from .policy import Action, Outcome, Policy, PolicyError
+from .policy import Action, Outcome, Policy, PolicyError, SmtpReply
 
 __all__ = ["Decision", "FailMode", "JsonLog", "Metrics", "Mode", "Service", "StartError"]
+
+TEMPFAIL_REPLY = SmtpReply(
+    451, "4.3.0", "fromguard: the message could not be checked, try again later"
+)
+"""The reply to a tempfail answer when the policy gave none (the decision failed)."""
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -46,6 +51,14 @@ class Decision(NamedTuple):
     answer: str
     outcome: Optional[Outcome]
     error: Optional[str]
+
+    def reply(self) -> Optional[SmtpReply]:
+        """The SMTP reply of a reject or tempfail answer: the policy's, else the
+        tempfail reply; None for the other answers."""
+        if self.answer not in ("reject", "tempfail"):
+            return None
+        policy_reply = self.outcome.smtp_reply if self.outcome is not None else None
+        return policy_reply or TEMPFAIL_REPLY
 
 
 class StartError(Exception):

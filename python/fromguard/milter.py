@@ -78,7 +78,6 @@ DEFAULT_SOCKET = "unix:/var/spool/postfix/fromguard/fromguard.sock"
 
 MILTER_NAME = "fromguard"
 REPLY_GRACE = 0.2
-TEMPFAIL_REPLY = ("451", "4.3.0", "fromguard: the message could not be checked, try again later")
 
 
 class Settings(NamedTuple):
@@ -333,14 +332,11 @@ def _apply(
             # Postfix logs the reason; reasons are printable ASCII (the policy checks rule names).
             ctx.quarantine(f"fromguard: {' '.join(outcome.reasons)}")
             return int(milter.CONTINUE)
-        if decision.answer in ("reject", "tempfail"):
-            reply = outcome.smtp_reply if outcome is not None else None
-            code, enhanced, text = (
-                (str(reply.code), reply.enhanced, reply.text) if reply else TEMPFAIL_REPLY
-            )
+        reply = decision.reply()
+        if reply is not None:
             # Postfix and Sendmail read the text as a format: "%%" is how "%" arrives.
-            ctx.setreply(code, enhanced, text.replace("%", "%%"))
-            return int(milter.REJECT if code.startswith("5") else milter.TEMPFAIL)
+            ctx.setreply(str(reply.code), reply.enhanced, reply.text.replace("%", "%%"))
+            return int(milter.REJECT if reply.code >= 500 else milter.TEMPFAIL)
         return int(milter.CONTINUE)
     except Exception as error:
         failure = Failure.of(error)

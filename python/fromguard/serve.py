@@ -75,7 +75,7 @@ def report(decision: Decision, mode: Mode, raw: bytes, with_body: bool) -> Dict[
         "verdict": outcome.verdict.name.lower() if outcome else "unknown",
         "action": outcome.action.name.lower() if outcome else "unknown",
         "reasons": list(outcome.reasons) if outcome else [],
-        "reply": _reply(outcome),
+        "reply": _reply(decision),
         "headers": [list(field) for field in outcome.headers] if outcome else [],
         "header_text": "".join(
             folded_field(name, value, b"\n").decode("ascii")
@@ -96,10 +96,14 @@ def report(decision: Decision, mode: Mode, raw: bytes, with_body: bool) -> Dict[
     return answer
 
 
-def _reply(outcome: Optional[Outcome]) -> Optional[Dict[str, Any]]:
-    if outcome is None or outcome.smtp_reply is None:
+def _reply(decision: Decision) -> Optional[Dict[str, Any]]:
+    """The reply to give for a reject or tempfail answer (the policy's, or the tempfail
+    reply when the decision failed), else the policy's reply of a reject (monitor mode)."""
+    reply = decision.reply()
+    if reply is None and decision.outcome is not None:
+        reply = decision.outcome.smtp_reply
+    if reply is None:
         return None
-    reply = outcome.smtp_reply
     return {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text}
 
 
@@ -172,14 +176,7 @@ class _Server:
         from aiohttp import web
 
         started = time.perf_counter()
-        try:
-            raw = await asyncio.wait_for(request.read(), self.settings.timeout)
-        except asyncio.TimeoutError:
-            return _error(
-                web, 408, f"the message did not arrive within {self.settings.timeout:g} s"
-            )
-        except web.HTTPRequestEntityTooLarge:
-            return _error(web, 413, f"the message is over {self.settings.max_size} bytes")
+        raw = await self._body(request)
         queue_id = request.headers.get("X-Queue-Id")
         metrics = self.service.metrics
         metrics.in_flight.inc()
@@ -193,6 +190,45 @@ class _Server:
             body=json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode(),
             content_type="application/json",
         )
+
+    async def _body(self, request: Any) -> bytes:
+        """The request's body, within the size limit and the timeout (else ``_Refused``)."""
+        from aiohttp import web
+
+        try:
+            return bytes(await asyncio.wait_for(request.read(), self.settings.timeout))
+        except asyncio.TimeoutError:
+            text = f"the message did not arrive within {self.settings.timeout:g} s"
+            raise _Refused(408, text) from None
+        except web.HTTPRequestEntityTooLarge:
+            raise _Refused(413, f"the message is over {self.settings.max_size} bytes") from None
+
+    async def rewrite(self, request: Any) -> Any:
+        """The message as the policy rewrites it (the warning in its body; header fields
+        not added: the caller added them when it acted on ``/check``), for a filter that
+        passes the whole message through (Exim's transport_filter). 503 when the policy
+        could not decide, so that the caller retries rather than delivers unwarned."""
+        from aiohttp import web
+
+        raw = await self._body(request)
+        work = functools.partial(self.service.policy.process, raw, add_headers=False)
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self.pool, work)
+            outcome = await asyncio.wait_for(future, self.settings.timeout)
+        except asyncio.TimeoutError:
+            error = f"no decision within {self.settings.timeout:g} s"
+        except Exception as failure:
+            error = Failure.of(failure).text
+        else:
+            self.service.log.write(
+                "rewrite",
+                queue_id=request.headers.get("X-Queue-Id"),
+                action=outcome.action.name.lower(),
+                notes=list(outcome.notes),
+            )
+            return web.Response(body=outcome.message, content_type="message/rfc822")
+        self.service.log.write("rewrite", queue_id=request.headers.get("X-Queue-Id"), error=error)
+        return _error(web, 503, error)
 
     async def _decide(self, raw: bytes, queue_id: Optional[str], started: float) -> Decision:
         """``Policy.process`` on the pool, within the timeout; never raises."""
@@ -210,6 +246,15 @@ class _Server:
         return self.service.conclude(outcome, failure, time.perf_counter() - started, queue_id)
 
 
+class _Refused(Exception):
+    """A request answered with a 4xx status and a JSON error."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(status, text)
+        self.status = status
+        self.text = text
+
+
 def _error(web: Any, status: int, text: str) -> Any:
     return web.json_response({"error": text}, status=status)
 
@@ -222,6 +267,8 @@ def _application(server: _Server) -> Any:
         # aiohttp answers a wrong path or method with text/plain; callers parse JSON.
         try:
             return await handler(request)
+        except _Refused as refused:
+            return _error(web, refused.status, refused.text)
         except web.HTTPException as error:
             if error.status < 400:
                 raise
@@ -229,6 +276,7 @@ def _application(server: _Server) -> Any:
 
     app = web.Application(client_max_size=server.settings.max_size, middlewares=[errors_as_json])
     app.router.add_post("/check", server.check)
+    app.router.add_post("/rewrite", server.rewrite)
     return app
 
 
