@@ -5,7 +5,9 @@ Python (rspamd, Exim, a script), on a unix socket and/or a TCP port of 127.0.0.1
 answer is one JSON object: the verdict, the findings with their fields and byte spans,
 the shadow addresses, the policy's action and reasons, the reply of a reject, the
 header fields tag and warn add (``headers``, and ``header_text`` folded as the policy
-folds them) and, with ``?body=1``, the body as the warning rewrote it (base64).
+folds them) and, with ``?body=1``, the body as the warning rewrote it (base64);
+``?format=exim`` gives the scalar parts as Exim's ``${extract}`` reads them instead.
+``POST /rewrite`` answers with the message as the policy's warning rewrites it.
 ``answer`` is what the caller should do: the policy's action, ``accept`` in monitor
 mode, ``tempfail`` for a reject with a 4xx reply, and the fail mode when the decision
 failed or took longer than ``--timeout`` (``error`` says why). An ``X-Queue-Id`` request
@@ -44,7 +46,7 @@ from ._mime import body_start, folded_field
 from ._service import Decision, FailMode, Mode, Service, StartError
 from .policy import Outcome, Policy, PolicyError
 
-__all__ = ["Settings", "add_parser", "report", "serve"]
+__all__ = ["Settings", "add_parser", "exim_format", "report", "serve"]
 
 
 class Settings(NamedTuple):
@@ -94,6 +96,32 @@ def report(decision: Decision, mode: Mode, raw: bytes, with_body: bool) -> Dict[
             else None
         )
     return answer
+
+
+def exim_format(answer: Dict[str, Any]) -> str:
+    """The answer's scalar parts as ``key="value"`` pairs on one line, the form Exim's
+    ``${extract{key}{...}}`` reads (Exim's JSON extraction splits strings at commas):
+    ``answer verdict action mode reply`` (one line: code, enhanced code, text), ``headers``
+    (the fields folded, LF line ends), ``reasons`` and ``codes`` (space-separated),
+    ``error``."""
+    reply = answer["reply"]
+    values = {
+        "answer": answer["answer"],
+        "verdict": answer["verdict"],
+        "action": answer["action"],
+        "mode": answer["mode"],
+        "reply": f"{reply['code']} {reply['enhanced']} {reply['text']}" if reply else "",
+        "headers": answer["header_text"],
+        "reasons": " ".join(answer["reasons"]),
+        "codes": " ".join(dict.fromkeys(f["code"] for f in answer["findings"])),
+        "error": answer["error"] or "",
+    }
+    return " ".join(f'{key}="{_exim_quoted(value)}"' for key, value in values.items()) + "\n"
+
+
+def _exim_quoted(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return escaped.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _reply(decision: Decision) -> Optional[Dict[str, Any]]:
@@ -186,6 +214,8 @@ class _Server:
             metrics.in_flight.dec()
         with_body = request.query.get("body", "") in ("1", "yes", "true")
         answer = report(decision, self.service.mode, raw, with_body)
+        if request.query.get("format") == "exim":
+            return web.Response(text=exim_format(answer), content_type="text/plain")
         return web.Response(
             body=json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode(),
             content_type="application/json",
