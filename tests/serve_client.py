@@ -35,14 +35,19 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 class RunningServe:
     """``fromguard serve`` through ``serve_shim.py``, on ``serve.sock`` and a free port of
-    127.0.0.1, logging to ``serve.log``, both in a directory of its own under ``workdir``
-    (short: a unix socket's path must fit in 108 bytes)."""
+    127.0.0.1, logging to ``serve.log``, both in a directory under ``workdir``: ``home``,
+    or a new one (short: a unix socket's path must fit in 108 bytes)."""
 
-    def __init__(self, policy: Path, workdir: Path, *options: str, port: int = 0) -> None:
-        home = Path(tempfile.mkdtemp(prefix="", dir=workdir))
-        home.chmod(0o755)  # the mail programs' users reach the socket through it
-        self.socket_path = home / "serve.sock"
-        self.log_path = home / "serve.log"
+    def __init__(
+        self, policy: Path, workdir: Path, *options: str, port: int = 0, home: str = ""
+    ) -> None:
+        # ``home`` names the directory: a server started again there has the same socket.
+        directory = workdir / home if home else Path(tempfile.mkdtemp(prefix="", dir=workdir))
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o755)  # the mail programs' users reach the socket through it
+        self.socket_path = directory / "serve.sock"
+        self.log_path = directory / "serve.log"
+        self.log_path.unlink(missing_ok=True)  # this run's lines only
         self.port = port or free_port()
         self.metrics_port = free_port()
         command = [
