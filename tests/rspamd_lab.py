@@ -2,8 +2,9 @@
 
 Debian's ``rspamd`` package, its stock configuration (``/etc/rspamd/rspamd.conf``, read
 only) with every directory of its own given as variables: ``LOCAL_CONFDIR`` (where the
-README's files go: ``plugins.d/fromguard.lua``, ``local.d/fromguard.conf``,
-``rspamd.conf.local``), ``DBDIR``, ``RUNDIR``, ``LOGDIR``, all in one temporary directory.
+README's installation block, run as pasted with ``/etc/rspamd`` pointing here, puts
+``plugins.d/fromguard.lua``, ``local.d/fromguard.conf`` and ``rspamd.conf.local``),
+``DBDIR``, ``RUNDIR``, ``LOGDIR``, all in one temporary directory.
 The workers listen on free ports of 127.0.0.1 (``override.d``); no system service is
 used or changed. Needs root (rspamd drops to ``_rspamd``).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +26,7 @@ from typing import Any, Dict, List, Sequence
 from milter_client import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-INTEGRATION = ROOT / "integrations" / "rspamd"
+README = ROOT / "README.md"
 TOOLS = {tool: shutil.which(tool) for tool in ("rspamd", "rspamc")}
 
 
@@ -33,6 +35,13 @@ def missing_tools() -> List[str]:
     if os.geteuid() != 0:
         missing.append("root (rspamd's workers run as _rspamd)")
     return missing
+
+
+def readme_install(readme: str) -> str:
+    """The README's rspamd installation, verbatim: the sh block that installs the plugin."""
+    blocks = re.findall(r"^```sh\n(.*?)^```$", readme, re.M | re.S)
+    (block,) = [b for b in blocks if "plugins.d/fromguard.lua" in b]
+    return str(block)
 
 
 class Rspamd:
@@ -46,9 +55,12 @@ class Rspamd:
         conf = self.base / "conf"
         for directory in ("plugins.d", "local.d", "override.d"):
             (conf / directory).mkdir(parents=True)
-        shutil.copy(INTEGRATION / "fromguard.lua", conf / "plugins.d" / "fromguard.lua")
-        shutil.copy(INTEGRATION / "rspamd.conf.local", conf / "rspamd.conf.local")
-        local = (INTEGRATION / "fromguard.conf").read_text(encoding="utf-8")
+        # The README's installation, as pasted, into this rspamd's LOCAL_CONFDIR.
+        install = readme_install(README.read_text(encoding="utf-8"))
+        subprocess.run(
+            ["bash", "-euc", install.replace("/etc/rspamd", str(conf))], cwd=ROOT, check=True
+        )
+        local = (conf / "local.d" / "fromguard.conf").read_text(encoding="utf-8")
         for pasted, replacement in {**settings, "http://127.0.0.1:8025/check": url}.items():
             assert local.count(pasted) == 1, pasted
             local = local.replace(pasted, replacement)

@@ -6,6 +6,9 @@ and the fail mode, monitor mode, SIGHUP reload, the log, the metrics and the sto
 from __future__ import annotations
 
 import base64
+import json
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -18,6 +21,7 @@ from typing import Iterator
 import pytest
 
 from fromguard import Policy
+from fromguard.cli import _parser
 from serve_client import SHIM, RunningServe
 from test_milter import CASES, POLICY
 
@@ -256,3 +260,37 @@ def test_a_start_that_cannot_work_says_why_in_one_line(
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith("fromguard serve: ") and reason in line
+
+
+# -- The README's serve page, as pasted --------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+EXCHANGE = ROOT / "examples" / "policies" / "exchange.toml"
+
+
+def readme_serve_page() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text.split("## fromguard serve", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_s_command_line_is_serve_s(workdir: Path) -> None:
+    (block,) = re.findall(r"^```sh\n(.*?)^```$", readme_serve_page(), re.M | re.S)
+    command = shlex.split(block.split("\n", 1)[1].replace("\\\n", " "))
+    assert command[:2] == ["fromguard", "serve"]
+    args = _parser().parse_args(command[1:])
+    assert args.socket == [Path("/run/fromguard/serve.sock")]
+    assert args.listen == [("127.0.0.1", 8025)] and args.socket_group == "Debian-exim"
+    assert (
+        "http://127.0.0.1:8025/check" in (ROOT / "integrations/rspamd/fromguard.conf").read_text()
+    )
+
+
+def test_the_readme_s_answer_is_serve_s(workdir: Path) -> None:
+    (example,) = re.findall(r"^```json\n(.*?)^```$", readme_serve_page(), re.M | re.S)
+    exchange = RunningServe(EXCHANGE, workdir)
+    try:
+        raw = b'From: "ceo@bank.example" <m@mallory.example>\r\nSubject: x\r\n\r\nhello\r\n'
+        assert exchange.request(raw) == (200, json.loads(example))
+    finally:
+        exchange.stop()
