@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime
 import enum
+import grp
 import json
+import os
+import socket
 import threading
 from pathlib import Path
 from typing import IO, Any, Dict, NamedTuple, Optional
@@ -19,7 +22,17 @@ from typing import IO, Any, Dict, NamedTuple, Optional
 from ._errors import Failure
 from .policy import Action, Outcome, Policy, PolicyError, SmtpReply
 
-__all__ = ["Decision", "FailMode", "JsonLog", "Metrics", "Mode", "Service", "StartError"]
+__all__ = [
+    "Decision",
+    "FailMode",
+    "JsonLog",
+    "Metrics",
+    "Mode",
+    "Service",
+    "StartError",
+    "set_socket_group",
+    "unix_socket_in_use",
+]
 
 TEMPFAIL_REPLY = SmtpReply(
     451, "4.3.0", "fromguard: the message could not be checked, try again later"
@@ -244,3 +257,26 @@ class Service:
 def _temporary(outcome: Outcome) -> bool:
     """Whether the outcome is a reject with a 4xx reply (a tempfail)."""
     return outcome.smtp_reply is not None and outcome.smtp_reply.code < 500
+
+
+def unix_socket_in_use(path: Path) -> bool:
+    """Whether a process listens on the unix socket ``path`` (it accepts a connection);
+    a socket file that refuses is stale, left by a process that ended."""
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def set_socket_group(path: Path, group: str, log: JsonLog) -> None:
+    """Give a unix socket the group the mail program is in, so that it can connect; a
+    group that does not exist is logged, and the socket keeps its own."""
+    try:
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
+    except (KeyError, OSError) as error:
+        log.write("warning", error=f"socket group {group!r} not set: {error}")

@@ -58,7 +58,16 @@ from types import FrameType
 from typing import IO, Any, List, NamedTuple, NoReturn, Optional, Tuple
 
 from ._errors import Failure
-from ._service import Decision, FailMode, JsonLog, Mode, Service, StartError
+from ._service import (
+    Decision,
+    FailMode,
+    JsonLog,
+    Mode,
+    Service,
+    StartError,
+    set_socket_group,
+    unix_socket_in_use,
+)
 from .policy import Outcome, Policy, PolicyError
 
 __all__ = [
@@ -377,13 +386,8 @@ def _open_up(path: Path, settings: Settings, owner: Optional[_Identity], log: Js
     os.chmod(path, settings.socket_mode)
     if owner is not None:
         os.chown(path, owner.uid, owner.gid)
-    if settings.socket_group is None:
-        return
-    try:
-        gid = grp.getgrnam(settings.socket_group).gr_gid
-        os.chown(path, -1, gid)
-    except (KeyError, OSError) as error:
-        log.write("warning", error=f"socket group {settings.socket_group!r} not set: {error}")
+    if settings.socket_group is not None:
+        set_socket_group(path, settings.socket_group, log)
 
 
 class _Identity(NamedTuple):
@@ -432,14 +436,8 @@ def _listen_problem(spec: str) -> Optional[str]:
     that refuses is stale and libmilter replaces it."""
     kind, _, address = spec.partition(":")
     if kind in ("unix", "local"):
-        if not os.path.exists(address):
+        if not unix_socket_in_use(Path(address)):
             return None
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(1)
-            try:
-                probe.connect(address)
-            except OSError:
-                return None
         return "in use: another process is listening on it (a milter already running?)"
     if kind in ("inet", "inet6"):
         port, _, host = address.partition("@")

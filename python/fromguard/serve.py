@@ -31,11 +31,9 @@ import asyncio
 import base64
 import concurrent.futures
 import functools
-import grp
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -43,7 +41,15 @@ from typing import IO, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
 
 from ._errors import Failure
 from ._mime import body_start, folded_field
-from ._service import Decision, FailMode, Mode, Service, StartError
+from ._service import (
+    Decision,
+    FailMode,
+    Mode,
+    Service,
+    StartError,
+    set_socket_group,
+    unix_socket_in_use,
+)
 from .policy import Outcome, Policy, PolicyError
 
 __all__ = ["Settings", "add_parser", "exim_format", "report", "serve"]
@@ -88,13 +94,10 @@ def report(decision: Decision, mode: Mode, raw: bytes, with_body: bool) -> Dict[
     }
     answer.update(_check_report(outcome))
     if with_body:
-        changed = outcome is not None and outcome.message is not raw
-        start = body_start(outcome.message) if changed and outcome else 0
-        answer["body"] = (
-            base64.b64encode(outcome.message[start:]).decode("ascii")
-            if changed and outcome
-            else None
-        )
+        answer["body"] = None
+        if outcome is not None and outcome.message is not raw:
+            body = outcome.message[body_start(outcome.message) :]
+            answer["body"] = base64.b64encode(body).decode("ascii")
     return answer
 
 
@@ -397,15 +400,9 @@ async def _start_unix(
 ) -> None:
     """Listen on a unix socket: a live one (another server) stops the start, a stale one
     is replaced; then its mode and group let the mail programs connect."""
-    if path.exists():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(1)
-            try:
-                probe.connect(str(path))
-            except OSError:
-                path.unlink()
-            else:
-                raise StartError(f"cannot listen on {path}: in use by another process")
+    if unix_socket_in_use(path):
+        raise StartError(f"cannot listen on {path}: in use by another process")
+    path.unlink(missing_ok=True)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         await web.UnixSite(runner, str(path)).start()
@@ -413,12 +410,7 @@ async def _start_unix(
         raise StartError(f"cannot listen on {path}: {error.strerror or error}") from None
     os.chmod(path, settings.socket_mode)
     if settings.socket_group is not None:
-        try:
-            os.chown(path, -1, grp.getgrnam(settings.socket_group).gr_gid)
-        except (KeyError, OSError) as error:
-            service.log.write(
-                "warning", error=f"socket group {settings.socket_group!r} not set: {error}"
-            )
+        set_socket_group(path, settings.socket_group, service.log)
 
 
 # -- The command line -----------------------------------------------------------------
