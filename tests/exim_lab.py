@@ -96,6 +96,9 @@ keep_environment =
 host_lookup =
 rfc1413_hosts =
 tls_advertise_hosts =
+# each message delivered at once, however many a connection sends (the default queues
+# them after 10, for a queue runner this daemon does not start)
+smtp_accept_queue_per_connection = 0
 acl_smtp_rcpt = acl_check_rcpt
 acl_smtp_data = acl_check_data
 {macros}{extra_macros}

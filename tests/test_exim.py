@@ -22,6 +22,7 @@ import pytest
 
 from exim_lab import Exim, missing_tools, readme_macros, without_received
 from fromguard import Action, Policy
+from postfix_lab import send_concurrently
 from serve_client import RunningServe
 from test_postfix import LONG_BODY, MESSAGES, POLICY, message
 
@@ -315,3 +316,40 @@ def _wait_for_reload(lab: Lab, count: int) -> list:  # type: ignore[type-arg]
             return reloads
         time.sleep(0.02)
     raise AssertionError("no reload logged")
+
+
+# -- Load -------------------------------------------------------------------------------
+
+SENDERS = 4
+PER_SENDER = 100
+
+
+def test_4_concurrent_senders_100_messages_each_none_lost(lab: Lab) -> None:
+    logged_before = len(lab.serve.messages())
+    run = uuid.uuid4().hex.encode()
+    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
+    batches = [
+        [
+            message(deceptive if index % 2 else b"From: Alice <alice@example.org>",
+                    b"load %s %d %d\n" % (run, sender, index))[0].replace(b"\n", b"\r\n")
+            for index in range(PER_SENDER)
+        ]
+        for sender in range(SENDERS)
+    ]  # fmt: skip
+    assert send_concurrently(lab.exim.port, batches) == []
+
+    total = SENDERS * PER_SENDER
+    deadline = time.monotonic() + 180
+    delivered = []
+    while time.monotonic() < deadline:
+        delivered = [raw for raw in lab.exim.delivered().values() if run in raw]
+        if len(delivered) >= total:
+            break
+        time.sleep(0.2)
+    assert len(delivered) == total
+    warned = [raw for raw in delivered if b"X-Fromguard-Verdict: deceptive" in raw]
+    assert len(warned) == total // 2
+    assert all(b"\nCaution: the sender's address" in raw for raw in warned)
+    logged = lab.serve.messages()[logged_before:]
+    assert len(logged) == total
+    assert len({entry["queue_id"] for entry in logged}) == total
