@@ -41,6 +41,7 @@ from typing import IO, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
 
 from ._errors import Failure
 from ._mime import body_start, folded_field
+from ._model import MessageCheck
 from ._service import (
     Decision,
     FailMode,
@@ -74,8 +75,15 @@ class Settings(NamedTuple):
     drain_timeout: float = 30.0
 
 
-def report(decision: Decision, mode: Mode, raw: bytes, with_body: bool) -> Dict[str, Any]:
-    """The JSON answer for a decision on ``raw``: spans are byte offsets into ``raw``."""
+def report(
+    decision: Decision,
+    check: Optional[MessageCheck],
+    mode: Mode,
+    raw: bytes,
+    with_body: bool,
+) -> Dict[str, Any]:
+    """The JSON answer for a decision on ``raw`` made on ``check`` (None when it failed):
+    spans are byte offsets into ``raw``."""
     outcome = decision.outcome
     answer: Dict[str, Any] = {
         "answer": decision.answer,
@@ -92,7 +100,7 @@ def report(decision: Decision, mode: Mode, raw: bytes, with_body: bool) -> Dict[
         "notes": list(outcome.notes) if outcome else [],
         "error": decision.error,
     }
-    answer.update(_check_report(outcome))
+    answer.update(_check_report(check))
     if with_body:
         answer["body"] = None
         if outcome is not None and outcome.message is not raw:
@@ -138,13 +146,12 @@ def _reply(decision: Decision) -> Optional[Dict[str, Any]]:
     return {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text}
 
 
-def _check_report(outcome: Optional[Outcome]) -> Dict[str, Any]:
+def _check_report(check: Optional[MessageCheck]) -> Dict[str, Any]:
     """The checked fields, every finding (``field`` is the index of its field, None for
     the header block's own) and every shadow address, spans moved into the message."""
     fields: List[Dict[str, Any]] = []
     findings: List[Dict[str, Any]] = []
     shadows: List[Dict[str, Any]] = []
-    check = outcome.check if outcome is not None else None
     if check is not None:
         findings.extend(
             {
@@ -212,11 +219,11 @@ class _Server:
         metrics = self.service.metrics
         metrics.in_flight.inc()
         try:
-            decision = await self._decide(raw, queue_id, started)
+            decision, check = await self._decide(raw, queue_id, started)
         finally:
             metrics.in_flight.dec()
         with_body = request.query.get("body", "") in ("1", "yes", "true")
-        answer = report(decision, self.service.mode, raw, with_body)
+        answer = report(decision, check, self.service.mode, raw, with_body)
         if request.query.get("format") == "exim":
             return web.Response(text=exim_format(answer), content_type="text/plain")
         return web.Response(
@@ -263,20 +270,25 @@ class _Server:
         self.service.log.write("rewrite", queue_id=request.headers.get("X-Queue-Id"), error=error)
         return _error(web, 503, error)
 
-    async def _decide(self, raw: bytes, queue_id: Optional[str], started: float) -> Decision:
-        """``Policy.process`` on the pool, within the timeout; never raises."""
+    async def _decide(
+        self, raw: bytes, queue_id: Optional[str], started: float
+    ) -> Tuple[Decision, Optional[MessageCheck]]:
+        """``Policy.process`` on the pool, within the timeout, and the header check it
+        decided on (None when it failed); never raises."""
         policy = self.service.policy
         outcome: Optional[Outcome] = None
+        check: Optional[MessageCheck] = None
         failure: Optional[Failure] = None
-        work = functools.partial(policy.process, raw, add_headers=False)
+        work = functools.partial(policy.process_with_check, raw, add_headers=False)
         try:
             future = asyncio.get_running_loop().run_in_executor(self.pool, work)
-            outcome = await asyncio.wait_for(future, self.settings.timeout)
+            outcome, check = await asyncio.wait_for(future, self.settings.timeout)
         except asyncio.TimeoutError:
             failure = Failure("timeout", f"no decision within {self.settings.timeout:g} s")
         except Exception as error:  # a bug must not stop the service: the fail mode
             failure = Failure.of(error)
-        return self.service.conclude(outcome, failure, time.perf_counter() - started, queue_id)
+        seconds = time.perf_counter() - started
+        return self.service.conclude(outcome, failure, seconds, queue_id), check
 
 
 class _Refused(Exception):
