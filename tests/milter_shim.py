@@ -13,19 +13,21 @@ from __future__ import annotations
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, Tuple
 
-from fromguard import cli
+from fromguard import MessageCheck, cli
 from fromguard._core import _inject_panic
 from fromguard.policy import Outcome, Policy
 
-_original = Policy.process
+# Policy.process calls process_with_check, which fromguard serve calls directly: the
+# hooks apply to both.
+_original = Policy.process_with_check
 _DELAY = re.compile(rb"^X-Test-Delay:[ \t]*([0-9.]+)", re.MULTILINE | re.IGNORECASE)
 _RAISE = re.compile(rb"^X-Test-Raise:", re.MULTILINE | re.IGNORECASE)
 _PANIC = re.compile(rb"^X-Test-Panic:", re.MULTILINE | re.IGNORECASE)
 
 
-def _process(self: Policy, raw: bytes, **options: Any) -> Outcome:
+def _process(self: Policy, raw: bytes, **options: Any) -> Tuple[Outcome, MessageCheck]:
     header = raw.split(b"\r\n\r\n", 1)[0]
     delay = _DELAY.search(header)
     if delay:
@@ -37,7 +39,7 @@ def _process(self: Policy, raw: bytes, **options: Any) -> Outcome:
     return _original(self, raw, **options)
 
 
-Policy.process = _process  # type: ignore[method-assign]
+Policy.process_with_check = _process  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(cli.main(["milter", *sys.argv[1:]]))

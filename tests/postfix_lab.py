@@ -189,20 +189,7 @@ class Postfix:
 
     def swaks(self, message: bytes, sender: str = "sender@example.org") -> Sent:
         """Send ``message`` (LF or CRLF) with swaks; its exit status and output."""
-        with tempfile.NamedTemporaryFile(suffix=".eml") as data:
-            # swaks ends the data with CRLF "." CRLF itself: the message's own last line
-            # break would add an empty line.
-            data.write(message[:-1] if message.endswith(b"\n") else message)
-            data.flush()
-            command = [
-                str(TOOLS["swaks"]), "--silent", "2",
-                "--server", f"127.0.0.1:{self.port}",
-                "--from", sender,
-                "--to", f"user@{DOMAIN}",
-                "--data", f"@{data.name}",
-            ]  # fmt: skip
-            done = subprocess.run(command, capture_output=True, check=False, timeout=120)
-        return Sent(done.returncode, (done.stdout + done.stderr).decode(errors="replace"))
+        return swaks(self.port, message, sender)
 
     def sendmail(self, message: bytes, sender: str = "root@localhost") -> int:
         """Submit ``message`` locally (sendmail, postdrop, pickup: ``non_smtpd_milters``)."""
@@ -263,6 +250,25 @@ class Postfix:
 
     def clear_hold(self) -> None:
         self._run("postsuper", "-c", str(self.etc), "-d", "ALL", "hold")
+
+
+def swaks(port: int, message: bytes, sender: str = "sender@example.org") -> Sent:
+    """Send ``message`` (LF or CRLF) to user@fromguard.test over SMTP on 127.0.0.1:port
+    with swaks; its exit status and output."""
+    with tempfile.NamedTemporaryFile(suffix=".eml") as data:
+        # swaks ends the data with CRLF "." CRLF itself: the message's own last line
+        # break would add an empty line.
+        data.write(message[:-1] if message.endswith(b"\n") else message)
+        data.flush()
+        command = [
+            str(TOOLS["swaks"]), "--silent", "2",
+            "--server", f"127.0.0.1:{port}",
+            "--from", sender,
+            "--to", f"user@{DOMAIN}",
+            "--data", f"@{data.name}",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, check=False, timeout=120)
+    return Sent(done.returncode, (done.stdout + done.stderr).decode(errors="replace"))
 
 
 def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str]:

@@ -47,7 +47,7 @@ from email.message import Message
 from email.utils import unquote
 from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-__all__ = ["Rewrite", "WarningText", "folded_field", "html_block", "rewrite"]
+__all__ = ["Rewrite", "WarningText", "body_start", "folded_field", "html_block", "rewrite"]
 
 MAX_DEPTH = 32
 """How deep multiparts are searched for the main body (a message can nest without end)."""
@@ -233,6 +233,12 @@ def _top_start(raw: bytes) -> int:
         newline = raw.find(b"\n")
         return len(raw) if newline < 0 else newline + 1
     return 0
+
+
+def body_start(raw: bytes) -> int:
+    """Where the message's body starts: after the empty line that ends its header block
+    (the end of ``raw`` when there is none)."""
+    return _entity(raw, _top_start(raw), len(raw), b"\r\n").body_start
 
 
 def _eol(raw: bytes, start: int, end: int, default: bytes) -> bytes:

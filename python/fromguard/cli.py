@@ -112,9 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.set_defaults(run=_scan)
 
-    from . import milter
+    from . import milter, serve
 
     milter.add_parser(commands)
+    serve.add_parser(commands)
     return parser
 
 

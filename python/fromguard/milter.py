@@ -42,12 +42,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import datetime
 import encodings
-import enum
 import grp
 import importlib
-import json
 import os
 import pkgutil
 import pwd
@@ -58,10 +55,20 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
+from typing import IO, Any, List, NamedTuple, NoReturn, Optional, Tuple
 
 from ._errors import Failure
-from .policy import Action, Outcome, Policy, PolicyError
+from ._service import (
+    Decision,
+    FailMode,
+    JsonLog,
+    Mode,
+    Service,
+    StartError,
+    set_socket_group,
+    unix_socket_in_use,
+)
+from .policy import Outcome, Policy, PolicyError
 
 __all__ = [
     "DEFAULT_SOCKET",
@@ -79,23 +86,7 @@ DEFAULT_SOCKET = "unix:/var/spool/postfix/fromguard/fromguard.sock"
 ``unix:/fromguard/fromguard.sock`` (and an unchrooted Postfix by its full path)."""
 
 MILTER_NAME = "fromguard"
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 REPLY_GRACE = 0.2
-TEMPFAIL_REPLY = ("451", "4.3.0", "fromguard: the message could not be checked, try again later")
-
-
-class Mode(enum.Enum):
-    """``monitor`` logs and counts only; ``enforce`` applies the policy's actions."""
-
-    MONITOR = "monitor"
-    ENFORCE = "enforce"
-
-
-class FailMode(enum.Enum):
-    """The answer when the decision failed or took too long."""
-
-    ACCEPT = "accept"
-    TEMPFAIL = "tempfail"
 
 
 class Settings(NamedTuple):
@@ -117,87 +108,17 @@ class Settings(NamedTuple):
     group: Optional[str] = None
 
 
-class Decision(NamedTuple):
-    """What the milter answers for one message: ``answer`` is the action name it applies
-    (an ``Action``'s, or ``tempfail``), ``outcome`` the policy's (None when the decision
-    failed), ``error`` why it failed."""
-
-    answer: str
-    outcome: Optional[Outcome]
-    error: Optional[str]
-
-
-class _Metrics:
-    """The Prometheus families, in a registry of their own."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        self.messages = Counter(
-            "fromguard_milter_messages",
-            "Messages decided: by verdict, the action the milter answered with, and the"
-            " policy's action (they differ in monitor mode and on failures)",
-            ["verdict", "action", "policy_action"],
-            registry=self.registry,
-        )
-        self.findings = Counter(
-            "fromguard_milter_findings",
-            "Findings in the checked header fields, by code",
-            ["code"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "fromguard_milter_decision_seconds",
-            "Time the decision on a message took (at its end, watchdog included)",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.errors = Counter(
-            "fromguard_milter_errors",
-            "Messages answered with the fail mode: kind is internal (a bug in fromguard's"
-            " core), error (any other exception) or timeout",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.reloads = Counter(
-            "fromguard_milter_reloads",
-            "Policy reloads on SIGHUP, by result (ok or failed)",
-            ["result"],
-            registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            "fromguard_milter_messages_in_flight",
-            "Messages received in part and not answered yet",
-            registry=self.registry,
-        )
-
-
-class _Log:
-    """One JSON object per line, written whole under a lock (threads share the stream)."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def write(self, event: str, **fields: Any) -> None:
-        now = datetime.datetime.now(datetime.timezone.utc)
-        record = {"time": now.isoformat(timespec="milliseconds"), "event": event, **fields}
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        with self._lock:
-            self._stream.write(line)
-            self._stream.flush()
-
-
 class Gateway:
-    """The state shared by all connections: the policy in force (swapped whole on
-    reload), the decision pool and its watchdog, the metrics and the log."""
+    """The state shared by all connections: the service (the policy in force, the log
+    and the metrics), the decision pool and its watchdog, the messages in flight."""
 
     def __init__(self, settings: Settings, policy: Policy, log: IO[str]) -> None:
         self.settings = settings
-        self._policy = policy
-        self.metrics = _Metrics()
-        self.log = _Log(log)
+        self.service = Service(
+            "milter", settings.policy_path, policy, log, settings.mode, settings.fail_mode
+        )
+        self.metrics = self.service.metrics
+        self.log = self.service.log
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.workers, thread_name_prefix="fromguard-decide"
         )
@@ -205,19 +126,8 @@ class Gateway:
         self._idle = threading.Condition()
 
     def reload(self) -> bool:
-        """Load the policy file again; the new policy replaces the old one only if it
-        loads (messages being decided finish with the one they started with)."""
-        path = self.settings.policy_path
-        try:
-            policy = Policy.from_toml(path)
-        except PolicyError as error:
-            self.metrics.reloads.labels("failed").inc()
-            self.log.write("reload", result="failed", policy=str(path), error=str(error))
-            return False
-        self._policy = policy
-        self.metrics.reloads.labels("ok").inc()
-        self.log.write("reload", result="ok", policy=str(path))
-        return True
+        """Load the policy file again (``Service.reload``)."""
+        return self.service.reload()
 
     # -- Messages in flight (for the drain) --
 
@@ -254,10 +164,9 @@ class Gateway:
         """The policy's decision on one message, within the watchdog's time, logged and
         counted. Never raises: a failure is the fail mode."""
         started = time.perf_counter()
-        policy = self._policy
+        policy = self.service.policy
         outcome: Optional[Outcome] = None
-        error: Optional[str] = None
-        kind: Optional[str] = None
+        failure: Optional[Failure] = None
         try:
             if self.settings.watchdog > 0:
                 future = self._pool.submit(policy.process, raw, add_headers=False)
@@ -265,59 +174,10 @@ class Gateway:
             else:
                 outcome = policy.process(raw, add_headers=False)
         except concurrent.futures.TimeoutError:
-            kind, error = "timeout", f"no decision within {self.settings.watchdog:g} s"
-        except Exception as failure:  # a bug must not lose mail: answer the fail mode
-            kind, error = Failure.of(failure)
-        if self.settings.mode is Mode.MONITOR:
-            answer = Action.ACCEPT.name.lower()
-        elif outcome is None:
-            answer = self.settings.fail_mode.value
-        elif outcome.action is Action.REJECT and _temporary(outcome):
-            answer = "tempfail"
-        else:
-            answer = outcome.action.name.lower()
-        decision = Decision(answer, outcome, error)
-        self._record(decision, queue_id, kind, time.perf_counter() - started)
-        return decision
-
-    def _record(
-        self, decision: Decision, queue_id: Optional[str], kind: Optional[str], seconds: float
-    ) -> None:
-        outcome = decision.outcome
-        verdict = outcome.verdict.name.lower() if outcome is not None else "unknown"
-        policy_action = outcome.action.name.lower() if outcome is not None else "unknown"
-        self.metrics.latency.observe(seconds)
-        self.metrics.messages.labels(verdict, decision.answer, policy_action).inc()
-        if kind is not None:
-            self.metrics.errors.labels(kind).inc()
-        fields: Dict[str, Any] = {
-            "queue_id": queue_id,
-            "mode": self.settings.mode.value,
-            "verdict": verdict,
-            "action": decision.answer,
-        }
-        if outcome is not None:
-            for finding in outcome.findings:
-                self.metrics.findings.labels(finding.code).inc()
-            fields["policy_action"] = policy_action
-            fields["reasons"] = list(outcome.reasons)
-            fields["findings"] = [
-                {
-                    "code": f.code,
-                    "severity": f.severity.name.lower(),
-                    "start": f.start,
-                    "end": f.end,
-                }
-                for f in outcome.findings
-            ]
-            if outcome.smtp_reply is not None:
-                fields["reply"] = str(outcome.smtp_reply)
-            if outcome.notes:
-                fields["notes"] = list(outcome.notes)
-        if decision.error is not None:
-            fields["error"] = decision.error
-        fields["seconds"] = round(seconds, 6)
-        self.log.write("message", **fields)
+            failure = Failure("timeout", f"no decision within {self.settings.watchdog:g} s")
+        except Exception as error:  # a bug must not lose mail: answer the fail mode
+            failure = Failure.of(error)
+        return self.service.conclude(outcome, failure, time.perf_counter() - started, queue_id)
 
 
 def _folded(name: str, value: str, space: str) -> str:
@@ -328,10 +188,6 @@ def _folded(name: str, value: str, space: str) -> str:
 
     field = folded_field(name, value, b"\n").decode("ascii")
     return space + field[len(name) + 2 : -1]
-
-
-def _temporary(outcome: Outcome) -> bool:
-    return outcome.smtp_reply is not None and outcome.smtp_reply.code < 500
 
 
 # -- The libmilter side ---------------------------------------------------------------
@@ -485,14 +341,11 @@ def _apply(
             # Postfix logs the reason; reasons are printable ASCII (the policy checks rule names).
             ctx.quarantine(f"fromguard: {' '.join(outcome.reasons)}")
             return int(milter.CONTINUE)
-        if decision.answer in ("reject", "tempfail"):
-            reply = outcome.smtp_reply if outcome is not None else None
-            code, enhanced, text = (
-                (str(reply.code), reply.enhanced, reply.text) if reply else TEMPFAIL_REPLY
-            )
+        reply = decision.reply()
+        if reply is not None:
             # Postfix and Sendmail read the text as a format: "%%" is how "%" arrives.
-            ctx.setreply(code, enhanced, text.replace("%", "%%"))
-            return int(milter.REJECT if code.startswith("5") else milter.TEMPFAIL)
+            ctx.setreply(str(reply.code), reply.enhanced, reply.text.replace("%", "%%"))
+            return int(milter.REJECT if reply.code >= 500 else milter.TEMPFAIL)
         return int(milter.CONTINUE)
     except Exception as error:
         failure = Failure.of(error)
@@ -523,23 +376,18 @@ def _prepare_socket(spec: str) -> Optional[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         reason = _reason(error)
-        raise _StartError(f"cannot create the socket's directory {path.parent}: {reason}") from None
+        raise StartError(f"cannot create the socket's directory {path.parent}: {reason}") from None
     return path
 
 
-def _open_up(path: Path, settings: Settings, owner: Optional[_Identity], log: _Log) -> None:
+def _open_up(path: Path, settings: Settings, owner: Optional[_Identity], log: JsonLog) -> None:
     """Let the MTA connect: the socket's mode, and its group (Postfix's) when it exists;
     its owner is the identity the milter is about to take, if any."""
     os.chmod(path, settings.socket_mode)
     if owner is not None:
         os.chown(path, owner.uid, owner.gid)
-    if settings.socket_group is None:
-        return
-    try:
-        gid = grp.getgrnam(settings.socket_group).gr_gid
-        os.chown(path, -1, gid)
-    except (KeyError, OSError) as error:
-        log.write("warning", error=f"socket group {settings.socket_group!r} not set: {error}")
+    if settings.socket_group is not None:
+        set_socket_group(path, settings.socket_group, log)
 
 
 class _Identity(NamedTuple):
@@ -550,29 +398,25 @@ class _Identity(NamedTuple):
     gid: int
 
 
-class _StartError(Exception):
-    """Why the milter cannot start, in one line for stderr."""
-
-
 def _identity(user: Optional[str], group: Optional[str]) -> Optional[_Identity]:
     """The identity ``--user`` and ``--group`` name (the group defaults to the user's
     own), looked up before anything is bound so that a typo costs nothing."""
     if user is None:
         if group is not None:
-            raise _StartError("--group needs --user")
+            raise StartError("--group needs --user")
         return None
     if os.geteuid() != 0:
-        raise _StartError(f"--user needs root to switch to (running as uid {os.geteuid()})")
+        raise StartError(f"--user needs root to switch to (running as uid {os.geteuid()})")
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
-        raise _StartError(f"no such user: {user!r}") from None
+        raise StartError(f"no such user: {user!r}") from None
     gid = entry.pw_gid
     if group is not None:
         try:
             gid = grp.getgrnam(group).gr_gid
         except KeyError:
-            raise _StartError(f"no such group: {group!r}") from None
+            raise StartError(f"no such group: {group!r}") from None
     return _Identity(entry.pw_name, entry.pw_uid, gid)
 
 
@@ -592,14 +436,8 @@ def _listen_problem(spec: str) -> Optional[str]:
     that refuses is stale and libmilter replaces it."""
     kind, _, address = spec.partition(":")
     if kind in ("unix", "local"):
-        if not os.path.exists(address):
+        if not unix_socket_in_use(Path(address)):
             return None
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(1)
-            try:
-                probe.connect(address)
-            except OSError:
-                return None
         return "in use: another process is listening on it (a milter already running?)"
     if kind in ("inet", "inet6"):
         port, _, host = address.partition("@")
@@ -628,7 +466,7 @@ def _stop_listener(milter: Any, spec: str, listener: threading.Thread) -> None:
         listener.join(0.05)
 
 
-def _no_delay(log: _Log) -> None:
+def _no_delay(log: JsonLog) -> None:
     """Set TCP_NODELAY on libmilter's listening socket, which Linux passes on to every
     connection it accepts. libmilter does not set it, and then Nagle's algorithm holds
     back the milter's small replies: about 80 ms a message, five times slower than a
@@ -676,7 +514,7 @@ def serve(settings: Settings, log: IO[str] = sys.stdout) -> int:
     start: the reason is one line on stderr)."""
     try:
         gateway, milter = _start(settings, log)
-    except _StartError as error:
+    except StartError as error:
         print(f"fromguard milter: {error}", file=sys.stderr)
         return 2
     return _run_until_stopped(gateway, milter)
@@ -689,40 +527,28 @@ def _start(settings: Settings, log: IO[str]) -> Tuple[Gateway, Any]:
     try:
         import milter
     except ImportError as error:
-        raise _StartError(
+        raise StartError(
             f"pymilter is not installed ({error}); install it with: pip install 'fromguard[milter]'"
         ) from None
     try:
         policy = Policy.from_toml(settings.policy_path)
     except PolicyError as error:
-        raise _StartError(f"cannot load the policy: {error}") from None
+        raise StartError(f"cannot load the policy: {error}") from None
     identity = _identity(settings.user, settings.group)
 
     gateway = Gateway(settings, policy, log)
     if settings.metrics_port:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(
-                settings.metrics_port,
-                addr=settings.metrics_host,
-                registry=gateway.metrics.registry,
-            )
-        except OSError as error:
-            raise _StartError(
-                f"cannot serve the metrics on {settings.metrics_host}:{settings.metrics_port}:"
-                f" {_reason(error)} (--metrics-port 0 turns them off)"
-            ) from None
+        gateway.metrics.serve(settings.metrics_host, settings.metrics_port)
     problem = _listen_problem(settings.socket)
     if problem is not None:
-        raise _StartError(f"cannot listen on {settings.socket}: {problem}")
+        raise StartError(f"cannot listen on {settings.socket}: {problem}")
     socket_path = _prepare_socket(settings.socket)
     _install(milter, gateway)
     milter.setconn(settings.socket)
     try:
         milter.opensocket(True)
     except milter.error as error:
-        raise _StartError(f"cannot listen on {settings.socket}: {error}") from None
+        raise StartError(f"cannot listen on {settings.socket}: {error}") from None
     if socket_path is not None:
         _open_up(socket_path, settings, identity, gateway.log)
     else:
@@ -732,7 +558,7 @@ def _start(settings: Settings, log: IO[str]) -> Tuple[Gateway, Any]:
         try:
             _become(identity)
         except OSError as error:
-            raise _StartError(f"cannot run as {identity.name}: {_reason(error)}") from None
+            raise StartError(f"cannot run as {identity.name}: {_reason(error)}") from None
     return gateway, milter
 
 

@@ -801,6 +801,13 @@ class Policy:
         outcome's ``headers``, not written into ``message``: a milter adds them through
         the MTA, and the header block of ``message`` stays the input's byte for byte (the
         warning changes the body only)."""
+        return self.process_with_check(raw, add_headers=add_headers)[0]
+
+    def process_with_check(
+        self, raw: bytes, *, add_headers: bool = True
+    ) -> Tuple[Outcome, MessageCheck]:
+        """``process``, and the header check the decision was made on (the checked
+        fields, their findings and shadows), for an integration that reports them."""
         if not isinstance(raw, bytes):
             raise TypeError(f"expected bytes, not {type(raw).__name__}")
         check = self._check(raw)
@@ -832,7 +839,8 @@ class Policy:
                 failure = f"warning not added: {type(error).__name__}: {error}"
                 rewritten = rewritten._replace(notes=(failure,))
             message, notes = rewritten.message, rewritten.notes
-        return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
+        outcome = Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
+        return outcome, check
 
     def _warning_for(self, check: MessageCheck) -> WarningText:
         from ._mime import WarningText
