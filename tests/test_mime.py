@@ -731,7 +731,10 @@ def test_damaged_messages_never_raise(name: str, edits: List[Tuple[float, int, b
         data[position : position + length] = insert
     raw = bytes(data)
     result = rewrite(raw, HEADERS, GERMAN)
-    assert result.message.startswith(b"X-Test: yes")
+    # The fields go first, or right after a first line that the damage made an mbox
+    # "From " line (storage, not the message's).
+    after_mbox_line = raw.find(b"\n") + 1 if raw.startswith(b"From ") else 0
+    assert b"X-Test: yes" in (result.message[:11], result.message[after_mbox_line:][:11])
     assert len(result.message) > len(raw) or result.warned
 
 
