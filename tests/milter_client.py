@@ -204,7 +204,8 @@ def free_port() -> int:
 class RunningMilter:
     """``fromguard milter`` in a process of its own, listening on ``socket_path`` (or on
     127.0.0.1:``tcp_port``), logging next to it; run through ``milter_shim.py`` unless
-    ``program`` says how (the command line up to the milter's options)."""
+    ``program`` says how (the command line up to the milter's options). A file left at
+    ``socket_path`` is removed first, unless ``keep_socket``."""
 
     def __init__(
         self,
@@ -213,12 +214,13 @@ class RunningMilter:
         *options: str,
         program: Sequence[str] = (),
         tcp_port: Optional[int] = None,
+        keep_socket: bool = False,
     ) -> None:
         self.policy = policy
         self.socket_path = socket_path
         self.log_path = socket_path.with_suffix(".log")
         self.metrics_port = free_port()
-        if socket_path.exists():
+        if socket_path.exists() and not keep_socket:
             socket_path.unlink()
         command = [
             *(program or (sys.executable, str(SHIM))),

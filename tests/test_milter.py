@@ -7,9 +7,15 @@ metrics. ``test_postfix.py`` runs the same milter under a real Postfix."""
 from __future__ import annotations
 
 import functools
+import grp
+import os
+import pwd
 import re
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,7 +26,7 @@ import pytest
 
 from fromguard import Action, Outcome, Policy
 from fromguard.cli import main
-from milter_client import MilterClient, Reply, RunningMilter, free_port, split_message
+from milter_client import SHIM, MilterClient, Reply, RunningMilter, free_port, split_message
 
 MESSAGES = Path(__file__).parent / "data" / "messages"
 
@@ -468,6 +474,127 @@ def test_a_broken_policy_stops_the_start_with_one_line(workdir: Path) -> None:
     bad.write_text("[verdicts]\ninvalid = 3\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"cannot load the policy: .*bad\.toml:2"):
         RunningMilter(bad, workdir / "bad.sock")
+
+
+def failed_start(workdir: Path, *options: str) -> str:
+    """Start the milter with ``options``, which must stop it: exit status 2 and one line
+    on stderr, which is returned."""
+    done = subprocess.run(
+        [sys.executable, str(SHIM), "--policy", str(workdir / "policy.toml"), *options],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and done.stderr.endswith("\n"), done.stderr
+    return lines[0]
+
+
+def test_a_metrics_port_in_use_stops_the_start_with_one_line(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = failed_start(
+            workdir, "--socket", f"unix:{workdir}/port.sock", "--metrics-port", str(port)
+        )
+    assert line == (
+        f"fromguard milter: cannot serve the metrics on 127.0.0.1:{port}: Address already"
+        " in use (--metrics-port 0 turns them off)"
+    )
+    assert not (workdir / "port.sock").exists()  # nothing was bound
+
+
+def test_a_live_unix_socket_is_not_taken_over(workdir: Path, enforcing: RunningMilter) -> None:
+    """A second milter on the first one's socket stops; libmilter alone would delete the
+    socket and listen in its place."""
+    line = failed_start(workdir, "--socket", f"unix:{enforcing.socket_path}", "--metrics-port", "0")
+    assert line == (
+        f"fromguard milter: cannot listen on unix:{enforcing.socket_path}: in use: another"
+        " process is listening on it (a milter already running?)"
+    )
+    assert send(enforcing, CASES["clean"], "QSTILL").final == "continue"
+
+
+def test_a_tcp_port_in_use_stops_the_start_with_one_line(workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = failed_start(workdir, "--socket", f"inet:{port}@127.0.0.1", "--metrics-port", "0")
+    assert (
+        line == f"fromguard milter: cannot listen on inet:{port}@127.0.0.1: Address already in use"
+    )
+
+
+def test_a_stale_unix_socket_is_replaced(workdir: Path) -> None:
+    stale = workdir / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as crashed:  # bound, never listening: as after a crash
+        crashed.bind(str(stale))
+    assert stale.exists()
+    running = RunningMilter(workdir / "policy.toml", stale, keep_socket=True)
+    try:
+        assert send(running, CASES["clean"], "QSTALE").final == "continue"
+    finally:
+        assert running.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--user", "no-such-user-fg"],
+        ["--user", "nobody", "--group", "no-such-group-fg"],
+        ["--group", "nogroup"],
+    ],
+    ids=["unknown-user", "unknown-group", "group-alone"],
+)
+def test_a_bad_identity_stops_the_start_before_binding(workdir: Path, options: List[str]) -> None:
+    line = failed_start(workdir, "--socket", f"unix:{workdir}/user.sock", *options)
+    if options[0] == "--group":
+        assert line == "fromguard milter: --group needs --user"
+    elif os.geteuid() != 0:
+        assert line == (
+            f"fromguard milter: --user needs root to switch to (running as uid {os.geteuid()})"
+        )
+    else:
+        name = options[-1]
+        kind = "user" if options[-2] == "--user" else "group"
+        assert line == f"fromguard milter: no such {kind}: {name!r}"
+    assert not (workdir / "user.sock").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--user switches identity only when started as root")
+def test_started_as_root_it_binds_then_runs_as_the_user(workdir: Path) -> None:
+    nobody = pwd.getpwnam("nobody")
+    nogroup = grp.getgrnam("nogroup")
+    running = RunningMilter(
+        workdir / "policy.toml", workdir / "user.sock", "--user", "nobody", "--group", "nogroup"
+    )
+    try:
+        # Every thread of the process (libmilter's, the metrics server's) runs as nobody,
+        # real, effective, saved and filesystem ids alike, and no group of root's.
+        ids = {nobody.pw_uid}, {nogroup.gr_gid}
+        for task in Path(f"/proc/{running.process.pid}/task").iterdir():
+            status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines())
+            assert {int(n) for n in status["Uid"].split()} == ids[0]
+            assert {int(n) for n in status["Gid"].split()} == ids[1]
+            assert status["Groups"].split() == [str(nogroup.gr_gid)]  # nobody's groups
+        assert running.log()[0]["uid"] == nobody.pw_uid
+        assert running.socket_path.stat().st_uid == nobody.pw_uid
+        # A warning too: what deciding imports on first use was imported before the
+        # switch (this Python may live where nobody cannot read).
+        warned = send(running, CASES["deceptive"], "QUSER1")
+        assert warned.body is not None
+        assert b"The address it was sent from: <m@mallory.example>" in warned.body
+        rejected = send(running, CASES["two-from"], "QUSER2")
+        assert rejected.reply_text == "550 5.7.1 Two From fields: 100%% refused"
+        assert [entry["action"] for entry in running.messages()] == ["warn", "reject"]
+        assert "notes" not in running.messages()[0]
+    finally:
+        assert running.stop() == 0
 
 
 @pytest.mark.parametrize(

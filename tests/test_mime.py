@@ -24,10 +24,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fromguard._mime import WarningText, html_block, rewrite
-from fromguard.policy import DEFAULT_WARNING
 
 MESSAGES = Path(__file__).parent / "data" / "messages"
-DEFAULT = WarningText(DEFAULT_WARNING, DEFAULT_WARNING)
+CAUTION = "Caution: the sender's address of this message could not be verified as shown."
+DEFAULT = WarningText(CAUTION, CAUTION)
 GERMAN = WarningText("Achtung: Absender nicht überprüft.", "Achtung: Absender nicht uberpruft.")
 JAPANESE = WarningText("差出人を確認できません。", "Caution: sender not verified.")
 HEADERS = [("X-Test", "yes")]

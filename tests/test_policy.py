@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import unicodedata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -15,7 +16,13 @@ import fromguard
 from fromguard import Action, Outcome, Policy, PolicyError, Verdict
 from fromguard import policy as policy_module
 from fromguard._mime import html_block
-from fromguard.policy import DEFAULT_REPLY, DEFAULT_WARNING, SmtpReply
+from fromguard.policy import (
+    DEFAULT_REPLY,
+    DEFAULT_WARNING,
+    MAX_WARNING_LINE,
+    SENDER_WIDTH,
+    SmtpReply,
+)
 
 DATA = Path(__file__).parent / "data"
 MESSAGES = DATA / "messages"
@@ -38,6 +45,13 @@ def split(raw: bytes) -> Tuple[bytes, bytes]:
         if index >= 0:
             return raw[: index + len(separator)], raw[index + len(separator) :]
     return raw, b""
+
+
+def default_warning(raw: bytes) -> str:
+    """The default warning as it reads on ``raw``, whose From holds one address."""
+    from_field = fromguard.check_message(raw).field("from")
+    assert from_field is not None and from_field.result.address is not None
+    return DEFAULT_WARNING.format(sender=from_field.result.address)
 
 
 def text_parts(raw: bytes) -> List[Tuple[str, str]]:
@@ -145,7 +159,8 @@ def test_warn_tags_and_prepends_the_warning(name: str, eol: bytes) -> None:
     assert b"\r" not in outcome.message if eol == b"\n" else b"\n" not in body.replace(eol, b"")
     for (subtype, text), (_, original) in zip(texts, originals):
         # The warning (test_mime checks where and how exactly) and the original text.
-        warning = html_block(DEFAULT_WARNING) if subtype == "html" else DEFAULT_WARNING
+        warning = default_warning(raw)
+        warning = html_block(warning) if subtype == "html" else warning
         assert text.count(warning) == 1
         assert "".join(text.replace(warning, "").split()) == "".join(original.split())
 
@@ -341,6 +356,131 @@ def test_long_header_values_are_folded() -> None:
     assert parsed["X-Long"] == " ".join(["address-in-display-name"] * 8)
 
 
+# -- The warning names the sender --------------------------------------------------------
+
+WARN_ALL = Policy(
+    verdicts={verdict: "warn" for verdict in ("valid", "legacy", "deceptive", "invalid")}
+)
+SENDER_LINE = "The address it was sent from: <{}>"
+
+
+def warning_lines(header: bytes, content_type: bytes = b"text/plain; charset=utf-8") -> List[str]:
+    """The warning's lines in a one-part UTF-8 (8bit) message with this header block."""
+    raw = (
+        header
+        + b"\r\nContent-Type: "
+        + content_type
+        + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello.\r\n"
+    )
+    outcome = WARN_ALL.process(raw)
+    assert outcome.action is Action.WARN
+    body = split(outcome.message)[1]
+    assert body.endswith(b"\r\n\r\nHello.\r\n")
+    return body[: -len(b"\r\n\r\nHello.\r\n")].decode("utf-8").split("\r\n")
+
+
+CAUTION = DEFAULT_WARNING.split("\n")[0]
+
+SHOWN_SENDERS = {
+    "plain": ('"ceo@bank.example" <m@mallory.example>', "m@mallory.example"),
+    "idn-as-written": ('"Bank" <m@xn--bnk-6cd.example>', "m@xn--bnk-6cd.example"),
+    "utf8-kept": (
+        '"ceo@bank.example" <j\u00f6rg@m\u00e4llory.example>',
+        "j\u00f6rg@m\u00e4llory.example",
+    ),
+    "bidi-override": ('"ceo@bank.example" <m\u202e@mallory.example>', "m\\u202e@mallory.example"),
+    "bidi-in-domain": ('"x" <m@ma\u202ellory.example>', "m@ma\\u202ellory.example"),
+    "zero-width": ('"x" <m\u200b@mallory.example>', "m\\u200b@mallory.example"),
+    "line-separator": (
+        '<"m\u2028X-Evil: 1"@mallory.example>',
+        '"m\\u2028X-Evil: 1"@mallory.example',
+    ),
+    "no-break-space": ('"x" <"m\u00a0safe"@mallory.example>', "m\\xa0safe@mallory.example"),
+    "combining-mark-first": ('"x" <"\u0338m"@mallory.example>', "\\u0338m@mallory.example"),
+    "combining-mark-kept": ('"x" <m\u0301@mallory.example>', "m\u0301@mallory.example"),
+    "combining-after-escape": (
+        '"x" <\u202e\u0301@mallory.example>',
+        "\\u202e\\u0301@mallory.example",
+    ),
+    "terminal-escape": ('"x" <"a\x1b[31m"@mallory.example>', '"a\\x1b[31m"@mallory.example'),
+    "long-cut-in-the-middle": (
+        '"x" <"' + "a" * 300 + '"@bank.example.evil.example>',
+        "a" * 19 + "..." + "a" * 12 + "@bank.example.evil.example",
+    ),
+    "long-marks-cut-with-their-letter": (
+        '"x" <' + "b" * 50 + "a\u0301" * 20 + "@evil.example>",
+        "b" * 19 + "..." + "a\u0301" * 12 + "@evil.example",
+    ),
+    "long-escapes-cut-whole": (
+        '"x" <"' + "\u202e" * 40 + '"@evil.example>',
+        "\\u202e" * 3 + "..." + "\\u202e" * 4 + "@evil.example",
+    ),
+}
+
+
+@pytest.mark.parametrize(("value", "shown"), SHOWN_SENDERS.values(), ids=SHOWN_SENDERS)
+def test_the_warning_names_the_sender_and_escapes_what_would_not_print(
+    value: str, shown: str
+) -> None:
+    lines = warning_lines(b"From: " + value.encode())
+    assert lines == [CAUTION, SENDER_LINE.format(shown)]
+    # Whatever the address holds, it is one line, within the limits, and shows no
+    # control, format (bidi, zero-width) or separator character.
+    assert len(shown) <= SENDER_WIDTH and len(lines[1]) <= MAX_WARNING_LINE
+    assert not [c for c in lines[1] if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"From: <m@mallory.example>\r\nFrom: <ceo@bank.example>",
+        b"From: <m@mallory.example>, <ceo@bank.example>",
+        b"From: Bank <ceo@bank.example> <m@mallory.example>",  # which one is in doubt
+        b"From: Bank <ceo@bank.example>\r\n\xef\xbb\xbfFrom: <m@mallory.example>",
+        b'From: <"a\\\rX-Evil: 1"@mallory.example>',
+        b"Subject: no From at all",
+    ],
+    ids=["two-from", "two-authors", "invalid", "disguised-second-from", "escaped-cr", "no-from"],
+)
+def test_no_single_sure_sender_leaves_the_line_out(header: bytes) -> None:
+    assert warning_lines(header) == [CAUTION]
+
+
+def test_an_ascii_part_and_an_html_part_show_the_sender_in_their_form() -> None:
+    latin1 = warning_lines("From: <jörg@mällory.example>".encode(), b"text/plain; charset=us-ascii")
+    assert latin1 == [CAUTION, SENDER_LINE.format("j\\xf6rg@m\\xe4llory.example")]
+    html = WARN_ALL.process(
+        b'From: "x" <"<b>"@mallory.example>\r\nContent-Type: text/html\r\n\r\n<p>Hello.</p>\r\n'
+    )
+    assert split(html.message)[1].endswith(
+        b'<br>\r\nThe address it was sent from: &lt;"&lt;b&gt;"@mallory.example&gt;</p>\r\n'
+        b"<p>Hello.</p>\r\n"
+    )
+
+
+def test_a_warning_of_its_own_with_the_sender_and_braces() -> None:
+    policy = Policy(
+        verdicts={"deceptive": "warn"},
+        warn={
+            "text": "Vorsicht {{ungeprüft}}.\nAbsender: {sender}",
+            "ascii_text": "Caution.\nSender: {sender}",
+        },
+    )
+    assert policy.warning.text == "Vorsicht {{ungeprüft}}.\nAbsender: {sender}"  # as written
+    raw = b'From: "ceo@bank.example" <m\xc3\xb6@mallory.example>\r\n\r\nHello.\r\n'
+    body = split(policy.process(raw).message)[1]
+    # A 7bit part (no Content-Transfer-Encoding): the ASCII text, the address escaped.
+    assert body == b"Caution.\r\nSender: m\\xf6@mallory.example\r\n\r\nHello.\r\n"
+    utf8 = raw.replace(
+        b"\r\n\r\n",
+        b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+    )
+    body = split(policy.process(utf8).message)[1]
+    assert (
+        body.decode() == "Vorsicht {ungeprüft}.\r\nAbsender: mö@mallory.example\r\n\r\nHello.\r\n"
+    )
+
+
 # -- The Exchange preset ---------------------------------------------------------------
 
 
@@ -351,7 +491,9 @@ def test_exchange_preset_header_and_warning() -> None:
     assert outcome.reasons == ("verdict:deceptive",)
     header, _ = split(outcome.message)
     assert header == EXCHANGE_HEADER + b"\r\n" + split(raw)[0]
-    assert all(text.count(DEFAULT_WARNING) == 1 for _, text in text_parts(outcome.message))
+    warning = default_warning(raw)
+    for subtype, text in text_parts(outcome.message):
+        assert text.count(html_block(warning) if subtype == "html" else warning) == 1
 
 
 def test_exchange_preset_acts_on_invalid_too() -> None:
@@ -373,7 +515,7 @@ def test_exchange_preset_warning_only() -> None:
     assert outcome.action is Action.WARN
     header, body = split(outcome.message)
     assert header == split(raw)[0]
-    assert body == (DEFAULT_WARNING + "\n\n").encode() + split(raw)[1]
+    assert body == (default_warning(raw) + "\n\n").encode() + split(raw)[1]
 
 
 def test_exchange_preset_with_both_switches_off_changes_nothing() -> None:
@@ -530,6 +672,17 @@ BAD_DICTS: List[Tuple[Dict[str, Any], str]] = [
     ({"warn": {"text": "a\tb"}}, "warn.text: bad warning text: control characters"),
     ({"warn": {"text": "x" * 101}}, "a line longer than 100 characters"),
     ({"warn": {"ascii_text": "f\u00fcr"}}, "warn.ascii_text: bad warning text: not ASCII"),
+    (
+        {"warn": {"text": "By {verdict}"}},
+        "unknown placeholder '{verdict}' (expected one of: {sender})",
+    ),
+    ({"warn": {"text": "a } b"}}, "warn.text: a lone '}' in a warning (write '}}')"),
+    (
+        {"warn": {"text": "Sent by {sender}"}},
+        "every line names {sender}, and a message may have none",
+    ),
+    ({"warn": {"text": "Caution.\n" + "x" * 41 + "{sender}"}}, "({sender} counts as 60"),
+    ({"warn": {"ascii_text": "Caution.\nFrom {sender"}}, "warn.ascii_text: unknown placeholder"),
 ]
 
 

@@ -170,6 +170,23 @@ def test_an_encoded_word_display_name_gets_the_warning(lab: Lab) -> None:
     assert lab.policy.process(sent).action is Action.WARN
     assert delivered == policy_result(lab, sent)
     assert b"Caution: the sender's address" in delivered
+    assert b"\nThe address it was sent from: <m@mallory.example>\n\nHello.\n" in delivered
+
+
+def test_the_warning_names_a_hostile_sender_escaped(lab: Lab) -> None:
+    """An address with a bidi override (U+202E) and a line separator (U+2028) in its
+    quoted local part: the warning shows both as escapes, on one line."""
+    sent, token = message('From: "ceo@bank.example" <"m\u202e\u2028Safe"@mallory.example>'.encode())
+    result = lab.postfix.swaks(sent)
+    assert result.status == 0, result
+    delivered = without_trace(lab.postfix.wait_delivered(token))
+    assert delivered == policy_result(lab, sent)
+    body = delivered.split(b"\n\n", 1)[1]
+    assert body.startswith(
+        b"Caution: the sender's address of this message could not be verified as shown.\n"
+        b"The address it was sent from: <m\\u202e\\u2028Safe@mallory.example>\n\n"
+    )
+    assert not {"\u202e", "\u2028"} & set(body.decode())
 
 
 @pytest.mark.parametrize("name", ["alternative.eml", "quoted-printable.eml", "mixed.eml"])

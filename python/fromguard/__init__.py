@@ -10,8 +10,9 @@ A bug in the compiled core raises ``InternalError`` (an ``Exception``), never a 
 ``except Exception`` misses; a rule that does not compile raises ``RuleError``.
 """
 
+from ._batch import parse_many, verdicts
 from ._catalogue import FINDINGS, FindingInfo
-from ._core import FromHeader, RuleSet, check_message, parse, parse_many, verdicts
+from ._core import FromHeader, RuleSet, check_message, parse
 from ._core import __version__ as __version__  # the Cargo version, the package's too
 from ._errors import InternalError, RuleError
 from ._model import (

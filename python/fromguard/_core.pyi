@@ -55,6 +55,19 @@ def parse_many(
 def verdicts(
     values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
 ) -> bytes: ...
+def _verdicts_arrow(
+    data: bytes,
+    offsets: bytes,
+    validity: Optional[bytes],
+    first: int,
+    length: int,
+    large: bool,
+    *,
+    utf8: bool = True,
+    groups: bool = False,
+) -> bytes:
+    """fromguard._batch's way in: verdicts over one Arrow array's buffers."""
+
 def _inject_panic(trigger: Optional[bytes], /) -> None:
     """For tests only: judging a value equal to ``trigger`` panics (None: never)."""
 

@@ -25,6 +25,12 @@ SIGHUP reloads the policy file atomically (a policy that fails to load leaves th
 one in force and is logged); SIGTERM or SIGINT stops accepting connections, waits for
 the messages in flight (``--drain-timeout``) and exits.
 
+Starting: a configuration that cannot work (a policy that does not load, the metrics
+port or the milter socket in use, an unknown ``--user``) stops the start before the
+first message with one line on stderr and exit status 2. Started as root with
+``--user``, the milter binds its sockets, then runs as that user for good
+(``examples/systemd/`` starts it as its user directly).
+
 The milter protocol is libmilter's, through pymilter (``pip install 'fromguard[milter]'``;
 building it needs libmilter's headers, Debian's ``libmilter-dev``). libmilter answers
 SIGHUP by stopping, and blocks the signals in the threads it starts; so it runs in a
@@ -37,10 +43,14 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import encodings
 import enum
 import grp
+import importlib
 import json
 import os
+import pkgutil
+import pwd
 import signal
 import socket
 import sys
@@ -64,9 +74,9 @@ __all__ = [
     "serve",
 ]
 
-DEFAULT_SOCKET = "unix:/var/spool/postfix/milter/fromguard.sock"
+DEFAULT_SOCKET = "unix:/var/spool/postfix/fromguard/fromguard.sock"
 """Inside Postfix's queue directory, where its chrooted smtpd and cleanup find it as
-``unix:/milter/fromguard.sock``."""
+``unix:/fromguard/fromguard.sock`` (and an unchrooted Postfix by its full path)."""
 
 MILTER_NAME = "fromguard"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -89,7 +99,8 @@ class FailMode(enum.Enum):
 
 
 class Settings(NamedTuple):
-    """What ``fromguard milter`` was started with."""
+    """What ``fromguard milter`` was started with. ``user`` and ``group``: the identity
+    to run as once the sockets are bound, when started as root (None: stay as started)."""
 
     policy_path: Path
     socket: str = DEFAULT_SOCKET
@@ -102,6 +113,8 @@ class Settings(NamedTuple):
     metrics_port: int = 9949
     drain_timeout: float = 30.0
     workers: int = 16
+    user: Optional[str] = None
+    group: Optional[str] = None
 
 
 class Decision(NamedTuple):
@@ -506,13 +519,20 @@ def _prepare_socket(spec: str) -> Optional[Path]:
     if not spec.startswith(("unix:", "local:")):
         return None
     path = Path(spec.split(":", 1)[1])
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = _reason(error)
+        raise _StartError(f"cannot create the socket's directory {path.parent}: {reason}") from None
     return path
 
 
-def _open_up(path: Path, settings: Settings, log: _Log) -> None:
-    """Let the MTA connect: the socket's mode, and its group (Postfix's) when it exists."""
+def _open_up(path: Path, settings: Settings, owner: Optional[_Identity], log: _Log) -> None:
+    """Let the MTA connect: the socket's mode, and its group (Postfix's) when it exists;
+    its owner is the identity the milter is about to take, if any."""
     os.chmod(path, settings.socket_mode)
+    if owner is not None:
+        os.chown(path, owner.uid, owner.gid)
     if settings.socket_group is None:
         return
     try:
@@ -520,6 +540,82 @@ def _open_up(path: Path, settings: Settings, log: _Log) -> None:
         os.chown(path, -1, gid)
     except (KeyError, OSError) as error:
         log.write("warning", error=f"socket group {settings.socket_group!r} not set: {error}")
+
+
+class _Identity(NamedTuple):
+    """A user to run as: its name (for its supplementary groups), uid and gid."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+class _StartError(Exception):
+    """Why the milter cannot start, in one line for stderr."""
+
+
+def _identity(user: Optional[str], group: Optional[str]) -> Optional[_Identity]:
+    """The identity ``--user`` and ``--group`` name (the group defaults to the user's
+    own), looked up before anything is bound so that a typo costs nothing."""
+    if user is None:
+        if group is not None:
+            raise _StartError("--group needs --user")
+        return None
+    if os.geteuid() != 0:
+        raise _StartError(f"--user needs root to switch to (running as uid {os.geteuid()})")
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise _StartError(f"no such user: {user!r}") from None
+    gid = entry.pw_gid
+    if group is not None:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise _StartError(f"no such group: {group!r}") from None
+    return _Identity(entry.pw_name, entry.pw_uid, gid)
+
+
+def _become(identity: _Identity) -> None:
+    """Give up root for good: the user's supplementary groups, its group, its uid (in
+    this order: each step needs the rights the next one drops). glibc applies them to
+    every thread of the process, the metrics server's too."""
+    os.initgroups(identity.name, identity.gid)
+    os.setgid(identity.gid)
+    os.setuid(identity.uid)
+
+
+def _listen_problem(spec: str) -> Optional[str]:
+    """Why the milter socket ``spec`` cannot be listened on, if a probe can tell (libmilter
+    only says "cannot opensocket"). A unix socket that accepts a connection belongs to a
+    running process (another milter): libmilter would delete it and take its place. One
+    that refuses is stale and libmilter replaces it."""
+    kind, _, address = spec.partition(":")
+    if kind in ("unix", "local"):
+        if not os.path.exists(address):
+            return None
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1)
+            try:
+                probe.connect(address)
+            except OSError:
+                return None
+        return "in use: another process is listening on it (a milter already running?)"
+    if kind in ("inet", "inet6"):
+        port, _, host = address.partition("@")
+        family = socket.AF_INET6 if kind == "inet6" else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                # as libmilter binds: connections in TIME_WAIT do not count
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host.strip("[]"), int(port)))
+        except (OSError, ValueError) as error:
+            return _reason(error)
+    return None
+
+
+def _reason(error: Exception) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)
 
 
 def _stop_listener(milter: Any, spec: str, listener: threading.Thread) -> None:
@@ -576,42 +672,85 @@ def _nudge(spec: str) -> None:
 
 
 def serve(settings: Settings, log: IO[str] = sys.stdout) -> int:
-    """Run the milter until SIGTERM or SIGINT; returns the exit status."""
+    """Run the milter until SIGTERM or SIGINT; returns the exit status (2 when it cannot
+    start: the reason is one line on stderr)."""
+    try:
+        gateway, milter = _start(settings, log)
+    except _StartError as error:
+        print(f"fromguard milter: {error}", file=sys.stderr)
+        return 2
+    return _run_until_stopped(gateway, milter)
+
+
+def _start(settings: Settings, log: IO[str]) -> Tuple[Gateway, Any]:
+    """Load the policy, bind the metrics port and the milter socket, then give up root
+    if asked: everything that can fail on a bad configuration fails here, before the
+    first message."""
     try:
         import milter
     except ImportError as error:
-        print(
-            f"fromguard milter: pymilter is not installed ({error});"
-            " install it with: pip install 'fromguard[milter]'",
-            file=sys.stderr,
-        )
-        return 2
+        raise _StartError(
+            f"pymilter is not installed ({error}); install it with: pip install 'fromguard[milter]'"
+        ) from None
     try:
         policy = Policy.from_toml(settings.policy_path)
     except PolicyError as error:
-        print(f"fromguard milter: cannot load the policy: {error}", file=sys.stderr)
-        return 2
+        raise _StartError(f"cannot load the policy: {error}") from None
+    identity = _identity(settings.user, settings.group)
 
     gateway = Gateway(settings, policy, log)
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(
-            settings.metrics_port, addr=settings.metrics_host, registry=gateway.metrics.registry
-        )
+        try:
+            start_http_server(
+                settings.metrics_port,
+                addr=settings.metrics_host,
+                registry=gateway.metrics.registry,
+            )
+        except OSError as error:
+            raise _StartError(
+                f"cannot serve the metrics on {settings.metrics_host}:{settings.metrics_port}:"
+                f" {_reason(error)} (--metrics-port 0 turns them off)"
+            ) from None
+    problem = _listen_problem(settings.socket)
+    if problem is not None:
+        raise _StartError(f"cannot listen on {settings.socket}: {problem}")
     socket_path = _prepare_socket(settings.socket)
     _install(milter, gateway)
     milter.setconn(settings.socket)
     try:
         milter.opensocket(True)
     except milter.error as error:
-        print(f"fromguard milter: cannot listen on {settings.socket}: {error}", file=sys.stderr)
-        return 2
+        raise _StartError(f"cannot listen on {settings.socket}: {error}") from None
     if socket_path is not None:
-        _open_up(socket_path, settings, gateway.log)
+        _open_up(socket_path, settings, identity, gateway.log)
     else:
         _no_delay(gateway.log)
+    if identity is not None:
+        _load_lazy_imports()
+        try:
+            _become(identity)
+        except OSError as error:
+            raise _StartError(f"cannot run as {identity.name}: {_reason(error)}") from None
+    return gateway, milter
 
+
+def _load_lazy_imports() -> None:
+    """Import now, as root, what deciding imports on first use: the MIME rewrite and every
+    codec (a text part may name any charset). The user may not be able to read Python's
+    files (an interpreter under root's home): a warning would then fail on each message."""
+    importlib.import_module("fromguard._mime")
+    for codec in pkgutil.iter_modules(encodings.__path__):
+        try:
+            importlib.import_module(f"encodings.{codec.name}")
+        except ImportError:
+            pass  # Windows' codecs (mbcs, oem)
+
+
+def _run_until_stopped(gateway: Gateway, milter: Any) -> int:
+    """Serve on libmilter's thread; this one handles the signals (see the module's doc)."""
+    settings = gateway.settings
     requests: List[int] = []
     wake = threading.Event()
 
@@ -641,6 +780,8 @@ def serve(settings: Settings, log: IO[str] = sys.stdout) -> int:
         metrics=f"{settings.metrics_host}:{settings.metrics_port}"
         if settings.metrics_port
         else None,
+        uid=os.getuid(),
+        gid=os.getgid(),
     )
     listener.start()
     stopping = False
@@ -720,6 +861,16 @@ def add_parser(commands: Any) -> None:
         help="group of the unix socket, so that the MTA can connect (default: %(default)s)",
     )
     parser.add_argument(
+        "--user",
+        metavar="USER",
+        help="started as root: bind the sockets, then run as this user (and its groups)",
+    )
+    parser.add_argument(
+        "--group",
+        metavar="GROUP",
+        help="with --user: run with this group instead of the user's own",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         default=9949,
@@ -775,6 +926,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> NoReturn:
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
         drain_timeout=args.drain_timeout,
+        user=args.user,
+        group=args.group,
     )
     if args.log is None:
         status = serve(settings)

@@ -54,8 +54,11 @@ silently weaken a policy; ``examples/policies/`` has commented examples)::
     X-Fromguard-Findings = "{codes}"       # {reasons}; {{ and }} are braces. A field
                                            # whose value comes out empty is left out.
     [warn]
-    text = "..."               # the warning (ours, one line by default; \\n for more,
-                               # each line at most 100 characters)
+    text = "..."               # the warning (ours by default; \\n starts a line, each
+                               # at most 100 characters). {sender}: the address of the
+                               # From field judged, escaped, at most 60 characters; a
+                               # line with it is left out when no single From address
+                               # is certain (several, none, an invalid field)
     ascii_text = "..."         # for text parts whose charset cannot show ``text``
 
 ``reasons`` in an outcome are the conditions that matched with the outcome's action,
@@ -157,10 +160,16 @@ DEFAULT_HEADERS: Tuple[Tuple[str, str], ...] = (
     ("X-Fromguard-Verdict", "{verdict}"),
     ("X-Fromguard-Findings", "{codes}"),
 )
-DEFAULT_WARNING = "Caution: the sender's address of this message could not be verified as shown."
+DEFAULT_WARNING = (
+    "Caution: the sender's address of this message could not be verified as shown.\n"
+    "The address it was sent from: <{sender}>"
+)
 
 EXCHANGE_HEADER = "X-MS-Exchange-P2FromRegexMatch"
 MAX_WARNING_LINE = 100
+SENDER_WIDTH = 60
+"""The most characters ``{sender}`` shows in a warning (escapes included): a longer
+address keeps its start and its end (the domain) around ``...``."""
 
 
 class PolicyError(ValueError):
@@ -275,7 +284,13 @@ _MAILBOX_TARGETS = ("display-name", "local-part", "domain", "addr-spec")
 _VERDICTS = {verdict.name.lower(): verdict for verdict in Verdict}
 _ACTIONS = {action.name.lower(): action for action in Action}
 _PLACEHOLDERS = ("verdict", "codes", "action", "reasons")
+_WARNING_PLACEHOLDERS = ("sender",)
 _FIELD_NAME = re.compile(r"[!-9;-~]+\Z")  # ftext, RFC 5322 §3.6.8
+_FROM_NAME = re.compile(r"[^A-Za-z-]")  # what is not a letter of a checked field's name
+# Characters a warning escapes (besides controls): format characters (bidi controls,
+# zero-width ones), surrogates (8-bit bytes), private use, unassigned, separators.
+_HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")
+_ELLIPSIS = "..."
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\Z")
 _SECTIONS = {
     "verdicts": None,
@@ -421,6 +436,12 @@ def _template(value: object, path: Tuple[str, ...]) -> Template:
     """A header value template: literal text and ``{placeholder}``s, checked at load."""
     if not isinstance(value, str) or not _printable_ascii(value):
         raise _Invalid(path, f"bad header value: {_kind(value)} (expected printable ASCII)")
+    return _placeholders(value, path, _PLACEHOLDERS, "a header value")
+
+
+def _placeholders(value: str, path: Tuple[str, ...], names: Sequence[str], what: str) -> Template:
+    """``value`` as literal text and ``{name}`` placeholders (``{{`` and ``}}`` are
+    braces); any other use of a brace is an error."""
     parts: List[Tuple[bool, str]] = []
     literal = ""
     index = 0
@@ -431,15 +452,15 @@ def _template(value: object, path: Tuple[str, ...]) -> Template:
             index += 2
             continue
         if char == "}":
-            raise _Invalid(path, "a lone '}' in a header value (write '}}')")
+            raise _Invalid(path, f"a lone '}}' in {what} (write '}}}}')")
         if char == "{":
             end = value.find("}", index)
             name = value[index + 1 : end] if end > 0 else ""
-            if name not in _PLACEHOLDERS:
+            if name not in names:
                 raise _Invalid(
                     path,
                     f"unknown placeholder {value[index : end + 1] if end > 0 else '{'!r}"
-                    f" (expected one of: {', '.join('{' + p + '}' for p in _PLACEHOLDERS)})",
+                    f" (expected one of: {', '.join('{' + p + '}' for p in names)})",
                 )
             if literal:
                 parts.append((False, literal))
@@ -469,21 +490,107 @@ def _headers(value: object, path: Tuple[str, ...]) -> Tuple[Tuple[str, Template]
     return tuple(headers)
 
 
-def _warning_text(value: object, path: Tuple[str, ...]) -> str:
-    """A warning: lines of at most ``MAX_WARNING_LINE`` characters, so that no line of a
-    rewritten part, even HTML-escaped or as character references, passes the 998-octet
-    limit of RFC 5322."""
+def _warning_text(value: object, path: Tuple[str, ...]) -> Tuple[Template, ...]:
+    """A warning, one template per line: lines of at most ``MAX_WARNING_LINE``
+    characters (``{sender}`` counted as ``SENDER_WIDTH``), so that no line of a rewritten
+    part, even HTML-escaped or as character references, passes the 998-octet limit of
+    RFC 5322. A line with ``{sender}`` is left out when there is no sender to name, so
+    another line must say something."""
     if not isinstance(value, str) or not value.strip():
         raise _Invalid(path, f"bad warning text: {_kind(value)} (expected a non-empty string)")
     if any(unicodedata.category(char) in ("Cc", "Cs") and char != "\n" for char in value):
         raise _Invalid(path, "bad warning text: control characters other than line breaks")
-    if any(len(line) > MAX_WARNING_LINE for line in value.split("\n")):
+    lines = tuple(
+        _placeholders(line, path, _WARNING_PLACEHOLDERS, "a warning") for line in value.split("\n")
+    )
+    widths = (
+        sum(SENDER_WIDTH if placeholder else len(text) for placeholder, text in line)
+        for line in lines
+    )
+    if any(width > MAX_WARNING_LINE for width in widths):
         raise _Invalid(
             path,
             f"bad warning text: a line longer than {MAX_WARNING_LINE} characters"
-            " (break it with \\n)",
+            f" ({{sender}} counts as {SENDER_WIDTH}; break it with \\n)",
         )
-    return value
+    if all(_names_sender(line) or not _render(line, {}).strip() for line in lines):
+        raise _Invalid(
+            path, "bad warning text: every line names {sender}, and a message may have none"
+        )
+    return lines
+
+
+def _names_sender(line: Template) -> bool:
+    return any(placeholder for placeholder, _ in line)
+
+
+def _warning_source(lines: Tuple[Template, ...]) -> str:
+    return "\n".join(_render_source(line) for line in lines)
+
+
+def _rendered_warning(
+    lines: Tuple[Template, ...], sender: Optional[str], *, ascii_only: bool
+) -> str:
+    """The warning for one message: ``{sender}`` filled in, or its lines left out."""
+    if sender is None:
+        return "\n".join(_render(line, {}) for line in lines if not _names_sender(line))
+    shown = _shown_sender(sender, ascii_only)
+    return "\n".join(_render(line, {"sender": shown}) for line in lines)
+
+
+def _judged_sender(check: MessageCheck) -> Optional[str]:
+    """The address a warning names: that of the message's only From field (a field read
+    as From however its name is disguised) when it holds one mailbox and the grammar
+    leaves no doubt about it (the field is not ``INVALID``); else None."""
+    found = [f for f in check.fields if _FROM_NAME.sub("", f.name).lower() == "from"]
+    if len(found) != 1 or found[0].result.verdict >= Verdict.INVALID:
+        return None
+    return found[0].result.address
+
+
+def _shown_sender(address: str, ascii_only: bool) -> str:
+    """An address from the message as a warning may show it: what would not print as
+    itself (controls, bidi and other format characters, line and paragraph separators,
+    spaces other than U+0020, 8-bit bytes, a combining mark with no letter of the address
+    to sit on; with ``ascii_only`` anything not ASCII) as a backslash escape, so it can
+    neither break a line nor reorder, hide or mark the warning's own text; and at most
+    ``SENDER_WIDTH`` characters, cut in the middle so the domain stays in view."""
+    units: List[str] = []
+    for char in address:
+        shown = (" " <= char < "\x7f") or (
+            not ascii_only
+            and char > "\x7f"
+            and unicodedata.category(char) not in _HIDDEN_CATEGORIES
+            and not (unicodedata.category(char).startswith("M") and not _shows_base(units))
+        )
+        units.append(char if shown else char.encode("unicode_escape").decode("ascii"))
+    if sum(map(len, units)) <= SENDER_WIDTH:
+        return "".join(units)
+    head_width = (SENDER_WIDTH - len(_ELLIPSIS)) // 3
+    tail_width = SENDER_WIDTH - len(_ELLIPSIS) - head_width
+    head = _fitting(units, head_width)
+    tail = _fitting(units[len(head) :][::-1], tail_width)[::-1]
+    while tail and len(tail[0]) == 1 and unicodedata.category(tail[0]).startswith("M"):
+        del tail[0]  # its letter was cut: it would sit on the ellipsis
+    return "".join(head) + _ELLIPSIS + "".join(tail)
+
+
+def _shows_base(units: List[str]) -> bool:
+    """Whether the last unit shown is a character a combining mark may sit on (not an
+    escape, not the start)."""
+    return bool(units) and len(units[-1]) == 1
+
+
+def _fitting(units: List[str], width: int) -> List[str]:
+    """The longest prefix of ``units`` whose characters fit in ``width``."""
+    taken: List[str] = []
+    used = 0
+    for unit in units:
+        if used + len(unit) > width:
+            break
+        taken.append(unit)
+        used += len(unit)
+    return taken
 
 
 def _ascii_form(text: str) -> str:
@@ -569,14 +676,15 @@ class Policy:
             )
         warn_table = _table({} if warn is None else warn, ("warn",))
         _known_keys(warn_table, ("text", "ascii_text"), ("warn",))
-        self._warning = _warning_text(warn_table.get("text", DEFAULT_WARNING), ("warn", "text"))
+        text = warn_table.get("text", DEFAULT_WARNING)
+        self._warning = _warning_text(text, ("warn", "text"))
         if "ascii_text" in warn_table:
-            ascii_text = _warning_text(warn_table["ascii_text"], ("warn", "ascii_text"))
+            ascii_text = warn_table["ascii_text"]
+            self._ascii_warning = _warning_text(ascii_text, ("warn", "ascii_text"))
             if not ascii_text.isascii():
                 raise _Invalid(("warn", "ascii_text"), "bad warning text: not ASCII")
-            self._ascii_warning = ascii_text
         else:
-            self._ascii_warning = _ascii_form(self._warning)
+            self._ascii_warning = _warning_text(_ascii_form(text), ("warn", "text"))
 
     # -- Constructors --
 
@@ -672,10 +780,10 @@ class Policy:
 
     @property
     def warning(self) -> WarningText:
-        """The warning warn prepends, and its ASCII form."""
+        """The warning warn prepends, and its ASCII form, ``{sender}`` unfilled."""
         from ._mime import WarningText
 
-        return WarningText(self._warning, self._ascii_warning)
+        return WarningText(_warning_source(self._warning), _warning_source(self._ascii_warning))
 
     def __repr__(self) -> str:
         rules = ", ".join(f"{key}={action.name.lower()}" for key, action in self.rules.items())
@@ -710,7 +818,7 @@ class Policy:
             rendered = ((name, _render(template, values)) for name, template in self._headers)
             added = tuple((name, value) for name, value in rendered if value)
             headers = added if add_headers else ()
-            warning = self.warning if action is Action.WARN else None
+            warning = self._warning_for(check) if action is Action.WARN else None
             try:
                 rewritten = _mime.rewrite(raw, headers, warning)
             except Exception as error:  # a bug in the rewrite must not lose the message
@@ -722,6 +830,15 @@ class Policy:
                 rewritten = rewritten._replace(notes=(failure,))
             message, notes = rewritten.message, rewritten.notes
         return Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
+
+    def _warning_for(self, check: MessageCheck) -> WarningText:
+        from ._mime import WarningText
+
+        sender = _judged_sender(check)
+        return WarningText(
+            _rendered_warning(self._warning, sender, ascii_only=False),
+            _rendered_warning(self._ascii_warning, sender, ascii_only=True),
+        )
 
     def _check(self, raw: bytes) -> MessageCheck:
         """The one core call per message: the header check, with this policy's rules

@@ -30,13 +30,13 @@ use crate::{held, in_place, sized, to_bytes};
 /// Batches of at least this many values are shared with helper threads; below it, waking
 /// them costs more than it saves: at 4,096 values, two cores gave about what one did
 /// (waking a helper takes tens of microseconds or more on a busy machine).
-const PARALLEL_VALUES: usize = 8192;
+pub(crate) const PARALLEL_VALUES: usize = 8192;
 
 /// Values are read and judged in pieces of this many: the unit a thread takes at a time.
 /// Each piece costs its own hand-over between threads (its slots, allocations and
 /// atomics): smaller pieces ran slower at 90,000 values, the more so the smaller; larger
 /// ones gained little, and leave more to the last thread at the end of a batch.
-const PIECE_VALUES: usize = 512;
+pub(crate) const PIECE_VALUES: usize = 512;
 
 /// A batch is read in rounds of at most this many pieces (128 Ki values, about 3 MiB of
 /// references and slices), so that it holds one round at a time whatever its size. Each
@@ -50,7 +50,7 @@ const ROUND_PIECES: usize = 256;
 /// use (its affinity and cgroup quota counted), none on one CPU. Not rayon's global pool,
 /// which has a thread per CPU: with the caller's thread that is one thread too many, and
 /// the caller, whose reading and delivering nobody else can do, loses its CPU to it.
-fn helpers() -> Option<&'static rayon::ThreadPool> {
+pub(crate) fn helpers() -> Option<&'static rayon::ThreadPool> {
     static HELPERS: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     HELPERS
         .get_or_init(|| {

@@ -24,6 +24,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
+mod arrow;
 mod batch;
 mod errors;
 #[allow(unsafe_code)]
@@ -760,6 +761,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // Private (for tests): set, not added, since `add_function` lists a name in `__all__`.
     let inject_panic = wrap_pyfunction!(inject::inject_panic, module)?;
     module.setattr(intern!(module.py(), "_inject_panic"), inject_panic)?;
+    // Private: fromguard._arrow's way in (fromguard.verdicts over an Arrow array).
+    let verdicts_arrow = wrap_pyfunction!(arrow::verdicts_arrow, module)?;
+    module.setattr(intern!(module.py(), "_verdicts_arrow"), verdicts_arrow)?;
     module.add_class::<FromHeader>()?;
     module.add_class::<RuleSet>()?;
     Ok(())

@@ -1,0 +1,212 @@
+"""The milter as an operator installs it: the systemd unit in ``examples/systemd/`` and
+the README's Postfix ``main.cf`` block, each checked by the program that reads it
+(``systemd-analyze verify``, ``postconf``) and against each other, then both at work: a
+Postfix whose smtpd and cleanup run chrooted, configured with the block as pasted, and
+the milter started as the unit starts it (its directory step, its command line, its
+reload), with ``--user`` standing in for the unit's user, which this machine lacks.
+
+``systemd-analyze`` (Debian's ``systemd`` package) and Postfix are installed by
+``.ci/run``; without them these tests fail, never skip. systemd itself does not run in
+the CI container, so the unit's sandboxing options are verified, not exercised.
+"""
+
+from __future__ import annotations
+
+import grp
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from fromguard.cli import _parser
+from milter_client import RunningMilter
+from postfix_lab import TOOLS, Postfix, without_trace
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+UNIT = ROOT / "examples" / "systemd" / "fromguard-milter.service"
+POLICY = ROOT / "examples" / "policies" / "exchange.toml"  # what the README installs
+INSTALLED = "/opt/fromguard/bin/fromguard"  # where the README installs fromguard
+QUEUE_DIRECTORY = "/var/spool/postfix"  # Debian's, which the unit and the block assume
+STAND_IN_USER = "nobody"
+
+
+def unit() -> Dict[str, List[str]]:
+    """The unit's settings: each key's values in order (keys are unique across its
+    sections)."""
+    settings: Dict[str, List[str]] = {}
+    for line in UNIT.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def command(setting: str) -> List[str]:
+    """The unit's one command line of ``setting``, its systemd prefix dropped."""
+    (line,) = unit()[setting]
+    return shlex.split(line.lstrip("+-@:!"))
+
+
+def readme_main_cf() -> str:
+    """The README's main.cf block, verbatim: the one fenced block that sets smtpd_milters."""
+    blocks = re.findall(r"^```\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    (block,) = [b for b in blocks if re.search(r"^smtpd_milters =", b, re.M)]
+    return str(block)
+
+
+def postconf(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TOOLS["postconf"]), "-c", str(directory), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+# -- The unit ----------------------------------------------------------------------------
+
+
+def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze is missing (Debian's systemd package: .ci/run installs it)")
+    # verify checks that the programs exist: fromguard is where this test runs it from.
+    text = UNIT.read_text(encoding="utf-8")
+    assert INSTALLED in text
+    program = Path(sys.executable).with_name("fromguard")
+    assert program.exists()
+    (tmp_path / UNIT.name).write_text(text.replace(INSTALLED, str(program)), encoding="utf-8")
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / UNIT.name)], capture_output=True, text=True, check=False
+    )
+    # An unknown key or a bad value is only a warning on stderr: none is allowed.
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
+    settings = unit()
+    user, group = settings["User"], settings["Group"]
+    assert (user, group) == (["fromguard"], ["postfix"])
+    # The socket's directory: made as root before the start, for the unit's user and
+    # group, mode 0750 (Postfix's group may enter, no one else).
+    make_directory = command("ExecStartPre")
+    assert settings["ExecStartPre"][0].startswith("+")
+    assert make_directory[:2] == ["/usr/bin/install", "-d"]
+    options = dict(zip(make_directory[2:-1:2], make_directory[3:-1:2]))
+    assert options == {"-o": user[0], "-g": group[0], "-m": "0750"}
+    directory = make_directory[-1]
+    assert directory.startswith(QUEUE_DIRECTORY + "/")
+
+    start = command("ExecStart")
+    assert start[:2] == [INSTALLED, "milter"]
+    args = _parser().parse_args(start[1:])  # every option the unit passes exists
+    assert args.socket == f"unix:{directory}/fromguard.sock"
+    assert args.socket_group == group[0] and args.socket_mode == 0o660
+    assert args.mode == "monitor" and args.user is None  # systemd sets the user
+    # The README's main.cf names the same socket, inside the chroot.
+    assert f"unix:{args.socket[len('unix:' + QUEUE_DIRECTORY) :]}," in readme_main_cf()
+
+    # The README's override to enforce: the same command line without --mode monitor.
+    (override,) = re.findall(
+        r"^```ini\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S
+    )
+    assert override.splitlines() == [
+        "[Service]",
+        "ExecStart=",
+        "ExecStart=" + settings["ExecStart"][0].replace(" --mode monitor", ""),
+    ]
+
+    assert command("ExecReload") == ["/bin/kill", "-HUP", "$MAINPID"]
+    assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
+    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
+
+
+# -- The README's main.cf block ----------------------------------------------------------
+
+
+@pytest.mark.postfix
+def test_the_readme_main_cf_block_is_valid_as_pasted(tmp_path: Path) -> None:
+    (tmp_path / "main.cf").write_text(readme_main_cf(), encoding="utf-8")
+    shutil.copy("/etc/postfix/master.cf", tmp_path / "master.cf")
+    names = ("smtpd_milters", "non_smtpd_milters", "milter_protocol", "milter_default_action")
+    done = postconf(tmp_path, "-h", *names)
+    assert done.returncode == 0 and done.stderr == "", done
+    milters = (
+        "{ unix:/fromguard/fromguard.sock, default_action=tempfail,"
+        " connect_timeout=5s, command_timeout=5s, content_timeout=10s }"
+    )
+    assert done.stdout.splitlines() == [milters, "$smtpd_milters", "6", "tempfail"]
+    assert postconf(tmp_path, "-x", "-h", "non_smtpd_milters").stdout == milters + "\n"
+    # Nothing else is set, nothing misspelt (postconf warns of an unused parameter).
+    every = postconf(tmp_path, "-n")
+    assert every.stderr == ""
+    assert sorted(line.split(" = ")[0] for line in every.stdout.splitlines()) == sorted(
+        ("config_directory", *names)
+    )
+
+
+@pytest.mark.postfix
+def test_a_chrooted_postfix_with_the_readme_block_reaches_the_milter_the_unit_starts() -> None:
+    postfix = Postfix()
+    milter = None
+    try:
+        smtpd = f"127.0.0.1:{postfix.port}/inet"
+        postfix.postconf("-F", f"{smtpd}/chroot = y", "cleanup/unix/chroot = y")
+        with open(postfix.etc / "main.cf", "a", encoding="utf-8") as main_cf:
+            main_cf.write(readme_main_cf())
+        start = command("ExecStart")
+        unit_args = _parser().parse_args(start[1:])
+        policy = postfix.base / "policy.toml"
+        shutil.copy(POLICY, policy)
+
+        def in_lab(argument: str) -> str:
+            """The unit's paths in the lab: its queue directory, its policy file."""
+            replaced = argument.replace(QUEUE_DIRECTORY, str(postfix.spool))
+            return replaced.replace(str(unit_args.policy), str(policy))
+
+        # ExecStartPre as root, for the stand-in user; ExecStart's options, as that user.
+        make_directory = [in_lab(argument) for argument in command("ExecStartPre")]
+        make_directory[make_directory.index("-o") + 1] = STAND_IN_USER
+        subprocess.run(make_directory, check=True)
+        socket_path = Path(in_lab(unit_args.socket).removeprefix("unix:"))
+        options = [in_lab(argument) for argument in start[2:]]
+        milter = RunningMilter(
+            policy, socket_path, *options, "--user", STAND_IN_USER, "--group", "postfix"
+        )
+        postfix_gid = grp.getgrnam("postfix").gr_gid
+        directory = socket_path.parent.stat()
+        assert (stat.S_IMODE(directory.st_mode), directory.st_gid) == (0o750, postfix_gid)
+        socket_stat = socket_path.stat()
+        assert (stat.S_IMODE(socket_stat.st_mode), socket_stat.st_gid) == (0o660, postfix_gid)
+        postfix.start()
+
+        # Monitor mode: the deceptive message is delivered as sent, the decision logged.
+        token = f"<{uuid.uuid4().hex}@example.org>"
+        sent = (
+            'From: "ceo@bank.example" <m@mallory.example>\nTo: user@fromguard.test\n'
+            f"Subject: chrooted\nMessage-ID: {token}\n\nHello.\n"
+        ).encode()
+        assert postfix.swaks(sent).status == 0
+        assert without_trace(postfix.wait_delivered(token.encode())) == sent
+        (entry,) = milter.messages()
+        assert (entry["mode"], entry["action"], entry["policy_action"]) == (
+            "monitor",
+            "accept",
+            "warn",
+        )
+        # ExecReload: the user reads the policy again.
+        pid = str(milter.process.pid)
+        subprocess.run([a.replace("$MAINPID", pid) for a in command("ExecReload")], check=True)
+        assert milter.wait_for("reload", 1)[0]["result"] == "ok"
+    finally:
+        postfix.remove()
+        if milter is not None:
+            assert milter.stop() == 0
