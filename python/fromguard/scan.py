@@ -63,6 +63,7 @@ import stat
 import sys
 import time
 import unicodedata
+import zlib
 from pathlib import Path
 from typing import (
     IO,
@@ -436,6 +437,10 @@ _DECOMPRESSORS: Dict[str, Callable[[IO[bytes]], _Stream]] = {
 }
 
 
+# What reading a file can raise: zlib.error for some damaged gzip data, not an OSError.
+_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
+
+
 @contextlib.contextmanager
 def _reading(files: _Files, location: _Location, compression: Optional[str]) -> Iterator[_Stream]:
     """A file's bytes, decompressed (the stored file is closed with them)."""
@@ -483,7 +488,7 @@ def _sniff(found: _Found) -> _Sniffed:
         try:
             with _reading(files, path, compression) as file:
                 head = file.read(SNIFF_BYTES)
-        except (OSError, EOFError, lzma.LZMAError) as error:
+        except _READ_ERRORS as error:
             reason = f"{compression}-compressed: {_reason(error)}"
             return Skipped(name, None, "unreadable", reason)
     source = functools.partial(_Source, files, path, compression=compression, size=entry.size)
@@ -626,7 +631,7 @@ def _messages(
                     skipped.append(Skipped(name, number, "malformed", "empty message in mbox"))
                     raw = b""  # still counts toward progress
                 yield _Message(number, raw, size)
-    except (OSError, EOFError, lzma.LZMAError) as error:
+    except _READ_ERRORS as error:
         skipped.append(Skipped(name, None, "unreadable", _reason(error)))
 
 
@@ -655,17 +660,18 @@ def _mbox_range(file: _Stream, start: int, end: int) -> Iterator[bytes]:
         blank = before.endswith((b"\n\n", b"\n\r\n")) or (whole and before in _BLANK)
     inside = start == 0
     held: Optional[bytes] = None  # a From_ line after an empty line, not yet judged
+    held_at = 0
     for line in file:
         if held is not None:
             splits = _DATED.search(held) or _FIELD.match(line)
-            if splits and inside:
+            if splits and (inside or held_at >= end):
                 return  # the next range's first line
             inside = inside or bool(splits)
             if inside:
                 yield held
             held = None
         if blank and (not inside or position >= end) and _is_separator(line):
-            held = line
+            held, held_at = line, position
         elif inside:
             yield line
         blank = line in _BLANK
@@ -673,7 +679,7 @@ def _mbox_range(file: _Stream, start: int, end: int) -> Iterator[bytes]:
     if held is not None:  # the file's last line: it splits when it carries a time of day
         if inside and not _DATED.search(held):
             yield held
-        elif not inside and _DATED.search(held):
+        elif not inside and held_at < end and _DATED.search(held):
             yield held
 
 
