@@ -13,16 +13,20 @@ honest mail looks like), 1 for ``DECEPTIVE`` and ``INVALID``, 2 for a usage erro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import IO, TYPE_CHECKING, Any, ContextManager, Dict, List, Optional, Sequence, Union
 
 import fromguard
 
 from ._core import FromHeader
 from ._model import Verdict
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 EXIT_ACCEPTABLE = 0
 EXIT_SUSPECT = 1
@@ -79,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         "that cannot be read, a message whose check failed (reported, and the scan goes "
         "on) or, with --fail-on-skipped, anything skipped.",
     )
-    scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    # Not Path: it would read s3://bucket/key as s3:/bucket/key.
+    scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--policy", type=Path, help="a policy TOML file (default: none, report only)")
     scan.add_argument(
         "--format", choices=("table", "jsonl", "csv"), default="table", help="(default: table)"
@@ -101,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COLUMNS",
         help="the table's width, at least 40 (default: the terminal's; with --output, "
         "no limit; 0: no limit)",
+    )
+    scan.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help="scan on a Dask cluster (pip install fromguard[dask]): a scheduler's address "
+        "(tcp://host:8786), or local:N for N worker processes on this machine; PATHs may "
+        "then be fsspec URLs too (s3://..., gs://..., file://...)",
     )
     scan.set_defaults(run=_scan)
 
@@ -126,15 +138,43 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # A report kept in a file is read later, whole: a terminal's width would cut it.
         width=0 if args.width is None and args.output is not None else args.width,
     )
+    with _report_file(parser, args) as out:
+        if args.dask is not None:
+            return _scan_on_dask(parser, args, policy, out, options)
+        paths = [Path(path) for path in args.paths]
+        return scan.run(paths, policy, args.format, out=out, **options)
+
+
+def _report_file(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> ContextManager[IO[str]]:
+    """Where the scan's report goes: --output, or standard output (left open)."""
     if args.output is None:
-        return scan.run(args.paths, policy, args.format, **options)
+        return contextlib.nullcontext(sys.stdout)
     newline = "" if args.format == "csv" else None
     try:
-        out = open(args.output, "w", encoding="utf-8", newline=newline)
+        return open(args.output, "w", encoding="utf-8", newline=newline)
     except OSError as error:
         parser.error(f"cannot write {args.output}: {error.strerror or error}")
-    with out:
-        return scan.run(args.paths, policy, args.format, out=out, **options)
+
+
+def _scan_on_dask(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    policy: Optional[Policy],
+    out: IO[str],
+    options: Dict[str, Any],
+) -> int:
+    try:
+        from . import dask_scan
+    except ImportError as error:
+        parser.error(f"--dask needs Dask: pip install fromguard[dask] ({error})")
+    kind, _, workers = args.dask.partition(":")
+    if kind == "local" and workers and not (workers.isdigit() and int(workers) > 0):
+        parser.error(f"--dask local:N needs a number of workers, not {workers!r}")
+    paths = [path if "://" in path else Path(path) for path in args.paths]
+    with dask_scan.connect(args.dask) as client:
+        return dask_scan.run(client, paths, policy, args.format, out=out, **options)
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
