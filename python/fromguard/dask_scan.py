@@ -23,7 +23,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import io
 import itertools
+import pickle
 import posixpath
 import sys
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import (
     IO,
     TYPE_CHECKING,
     Any,
+    Callable,
     Deque,
     Dict,
     Iterator,
@@ -120,21 +123,91 @@ def _pieces(sources: Sequence[scan._Source], chunk_bytes: int) -> Iterator[List[
         yield part
 
 
-def _sniff_all(found: List[scan._Found]) -> List[scan._Sniffed]:
-    """A worker's task: what each file holds."""
-    return [scan._sniff(item) for item in found]
+# Files and records cross between the driver and the workers pickled in one piece:
+# Dask would walk every tuple of a task's arguments looking for futures, and serialise
+# a list's results element by element, several times slower.
 
 
-def _check_all(part: List[_Piece], policy: Optional[Policy]) -> List[List[scan._Step]]:
-    """A worker's task: every message of each piece checked."""
-    return [list(scan._steps(policy, piece.source, piece.span)) for piece in part]
+def _pickle(value: object) -> bytes:
+    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
+def _sniff_all(found: bytes) -> bytes:
+    """A worker's task: what each of the pickled ``_Found`` holds (a pickled list of
+    ``_Sniffed``)."""
+    return _pickle([scan._sniff(item) for item in pickle.loads(found)])
+
+
+def _check_all(part: bytes, policy: Optional[Policy]) -> List[List[scan._Step]]:
+    """A worker's task: every message of each of the pickled pieces checked (kept on
+    the worker)."""
+    return [list(scan._steps(policy, piece.source, piece.span)) for piece in pickle.loads(part)]
+
+
+def _last_numbers(checked: List[List[scan._Step]]) -> List[int]:
+    """A worker's task: the highest message number of each piece (0: none)."""
+    return [
+        max((r.number or 0 for step in steps for r in step.results), default=0) for steps in checked
+    ]
+
+
+class _Part(NamedTuple):
+    """The report of a task's messages, written on a worker."""
+
+    out: str
+    err: str
+    tally: scan.Tally
+    skipped: List[Skipped]
+    failed: bool
+    sizes: List[int]  # of each message, for the progress bar
+
+
+def _write_all(
+    checked: List[List[scan._Step]],
+    offsets: List[int],
+    writer_for: Callable[[IO[str], bool], scan._Writer],
+    only_flagged: bool,
+) -> bytes:
+    """A worker's task: the report of checked pieces (a pickled ``_Part``), the
+    messages of each numbered after ``offsets``'s."""
+    out, err = io.StringIO(), io.StringIO()
+    rows = scan._Rows(writer_for(out, False), out, err, only_flagged)
+    sizes: List[int] = []
+    for steps, offset in zip(checked, offsets):
+        for step in steps:
+            rows.add(_renumbered(step, offset))
+            if step.size is not None:
+                sizes.append(step.size)
+    return _pickle(
+        _Part(out.getvalue(), err.getvalue(), rows.tally, rows.skipped, rows.failed, sizes)
+    )
+
+
+def _renumbered(step: scan._Step, offset: int) -> scan._Step:
+    """A step of an mbox range's message numbered in the whole file."""
+    if not offset:
+        return step
+    return step._replace(results=tuple(_shifted(result, offset) for result in step.results))
+
+
+def _shifted(result: Union[Skipped, Evidence], offset: int) -> Union[Skipped, Evidence]:
+    if result.number is None:
+        return result
+    if isinstance(result, Skipped):
+        return result._replace(number=result.number + offset)
+    return dataclasses.replace(result, number=result.number + offset)
 
 
 class _Scan(NamedTuple):
+    """The files found, sniffed on the workers (``status``: the walk's)."""
+
+    client: Client
     sources: List[scan._Source]
     skipped: List[Skipped]
     status: int
-    steps: Iterator[scan._Step]
+    policy: Optional[Policy]
+    chunk_bytes: int
+    window: int  # tasks in flight
 
 
 def _scan(
@@ -144,66 +217,83 @@ def _scan(
     err: IO[str],
     chunk_bytes: Optional[int],
 ) -> _Scan:
-    """The files found (sniffed on the workers) and the steps of their messages, to be
-    drawn in order."""
     listed, status = scan._listing(paths, err, _files_for)
     found = [item for item in listed if isinstance(item, scan._Found)]
     batches = [found[i : i + SNIFF_BATCH] for i in range(0, len(found), SNIFF_BATCH)]
-    sniffed = itertools.chain.from_iterable(
-        client.gather(client.map(_sniff_all, batches, pure=False))
-    )
+    done = client.gather(client.map(_sniff_all, list(map(_pickle, batches)), pure=False))
+    sniffed: Iterator[scan._Sniffed] = itertools.chain.from_iterable(map(pickle.loads, done))
     merged = [item if isinstance(item, Skipped) else next(sniffed) for item in listed]
     sources = [item for item in merged if isinstance(item, scan._Source)]
     skipped = [item for item in merged if isinstance(item, Skipped)]
-    steps = _steps(client, sources, policy, chunk_bytes)
-    return _Scan(sources, skipped, status, steps)
-
-
-def _steps(
-    client: Client,
-    sources: Sequence[scan._Source],
-    policy: Optional[Policy],
-    chunk_bytes: Optional[int],
-) -> Iterator[scan._Step]:
-    """The steps of every source in order, a bounded number of tasks in flight."""
     threads = max(sum(client.nthreads().values()), 1)
     if chunk_bytes is None:
-        total = sum(source.size for source in sources)
-        share = total // (threads * _TASKS_PER_THREAD)
+        share = sum(source.size for source in sources) // (threads * _TASKS_PER_THREAD)
         chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
-    shared_policy = client.scatter(policy, broadcast=True, hash=False)
-    parts = _pieces(sources, chunk_bytes)
+    window = threads * _IN_FLIGHT_PER_THREAD
+    return _Scan(client, sources, skipped, status, policy, chunk_bytes, window)
+
+
+def _checks(found: _Scan) -> Iterator[Tuple[List[_Piece], Future[List[List[scan._Step]]]]]:
+    """Each task's pieces and its check, in order, ``found.window`` checks submitted
+    ahead of the one taken."""
+    client = found.client
+    shared_policy = client.scatter(found.policy, broadcast=True, hash=False)
+    parts = _pieces(found.sources, found.chunk_bytes)
     in_flight: Deque[Tuple[List[_Piece], Future[List[List[scan._Step]]]]] = collections.deque()
 
     def submit(count: int) -> None:
         for part in itertools.islice(parts, count):
-            in_flight.append((part, client.submit(_check_all, part, shared_policy, pure=False)))
+            check = client.submit(_check_all, _pickle(part), shared_policy, pure=False)
+            in_flight.append((part, check))
 
-    submit(threads * _IN_FLIGHT_PER_THREAD)
-    offset = 0  # messages in the earlier ranges of the mbox being read
+    submit(found.window)
     while in_flight:
-        part, future = in_flight.popleft()
-        done = future.result()
-        future.release()  # its records leave the cluster
+        yield in_flight.popleft()
         submit(1)
-        for piece, steps in zip(part, done):
-            if piece.span is None or piece.span[0] == 0:
-                offset = 0
-            last = offset
+
+
+def _offsets(part: List[_Piece], last_numbers: List[int], offset: int) -> List[int]:
+    """How many messages of its mbox come before each piece of ``part``, given how many
+    come before the part (``offset``); the last item: how many come after it."""
+    offsets = []
+    for piece, last in zip(part, last_numbers):
+        if piece.span is None or piece.span[0] == 0:
+            offset = 0
+        offsets.append(offset)
+        offset += last
+    return [*offsets, offset]
+
+
+def _steps(found: _Scan) -> Iterator[scan._Step]:
+    """Every step, in order, numbered in its file: the records come to the driver."""
+    offset = 0
+    for part, checked in _checks(found):
+        done: List[List[scan._Step]] = pickle.loads(
+            found.client.submit(_pickle, checked, pure=False).result()
+        )
+        *offsets, offset = _offsets(part, _last_numbers(done), offset)
+        for steps, piece_offset in zip(done, offsets):
             for step in steps:
-                shifted = tuple(_renumbered(result, offset) for result in step.results)
-                last = max([last, *(r.number or 0 for r in shifted)])
-                yield step._replace(results=shifted) if offset else step
-            offset = last
+                yield _renumbered(step, piece_offset)
 
 
-def _renumbered(result: Union[Skipped, Evidence], offset: int) -> Union[Skipped, Evidence]:
-    """A record of an mbox range's message numbered in the whole file."""
-    if not offset or result.number is None:
-        return result
-    if isinstance(result, Skipped):
-        return result._replace(number=result.number + offset)
-    return dataclasses.replace(result, number=result.number + offset)
+def _parts(
+    found: _Scan, writer_for: Callable[[IO[str], bool], scan._Writer], only_flagged: bool
+) -> Iterator[_Part]:
+    """The report of every task, in order, written on the workers: a task is written
+    once the number of messages in the ranges before it is known."""
+    client = found.client
+    writing: Deque[Future[bytes]] = collections.deque()
+    offset = 0
+    for part, checked in _checks(found):
+        last_numbers = client.submit(_last_numbers, checked, pure=False).result()
+        *offsets, offset = _offsets(part, last_numbers, offset)
+        write = client.submit(_write_all, checked, offsets, writer_for, only_flagged, pure=False)
+        writing.append(write)
+        while writing and (writing[0].done() or len(writing) > found.window):
+            yield pickle.loads(writing.popleft().result())
+    while writing:
+        yield pickle.loads(writing.popleft().result())
 
 
 def results(
@@ -219,7 +309,7 @@ def results(
     A PATH that cannot be read is reported on ``err`` (standard error by default)."""
     found = _scan(client, paths, policy, sys.stderr if err is None else err, chunk_bytes)
     yield from found.skipped
-    for step in found.steps:
+    for step in _steps(found):
         yield from step.results
 
 
@@ -236,25 +326,35 @@ def run(
     width: Optional[int] = None,
     chunk_bytes: Optional[int] = None,
 ) -> int:
-    """``scan.run`` on ``client``'s cluster: the same report and exit status. ``paths``
-    may be fsspec URLs too. ``chunk_bytes``: the mail of one task (an mbox range, or
-    files together); None: CHUNK_BYTES, or less when every worker thread would get fewer
-    than about 8 tasks."""
+    """``scan.run`` on ``client``'s cluster: the same report and exit status (the rows
+    are written on the workers; ``out`` and ``err`` each get what a local scan writes,
+    the two interleaved by task rather than by message). ``paths`` may be fsspec URLs
+    too. ``chunk_bytes``: the mail of one task (an mbox range, or files together);
+    None: CHUNK_BYTES, or less when every worker thread would get fewer than about 8
+    tasks."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     found = _scan(client, paths, policy, err, chunk_bytes)
-    return scan._report(
-        found.sources,
-        found.skipped,
-        found.steps,
-        policy is not None,
-        fmt,
-        out,
-        err,
-        found.status,
-        only_flagged=only_flagged,
-        fail_on_skipped=fail_on_skipped,
-        width=width,
+    writer_for = scan._writer_for(fmt, width, found.sources)
+    rows = scan._Rows(writer_for(out, True), out, err, only_flagged)
+    for item in found.skipped:  # found while walking
+        rows.skip(item)
+    if err.isatty():
+        rows.progress = scan._Progress(err, sum(source.size for source in found.sources))
+    for part in _parts(found, writer_for, only_flagged):
+        if rows.progress is not None:
+            for size in part.sizes:
+                rows.progress.advance(size)
+            rows.progress.clear()
+        err.write(part.err)
+        out.write(part.out)
+        rows.tally.merge(part.tally)
+        rows.skipped += part.skipped
+        rows.failed = rows.failed or part.failed
+    policy_given = policy is not None
+    status = found.status
+    return scan._finish(
+        rows, len(found.sources), policy_given, fmt, out, err, status, fail_on_skipped
     )
 
 

@@ -384,7 +384,7 @@ class _LocalFiles:
     def entries(self, location: _Location) -> List[_Entry]:
         found = []
         for entry in sorted(os.scandir(location), key=lambda entry: entry.name):
-            child = Path(entry.path)
+            child = entry.path  # a str: a Path costs more to make and to pickle
             try:
                 status = os.stat(child)
             except OSError as error:
@@ -893,9 +893,17 @@ class _TableWriter:
     LEAST = 20  # fewer columns beside a lead than this, and the text goes below it
     VALUE_LINES = 3
 
-    def __init__(self, out: IO[str], width: int, sources: Sequence[_Source]) -> None:
+    def __init__(self, out: IO[str], heading: bool, *, width: int, where: int) -> None:
         self.out = out
         self.width = width
+        self.where = where
+        if heading:
+            head = f"{'VERDICT':<{self.VERDICT}} {'ACTION':<{self.ACTION}} "
+            out.write(head + _pad("MESSAGE", self.where) + " FROM\n")
+
+    @staticmethod
+    def where_for(width: int, sources: Sequence[_Source]) -> int:
+        """The MESSAGE column's width: the longest path, cut to a share of ``width``."""
         longest = max(
             (
                 _columns(visible(show_path(s.path))) + (len("#0000") if s.mbox else 0)
@@ -903,9 +911,7 @@ class _TableWriter:
             ),
             default=len("MESSAGE"),
         )
-        self.where = min(longest, max(12, width * 3 // 10)) if width else longest
-        head = f"{'VERDICT':<{self.VERDICT}} {'ACTION':<{self.ACTION}} "
-        out.write(head + _pad("MESSAGE", self.where) + " FROM\n")
+        return min(longest, max(12, width * 3 // 10)) if width else longest
 
     def row(self, item: Evidence) -> None:
         number = "" if item.number is None else f"#{item.number}"
@@ -993,7 +999,7 @@ class _TableWriter:
 
 
 class _JsonWriter:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], heading: bool) -> None:
         self.out = out
 
     def row(self, item: Evidence) -> None:
@@ -1004,9 +1010,10 @@ class _JsonWriter:
 
 
 class _CsvWriter:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], heading: bool) -> None:
         self.csv = csv.writer(out, lineterminator="\n")
-        self.csv.writerow(CSV_COLUMNS)
+        if heading:
+            self.csv.writerow(CSV_COLUMNS)
 
     def row(self, item: Evidence) -> None:
         author = item.author
@@ -1053,6 +1060,15 @@ class Tally:
             address = item.address
             if address and "@" in address:
                 self.domains[address.rpartition("@")[2].lower()] += 1
+
+    def merge(self, other: Tally) -> None:
+        """Count ``other``'s messages too (a part of the scan counted elsewhere)."""
+        self.messages += other.messages
+        self.flagged += other.flagged
+        self.verdicts.update(other.verdicts)
+        self.actions.update(other.actions)
+        self.codes.update(other.codes)
+        self.domains.update(other.domains)
 
 
 _SKIP_KINDS = (("unreadable", "unreadable"), ("not-mail", "not mail"), ("malformed", "malformed"))
@@ -1178,66 +1194,97 @@ def _report(
     width: Optional[int],
 ) -> int:
     """Write the report of ``steps`` over ``sources`` (``skipped``: what the walk
-    skipped; it gets the rest), as ``run`` documents; ``status``: the walk's."""
-    writer: Union[_TableWriter, _JsonWriter, _CsvWriter]
-    if fmt == "jsonl":
-        writer = _JsonWriter(out)
-    elif fmt == "csv":
-        writer = _CsvWriter(out)
-    else:
-        columns = shutil.get_terminal_size().columns if width is None else width
-        columns = columns and max(columns, MIN_WIDTH)
-        writer = _TableWriter(out, columns, sources)
-    reported = 0
-
-    progress: Optional[_Progress] = None
-
-    def report_skipped() -> None:
-        nonlocal reported
-        if len(skipped) == reported:
-            return
-        if progress is not None:
-            progress.clear()
-        for item in skipped[reported:]:
-            err.write(f"fromguard scan: {visible(_where(item))}: skipped ({item.kind}): ")
-            err.write(visible(item.reason) + "\n")
-            writer.skipped(item)
-        reported = len(skipped)
-
-    report_skipped()  # found while walking
-
+    skipped), as ``run`` documents; ``status``: the walk's."""
+    rows = _Rows(_writer_for(fmt, width, sources)(out, True), out, err, only_flagged)
+    for item in skipped:  # found while walking
+        rows.skip(item)
     if err.isatty():
-        progress = _Progress(err, sum(source.size for source in sources))
-
-    tally = Tally()
+        rows.progress = _Progress(err, sum(source.size for source in sources))
     for step in steps:
-        if progress is not None and step.size is not None:
-            progress.advance(step.size)
+        rows.add(step)
+    return _finish(rows, len(sources), policy, fmt, out, err, status, fail_on_skipped)
+
+
+_Writer = Union[_TableWriter, _JsonWriter, _CsvWriter]
+
+
+def _writer_for(
+    fmt: str, width: Optional[int], sources: Sequence[_Source]
+) -> Callable[[IO[str], bool], _Writer]:
+    """What makes the report's writer, given the output and whether to write the
+    heading: it pickles, for a scan on Dask to write rows on its workers."""
+    if fmt == "jsonl":
+        return _JsonWriter
+    if fmt == "csv":
+        return _CsvWriter
+    columns = shutil.get_terminal_size().columns if width is None else width
+    columns = columns and max(columns, MIN_WIDTH)
+    where = _TableWriter.where_for(columns, sources)
+    return functools.partial(_TableWriter, width=columns, where=where)
+
+
+class _Rows:
+    """The report of the steps as they come: each message's row, each skipped file
+    or message (listed on ``err``, and as a record in JSON Lines), and the tally."""
+
+    def __init__(self, writer: _Writer, out: IO[str], err: IO[str], only_flagged: bool) -> None:
+        self.writer = writer
+        self.out = out
+        self.err = err
+        self.only_flagged = only_flagged
+        self.progress: Optional[_Progress] = None
+        self.tally = Tally()
+        self.skipped: List[Skipped] = []
+        self.failed = False  # a message's check failed
+
+    def skip(self, item: Skipped) -> None:
+        if self.progress is not None:
+            self.progress.clear()
+        self.err.write(f"fromguard scan: {visible(_where(item))}: skipped ({item.kind}): ")
+        self.err.write(visible(item.reason) + "\n")
+        self.writer.skipped(item)
+        self.skipped.append(item)
+        self.failed = self.failed or _failed(item)
+
+    def add(self, step: _Step) -> None:
+        if self.progress is not None and step.size is not None:
+            self.progress.advance(step.size)
         item: Optional[Evidence] = None
-        for result in step.results:
+        for result in step.results:  # the skipped first, in the order of the messages
             if isinstance(result, Evidence):
                 item = result
-                continue
-            skipped.append(result)
-            if _failed(result):
-                status = EXIT_ERROR
-        report_skipped()  # in the order of the messages
+            else:
+                self.skip(result)
         if item is None:
-            continue
-        tally.add(item)
-        if only_flagged and not item.flagged:
-            continue
-        if progress is not None and out.isatty():
-            progress.clear()
-        writer.row(item)
-    if progress is not None:
-        progress.clear()
+            return
+        self.tally.add(item)
+        if self.only_flagged and not item.flagged:
+            return
+        if self.progress is not None and self.out.isatty():
+            self.progress.clear()
+        self.writer.row(item)
 
-    text = summary(tally, skipped, len(sources), policy)
+
+def _finish(
+    rows: _Rows,
+    files: int,
+    policy: bool,
+    fmt: str,
+    out: IO[str],
+    err: IO[str],
+    status: int,
+    fail_on_skipped: bool,
+) -> int:
+    """The summary after the rows, and the exit status."""
+    if rows.progress is not None:
+        rows.progress.clear()
+    text = summary(rows.tally, rows.skipped, files, policy)
     (out if fmt == "table" else err).write(text)
     out.flush()
-    if status == EXIT_CLEAN and skipped and fail_on_skipped:
+    if rows.failed:
         status = EXIT_ERROR
-    if status == EXIT_CLEAN and tally.flagged:
+    if status == EXIT_CLEAN and rows.skipped and fail_on_skipped:
+        status = EXIT_ERROR
+    if status == EXIT_CLEAN and rows.tally.flagged:
         status = EXIT_FLAGGED
     return status
