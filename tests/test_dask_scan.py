@@ -1,7 +1,8 @@
 """``fromguard scan --dask``: mbox byte ranges give every message once, a scan on a
 LocalCluster gives what a local scan gives record by record (the sample mailbox, and a
 generated tree of 20,000 messages in every layout, as paths and as file:// URLs), and a
-worker killed mid-scan loses nothing."""
+worker killed mid-scan loses nothing. And the examples that judge a Parquet file's From
+values with pyarrow.dataset and with Dask DataFrame."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ import dataclasses
 import io
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple, Union
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
 
-from fromguard import dask_scan, scan
+import fromguard
+from fromguard import Verdict, dask_scan, scan
 from fromguard.cli import main
 from fromguard.policy import Policy
 from fromguard.scan import Evidence, Skipped
 from mail_tree import write_tree
+from samples import case_values
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "sample.mbox"
@@ -189,3 +196,19 @@ def test_a_bad_local_cluster_size_is_a_usage_error(capsys: pytest.CaptureFixture
         main(["scan", "--dask", "local:two", str(SAMPLE)])
     assert stopped.value.code == 2
     assert "--dask local:N needs a number of workers, not 'two'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("example", ["verdicts_pyarrow.py", "verdicts_dask.py"])
+def test_the_parquet_examples_write_each_value_s_verdict(tmp_path: Path, example: str) -> None:
+    values = [*(value.decode("utf-8", "replace") for value in case_values()), None]
+    source = tmp_path / "froms.parquet"
+    table = pa.table({"id": range(len(values)), "from": values})
+    pq.write_table(table, source, row_group_size=500)  # several batches and partitions
+    target = tmp_path / "judged"
+    script = ROOT / "examples" / "parquet" / example
+    subprocess.run([sys.executable, str(script), str(source), str(target)], check=True)
+    judged = pq.read_table(target).sort_by("id")
+    assert judged.column_names == ["id", "from", "verdict"]
+    expected = [Verdict(fromguard.verdicts([value or ""])[0]).name.lower() for value in values]
+    assert judged.column("verdict").to_pylist() == expected
+    assert judged.column("from").to_pylist() == values
