@@ -57,8 +57,10 @@ def command(setting: str) -> List[str]:
 
 def readme_main_cf() -> str:
     """The README's main.cf block, verbatim: the one fenced block that sets smtpd_milters."""
-    blocks = re.findall(r"^```\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
-    (block,) = [b for b in blocks if re.search(r"^smtpd_milters =", b, re.M)]
+    # Each fenced block with its info string, fences paired in order (a block's info
+    # string, "```sh", must not pass for a closing fence).
+    blocks = re.findall(r"^```(\S*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    (block,) = [b for info, b in blocks if not info and re.search(r"^smtpd_milters =", b, re.M)]
     return str(block)
 
 
