@@ -212,3 +212,14 @@ def test_the_parquet_examples_write_each_value_s_verdict(tmp_path: Path, example
     expected = [Verdict(fromguard.verdicts([value or ""])[0]).name.lower() for value in values]
     assert judged.column("verdict").to_pylist() == expected
     assert judged.column("from").to_pylist() == values
+
+
+def test_all_is_exact() -> None:
+    defined = {
+        name
+        for name, value in vars(dask_scan).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", dask_scan.__name__) == dask_scan.__name__
+        and not isinstance(value, type(dask_scan))
+    }
+    assert sorted(dask_scan.__all__) == sorted(defined)
