@@ -28,10 +28,10 @@ import itertools
 import pickle
 import posixpath
 import sys
+import typing
 from pathlib import Path
 from typing import (
     IO,
-    TYPE_CHECKING,
     Any,
     Callable,
     Deque,
@@ -49,7 +49,7 @@ from . import scan
 from .policy import Policy
 from .scan import Evidence, Skipped
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:  # Dask is imported when a scan needs it
     from distributed import Client, Future
 
 __all__ = ["CHUNK_BYTES", "SNIFF_BATCH", "connect", "results", "run"]
