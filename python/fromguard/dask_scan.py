@@ -6,12 +6,14 @@ or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them,
 files per task, and then check the mail: small files grouped into tasks of about
 ``chunk_bytes``, and an uncompressed mbox larger than that split into byte ranges of
 that size (``scan._mbox_range``: a range holds the messages that start in it, so no
-message is split or read twice). Each task runs ``scan.py``'s own per-message code and
-sends its ``Evidence`` and ``Skipped`` records back; the driver takes them in the order
-of a local scan (file, then message: an mbox range's messages are renumbered after the
-ranges before it) and writes the same report with the same writers. A worker that dies
-loses nothing: the scheduler runs its tasks again elsewhere, and their results are
-what they would have been.
+message is split or read twice). Each task runs ``scan.py``'s own per-message code.
+``run`` has the workers write the report's rows too, with ``scan.py``'s writers, once
+the messages of the mbox ranges before a task are counted (its messages are numbered
+after them), and the driver joins the text and the tallies in the order of a local
+scan (file, then message); ``results`` brings the ``Evidence`` and ``Skipped`` records
+themselves to the driver, in the same order. A worker that dies loses nothing: the
+scheduler runs its tasks again elsewhere, and their results are what they would have
+been.
 
 Files are read as streams (an mbox line by line, a range from its offset); only the
 records of the tasks in flight, about four per worker thread, wait on the workers for
@@ -286,7 +288,10 @@ def _parts(
     writing: Deque[Future[bytes]] = collections.deque()
     offset = 0
     for part, checked in _checks(found):
-        last_numbers = client.submit(_last_numbers, checked, pure=False).result()
+        if any(piece.span is not None for piece in part):
+            last_numbers = client.submit(_last_numbers, checked, pure=False).result()
+        else:  # files whole: numbered from 1 each, no need to wait for the count
+            last_numbers = [0] * len(part)
         *offsets, offset = _offsets(part, last_numbers, offset)
         write = client.submit(_write_all, checked, offsets, writer_for, only_flagged, pure=False)
         writing.append(write)
