@@ -373,6 +373,8 @@ class _Files(Protocol):
 
 
 class _LocalFiles:
+    """The local file system (and what is mounted in it)."""
+
     def entry(self, location: _Location) -> _Entry:
         status = os.stat(location)
         is_dir = stat.S_ISDIR(status.st_mode)
@@ -414,8 +416,8 @@ class _Found(NamedTuple):
 
 
 class _Source(NamedTuple):
-    """A file that holds mail: ``mbox`` or one message, stored ``compressed`` or not
-    (``size``: its stored size)."""
+    """A file that holds mail: ``mbox`` or one message, stored as it is or compressed
+    (``compression``: ``gzip``, ``bzip2`` or ``xz``); ``size``: the bytes stored."""
 
     files: _Files
     path: _Location
@@ -610,9 +612,9 @@ class _Message(NamedTuple):
 def _messages(
     source: _Source, skipped: List[Skipped], span: Optional[Tuple[int, int]] = None
 ) -> Iterator[_Message]:
-    """The messages of one file, or of the messages of an uncompressed mbox that start in
-    the byte range ``span`` (see ``_mbox_range``; numbered from 1 in the range); what
-    cannot be read is recorded in ``skipped``."""
+    """The messages of one file, or those of an uncompressed mbox that start in the byte
+    range ``span`` (see ``_mbox_range``; numbered from 1 in the range); what cannot be
+    read is recorded in ``skipped``."""
     name = show_path(source.path)
     try:
         with _reading(source.files, source.path, source.compression) as file:
@@ -621,11 +623,10 @@ def _messages(
                 yield _Message(None, raw, len(raw))
                 return
             lines = iter(file) if span is None else _mbox_range(file, *span)
-            first = next(lines, None)
-            if first is None and span is not None:
+            first = next(lines, b"")
+            if not first and span is not None:
                 return  # no message starts in the range
-            first_size = 0 if first is None else len(first)
-            for number, (message, size) in enumerate(_split_mbox(lines, first_size), start=1):
+            for number, (message, size) in enumerate(_split_mbox(lines, len(first)), start=1):
                 raw = b"".join(message)
                 if not raw.strip():
                     skipped.append(Skipped(name, number, "malformed", "empty message in mbox"))
@@ -648,8 +649,8 @@ def _mbox_range(file: _Stream, start: int, end: int) -> Iterator[bytes]:
     position = 0
     blank = False  # whether the line before the next one read is empty
     if start > 0:
-        # The line that starts at or after ``start``, and the two bytes before the line
-        # before it, to tell whether that line is empty.
+        # Up to the first line at or after ``start``, from 3 bytes before ``start``:
+        # enough to tell whether the line before that one is empty.
         back = min(start, 3)
         file.seek(start - back)
         before = file.read(back)
@@ -685,9 +686,9 @@ def _mbox_range(file: _Stream, start: int, end: int) -> Iterator[bytes]:
 
 def _split_mbox(file: Iterable[bytes], first_size: int) -> Iterator[Tuple[List[bytes], int]]:
     """The lines of each message of an mbox whose first From_ line was read (``file``:
-    the lines after it), and the bytes it took. A From_ line separates only at the start or after an empty line, and
-    only when the next line is a header field or the line carries a time of day: it is
-    held until the next line is seen."""
+    the lines after it), and the bytes it took. A From_ line separates only at the start
+    or after an empty line, and only when the next line is a header field or the line
+    carries a time of day: it is held until the next line is seen."""
     lines: List[bytes] = []
     size = first_size
     held: Optional[bytes] = None
