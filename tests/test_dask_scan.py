@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple, Union
 
+import dask
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -189,6 +190,14 @@ def test_the_command_line(client: Client, capsys: pytest.CaptureFixture[str]) ->
     assert main(["scan", "--dask", address, "--format", "jsonl", str(SAMPLE)]) == status == 1
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == (local.out, local.err)
+
+
+def test_a_scheduler_out_of_reach_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(SystemExit) as stopped:
+            main(["scan", "--dask", "tcp://127.0.0.1:9", str(SAMPLE)])
+    assert stopped.value.code == 2
+    assert "cannot reach the Dask scheduler tcp://127.0.0.1:9: " in capsys.readouterr().err
 
 
 def test_a_bad_local_cluster_size_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -173,7 +173,11 @@ def _scan_on_dask(
     if kind == "local" and workers and not (workers.isdigit() and int(workers) > 0):
         parser.error(f"--dask local:N needs a number of workers, not {workers!r}")
     paths = [path if "://" in path else Path(path) for path in args.paths]
-    with dask_scan.connect(args.dask) as client:
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(dask_scan.connect(args.dask))
+        except OSError as error:  # a timeout too
+            parser.error(f"cannot reach the Dask scheduler {args.dask}: {error}")
         return dask_scan.run(client, paths, policy, args.format, out=out, **options)
 
 
