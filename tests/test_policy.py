@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import pickle
 import unicodedata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -207,6 +208,27 @@ def test_reasons_list_every_condition_that_chose_the_action() -> None:
     raw = message("plain.eml")
     policy = Policy(verdicts={"deceptive": "warn"}, codes={"address-in-display-name": "warn"})
     assert policy.process(raw).reasons == ("verdict:deceptive", "code:address-in-display-name")
+
+
+def test_a_policy_pickles_and_decides_the_same() -> None:
+    """A scan on Dask sends the policy to each worker: its compiled rules are rebuilt
+    there, and a table the caller changes later does not change it."""
+    rules = {"bank": {"target": "display-name", "pattern": "(?i)bank", "action": "reject"}}
+    codes = {"address-in-display-name": "quarantine"}
+    policies = [
+        Policy(codes=codes, rules=rules, tag={"headers": {"X-Flag": "{verdict}"}}),
+        Policy.from_toml(EXAMPLES / "strict.toml"),
+        Policy.exchange(),
+    ]
+    codes["address-in-display-name"] = "reject"
+    for policy in policies:
+        copy = pickle.loads(pickle.dumps(policy))
+        assert repr(copy) == repr(policy) and copy.headers == policy.headers
+        for name in sorted(path.name for path in MESSAGES.iterdir()):
+            assert copy.process(message(name)) == policy.process(message(name)), name
+    assert pickle.loads(pickle.dumps(policies[0])).rules["code:address-in-display-name"] == (
+        Action.QUARANTINE
+    )
 
 
 def test_message_level_codes_match() -> None:

@@ -175,6 +175,7 @@ def build_mixed_tree(root: Path) -> Dict[str, List[str]]:
     )
     (junk / "man.txt").write_bytes(b"From the man page:\n  less opens a file\n")
     (junk / "broken.gz").write_bytes(b"\x1f\x8b" + b"not really gzip" * 10)
+    (junk / "damaged.gz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(30))  # zlib.error, no OSError
     with open(junk / "huge.bin", "wb") as file:
         file.truncate(64 << 20)  # sparse: 64 MiB of NUL bytes
     return {
@@ -198,6 +199,8 @@ def build_mixed_tree(root: Path) -> Dict[str, List[str]]:
 
 SKIPPED_IN_MIXED_TREE = {
     "junk/broken.gz": "unreadable: gzip-compressed: Unknown compression method",
+    "junk/damaged.gz": "unreadable: gzip-compressed: Error -3 while decompressing data: "
+    "invalid stored block lengths",
     "junk/photo.png": "a PNG image",
     "junk/backup.zip": "a zip archive",
     "junk/notes.txt": "no header block or mbox 'From ' line at the start",
@@ -257,7 +260,7 @@ def test_mail_is_found_by_content_in_every_layout(
     assert main(["scan", "--fail-on-skipped", "--format", "jsonl", str(tmp_path)]) == 2
     summary = capsys.readouterr().err
     assert "Summary: 20 messages in 15 files, 9 flagged" in summary
-    assert "skipped: 1 unreadable, 9 not mail, 0 malformed, 0 failed to check" in summary
+    assert "skipped: 2 unreadable, 9 not mail, 0 malformed, 0 failed to check" in summary
     assert "huge.bin: skipped (not-mail): a binary file (NUL bytes)" in summary
 
 

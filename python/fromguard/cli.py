@@ -18,12 +18,15 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional, Sequence, Union
+from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 import fromguard
 
 from ._core import FromHeader
 from ._model import Verdict
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 EXIT_ACCEPTABLE = 0
 EXIT_SUSPECT = 1
@@ -80,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         "that cannot be read, a message whose check failed (reported, and the scan goes "
         "on) or, with --fail-on-skipped, anything skipped.",
     )
-    scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    # Not Path: it would read s3://bucket/key as s3:/bucket/key.
+    scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--policy", type=Path, help="a policy TOML file (default: none, report only)")
     scan.add_argument(
         "--format", choices=("table", "jsonl", "csv"), default="table", help="(default: table)"
@@ -109,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COLUMNS",
         help="the table's width, at least 40 (default: the terminal's; with --output, "
         "no limit; 0: no limit)",
+    )
+    scan.add_argument(
+        "--dask",
+        metavar="SCHEDULER",
+        help="scan on a Dask cluster (pip install fromguard[dask]): a scheduler's address "
+        "(tcp://host:8786), or local:N for N worker processes on this machine; PATHs may "
+        "then be fsspec URLs too (s3://..., gs://..., file://...)",
     )
     scan.set_defaults(run=_scan)
 
@@ -141,17 +152,22 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         and args.html.resolve() == args.output.resolve()
     ):
         parser.error("--html and --output name the same file")
+    if args.html is not None and args.dask is not None:
+        parser.error("--html is not available with --dask yet")
     with contextlib.ExitStack() as opened:
         # Both files are opened before the scan starts: a path that cannot be written is
         # a usage error, not a long scan lost at its end.
-        out: Optional[IO[str]] = None
+        out: IO[str] = sys.stdout
         html: Optional[IO[str]] = None
         if args.output is not None:
             newline = "" if args.format == "csv" else None
             out = opened.enter_context(_open_for_writing(parser, args.output, newline))
         if args.html is not None:
             html = opened.enter_context(_open_for_writing(parser, args.html, None))
-        return scan.run(args.paths, policy, args.format, out=out, html=html, **options)
+        if args.dask is not None:
+            return _scan_on_dask(parser, args, policy, out, options)
+        paths = [Path(path) for path in args.paths]
+        return scan.run(paths, policy, args.format, out=out, html=html, **options)
 
 
 def _open_for_writing(
@@ -161,6 +177,29 @@ def _open_for_writing(
         return open(path, "w", encoding="utf-8", newline=newline)
     except OSError as error:
         parser.error(f"cannot write {path}: {error.strerror or error}")
+
+
+def _scan_on_dask(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    policy: Optional[Policy],
+    out: IO[str],
+    options: Dict[str, Any],
+) -> int:
+    try:
+        from . import dask_scan
+    except ImportError as error:
+        parser.error(f"--dask needs Dask: pip install fromguard[dask] ({error})")
+    kind, _, workers = args.dask.partition(":")
+    if kind == "local" and workers and not (workers.isdigit() and int(workers) > 0):
+        parser.error(f"--dask local:N needs a number of workers, not {workers!r}")
+    paths = [path if "://" in path else Path(path) for path in args.paths]
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(dask_scan.connect(args.dask))
+        except OSError as error:  # a timeout too
+            parser.error(f"cannot reach the Dask scheduler {args.dask}: {error}")
+        return dask_scan.run(client, paths, policy, args.format, out=out, **options)
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -94,6 +94,7 @@ go on (the milter, the scan) catch it.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 import unicodedata
@@ -101,6 +102,7 @@ from pathlib import Path
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Dict,
     List,
     Mapping,
@@ -614,7 +616,8 @@ class Policy:
     Build one from the same tables as the TOML file (``Policy(verdicts={...}, codes=...)``
     or ``Policy.from_dict``), load one with ``Policy.from_toml``, or take the Exchange
     preset. ``Policy()`` accepts everything and is a report-only policy. Instances are
-    immutable and safe to share between threads."""
+    immutable and safe to share between threads, and pickle (a scan on Dask sends one to
+    each worker)."""
 
     __slots__ = (
         "_ascii_warning",
@@ -623,6 +626,7 @@ class Policy:
         "_reply",
         "_rules",
         "_ruleset",
+        "_tables",
         "_verdicts",
         "_warning",
     )
@@ -651,6 +655,8 @@ class Policy:
         tag: Optional[Mapping[str, Any]],
         warn: Optional[Mapping[str, Any]],
     ) -> None:
+        # What it was built from, copied: the compiled rules do not pickle, the tables do.
+        self._tables = copy.deepcopy((verdicts, codes, rules, reject, tag, warn))
         self._verdicts: Dict[Verdict, _Rule] = {}
         for key, value in _table({} if verdicts is None else verdicts, ("verdicts",)).items():
             if key not in _VERDICTS:
@@ -792,6 +798,9 @@ class Policy:
         rules = ", ".join(f"{key}={action.name.lower()}" for key, action in self.rules.items())
         return f"<Policy {rules or 'accept all'}>"
 
+    def __reduce__(self) -> Tuple[Callable[..., Policy], Tuple[Any, ...]]:
+        return _loaded, self._tables
+
     # -- Acting --
 
     def process(self, raw: bytes, *, add_headers: bool = True) -> Outcome:
@@ -877,6 +886,13 @@ class Policy:
             replies = [(s.startswith("verdict:"), r.reply) for s, r in winners if r.reply]
             reply = min(replies, key=lambda pair: pair[0])[1] if replies else self._reply
         return _Decision(action, reasons, codes, findings, reply)
+
+
+def _loaded(*tables: Optional[Mapping[str, Any]]) -> Policy:
+    """A policy built again from its tables (unpickling)."""
+    policy = Policy.__new__(Policy)
+    policy._load(*tables)
+    return policy
 
 
 def _render(template: Template, values: Mapping[str, str]) -> str:

@@ -48,10 +48,12 @@ from __future__ import annotations
 
 import bz2
 import collections
+import contextlib
 import csv
 import dataclasses
 import datetime
 import email.utils
+import errno
 import functools
 import gzip
 import io
@@ -65,6 +67,7 @@ import sys
 import time
 import typing
 import unicodedata
+import zlib
 from pathlib import Path
 from typing import (
     IO,
@@ -72,10 +75,12 @@ from typing import (
     Callable,
     Counter,
     Dict,
+    Iterable,
     Iterator,
     List,
     NamedTuple,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Union,
@@ -374,23 +379,117 @@ def _shown(data: bytes) -> str:
 # -- Finding the mail -----------------------------------------------------------------
 
 
-class _Source(NamedTuple):
-    """A file that holds mail: ``mbox`` or one message, read through ``opener``."""
+_Location = Union[Path, str]  # a local path, or an fsspec URL (``dask_scan``)
+_Stream = Union[IO[bytes], io.BufferedIOBase]  # a file, or a decompressor reading one
 
-    path: Path
+
+class _Entry(NamedTuple):
+    """A file or directory as its file system reports it. ``kind``: ``dir``, ``file``,
+    ``other`` (not a regular file) or ``error`` (``error`` says why it cannot be read)."""
+
+    location: _Location
+    name: str
+    kind: str
+    symlink: bool
+    size: int
+    error: str = ""
+
+
+class _Files(Protocol):
+    """Where the mail is read: the local file system (``_LocalFiles``) or, for a scan
+    on Dask, an fsspec one. Instances travel to the workers: they must pickle."""
+
+    def entry(self, location: _Location) -> _Entry:
+        """A PATH argument; raises OSError when it cannot be read."""
+
+    def entries(self, location: _Location) -> List[_Entry]:
+        """A directory's entries in name order; raises OSError."""
+
+    def open(self, location: _Location) -> IO[bytes]:
+        """The file's bytes as stored (seekable)."""
+
+
+class _LocalFiles:
+    """The local file system (and what is mounted in it)."""
+
+    def entry(self, location: _Location) -> _Entry:
+        status = os.stat(location)
+        is_dir = stat.S_ISDIR(status.st_mode)
+        if not os.access(location, os.R_OK | (os.X_OK if is_dir else 0)):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        kind = "dir" if is_dir else "file"
+        return _Entry(location, os.path.basename(location), kind, False, status.st_size)
+
+    def entries(self, location: _Location) -> List[_Entry]:
+        found = []
+        for entry in sorted(os.scandir(location), key=lambda entry: entry.name):
+            child = entry.path  # a str: a Path costs more to make and to pickle
+            try:
+                status = os.stat(child)
+            except OSError as error:
+                reason = "broken symlink" if entry.is_symlink() else _reason(error)
+                found.append(_Entry(child, entry.name, "error", False, 0, reason))
+                continue
+            if stat.S_ISDIR(status.st_mode):
+                kind = "dir"
+            else:
+                kind = "file" if stat.S_ISREG(status.st_mode) else "other"
+            found.append(_Entry(child, entry.name, kind, entry.is_symlink(), status.st_size))
+        return found
+
+    def open(self, location: _Location) -> IO[bytes]:
+        return open(location, "rb")
+
+
+_LOCAL = _LocalFiles()
+
+
+class _Found(NamedTuple):
+    """A file to sniff (``in_maildir``: in a Maildir's ``cur/`` or ``new/``)."""
+
+    files: _Files
+    entry: _Entry
+    in_maildir: bool
+
+
+class _Source(NamedTuple):
+    """A file that holds mail: ``mbox`` or one message, stored as it is or compressed
+    (``compression``: ``gzip``, ``bzip2`` or ``xz``); ``size``: the bytes stored."""
+
+    files: _Files
+    path: _Location
     mbox: bool
-    opener: Callable[[Path], io.BufferedIOBase]
+    compression: Optional[str]
+    size: int
 
 
 _Sniffed = Union[_Source, Skipped]
+_Listed = Union[_Found, Skipped]
 
 _LAYOUT_FILES = frozenset({".mh_sequences", ".mh_profile"})  # MH's own, never mail
 
-_DECOMPRESSORS: Tuple[Tuple[bytes, str, Callable[[Path], io.BufferedIOBase]], ...] = (
-    (b"\x1f\x8b", "gzip", lambda path: gzip.open(path, "rb")),
-    (b"BZh", "bzip2", lambda path: bz2.open(path, "rb")),
-    (b"\xfd7zXZ\x00", "xz", lambda path: lzma.open(path, "rb")),
-)
+_COMPRESSIONS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+_DECOMPRESSORS: Dict[str, Callable[[IO[bytes]], _Stream]] = {
+    "gzip": lambda file: gzip.GzipFile(fileobj=file),
+    "bzip2": bz2.BZ2File,
+    "xz": lzma.LZMAFile,
+}
+
+
+# What reading a file can raise: zlib.error for some damaged gzip data, not an OSError.
+_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)
+
+
+@contextlib.contextmanager
+def _reading(files: _Files, location: _Location, compression: Optional[str]) -> Iterator[_Stream]:
+    """A file's bytes, decompressed (the stored file is closed with them)."""
+    with files.open(location) as stored:
+        if compression is None:
+            yield stored
+        else:
+            with _DECOMPRESSORS[compression](stored) as file:
+                yield file
+
 
 _NOT_MAIL_MAGIC = (
     (b"PK\x03\x04", "a zip archive"),
@@ -413,38 +512,36 @@ _MESSAGE_FIELD = re.compile(
 _DATED = re.compile(rb"\d{1,2}:\d\d")
 
 
-def _read_file(path: Path) -> io.BufferedIOBase:
-    return open(path, "rb")
-
-
-def _sniff(path: Path, in_maildir: bool) -> _Sniffed:
+def _sniff(found: _Found) -> _Sniffed:
     """What a file holds, from at most SNIFF_BYTES of it (decompressed, if it is)."""
+    files, entry, in_maildir = found
+    path = entry.location
     name = show_path(path)
     try:
-        with open(path, "rb") as file:
+        with files.open(path) as file:
             head = file.read(SNIFF_BYTES)
     except OSError as error:
         return Skipped(name, None, "unreadable", _reason(error))
-    compression = next((c for c in _DECOMPRESSORS if head.startswith(c[0])), None)
+    compression = next((c for magic, c in _COMPRESSIONS if head.startswith(magic)), None)
     if compression is not None:
         try:
-            with compression[2](path) as file:
+            with _reading(files, path, compression) as file:
                 head = file.read(SNIFF_BYTES)
-        except (OSError, EOFError, lzma.LZMAError) as error:
-            reason = f"{compression[1]}-compressed: {_reason(error)}"
+        except _READ_ERRORS as error:
+            reason = f"{compression}-compressed: {_reason(error)}"
             return Skipped(name, None, "unreadable", reason)
-    opener = _read_file if compression is None else compression[2]
-    inside = "" if compression is None else f" ({compression[1]}-compressed)"
+    source = functools.partial(_Source, files, path, compression=compression, size=entry.size)
+    inside = "" if compression is None else f" ({compression}-compressed)"
     if not head:
         return Skipped(name, None, "not-mail", "empty file" + inside)
     first, _, rest = head.partition(b"\n")
     if _is_separator(first + b"\n") and (_DATED.search(first) or _FIELD.match(rest)):
-        return _Source(path, True, opener)
+        return source(mbox=True)
     if in_maildir:
-        return _Source(path, False, opener)
+        return source(mbox=False)
     why = _why_not_a_header_block(head, complete=len(head) < SNIFF_BYTES)
     if why is None:
-        return _Source(path, False, opener)
+        return source(mbox=False)
     if compression is None:
         kind = next((kind for magic, kind in _NOT_MAIL_MAGIC if head.startswith(magic)), None)
         if kind is None and head[257:262] == b"ustar":
@@ -490,37 +587,50 @@ def _is_separator(line: bytes) -> bool:
     return line.startswith(b"From ") and line[5:6] not in (b"", b":", b" ", b"\t", b"\r", b"\n")
 
 
-def _is_maildir(path: Path) -> bool:
-    return (path / "cur").is_dir() and (path / "new").is_dir()
-
-
-def _walk(path: Path, in_maildir: bool = False) -> Iterator[_Sniffed]:
-    """Every file under a directory, sniffed, in name order (``in_maildir``: a Maildir's
-    ``cur/`` or ``new/``)."""
-    maildir = _is_maildir(path)
+def _walk(files: _Files, path: _Location, in_maildir: bool = False) -> Iterator[_Listed]:
+    """Every file under a directory, in name order (``in_maildir``: a Maildir's ``cur/``
+    or ``new/``), to be sniffed."""
     try:
-        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+        entries = files.entries(path)
     except OSError as error:
         yield Skipped(show_path(path), None, "unreadable", _reason(error))
         return
+    maildir = {"cur", "new"} <= {entry.name for entry in entries if entry.kind == "dir"}
     for entry in entries:
-        child = Path(entry.path)
-        try:
-            mode = os.stat(child).st_mode
-        except OSError as error:
-            reason = "broken symlink" if entry.is_symlink() else _reason(error)
-            yield Skipped(show_path(child), None, "unreadable", reason)
-            continue
-        if stat.S_ISDIR(mode):
-            if entry.is_symlink() or (maildir and entry.name == "tmp"):
+        if entry.kind == "error":
+            yield Skipped(show_path(entry.location), None, "unreadable", entry.error)
+        elif entry.kind == "dir":
+            if entry.symlink or (maildir and entry.name == "tmp"):
                 continue
-            yield from _walk(child, maildir and entry.name in ("cur", "new"))
+            yield from _walk(files, entry.location, maildir and entry.name in ("cur", "new"))
         elif entry.name in _LAYOUT_FILES:
             continue
-        elif stat.S_ISREG(mode):
-            yield _sniff(child, in_maildir)
+        elif entry.kind == "file":
+            yield _Found(files, entry, in_maildir)
         else:
-            yield Skipped(show_path(child), None, "not-mail", "not a regular file")
+            yield Skipped(show_path(entry.location), None, "not-mail", "not a regular file")
+
+
+def _listing(
+    paths: Sequence[_Location], err: IO[str], files_for: Callable[[_Location], _Files]
+) -> Tuple[List[_Listed], int]:
+    """The files under ``paths`` (PATH arguments that cannot be read reported on ``err``:
+    status EXIT_ERROR), and what was skipped while walking, in order."""
+    status = EXIT_CLEAN
+    listed: List[_Listed] = []
+    for path in paths:
+        files = files_for(path)
+        try:
+            top = files.entry(path)
+        except OSError as error:
+            err.write(f"fromguard scan: {visible(show_path(path))}: {_reason(error)}\n")
+            status = EXIT_ERROR
+            continue
+        if top.kind == "dir":
+            listed += _walk(files, path)
+        else:
+            listed.append(_Found(files, top, False))
+    return listed, status
 
 
 def _reason(error: BaseException) -> str:
@@ -536,31 +646,86 @@ class _Message(NamedTuple):
     size: int  # bytes this message took, its From_ line included (decompressed)
 
 
-def _messages(source: _Source, skipped: List[Skipped]) -> Iterator[_Message]:
-    """The messages of one file; what cannot be read is recorded in ``skipped``."""
+def _messages(
+    source: _Source, skipped: List[Skipped], span: Optional[Tuple[int, int]] = None
+) -> Iterator[_Message]:
+    """The messages of one file, or those of an uncompressed mbox that start in the byte
+    range ``span`` (see ``_mbox_range``; numbered from 1 in the range); what cannot be
+    read is recorded in ``skipped``."""
     name = show_path(source.path)
     try:
-        with source.opener(source.path) as file:
+        with _reading(source.files, source.path, source.compression) as file:
             if not source.mbox:
                 raw = file.read()
                 yield _Message(None, raw, len(raw))
                 return
-            first = file.readline()
-            for number, (lines, size) in enumerate(_split_mbox(file, len(first)), start=1):
-                raw = b"".join(lines)
+            lines = iter(file) if span is None else _mbox_range(file, *span)
+            first = next(lines, b"")
+            if not first and span is not None:
+                return  # no message starts in the range
+            for number, (message, size) in enumerate(_split_mbox(lines, len(first)), start=1):
+                raw = b"".join(message)
                 if not raw.strip():
                     skipped.append(Skipped(name, number, "malformed", "empty message in mbox"))
                     raw = b""  # still counts toward progress
                 yield _Message(number, raw, size)
-    except (OSError, EOFError, lzma.LZMAError) as error:
+    except _READ_ERRORS as error:
         skipped.append(Skipped(name, None, "unreadable", _reason(error)))
 
 
-def _split_mbox(file: io.BufferedIOBase, first_size: int) -> Iterator[Tuple[List[bytes], int]]:
-    """The lines of each message of an mbox whose first From_ line was read, and the
-    bytes it took. A From_ line separates only at the start or after an empty line, and
-    only when the next line is a header field or the line carries a time of day: it is
-    held until the next line is seen."""
+_BLANK = (b"\n", b"\r\n")
+
+
+def _mbox_range(file: _Stream, start: int, end: int) -> Iterator[bytes]:
+    """The lines of the messages of an mbox that start in the byte range [start, end):
+    from the first From_ line at or after ``start`` (the file's first line for 0) that
+    splits, to the first one at or after ``end`` that splits. Such a line is one after an
+    empty line that carries a time of day or is followed by a header field: one that
+    ``_split_mbox`` always splits at, whatever came before it. Consecutive ranges thus
+    give every message once, as the whole file does."""
+    position = 0
+    blank = False  # whether the line before the next one read is empty
+    if start > 0:
+        # Up to the first line at or after ``start``, from 3 bytes before ``start``:
+        # enough to tell whether the line before that one is empty.
+        back = min(start, 3)
+        file.seek(start - back)
+        before = file.read(back)
+        if before[-1:] != b"\n":
+            before += file.readline()
+        position = start - back + len(before)
+        whole = start - back == 0
+        blank = before.endswith((b"\n\n", b"\n\r\n")) or (whole and before in _BLANK)
+    inside = start == 0
+    held: Optional[bytes] = None  # a From_ line after an empty line, not yet judged
+    held_at = 0
+    for line in file:
+        if held is not None:
+            splits = _DATED.search(held) or _FIELD.match(line)
+            if splits and (inside or held_at >= end):
+                return  # the next range's first line
+            inside = inside or bool(splits)
+            if inside:
+                yield held
+            held = None
+        if blank and (not inside or position >= end) and _is_separator(line):
+            held, held_at = line, position
+        elif inside:
+            yield line
+        blank = line in _BLANK
+        position += len(line)
+    if held is not None:  # the file's last line: it splits when it carries a time of day
+        if inside and not _DATED.search(held):
+            yield held
+        elif not inside and held_at < end and _DATED.search(held):
+            yield held
+
+
+def _split_mbox(file: Iterable[bytes], first_size: int) -> Iterator[Tuple[List[bytes], int]]:
+    """The lines of each message of an mbox whose first From_ line was read (``file``:
+    the lines after it), and the bytes it took. A From_ line separates only at the start
+    or after an empty line, and only when the next line is a header field or the line
+    carries a time of day: it is held until the next line is seen."""
     lines: List[bytes] = []
     size = first_size
     held: Optional[bytes] = None
@@ -766,9 +931,17 @@ class _TableWriter:
     LEAST = 20  # fewer columns beside a lead than this, and the text goes below it
     VALUE_LINES = 3
 
-    def __init__(self, out: IO[str], width: int, sources: Sequence[_Source]) -> None:
+    def __init__(self, out: IO[str], heading: bool, *, width: int, where: int) -> None:
         self.out = out
         self.width = width
+        self.where = where
+        if heading:
+            head = f"{'VERDICT':<{self.VERDICT}} {'ACTION':<{self.ACTION}} "
+            out.write(head + _pad("MESSAGE", self.where) + " FROM\n")
+
+    @staticmethod
+    def where_for(width: int, sources: Sequence[_Source]) -> int:
+        """The MESSAGE column's width: the longest path, cut to a share of ``width``."""
         longest = max(
             (
                 _columns(visible(show_path(s.path))) + (len("#0000") if s.mbox else 0)
@@ -776,9 +949,7 @@ class _TableWriter:
             ),
             default=len("MESSAGE"),
         )
-        self.where = min(longest, max(12, width * 3 // 10)) if width else longest
-        head = f"{'VERDICT':<{self.VERDICT}} {'ACTION':<{self.ACTION}} "
-        out.write(head + _pad("MESSAGE", self.where) + " FROM\n")
+        return min(longest, max(12, width * 3 // 10)) if width else longest
 
     def row(self, item: Evidence) -> None:
         number = "" if item.number is None else f"#{item.number}"
@@ -866,7 +1037,7 @@ class _TableWriter:
 
 
 class _JsonWriter:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], heading: bool) -> None:
         self.out = out
 
     def row(self, item: Evidence) -> None:
@@ -877,9 +1048,10 @@ class _JsonWriter:
 
 
 class _CsvWriter:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], heading: bool) -> None:
         self.csv = csv.writer(out, lineterminator="\n")
-        self.csv.writerow(CSV_COLUMNS)
+        if heading:
+            self.csv.writerow(CSV_COLUMNS)
 
     def row(self, item: Evidence) -> None:
         author = item.author
@@ -927,15 +1099,25 @@ class Tally:
             if address and "@" in address:
                 self.domains[address.rpartition("@")[2].lower()] += 1
 
+    def merge(self, other: Tally) -> None:
+        """Count ``other``'s messages too (a part of the scan counted elsewhere)."""
+        self.messages += other.messages
+        self.flagged += other.flagged
+        self.verdicts.update(other.verdicts)
+        self.actions.update(other.actions)
+        self.codes.update(other.codes)
+        self.domains.update(other.domains)
+
 
 _SKIP_KINDS = (("unreadable", "unreadable"), ("not-mail", "not mail"), ("malformed", "malformed"))
+_SKIPPED_KINDS = frozenset(kind for kind, _ in _SKIP_KINDS)
 
 
 def summary(tally: Tally, skipped: Sequence[Skipped], files: int, policy: bool = True) -> str:
     """Counts per verdict, action and finding code (messages that have it), what was
     skipped, and the sender domains of the most flagged messages."""
     kinds = collections.Counter(item.kind for item in skipped)
-    failed = len(skipped) - sum(kinds[kind] for kind, _ in _SKIP_KINDS)
+    failed = sum(1 for item in skipped if _failed(item))
     counts = ", ".join(f"{kinds[kind]} {label}" for kind, label in _SKIP_KINDS)
     lines = [
         "",
@@ -982,105 +1164,182 @@ def run(
     least MIN_WIDTH). ``html``: where to write the HTML report too (``report.py``)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    status = EXIT_CLEAN
+    listed, status = _listing(paths, err, lambda path: _LOCAL)
+    sniffed = [item if isinstance(item, Skipped) else _sniff(item) for item in listed]
+    sources = [item for item in sniffed if isinstance(item, _Source)]
+    skipped = [item for item in sniffed if isinstance(item, Skipped)]
+    steps = (step for source in sources for step in _steps(policy, source))
+    return _report(
+        sources,
+        skipped,
+        steps,
+        policy is not None,
+        fmt,
+        out,
+        err,
+        status,
+        only_flagged=only_flagged,
+        fail_on_skipped=fail_on_skipped,
+        width=width,
+        html=html,
+        paths=[show_path(path) for path in paths],
+    )
+
+
+class _Step(NamedTuple):
+    """One message read (``size``: the bytes it took; None after the last message of a
+    file) and what it gave, in order: the records of what was skipped, then its
+    evidence."""
+
+    size: Optional[int]
+    results: Tuple[Union[Skipped, Evidence], ...]
+
+
+def _steps(
+    policy: Optional[Policy], source: _Source, span: Optional[Tuple[int, int]] = None
+) -> Iterator[_Step]:
+    """Every message of a file (or of an mbox's byte range, see ``_messages``) checked."""
+    name = show_path(source.path)
     skipped: List[Skipped] = []
-    sources: List[_Source] = []
-    for path in paths:
-        try:
-            mode = os.stat(path).st_mode
-        except OSError as error:
-            err.write(f"fromguard scan: {visible(show_path(path))}: {_reason(error)}\n")
-            status = EXIT_ERROR
-            continue
-        if not os.access(path, os.R_OK | (os.X_OK if stat.S_ISDIR(mode) else 0)):
-            err.write(f"fromguard scan: {visible(show_path(path))}: Permission denied\n")
-            status = EXIT_ERROR
-            continue
-        found = _walk(path) if stat.S_ISDIR(mode) else iter([_sniff(path, False)])
-        for sniffed in found:
-            if isinstance(sniffed, _Source):
-                sources.append(sniffed)
-            else:
-                skipped.append(sniffed)
-
-    writer: Union[_TableWriter, _JsonWriter, _CsvWriter]
-    if fmt == "jsonl":
-        writer = _JsonWriter(out)
-    elif fmt == "csv":
-        writer = _CsvWriter(out)
-    else:
-        columns = shutil.get_terminal_size().columns if width is None else width
-        columns = columns and max(columns, MIN_WIDTH)
-        writer = _TableWriter(out, columns, sources)
-    reported = 0
-
-    progress: Optional[_Progress] = None
-
-    def report_skipped() -> None:
-        nonlocal reported
-        if len(skipped) == reported:
-            return
-        if progress is not None:
-            progress.clear()
-        for item in skipped[reported:]:
-            err.write(f"fromguard scan: {visible(_where(item))}: skipped ({item.kind}): ")
-            err.write(visible(item.reason) + "\n")
-            writer.skipped(item)
-        reported = len(skipped)
-
-    report_skipped()  # found while walking
-
-    if err.isatty():
-        total = 0
-        for source in sources:
+    for message in _messages(source, skipped, span):
+        results: List[Union[Skipped, Evidence]] = list(skipped)
+        skipped.clear()
+        if message.raw:
             try:
-                total += source.path.stat().st_size
-            except OSError:
-                pass
-        progress = _Progress(err, total)
+                results.append(check(policy, name, message.number, message.raw))
+            except Exception as error:  # one message must not stop the scan
+                failure = Failure.of(error)
+                results.append(Skipped(name, message.number, failure.kind, failure.text))
+        yield _Step(message.size, tuple(results))
+    if skipped:  # the file could not be read (further)
+        yield _Step(None, tuple(skipped))
 
-    tally = Tally()
-    page: Optional[HtmlReport] = None
+
+def _failed(item: Skipped) -> bool:
+    """Whether the record is of a message whose check failed."""
+    return item.kind not in _SKIPPED_KINDS
+
+
+def _report(
+    sources: Sequence[_Source],
+    skipped: List[Skipped],
+    steps: Iterable[_Step],
+    policy: bool,
+    fmt: str,
+    out: IO[str],
+    err: IO[str],
+    status: int,
+    *,
+    only_flagged: bool,
+    fail_on_skipped: bool,
+    width: Optional[int],
+    html: Optional[IO[str]] = None,
+    paths: Sequence[str] = (),
+) -> int:
+    """Write the report of ``steps`` over ``sources`` (``skipped``: what the walk
+    skipped), as ``run`` documents; ``status``: the walk's; ``paths``: the scanned
+    paths as the HTML report's heading names them."""
+    rows = _Rows(_writer_for(fmt, width, sources)(out, True), out, err, only_flagged)
     if html is not None:
         from .report import HtmlReport
 
-        page = HtmlReport(html, only_flagged)
-    for source in sources:
-        name = show_path(source.path)
-        for message in _messages(source, skipped):
-            if progress is not None:
-                progress.advance(message.size)
-            item: Optional[Evidence] = None
-            if message.raw:
-                try:
-                    item = check(policy, name, message.number, message.raw)
-                except Exception as error:  # one message must not stop the scan
-                    failure = Failure.of(error)
-                    skipped.append(Skipped(name, message.number, failure.kind, failure.text))
-                    status = EXIT_ERROR
-            report_skipped()  # in the order of the messages
-            if item is None:
-                continue
-            tally.add(item)
-            if page is not None:
-                page.add(item)
-            if only_flagged and not item.flagged:
-                continue
-            if progress is not None and out.isatty():
-                progress.clear()
-            writer.row(item)
-        report_skipped()  # a file that could not be read
-    if progress is not None:
-        progress.clear()
+        rows.page, rows.paths = HtmlReport(html, only_flagged), paths
+    for item in skipped:  # found while walking
+        rows.skip(item)
+    if err.isatty():
+        rows.progress = _Progress(err, sum(source.size for source in sources))
+    for step in steps:
+        rows.add(step)
+    return _finish(rows, len(sources), policy, fmt, out, err, status, fail_on_skipped)
 
-    text = summary(tally, skipped, len(sources), policy is not None)
+
+_Writer = Union[_TableWriter, _JsonWriter, _CsvWriter]
+
+
+def _writer_for(
+    fmt: str, width: Optional[int], sources: Sequence[_Source]
+) -> Callable[[IO[str], bool], _Writer]:
+    """What makes the report's writer, given the output and whether to write the
+    heading: it pickles, for a scan on Dask to write rows on its workers."""
+    if fmt == "jsonl":
+        return _JsonWriter
+    if fmt == "csv":
+        return _CsvWriter
+    columns = shutil.get_terminal_size().columns if width is None else width
+    columns = columns and max(columns, MIN_WIDTH)
+    where = _TableWriter.where_for(columns, sources)
+    return functools.partial(_TableWriter, width=columns, where=where)
+
+
+class _Rows:
+    """The report of the steps as they come: each message's row, each skipped file
+    or message (listed on ``err``, and as a record in JSON Lines), and the tally."""
+
+    def __init__(self, writer: _Writer, out: IO[str], err: IO[str], only_flagged: bool) -> None:
+        self.writer = writer
+        self.out = out
+        self.err = err
+        self.only_flagged = only_flagged
+        self.progress: Optional[_Progress] = None
+        self.tally = Tally()
+        self.skipped: List[Skipped] = []
+        self.failed = False  # a message's check failed
+        # The HTML report, when one is asked for, and the paths its heading names.
+        self.page: Optional[HtmlReport] = None
+        self.paths: Sequence[str] = ()
+
+    def skip(self, item: Skipped) -> None:
+        if self.progress is not None:
+            self.progress.clear()
+        self.err.write(f"fromguard scan: {visible(_where(item))}: skipped ({item.kind}): ")
+        self.err.write(visible(item.reason) + "\n")
+        self.writer.skipped(item)
+        self.skipped.append(item)
+        self.failed = self.failed or _failed(item)
+
+    def add(self, step: _Step) -> None:
+        if self.progress is not None and step.size is not None:
+            self.progress.advance(step.size)
+        item: Optional[Evidence] = None
+        for result in step.results:  # the skipped first, in the order of the messages
+            if isinstance(result, Evidence):
+                item = result
+            else:
+                self.skip(result)
+        if item is None:
+            return
+        self.tally.add(item)
+        if self.page is not None:
+            self.page.add(item)
+        if self.only_flagged and not item.flagged:
+            return
+        if self.progress is not None and self.out.isatty():
+            self.progress.clear()
+        self.writer.row(item)
+
+
+def _finish(
+    rows: _Rows,
+    files: int,
+    policy: bool,
+    fmt: str,
+    out: IO[str],
+    err: IO[str],
+    status: int,
+    fail_on_skipped: bool,
+) -> int:
+    """The summary after the rows, and the exit status."""
+    if rows.progress is not None:
+        rows.progress.clear()
+    text = summary(rows.tally, rows.skipped, files, policy)
     (out if fmt == "table" else err).write(text)
     out.flush()
-    if page is not None:
-        paths_shown = [show_path(path) for path in paths]
-        page.finish(tally, skipped, len(sources), paths_shown, policy is not None)
-    if status == EXIT_CLEAN and skipped and fail_on_skipped:
+    if rows.page is not None:
+        rows.page.finish(rows.tally, rows.skipped, files, rows.paths, policy)
+    if rows.failed:
         status = EXIT_ERROR
-    if status == EXIT_CLEAN and tally.flagged:
+    if status == EXIT_CLEAN and rows.skipped and fail_on_skipped:
+        status = EXIT_ERROR
+    if status == EXIT_CLEAN and rows.tally.flagged:
         status = EXIT_FLAGGED
     return status

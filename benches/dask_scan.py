@@ -1,0 +1,106 @@
+"""The scan on Dask against the local scan (issue 19): a generated tree of mail in every
+layout (``tests/mail_tree.py``, 20,000 messages by default) scanned to JSON Lines by
+``scan.run`` and by ``dask_scan.run`` on a LocalCluster of 1 and of 2 worker processes
+(one thread each), in alternation, the best of ``--repeat`` runs of each; the clusters
+are started, and warmed up with one scan, before any timing.
+
+    python benches/dask_scan.py [--messages 20000] [--repeat 3] [--json]
+
+Prints messages per second, the ratios the issue's targets name (2 workers against 1,
+1 worker against the local scan) and the load average before and after: on a shared
+machine other work depresses the figures, the two-worker one the most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from distributed import Client, LocalCluster
+
+from fromguard import dask_scan, scan
+from mail_tree import write_tree
+
+
+def _timed(run: Callable[[], int]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as folder, open(os.devnull, "w") as sink:
+        tree = Path(folder) / "mail"
+        write_tree(tree, args.messages)
+        stored = sum(path.stat().st_size for path in tree.rglob("*") if path.is_file())
+        clusters = {
+            workers: LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            for workers in (1, 2)
+        }
+        clients = {workers: Client(cluster) for workers, cluster in clusters.items()}
+        runs: Dict[str, Callable[[], int]] = {
+            "local": lambda: scan.run([tree], None, "jsonl", sink, sink),
+        }
+        for workers, client in clients.items():
+            runs[f"dask-{workers}"] = lambda client=client: dask_scan.run(
+                client, [tree], None, "jsonl", sink, sink
+            )
+        try:
+            for run in runs.values():
+                run()  # warm: the page cache, and the workers' imports
+            seconds: Dict[str, List[float]] = {name: [] for name in runs}
+            for _ in range(args.repeat):
+                for name, run in runs.items():
+                    seconds[name].append(_timed(run))
+        finally:
+            for client in clients.values():
+                client.close()
+            for cluster in clusters.values():
+                cluster.close()
+    load_after = os.getloadavg()
+
+    best = {name: min(times) for name, times in seconds.items()}
+    rate = {name: args.messages / time_taken for name, time_taken in best.items()}
+    figures = {
+        "messages": args.messages,
+        "stored_bytes": stored,
+        "cpus": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": load_after,
+        "seconds": seconds,
+        "messages_per_second": rate,
+        "two_workers_over_one": rate["dask-2"] / rate["dask-1"],
+        "one_worker_over_local": rate["dask-1"] / rate["local"],
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"{args.messages} messages, {stored / 1e6:.1f} MB stored, {os.cpu_count()} CPUs")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*load_before))
+    for name in runs:
+        times = ", ".join(f"{t:.2f}" for t in seconds[name])
+        print(f"  {name:<8} {rate[name]:>8,.0f} messages/s  (runs: {times} s)")
+    print(f"2 workers / 1 worker: {figures['two_workers_over_one']:.2f}x (target >= 1.7x)")
+    print(f"1 worker / local scan: {figures['one_worker_over_local']:.2f}x (target >= 0.85x)")
+    print("load average after:  {:.2f} {:.2f} {:.2f}".format(*load_after))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,382 @@
+"""``fromguard scan --dask SCHEDULER PATH...``: the scan of ``scan.py`` on a Dask cluster
+(``pip install fromguard[dask]``).
+
+The driver lists the files (local paths, which every worker must see at the same place,
+or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them, a batch of
+files per task, and then check the mail: small files grouped into tasks of about
+``chunk_bytes``, and an uncompressed mbox larger than that split into byte ranges of
+that size (``scan._mbox_range``: a range holds the messages that start in it, so no
+message is split or read twice). Each task runs ``scan.py``'s own per-message code.
+``run`` has the workers write the report's rows too, with ``scan.py``'s writers, once
+the messages of the mbox ranges before a task are counted (its messages are numbered
+after them), and the driver joins the text and the tallies in the order of a local
+scan (file, then message); ``results`` brings the ``Evidence`` and ``Skipped`` records
+themselves to the driver, in the same order. A worker that dies loses nothing: the
+scheduler runs its tasks again elsewhere, and their results are what they would have
+been.
+
+Files are read as streams (an mbox line by line, a range from its offset); only the
+records of the tasks in flight, about four per worker thread, wait on the workers for
+the driver.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import io
+import itertools
+import pickle
+import posixpath
+import sys
+import typing
+from pathlib import Path
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from . import scan
+from .policy import Policy
+from .scan import Evidence, Skipped
+
+if typing.TYPE_CHECKING:  # Dask is imported when a scan needs it
+    from distributed import Client, Future
+
+__all__ = ["CHUNK_BYTES", "SNIFF_BATCH", "connect", "results", "run"]
+
+CHUNK_BYTES = 4 * 1024 * 1024  # a task's mail at most: about a second of checking
+_LEAST_CHUNK_BYTES = 64 * 1024  # below this, a task's overhead (about 1 ms) starts to show
+_TASKS_PER_THREAD = 8  # a smaller scan is cut finer, so that every thread has work to the end
+SNIFF_BATCH = 256  # files sniffed by one task
+_IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead of the one the driver waits for
+
+
+class _FsspecFiles:
+    """A file system fsspec knows; its locations are URLs (``s3://bucket/key``)."""
+
+    def __init__(self, fs: Any) -> None:
+        self.fs = fs
+
+    def entry(self, location: scan._Location) -> scan._Entry:
+        return self._entry(self.fs.info(str(location)))
+
+    def entries(self, location: scan._Location) -> List[scan._Entry]:
+        found = [self._entry(info) for info in self.fs.ls(str(location), detail=True)]
+        return sorted(found, key=lambda entry: entry.name)
+
+    def open(self, location: scan._Location) -> IO[bytes]:
+        file: IO[bytes] = self.fs.open(str(location), "rb")
+        return file
+
+    def _entry(self, info: Dict[str, Any]) -> scan._Entry:
+        path = info["name"]
+        kind = {"directory": "dir", "file": "file"}.get(info["type"], "other")
+        name = posixpath.basename(path.rstrip("/"))
+        url = self.fs.unstrip_protocol(path)
+        return scan._Entry(url, name, kind, bool(info.get("islink")), info.get("size") or 0)
+
+
+def _files_for(path: scan._Location) -> scan._Files:
+    if isinstance(path, str) and "://" in path:
+        import fsspec.core
+
+        fs, _ = fsspec.core.url_to_fs(path)
+        return _FsspecFiles(fs)
+    return scan._LOCAL
+
+
+class _Piece(NamedTuple):
+    """A file, or the messages of an mbox that start in a byte range, for one task."""
+
+    source: scan._Source
+    span: Optional[Tuple[int, int]]
+
+
+def _pieces(sources: Sequence[scan._Source], chunk_bytes: int) -> Iterator[List[_Piece]]:
+    """The sources as tasks of about ``chunk_bytes`` each, in order."""
+    part: List[_Piece] = []
+    size = 0
+    for source in sources:
+        if source.mbox and source.compression is None and source.size > chunk_bytes:
+            if part:
+                yield part
+                part, size = [], 0
+            for start in range(0, source.size, chunk_bytes):
+                yield [_Piece(source, (start, start + chunk_bytes))]
+            continue
+        part.append(_Piece(source, None))
+        size += source.size
+        if size >= chunk_bytes:
+            yield part
+            part, size = [], 0
+    if part:
+        yield part
+
+
+# Files and records cross between the driver and the workers pickled in one piece:
+# Dask would walk every tuple of a task's arguments looking for futures, and serialise
+# a list's results element by element, several times slower.
+
+
+def _pickle(value: object) -> bytes:
+    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
+def _sniff_all(found: bytes) -> bytes:
+    """A worker's task: what each of the pickled ``_Found`` holds (a pickled list of
+    ``_Sniffed``)."""
+    return _pickle([scan._sniff(item) for item in pickle.loads(found)])
+
+
+def _check_all(part: bytes, policy: Optional[Policy]) -> List[List[scan._Step]]:
+    """A worker's task: every message of each of the pickled pieces checked (kept on
+    the worker)."""
+    return [list(scan._steps(policy, piece.source, piece.span)) for piece in pickle.loads(part)]
+
+
+def _last_numbers(checked: List[List[scan._Step]]) -> List[int]:
+    """A worker's task: the highest message number of each piece (0: none)."""
+    return [
+        max((r.number or 0 for step in steps for r in step.results), default=0) for steps in checked
+    ]
+
+
+class _Part(NamedTuple):
+    """The report of a task's messages, written on a worker."""
+
+    out: str
+    err: str
+    tally: scan.Tally
+    skipped: List[Skipped]
+    failed: bool
+    sizes: List[int]  # of each message, for the progress bar
+
+
+def _write_all(
+    checked: List[List[scan._Step]],
+    offsets: List[int],
+    writer_for: Callable[[IO[str], bool], scan._Writer],
+    only_flagged: bool,
+) -> bytes:
+    """A worker's task: the report of checked pieces (a pickled ``_Part``), the
+    messages of each numbered after ``offsets``'s."""
+    out, err = io.StringIO(), io.StringIO()
+    rows = scan._Rows(writer_for(out, False), out, err, only_flagged)
+    sizes: List[int] = []
+    for steps, offset in zip(checked, offsets):
+        for step in steps:
+            rows.add(_renumbered(step, offset))
+            if step.size is not None:
+                sizes.append(step.size)
+    return _pickle(
+        _Part(out.getvalue(), err.getvalue(), rows.tally, rows.skipped, rows.failed, sizes)
+    )
+
+
+def _renumbered(step: scan._Step, offset: int) -> scan._Step:
+    """A step of an mbox range's message numbered in the whole file."""
+    if not offset:
+        return step
+    return step._replace(results=tuple(_shifted(result, offset) for result in step.results))
+
+
+def _shifted(result: Union[Skipped, Evidence], offset: int) -> Union[Skipped, Evidence]:
+    if result.number is None:
+        return result
+    if isinstance(result, Skipped):
+        return result._replace(number=result.number + offset)
+    return dataclasses.replace(result, number=result.number + offset)
+
+
+class _Scan(NamedTuple):
+    """The files found, sniffed on the workers (``status``: the walk's)."""
+
+    client: Client
+    sources: List[scan._Source]
+    skipped: List[Skipped]
+    status: int
+    policy: Optional[Policy]
+    chunk_bytes: int
+    window: int  # tasks in flight
+
+
+def _scan(
+    client: Client,
+    paths: Sequence[scan._Location],
+    policy: Optional[Policy],
+    err: IO[str],
+    chunk_bytes: Optional[int],
+) -> _Scan:
+    listed, status = scan._listing(paths, err, _files_for)
+    found = [item for item in listed if isinstance(item, scan._Found)]
+    batches = [found[i : i + SNIFF_BATCH] for i in range(0, len(found), SNIFF_BATCH)]
+    done = client.gather(client.map(_sniff_all, list(map(_pickle, batches)), pure=False))
+    sniffed: Iterator[scan._Sniffed] = itertools.chain.from_iterable(map(pickle.loads, done))
+    merged = [item if isinstance(item, Skipped) else next(sniffed) for item in listed]
+    sources = [item for item in merged if isinstance(item, scan._Source)]
+    skipped = [item for item in merged if isinstance(item, Skipped)]
+    threads = max(sum(client.nthreads().values()), 1)
+    if chunk_bytes is None:
+        share = sum(source.size for source in sources) // (threads * _TASKS_PER_THREAD)
+        chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
+    window = threads * _IN_FLIGHT_PER_THREAD
+    return _Scan(client, sources, skipped, status, policy, chunk_bytes, window)
+
+
+def _checks(found: _Scan) -> Iterator[Tuple[List[_Piece], Future[List[List[scan._Step]]]]]:
+    """Each task's pieces and its check, in order, ``found.window`` checks submitted
+    ahead of the one taken."""
+    client = found.client
+    shared_policy = client.scatter(found.policy, broadcast=True, hash=False)
+    parts = _pieces(found.sources, found.chunk_bytes)
+    in_flight: Deque[Tuple[List[_Piece], Future[List[List[scan._Step]]]]] = collections.deque()
+
+    def submit(count: int) -> None:
+        for part in itertools.islice(parts, count):
+            check = client.submit(_check_all, _pickle(part), shared_policy, pure=False)
+            in_flight.append((part, check))
+
+    submit(found.window)
+    while in_flight:
+        yield in_flight.popleft()
+        submit(1)
+
+
+def _offsets(part: List[_Piece], last_numbers: List[int], offset: int) -> List[int]:
+    """How many messages of its mbox come before each piece of ``part``, given how many
+    come before the part (``offset``); the last item: how many come after it."""
+    offsets = []
+    for piece, last in zip(part, last_numbers):
+        if piece.span is None or piece.span[0] == 0:
+            offset = 0
+        offsets.append(offset)
+        offset += last
+    return [*offsets, offset]
+
+
+def _steps(found: _Scan) -> Iterator[scan._Step]:
+    """Every step, in order, numbered in its file: the records come to the driver."""
+    offset = 0
+    for part, checked in _checks(found):
+        done: List[List[scan._Step]] = pickle.loads(
+            found.client.submit(_pickle, checked, pure=False).result()
+        )
+        *offsets, offset = _offsets(part, _last_numbers(done), offset)
+        for steps, piece_offset in zip(done, offsets):
+            for step in steps:
+                yield _renumbered(step, piece_offset)
+
+
+def _parts(
+    found: _Scan, writer_for: Callable[[IO[str], bool], scan._Writer], only_flagged: bool
+) -> Iterator[_Part]:
+    """The report of every task, in order, written on the workers: a task is written
+    once the number of messages in the ranges before it is known."""
+    client = found.client
+    writing: Deque[Future[bytes]] = collections.deque()
+    offset = 0
+    for part, checked in _checks(found):
+        if any(piece.span is not None for piece in part):
+            last_numbers = client.submit(_last_numbers, checked, pure=False).result()
+        else:  # files whole: numbered from 1 each, no need to wait for the count
+            last_numbers = [0] * len(part)
+        *offsets, offset = _offsets(part, last_numbers, offset)
+        write = client.submit(_write_all, checked, offsets, writer_for, only_flagged, pure=False)
+        writing.append(write)
+        while writing and (writing[0].done() or len(writing) > found.window):
+            yield pickle.loads(writing.popleft().result())
+    while writing:
+        yield pickle.loads(writing.popleft().result())
+
+
+def results(
+    client: Client,
+    paths: Sequence[Union[str, Path]],
+    policy: Optional[Policy] = None,
+    *,
+    chunk_bytes: Optional[int] = None,
+    err: Optional[IO[str]] = None,
+) -> Iterator[Union[Evidence, Skipped]]:
+    """Every record of a scan of ``paths`` on ``client``'s cluster, in the order of a
+    local scan: what the walk skipped, then each message's (its skipped records first).
+    A PATH that cannot be read is reported on ``err`` (standard error by default)."""
+    found = _scan(client, paths, policy, sys.stderr if err is None else err, chunk_bytes)
+    yield from found.skipped
+    for step in _steps(found):
+        yield from step.results
+
+
+def run(
+    client: Client,
+    paths: Sequence[Union[str, Path]],
+    policy: Optional[Policy] = None,
+    fmt: str = "table",
+    out: Optional[IO[str]] = None,
+    err: Optional[IO[str]] = None,
+    *,
+    only_flagged: bool = False,
+    fail_on_skipped: bool = False,
+    width: Optional[int] = None,
+    chunk_bytes: Optional[int] = None,
+) -> int:
+    """``scan.run`` on ``client``'s cluster: the same report and exit status (the rows
+    are written on the workers; ``out`` and ``err`` each get what a local scan writes,
+    the two interleaved by task rather than by message). ``paths`` may be fsspec URLs
+    too. ``chunk_bytes``: the mail of one task (an mbox range, or files together);
+    None: CHUNK_BYTES, or less when every worker thread would get fewer than about 8
+    tasks."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    found = _scan(client, paths, policy, err, chunk_bytes)
+    writer_for = scan._writer_for(fmt, width, found.sources)
+    rows = scan._Rows(writer_for(out, True), out, err, only_flagged)
+    for item in found.skipped:  # found while walking
+        rows.skip(item)
+    if err.isatty():
+        rows.progress = scan._Progress(err, sum(source.size for source in found.sources))
+    for part in _parts(found, writer_for, only_flagged):
+        if rows.progress is not None:
+            for size in part.sizes:
+                rows.progress.advance(size)
+            rows.progress.clear()
+        err.write(part.err)
+        out.write(part.out)
+        rows.tally.merge(part.tally)
+        rows.skipped += part.skipped
+        rows.failed = rows.failed or part.failed
+    policy_given = policy is not None
+    status = found.status
+    return scan._finish(
+        rows, len(found.sources), policy_given, fmt, out, err, status, fail_on_skipped
+    )
+
+
+@contextlib.contextmanager
+def connect(scheduler: str) -> Iterator[Client]:
+    """A client of the scheduler at ``scheduler`` (``tcp://host:8786``, or a scheduler
+    file's path), or of a cluster started on this machine for ``local`` (one worker
+    process per core) or ``local:N`` (N worker processes), one thread each: the check
+    is Python code, which threads of one process would share."""
+    from distributed import Client, LocalCluster
+
+    kind, _, workers = scheduler.partition(":")
+    if kind != "local":
+        with Client(scheduler) as client:
+            yield client
+        return
+    count = int(workers) if workers else None
+    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True) as cluster:
+        with Client(cluster) as client:
+            yield client

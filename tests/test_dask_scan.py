@@ -1,0 +1,243 @@
+"""``fromguard scan --dask``: mbox byte ranges give every message once, a scan on a
+LocalCluster gives what a local scan gives record by record (the sample mailbox, and a
+generated tree of 20,000 messages in every layout, as paths and as file:// URLs), and a
+worker killed mid-scan loses nothing. And the examples that judge a Parquet file's From
+values with pyarrow.dataset and with Dask DataFrame."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple, Union
+
+import dask
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client, LocalCluster
+
+import fromguard
+from fromguard import Verdict, dask_scan, scan
+from fromguard.cli import main
+from fromguard.policy import Policy
+from fromguard.scan import Evidence, Skipped
+from mail_tree import write_tree
+from samples import case_values
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "examples" / "sample.mbox"
+STRICT = ROOT / "examples" / "policies" / "strict.toml"
+
+Record = Union[Evidence, Skipped]
+
+# Two worker processes, one thread each; no dashboard (its port may be taken).
+CLUSTER = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+
+# Separators that split and lines that do not: a From_ line after an empty line splits
+# when it carries a time of day or a header field follows it.
+TRICKY_MBOX = (
+    b"From a@example.org Mon Nov  2 09:00:00 2026\n"
+    b"From: A <a@example.org>\n\nbody\n\n"
+    b"From here on, no split (no time, no field after)\n\n"
+    b"From b@example.org\nFrom: B <b@example.org>\n\nsplit: a field follows\n"
+    b"From c@example.org Mon Nov  2 09:00:00 2026\nnot after an empty line: no split\n\n"
+    b"From d@example.org Mon Nov  2 09:00:00 2026\n"
+    b"From e@example.org Mon Nov  2 09:00:00 2026\n"
+    b"From: E <e@example.org>\n\n"
+    b"From f@example.org Mon Nov  2 09:00:00 2026\r\nFrom: F <f@example.org>\r\n\r\n"
+    b"body\r\n\r\n"
+    b"From g@example.org Mon Nov  2 09:00:00 2026\n\n\n"
+    b"From h@example.org Mon Nov  2 09:00:00 2026\n"
+)
+
+
+def local_records(paths: List[Path], policy: Optional[Policy]) -> List[Record]:
+    """What ``scan.run`` reports, as records: the walk's skipped, then each step's."""
+    listed, _ = scan._listing(paths, io.StringIO(), lambda path: scan._LOCAL)
+    sniffed = [item if isinstance(item, Skipped) else scan._sniff(item) for item in listed]
+    records: List[Record] = [item for item in sniffed if isinstance(item, Skipped)]
+    for source in sniffed:
+        if isinstance(source, scan._Source):
+            for step in scan._steps(policy, source):
+                records += step.results
+    return records
+
+
+def messages_in_ranges(path: Path, cuts: List[int]) -> List[Tuple[bytes, int]]:
+    """The messages (raw, size) of the mbox at ``path`` read range by range."""
+    entry = scan._LOCAL.entry(path)
+    source = scan._sniff(scan._Found(scan._LOCAL, entry, False))
+    assert isinstance(source, scan._Source) and source.mbox
+    found: List[Tuple[bytes, int]] = []
+    for start, end in zip(cuts, cuts[1:]):
+        skipped: List[Skipped] = []
+        found += [(m.raw, m.size) for m in scan._messages(source, skipped, (start, end))]
+        assert all(item.kind == "malformed" for item in skipped)
+    return found
+
+
+@pytest.mark.parametrize("name", ["sample", "tricky"])
+def test_every_range_split_gives_each_message_once(tmp_path: Path, name: str) -> None:
+    path = SAMPLE if name == "sample" else tmp_path / "tricky.mbox"
+    if name == "tricky":
+        path.write_bytes(TRICKY_MBOX)
+    size = path.stat().st_size
+    whole = messages_in_ranges(path, [0, size])
+    assert len(whole) == (32 if name == "sample" else 7)
+    assert sum(message_size for _, message_size in whole) == size
+    for cut in range(1, size):  # every split in two
+        assert messages_in_ranges(path, [0, cut, size]) == whole, cut
+    for chunk in (1, 2, 3, 7, 64, 333, 1000):  # and into many ranges
+        assert messages_in_ranges(path, [*range(0, size, chunk), size]) == whole, chunk
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with LocalCluster(**CLUSTER) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dask") / "mail"
+    write_tree(root, 20_000)
+    return root
+
+
+def test_the_sample_gives_what_a_local_scan_gives(client: Client) -> None:
+    policy = Policy.from_toml(STRICT)
+    expected = local_records([SAMPLE], policy)
+    for chunk in (None, 1000):  # one task; ranges of 1,000 bytes
+        found = list(dask_scan.results(client, [SAMPLE], policy, chunk_bytes=chunk))
+        assert found == expected
+
+
+@pytest.mark.slow
+def test_a_tree_of_every_layout_gives_what_a_local_scan_gives(client: Client, tree: Path) -> None:
+    expected = local_records([tree], None)
+    assert sum(isinstance(item, Evidence) for item in expected) > 19_000
+    assert {item.kind for item in expected if isinstance(item, Skipped)} == {
+        "not-mail",
+        "unreadable",
+        "malformed",
+    }
+    found = list(dask_scan.results(client, [tree], chunk_bytes=256 * 1024))
+    assert len(found) == len(expected)
+    for index, (got, want) in enumerate(zip(found, expected)):
+        assert got == want, index
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "table"])
+def test_the_reports_are_a_local_scan_s(client: Client, tree: Path, fmt: str) -> None:
+    """Every format, the summary, what is listed as skipped and the exit status."""
+    policy = Policy.from_toml(STRICT)
+    local_out, local_err = io.StringIO(), io.StringIO()
+    status = scan.run([tree], policy, fmt, local_out, local_err, width=100)
+    out, err = io.StringIO(), io.StringIO()
+    assert dask_scan.run(client, [tree], policy, fmt, out, err, width=100) == status == 1
+    assert out.getvalue() == local_out.getvalue()
+    assert err.getvalue() == local_err.getvalue()
+
+
+@pytest.mark.slow
+def test_file_urls_read_through_fsspec(client: Client, tree: Path) -> None:
+    url = tree.as_uri()
+    expected = local_records([tree], None)
+    found = list(dask_scan.results(client, [url], chunk_bytes=1024 * 1024))
+    assert len(found) == len(expected)
+    for got, want in zip(found, expected):
+        assert got.path == "file://" + want.path
+        assert got == with_path(want, got.path)
+
+
+def with_path(record: Record, path: str) -> Record:
+    if isinstance(record, Skipped):
+        return record._replace(path=path)
+    return dataclasses.replace(record, path=path)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_scan_loses_nothing(tree: Path) -> None:
+    expected = local_records([tree], None)
+    with LocalCluster(**CLUSTER) as cluster:
+        with Client(cluster) as client:
+            pids = client.run(os.getpid)
+            records = dask_scan.results(client, [tree], chunk_bytes=128 * 1024)
+            found: List[Record] = []
+            while not any(isinstance(item, Evidence) for item in found):
+                found.append(next(records))  # the first task is done, the next running
+            # A worker checking mail, or holding checked mail the driver has not taken yet.
+            busy = sorted(
+                address
+                for held in (client.processing(), client.has_what())
+                for address, keys in held.items()
+                if any(str(key).startswith("_check_all-") for key in keys)
+            )
+            assert busy
+            victim = pids[busy[0]]
+            os.kill(victim, signal.SIGKILL)
+            found += records
+            with pytest.raises(ProcessLookupError):  # dead, and reaped by its nanny
+                os.kill(victim, 0)
+    assert len(found) == len(expected)
+    evidence = [item for item in found if isinstance(item, Evidence)]
+    assert len(evidence) == sum(isinstance(item, Evidence) for item in expected)
+    assert found == expected
+
+
+def test_the_command_line(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    address = client.scheduler.address
+    status = main(["scan", "--format", "jsonl", str(SAMPLE)])
+    local = capsys.readouterr()
+    assert main(["scan", "--dask", address, "--format", "jsonl", str(SAMPLE)]) == status == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (local.out, local.err)
+
+
+def test_a_scheduler_out_of_reach_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(SystemExit) as stopped:
+            main(["scan", "--dask", "tcp://127.0.0.1:9", str(SAMPLE)])
+    assert stopped.value.code == 2
+    assert "cannot reach the Dask scheduler tcp://127.0.0.1:9: " in capsys.readouterr().err
+
+
+def test_a_bad_local_cluster_size_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["scan", "--dask", "local:two", str(SAMPLE)])
+    assert stopped.value.code == 2
+    assert "--dask local:N needs a number of workers, not 'two'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("example", ["verdicts_pyarrow.py", "verdicts_dask.py"])
+def test_the_parquet_examples_write_each_value_s_verdict(tmp_path: Path, example: str) -> None:
+    values = [*(value.decode("utf-8", "replace") for value in case_values()), None]
+    source = tmp_path / "froms.parquet"
+    table = pa.table({"id": range(len(values)), "from": values})
+    pq.write_table(table, source, row_group_size=500)  # several batches and partitions
+    target = tmp_path / "judged"
+    script = ROOT / "examples" / "parquet" / example
+    subprocess.run([sys.executable, str(script), str(source), str(target)], check=True)
+    judged = pq.read_table(target).sort_by("id")
+    assert judged.column_names == ["id", "from", "verdict"]
+    expected = [Verdict(fromguard.verdicts([value or ""])[0]).name.lower() for value in values]
+    assert judged.column("verdict").to_pylist() == expected
+    assert judged.column("from").to_pylist() == values
+
+
+def test_all_is_exact() -> None:
+    defined = {
+        name
+        for name, value in vars(dask_scan).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", dask_scan.__name__) == dask_scan.__name__
+        and not isinstance(value, type(dask_scan))
+    }
+    assert sorted(dask_scan.__all__) == sorted(defined)
