@@ -76,9 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--output", type=Path, help="write the report here instead of stdout")
     scan.set_defaults(run=_scan)
 
-    from . import milter
+    from . import milter, smtp
 
     milter.add_parser(commands)
+    smtp.add_parser(commands)
     return parser
 
 
