@@ -13,6 +13,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import smtplib
 import socket
@@ -25,6 +26,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from milter_client import free_port
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 DOMAIN = "fromguard.test"
 HOSTNAME = "mx.fromguard.test"
 TRACE_FIELDS = (b"return-path", b"x-original-to", b"delivered-to")
@@ -33,8 +35,16 @@ TRACE_FIELDS = (b"return-path", b"x-original-to", b"delivered-to")
 # Postfix's commands are in /usr/sbin, which a CI user's PATH may lack.
 TOOLS = {
     tool: shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin")
-    for tool in ("postfix", "postconf", "postcat", "postsuper", "sendmail", "swaks")
+    for tool in ("postfix", "postconf", "postcat", "postqueue", "postsuper", "sendmail", "swaks")
 }
+
+
+def readme_block(pattern: str) -> str:
+    """The README's one plain fenced block (no info string) with a line that matches
+    ``pattern``, verbatim: what an operator pastes."""
+    fences = re.finditer(r"^```(\w*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    (block,) = [m[2] for m in fences if not m[1] and re.search(pattern, m[2], re.M)]
+    return block
 
 
 def missing_tools() -> List[str]:
@@ -147,6 +157,16 @@ class Postfix:
         )
         block = ", ".join([address, *(f"{k}={v}" for k, v in options.items())])
         self.set(smtpd_milters=f"{{ {block} }}", non_smtpd_milters="$smtpd_milters")
+
+    def paste(self, main_cf: str = "", master_cf: str = "") -> None:
+        """Append lines to main.cf and master.cf as an operator pastes them; a running
+        instance reloads them."""
+        for name, lines in (("main.cf", main_cf), ("master.cf", master_cf)):
+            with open(self.etc / name, "a", encoding="utf-8") as configuration:
+                configuration.write(lines)
+        if self.running():
+            self._run("postfix", "-c", str(self.etc), "reload")
+            time.sleep(0.3)
 
     def start(self) -> None:
         self._run("postfix", "-c", str(self.etc), "start")
@@ -261,8 +281,33 @@ class Postfix:
             ids.extend(path.name for path in (self.spool / queue).rglob("*") if path.is_file())
         return ids
 
+    def queued_messages(self) -> Dict[str, bytes]:
+        """The incoming, active and deferred queues: queue id -> the message as postcat
+        shows it (one that left the queue meanwhile is left out)."""
+        messages: Dict[str, bytes] = {}
+        for queue_id in self.queued():
+            shown = subprocess.run(
+                [str(TOOLS["postcat"]), "-c", str(self.etc), "-bh", "-q", queue_id],
+                capture_output=True,
+                check=False,
+            )
+            if shown.returncode == 0:
+                messages[queue_id] = shown.stdout
+        return messages
+
     def clear_hold(self) -> None:
         self._run("postsuper", "-c", str(self.etc), "-d", "ALL", "hold")
+
+    def mailq(self) -> str:
+        """The queue as ``postqueue -p`` (mailq) lists it."""
+        return self._run("postqueue", "-c", str(self.etc), "-p")
+
+    def flush(self) -> None:
+        """``postqueue -f``: deliver the deferred mail now, dead destinations included."""
+        self._run("postqueue", "-c", str(self.etc), "-f")
+
+    def clear_deferred(self) -> None:
+        self._run("postsuper", "-c", str(self.etc), "-d", "ALL", "deferred")
 
 
 def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str]:
@@ -291,9 +336,10 @@ def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str
     return failures
 
 
-def without_trace(delivered: bytes) -> bytes:
+def without_trace(delivered: bytes, hops: int = 1) -> bytes:
     """A delivered message without what this Postfix added in front of the sender's:
-    Return-Path, X-Original-To, Delivered-To and its own Received field."""
+    Return-Path, X-Original-To, Delivered-To and its own Received fields, the top
+    ``hops`` of them (two when a content filter re-injected the message)."""
     head, separator, body = delivered.partition(b"\n\n")
     fields: List[bytes] = []
     for line in head.split(b"\n"):
@@ -301,14 +347,15 @@ def without_trace(delivered: bytes) -> bytes:
             fields[-1] += b"\n" + line
         else:
             fields.append(line)
-    ours_seen = False
+    ours_seen = 0
     kept: List[bytes] = []
     for field in fields:
         name = field.split(b":", 1)[0].lower()
         if name in TRACE_FIELDS:
             continue
-        if name == b"received" and not ours_seen and f"by {HOSTNAME} (Postfix".encode() in field:
-            ours_seen = True
+        ours = f"by {HOSTNAME} (Postfix".encode() in field
+        if name == b"received" and ours_seen < hops and ours:
+            ours_seen += 1
             continue
         kept.append(field)
     return b"\n".join(kept) + separator + body

@@ -3,7 +3,9 @@ the README's Postfix ``main.cf`` block, each checked by the program that reads i
 (``systemd-analyze verify``, ``postconf``) and against each other, then both at work: a
 Postfix whose smtpd and cleanup run chrooted, configured with the block as pasted, and
 the milter started as the unit starts it (its directory step, its command line, its
-reload), with ``--user`` standing in for the unit's user, which this machine lacks.
+reload), with ``--user`` standing in for the unit's user, which this machine lacks. The
+README's ``main.cf`` and ``master.cf`` blocks for the SMTP content filter are checked with
+``postconf`` too (``tests/test_smtp_filter.py`` runs them).
 
 ``systemd-analyze`` (Debian's ``systemd`` package) and Postfix are installed by
 ``.ci/run``; without them these tests fail, never skip. systemd itself does not run in
@@ -26,8 +28,9 @@ from typing import Dict, List
 import pytest
 
 from fromguard.cli import _parser
+from fromguard.smtp import HOLD_HELO
 from milter_client import RunningMilter
-from postfix_lab import TOOLS, Postfix, without_trace
+from postfix_lab import TOOLS, Postfix, readme_block, without_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -56,10 +59,8 @@ def command(setting: str) -> List[str]:
 
 
 def readme_main_cf() -> str:
-    """The README's main.cf block, verbatim: the one fenced block that sets smtpd_milters."""
-    blocks = re.findall(r"^```\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
-    (block,) = [b for b in blocks if re.search(r"^smtpd_milters =", b, re.M)]
-    return str(block)
+    """The README's main.cf block for the milter, verbatim."""
+    return readme_block(r"^smtpd_milters =")
 
 
 def postconf(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -210,3 +211,41 @@ def test_a_chrooted_postfix_with_the_readme_block_reaches_the_milter_the_unit_st
         postfix.remove()
         if milter is not None:
             assert milter.stop() == 0
+
+
+# -- The README's content filter blocks -------------------------------------------------
+
+
+@pytest.mark.postfix
+def test_the_readme_content_filter_blocks_are_valid_as_pasted(tmp_path: Path) -> None:
+    """The main.cf and master.cf blocks as pasted into Debian's configuration (the lab,
+    tests/test_smtp_filter.py, runs them), and the filter's command line and defaults
+    against them."""
+    (tmp_path / "main.cf").write_text(readme_block(r"^content_filter ="), encoding="utf-8")
+    shutil.copy("/etc/postfix/master.cf", tmp_path / "master.cf")
+    with open(tmp_path / "master.cf", "a", encoding="utf-8") as master_cf:
+        master_cf.write(readme_block(r"^fromguard +unix"))
+    every = postconf(tmp_path, "-n")
+    assert every.stderr == ""
+    assert every.stdout.splitlines()[1:] == ["content_filter = fromguard:[127.0.0.1]:10025"]
+
+    services = postconf(tmp_path, "-M", "fromguard/unix", "127.0.0.1:10026/inet")
+    assert services.stderr == ""
+    transport, reinjection = (line.split()[:8] for line in services.stdout.splitlines())
+    assert transport == ["fromguard", "unix", "-", "-", "n", "-", "10", "smtp"]
+    assert reinjection == ["127.0.0.1:10026", "inet", "n", "-", "n", "-", "10", "smtpd"]
+    listed = postconf(tmp_path, "-P")
+    assert listed.stderr == ""
+    options = dict(line.split(" = ", 1) for line in listed.stdout.splitlines() if " = " in line)
+    options.update((line[:-2], "") for line in listed.stdout.splitlines() if line.endswith(" ="))
+    reinjected = {k.split("/", 2)[2]: v for k, v in options.items() if k.startswith("127.0.0.1:")}
+    assert reinjected["content_filter"] == ""  # not filtered twice
+    assert reinjected["smtpd_helo_restrictions"] == f"check_helo_access,inline:{{{HOLD_HELO}=HOLD}}"
+    assert "no_milters" in reinjected["receive_override_options"].split(",")
+    assert reinjected["local_header_rewrite_clients"] == ""
+
+    # The command line the README runs, and the defaults the blocks rely on.
+    (line,) = re.findall(r"`(fromguard smtp-filter [^`]*)`", README.read_text(encoding="utf-8"))
+    args = _parser().parse_args(shlex.split(line)[1:])
+    assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
+    assert args.mode == "monitor" and args.max_messages > int(transport[6])
