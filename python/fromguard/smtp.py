@@ -247,12 +247,18 @@ async def _serve(settings: Settings, log: IO[str]) -> int:
                 f"cannot serve the metrics on {settings.metrics_host}:{settings.metrics_port}:"
                 f" {error.strerror or error} (--metrics-port 0 turns them off)"
             ) from None
+
+    class Session(SMTP):
+        # Lines over 998 octets come unbroken (the README's smtp_line_length_limit = 0),
+        # so that the policy sees them: line-too-long is a finding.
+        line_length_limit = settings.data_size_limit
+
     handler = FilterHandler(gateway, settings.next_hop, settings.max_messages)
     loop = asyncio.get_running_loop()
     host, port = settings.listen
     try:
         server = await loop.create_server(
-            lambda: SMTP(
+            lambda: Session(
                 handler,
                 hostname=HELO,
                 enable_SMTPUTF8=True,
