@@ -294,17 +294,24 @@ class RunningMilter(RunningProcess):
 
 
 class RunningFilter(RunningProcess):
-    """``fromguard smtp-filter`` (through ``milter_shim.py``) in a process of its own,
-    listening on 127.0.0.1:``port`` and re-injecting into 127.0.0.1:``next_hop``, its log
-    at ``log_path``."""
+    """``fromguard smtp-filter`` in a process of its own, listening on
+    127.0.0.1:``port`` and re-injecting into 127.0.0.1:``next_hop``, its log at
+    ``log_path``; run through ``milter_shim.py`` unless ``program`` says how (the command
+    line up to the filter's options)."""
 
     def __init__(
-        self, policy: Path, port: int, next_hop: int, log_path: Path, *options: str
+        self,
+        policy: Path,
+        port: int,
+        next_hop: int,
+        log_path: Path,
+        *options: str,
+        program: Sequence[str] = (),
     ) -> None:
         self.port = port
         metrics_port = free_port()
         command = [
-            sys.executable, str(SHIM), "smtp-filter",
+            *(program or (sys.executable, str(SHIM), "smtp-filter")),
             "--policy", str(policy),
             "--listen", f"127.0.0.1:{port}",
             "--next-hop", f"127.0.0.1:{next_hop}",

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from milter_client import free_port
 
@@ -45,6 +45,16 @@ def readme_block(pattern: str) -> str:
     fences = re.finditer(r"^```(\w*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
     (block,) = [m[2] for m in fences if not m[1] and re.search(pattern, m[2], re.M)]
     return block
+
+
+def content_filter_blocks(filter_port: int, reinjection_port: int) -> Tuple[str, str]:
+    """The README's main.cf and master.cf blocks for the SMTP content filter, as pasted
+    but for the ports: the filter's (10025) and the re-injection's (10026)."""
+
+    def in_lab(block: str) -> str:
+        return block.replace("10025", str(filter_port)).replace("10026", str(reinjection_port))
+
+    return in_lab(readme_block(r"^content_filter =")), in_lab(readme_block(r"^fromguard +unix"))
 
 
 def missing_tools() -> List[str]:

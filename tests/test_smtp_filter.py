@@ -27,8 +27,8 @@ from milter_client import RunningFilter, free_port
 from postfix_lab import (
     DOMAIN,
     Postfix,
+    content_filter_blocks,
     missing_tools,
-    readme_block,
     send_concurrently,
     without_trace,
 )
@@ -54,17 +54,10 @@ class Lab:
         self.policy_path = self.postfix.base / "policy.toml"
         self.policy_path.write_text(POLICY, encoding="utf-8")
         self.policy = Policy.from_toml(self.policy_path)
-        self.postfix.paste(
-            main_cf=self.in_lab(readme_block(r"^content_filter =")),
-            master_cf=self.in_lab(readme_block(r"^fromguard +unix")),
-        )
+        main_cf, master_cf = content_filter_blocks(self.filter_port, self.reinjection_port)
+        self.postfix.paste(main_cf, master_cf)
         self.filter = self.start_filter()
         self.postfix.start()
-
-    def in_lab(self, block: str) -> str:
-        return block.replace("10025", str(self.filter_port)).replace(
-            "10026", str(self.reinjection_port)
-        )
 
     def start_filter(self, *options: str, port: Optional[int] = None) -> RunningFilter:
         port = port or self.filter_port
