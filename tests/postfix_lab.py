@@ -39,11 +39,11 @@ TOOLS = {
 }
 
 
-def readme_block(pattern: str) -> str:
-    """The README's one plain fenced block (no info string) with a line that matches
-    ``pattern``, verbatim: what an operator pastes."""
+def readme_block(pattern: str, info: str = "") -> str:
+    """The README's one fenced block with the info string ``info`` (none: a plain block)
+    and a line that matches ``pattern``, verbatim: what an operator pastes."""
     fences = re.finditer(r"^```(\w*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
-    (block,) = [m[2] for m in fences if not m[1] and re.search(pattern, m[2], re.M)]
+    (block,) = [m[2] for m in fences if m[1] == info and re.search(pattern, m[2], re.M)]
     return block
 
 

@@ -29,6 +29,7 @@ from postfix_lab import (
     Postfix,
     content_filter_blocks,
     missing_tools,
+    readme_block,
     send_concurrently,
     without_trace,
 )
@@ -441,6 +442,32 @@ def test_sigterm_lets_the_message_in_flight_finish(lab: Lab) -> None:
     finally:
         lab.point_to(lab.filter_port)
     assert expect(lab, sent, token) == "warn"
+
+
+# -- The handler in a Python gateway of one's own -------------------------------------------
+
+
+def test_the_readme_s_python_gateway_as_pasted(lab: Lab) -> None:
+    """The README's snippet, its policy path and ports made the lab's: a message sent to
+    its Controller as Postfix would arrives in the lab as the policy says."""
+    port = free_port()
+    snippet = (
+        readme_block(r"FilterHandler\(", "python")
+        .replace("/etc/fromguard/policy.toml", str(lab.policy_path))
+        .replace("10026", str(lab.reinjection_port))
+        .replace("10025", str(port))
+    )
+    namespace: Dict[str, object] = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    controller = namespace["controller"]
+    try:
+        sent, token = message(b'From: "ceo@bank.example" <m@mallory.example>')
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.sendmail(SENDER, [f"user@{DOMAIN}"], sent.replace(b"\n", b"\r\n"))
+        delivered = without_trace(lab.postfix.wait_delivered(token), 1)  # queued once
+        assert delivered == policy_result(lab, sent)
+    finally:
+        controller.stop()  # type: ignore[attr-defined]
 
 
 # -- Load -------------------------------------------------------------------------------
