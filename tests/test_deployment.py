@@ -244,6 +244,20 @@ def test_the_readme_content_filter_blocks_are_valid_as_pasted(tmp_path: Path) ->
     assert "no_milters" in reinjected["receive_override_options"].split(",")
     assert reinjected["local_header_rewrite_clients"] == ""
 
+    # The before-queue lines, added to Debian's smtp service.
+    proxy = readme_block(r"smtpd_proxy_filter=")
+    debian = (tmp_path / "master.cf").read_text(encoding="utf-8")
+    smtp_line = re.search(r"^smtp +inet .*\n", debian, re.M)
+    assert smtp_line is not None
+    (tmp_path / "master.cf").write_text(
+        debian[: smtp_line.end()] + proxy + debian[smtp_line.end() :], encoding="utf-8"
+    )
+    listed = postconf(tmp_path, "-P", "smtp/inet/smtpd_proxy_filter")
+    assert (listed.stdout, listed.stderr) == (
+        "smtp/inet/smtpd_proxy_filter = 127.0.0.1:10025\n",
+        "",
+    )
+
     # The command line the README runs, and the defaults the blocks rely on.
     (line,) = re.findall(r"`(fromguard smtp-filter [^`]*)`", README.read_text(encoding="utf-8"))
     args = _parser().parse_args(shlex.split(line)[1:])

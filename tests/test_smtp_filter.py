@@ -310,6 +310,56 @@ def test_monitor_mode_delivers_everything_unchanged_and_logs_the_decision(lab: L
         assert monitor.stop() == 0
 
 
+def test_as_a_before_queue_proxy_the_client_gets_the_reply(lab: Lab) -> None:
+    """The README's smtpd_proxy_filter lines on the lab's smtpd (its ports made the
+    lab's), content_filter left out: a reject reaches the client, the rest arrives as
+    with the content filter, but queued once (one Received field of the proxying smtpd
+    and one of the re-injection)."""
+    smtpd = f"127.0.0.1:{lab.postfix.port}/inet"
+    block = readme_block(r"smtpd_proxy_filter=").replace("10025", str(lab.filter_port))
+    options = [line.split("-o ", 1)[1] for line in block.splitlines()]
+    lab.postfix.postconf("-P", *(f"{smtpd}/{option}" for option in options))
+    lab.postfix.set(content_filter="")
+    try:
+        refused = {
+            b"From: <m@mallory.example>\nFrom: <ceo@bank.example>": (
+                "550 5.7.1 Two From fields are not accepted (100% sure)"
+            ),
+            b"From: <m@mallory.example>, <ceo@bank.example>": (
+                "451 4.7.1 Several authors and no Sender, try again later"
+            ),
+        }
+        for from_field, reply in refused.items():
+            sent, token = message(from_field)
+            result = lab.postfix.swaks(sent, sender=SENDER)
+            assert result.status == 26 and reply in result.output, result
+            assert token not in b"".join(lab.postfix.queued_messages().values())
+
+        warned, token = message(b'From: "ceo@bank.example" <m@mallory.example>')
+        assert lab.postfix.swaks(warned, sender=SENDER).status == 0
+        assert expect(lab, warned, token) == "warn"
+        held, token = message(b"From: Bank <ceo@bank.example> <m@mallory.example>")
+        assert lab.postfix.swaks(held, sender=SENDER).status == 0
+        assert expect(lab, held, token) == "quarantine"
+        assert lab.postfix.queued() == []
+
+        # The filter down: the client is told to try again later.
+        assert lab.filter.stop() == 0
+        try:
+            sent, token = message(b"From: Alice <alice@example.org>")
+            result = lab.postfix.swaks(sent, sender=SENDER)
+            # speed_adjust: the proxy connects once the data is in, and answers it.
+            assert result.status == 26, result
+            assert "451 4.3.0 Error: queue file write error" in result.output
+            assert token not in b"".join(lab.postfix.queued_messages().values())
+        finally:
+            lab.filter = lab.start_filter()
+    finally:
+        lab.postfix.postconf("-PX", *(f"{smtpd}/{o.split('=')[0]}" for o in options))
+        lab.postfix.set(content_filter=f"fromguard:[127.0.0.1]:{lab.filter_port}")
+        lab.postfix.clear_hold()
+
+
 # -- The filter down or slow: the mail waits in the queue ---------------------------------
 
 
