@@ -269,12 +269,12 @@ def test_the_log_line_and_the_metrics(lab: Lab) -> None:
     (entry,) = lab.filter.messages()[before:]
     outcome = lab.policy.process(sent.replace(b"\n", b"\r\n"))
     assert (entry["mode"], entry["verdict"], entry["action"]) == ("enforce", "deceptive", "warn")
-    assert entry["queue_id"] is None and entry["reasons"] == list(outcome.reasons)
-    # Postfix's log joins the original queue id and the re-injection's: the filter
-    # relays the re-injection's reply.
+    assert entry["reasons"] == list(outcome.reasons)
+    # The queue id is Postfix's (XFORWARD); Postfix's log joins it with the re-injection's.
     log = lab.postfix.log()
-    (original,) = [line for line in log.splitlines() if f"message-id={token.decode()}" in line][:1]
-    original_id = original.split(": ")[1]
+    received = [line for line in log.splitlines() if f"message-id={token.decode()}" in line]
+    original_id = received[0].split(": ")[1]
+    assert entry["queue_id"] == original_id
     (to_filter,) = [
         line
         for line in log.splitlines()
@@ -282,6 +282,7 @@ def test_the_log_line_and_the_metrics(lab: Lab) -> None:
     ]
     reinjected_id = to_filter.split("status=sent (250 2.0.0 Ok: queued as ")[1].rstrip(")")
     assert f"{reinjected_id}: message-id={token.decode()}" in log
+    assert f"{reinjected_id}: client=localhost[127.0.0.1], orig_queue_id={original_id}," in log
     metrics = lab.filter.metrics()
     assert (
         'fromguard_milter_messages_total{action="warn",policy_action="warn",verdict="deceptive"}'

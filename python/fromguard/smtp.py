@@ -15,7 +15,9 @@ MTA behind a before-queue proxy:
   4xx keeps it queued and retried).
 
 The sender side is answered with the next hop's own reply, so Postfix logs the queue id
-it got (``queued as ...``) next to the original one. Nothing is lost: a decision that
+it got (``queued as ...``) next to the original one. ``fromguard smtp-filter`` also takes
+Postfix's XFORWARD (the queue id, which its log lines carry, and the client) and passes
+it on to a next hop that takes it. Nothing is lost: a decision that
 fails or takes longer than the watchdog, a next hop that cannot be reached, refuses a
 recipient temporarily or is slower than its timeout, and more messages at once than
 ``max_messages`` are all answered with a 4xx, and Postfix keeps the message and retries.
@@ -35,7 +37,7 @@ import smtplib
 import sys
 import threading
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, List, NamedTuple, NoReturn, Tuple
+from typing import IO, TYPE_CHECKING, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
 
 from . import milter
 from ._mime import rewrite
@@ -58,6 +60,10 @@ HELO = "fromguard"
 HOLD_HELO = "fromguard-hold"
 """The EHLO name of a quarantined message's re-injection: the next hop's
 ``check_helo_access`` answers it with HOLD."""
+
+XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+"""What Postfix's XFORWARD may say (XFORWARD_README): the client, and the queue id."""
+SMTP_COMMAND_LIMIT = 512
 
 BUSY_REPLY = "451 4.3.2 fromguard: too many messages at once, try again later"
 NEXT_HOP_REPLY = "451 4.4.1 fromguard: the next hop could not take the message, try again later"
@@ -87,7 +93,23 @@ class FilterHandler:
         )
         self.stopping = False
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: List[str],
+    ) -> List[str]:
+        session.host_name = hostname
+        if hasattr(server, "smtp_XFORWARD"):  # fromguard smtp-filter's server
+            responses.insert(-1, "250-XFORWARD " + " ".join(XFORWARD_ATTRIBUTES))
+        return responses
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        forwarded: Dict[str, str] = getattr(session, "xforward", {})
+        attributes = dict(forwarded)
+        forwarded.clear()  # Postfix sends them again for each message
         if self.stopping:
             return STOPPING_REPLY
         if not self._slots.acquire(blocking=False):
@@ -95,7 +117,9 @@ class FilterHandler:
             self.gateway.log.write("busy", reply=BUSY_REPLY)
             return BUSY_REPLY
         self.gateway.message_started()
-        work = asyncio.get_running_loop().run_in_executor(self._pool, self._filter, envelope)
+        work = asyncio.get_running_loop().run_in_executor(
+            self._pool, self._filter, envelope, attributes
+        )
         # Shielded: should the client hang up, the message still finishes (and frees its
         # slot) rather than being cancelled half re-injected.
         return await asyncio.shield(work)
@@ -103,11 +127,12 @@ class FilterHandler:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
 
-    def _filter(self, envelope: Envelope) -> str:
-        """Decide and re-inject one message; the reply for the sending MTA."""
+    def _filter(self, envelope: Envelope, attributes: Dict[str, str]) -> str:
+        """Decide and re-inject one message (``attributes``: its XFORWARD); the reply for
+        the sending MTA."""
         try:
             raw = envelope.original_content or b""
-            decision = self.gateway.decide(raw, None)
+            decision = self.gateway.decide(raw, attributes.get("IDENT"))
             outcome = decision.outcome
             if decision.answer in ("reject", "tempfail"):
                 reply = outcome.smtp_reply if outcome is not None else None
@@ -118,12 +143,14 @@ class FilterHandler:
                 message = rewrite(outcome.message, outcome.headers).message
             elif decision.answer == "quarantine":
                 helo = HOLD_HELO
-            return self._reinject(envelope, message, helo)
+            return self._reinject(envelope, attributes, message, helo)
         finally:
             self.gateway.message_ended()
             self._slots.release()
 
-    def _reinject(self, envelope: Envelope, message: bytes, helo: str) -> str:
+    def _reinject(
+        self, envelope: Envelope, attributes: Dict[str, str], message: bytes, helo: str
+    ) -> str:
         """Send ``message`` with the envelope received to the next hop; its reply, or a
         4xx when it could not be reached or answered too slowly."""
         hop = self.next_hop
@@ -132,7 +159,7 @@ class FilterHandler:
         except (OSError, smtplib.SMTPException) as error:
             return self._next_hop_failed(error)
         try:
-            return _transaction(smtp, envelope, message)
+            return _transaction(smtp, envelope, attributes, message)
         except (OSError, smtplib.SMTPException) as error:
             return self._next_hop_failed(error)
         finally:
@@ -154,9 +181,15 @@ class FilterHandler:
         return NEXT_HOP_REPLY
 
 
-def _transaction(smtp: smtplib.SMTP, envelope: Envelope, message: bytes) -> str:
+def _transaction(
+    smtp: smtplib.SMTP, envelope: Envelope, attributes: Dict[str, str], message: bytes
+) -> str:
     """One mail transaction: the reply to relay to the sending MTA."""
     smtp.ehlo()
+    if attributes and smtp.has_extn("xforward"):
+        for command in _xforward_commands(attributes):
+            # Information only: a next hop that refuses it still takes the message.
+            smtp.docmd("XFORWARD", command)
     # SIZE was the size received; the next hop measures the message it gets.
     options = [o for o in envelope.mail_options if not o.startswith("SIZE=")]
     code, text = smtp.mail(envelope.mail_from or "", options)
@@ -168,6 +201,18 @@ def _transaction(smtp: smtplib.SMTP, envelope: Envelope, message: bytes) -> str:
         # One reply covers every recipient: all go again (a 4xx first), or none.
         return _reply(*min(refused))
     return _reply(*smtp.data(message))
+
+
+def _xforward_commands(attributes: Dict[str, str]) -> List[str]:
+    """The attributes (xtext, as received) as XFORWARD arguments, each command within
+    SMTP's line limit."""
+    commands: List[str] = []
+    for item in (f"{name}={value}" for name, value in attributes.items()):
+        if commands and len(commands[-1]) + len(item) + len("XFORWARD  \r\n") < SMTP_COMMAND_LIMIT:
+            commands[-1] += " " + item
+        else:
+            commands.append(item)
+    return commands
 
 
 def _reply(code: int, text: bytes) -> str:
@@ -207,6 +252,37 @@ class Settings(NamedTuple):
         )
 
 
+def _server_class(line_length_limit: int) -> type[SMTP]:
+    """aiosmtpd's SMTP server with Postfix's XFORWARD, taking lines up to
+    ``line_length_limit`` octets (Postfix passes lines over 998 octets unbroken with the
+    README's smtp_line_length_limit = 0, so that the policy sees them: line-too-long is
+    a finding)."""
+    from aiosmtpd.smtp import SMTP, Session
+
+    class ForwardedSession(Session):
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            super().__init__(loop)
+            self.xforward: Dict[str, str] = {}
+
+    class Server(SMTP):
+        def _create_session(self) -> Session:
+            return ForwardedSession(self.loop)
+
+        async def smtp_XFORWARD(self, arg: Optional[str]) -> None:
+            items = [item.partition("=") for item in (arg or "").split()]
+            names = [name.upper() for name, _, _ in items]
+            if not items or not all(name in XFORWARD_ATTRIBUTES for name in names):
+                await self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
+                return
+            session = self.session
+            assert isinstance(session, ForwardedSession)
+            session.xforward.update((name, value) for name, (_, _, value) in zip(names, items))
+            await self.push("250 2.0.0 Ok")
+
+    Server.line_length_limit = line_length_limit
+    return Server
+
+
 class _StartError(Exception):
     """Why the filter cannot start, in one line for stderr."""
 
@@ -227,7 +303,7 @@ async def _serve(settings: Settings, log: IO[str]) -> int:
     except PolicyError as error:
         raise _StartError(f"cannot load the policy: {error}") from None
     try:
-        from aiosmtpd.smtp import SMTP
+        server_class = _server_class(settings.data_size_limit)
     except ImportError as error:
         raise _StartError(
             f"aiosmtpd is not installed ({error}); install it with: pip install 'fromguard[smtp]'"
@@ -248,17 +324,12 @@ async def _serve(settings: Settings, log: IO[str]) -> int:
                 f" {error.strerror or error} (--metrics-port 0 turns them off)"
             ) from None
 
-    class Session(SMTP):
-        # Lines over 998 octets come unbroken (the README's smtp_line_length_limit = 0),
-        # so that the policy sees them: line-too-long is a finding.
-        line_length_limit = settings.data_size_limit
-
     handler = FilterHandler(gateway, settings.next_hop, settings.max_messages)
     loop = asyncio.get_running_loop()
     host, port = settings.listen
     try:
         server = await loop.create_server(
-            lambda: Session(
+            lambda: server_class(
                 handler,
                 hostname=HELO,
                 enable_SMTPUTF8=True,
