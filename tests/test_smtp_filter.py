@@ -396,6 +396,19 @@ def test_a_decision_past_the_watchdog_is_deferred(lab: Lab) -> None:
     lab.postfix.clear_deferred()
 
 
+def test_a_failing_decision_is_deferred(lab: Lab) -> None:
+    sent, token = message(b"From: <a@example.org>", extra=b"X-Test-Raise: yes\n")
+    assert lab.postfix.swaks(sent, sender=SENDER).status == 0
+    assert "451 4.3.0 fromguard: the message could not be checked" in wait_queued(
+        lab, token, "451 4.3.0"
+    )
+    logged = lab.filter.messages()[-1]
+    assert logged["action"] == "tempfail"
+    assert logged["error"] == "RuntimeError: raised on request (X-Test-Raise)"
+    assert 'fromguard_milter_errors_total{kind="error"} 1.0' in lab.filter.metrics()
+    lab.postfix.clear_deferred()
+
+
 def test_a_next_hop_that_is_down_defers_the_mail(lab: Lab) -> None:
     """The filter on its port, re-injecting into a port nothing listens on; then the
     filter as configured again, and a flush. (Postfix stores the content filter of a

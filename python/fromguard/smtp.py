@@ -15,12 +15,13 @@ MTA behind a before-queue proxy:
   4xx keeps it queued and retried).
 
 The sender side is answered with the next hop's own reply, so Postfix logs the queue id
-it got (``queued as ...``) next to the original one. ``fromguard smtp-filter`` also takes
-Postfix's XFORWARD (the queue id, which its log lines carry, and the client) and passes
-it on to a next hop that takes it. Nothing is lost: a decision that
-fails or takes longer than the watchdog, a next hop that cannot be reached, refuses a
-recipient temporarily or is slower than its timeout, and more messages at once than
-``max_messages`` are all answered with a 4xx, and Postfix keeps the message and retries.
+it got (``queued as ...``) next to the original one. ``fromguard smtp-filter`` also
+takes Postfix's XFORWARD (the queue id, which its log lines carry, and the client) and
+passes it on to a next hop that takes it. Nothing is lost: a decision that fails or
+takes longer than the watchdog, a next hop that cannot be reached, refuses a recipient
+temporarily or is slower than its timeout, more messages at once than ``max_messages``
+and any other error are all answered with a 4xx, and Postfix keeps the message and
+retries.
 
 ``fromguard smtp-filter`` runs the handler on a port of its own: SIGHUP reloads the
 policy, SIGTERM stops listening, lets the messages in flight finish and exits.
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Dict, List, NamedTuple, NoReturn, Optional, Tuple
 
 from . import milter
+from ._errors import Failure
 from ._mime import rewrite
 from .milter import FailMode, Gateway, Mode
 from .policy import Policy, PolicyError
@@ -130,13 +132,14 @@ class FilterHandler:
     def _filter(self, envelope: Envelope, attributes: Dict[str, str]) -> str:
         """Decide and re-inject one message (``attributes``: its XFORWARD); the reply for
         the sending MTA."""
+        tempfail = " ".join(milter.TEMPFAIL_REPLY)
         try:
             raw = envelope.original_content or b""
             decision = self.gateway.decide(raw, attributes.get("IDENT"))
             outcome = decision.outcome
             if decision.answer in ("reject", "tempfail"):
                 reply = outcome.smtp_reply if outcome is not None else None
-                return str(reply) if reply is not None else " ".join(milter.TEMPFAIL_REPLY)
+                return str(reply) if reply is not None else tempfail
             message, helo = raw, HELO
             if decision.answer in ("tag", "warn") and outcome is not None:
                 # The gateway decides as a milter does, the header fields apart.
@@ -144,6 +147,13 @@ class FilterHandler:
             elif decision.answer == "quarantine":
                 helo = HOLD_HELO
             return self._reinject(envelope, attributes, message, helo)
+        except Exception as error:  # aiosmtpd would answer a 5xx: the mail would bounce
+            failure = Failure.of(error)
+            self.gateway.metrics.errors.labels(failure.kind).inc()
+            self.gateway.log.write(
+                "error", queue_id=attributes.get("IDENT"), error=failure.text, reply=tempfail
+            )
+            return tempfail
         finally:
             self.gateway.message_ended()
             self._slots.release()
