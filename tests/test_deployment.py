@@ -4,8 +4,8 @@ the README's Postfix ``main.cf`` block, each checked by the program that reads i
 Postfix whose smtpd and cleanup run chrooted, configured with the block as pasted, and
 the milter started as the unit starts it (its directory step, its command line, its
 reload), with ``--user`` standing in for the unit's user, which this machine lacks. The
-README's ``main.cf`` and ``master.cf`` blocks for the SMTP content filter are checked with
-``postconf`` too (``tests/test_smtp_filter.py`` runs them).
+SMTP content filter's unit and the README's ``main.cf`` and ``master.cf`` blocks for it
+are checked too, the blocks with ``postconf`` (``tests/test_smtp_filter.py`` runs them).
 
 ``systemd-analyze`` (Debian's ``systemd`` package) and Postfix are installed by
 ``.ci/run``; without them these tests fail, never skip. systemd itself does not run in
@@ -35,26 +35,27 @@ from postfix_lab import TOOLS, Postfix, readme_block, without_trace
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 UNIT = ROOT / "examples" / "systemd" / "fromguard-milter.service"
+FILTER_UNIT = ROOT / "examples" / "systemd" / "fromguard-smtp-filter.service"
 POLICY = ROOT / "examples" / "policies" / "exchange.toml"  # what the README installs
 INSTALLED = "/opt/fromguard/bin/fromguard"  # where the README installs fromguard
 QUEUE_DIRECTORY = "/var/spool/postfix"  # Debian's, which the unit and the block assume
 STAND_IN_USER = "nobody"
 
 
-def unit() -> Dict[str, List[str]]:
+def unit(path: Path = UNIT) -> Dict[str, List[str]]:
     """The unit's settings: each key's values in order (keys are unique across its
     sections)."""
     settings: Dict[str, List[str]] = {}
-    for line in UNIT.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith(("#", "[")):
             key, _, value = line.partition("=")
             settings.setdefault(key, []).append(value)
     return settings
 
 
-def command(setting: str) -> List[str]:
+def command(setting: str, path: Path = UNIT) -> List[str]:
     """The unit's one command line of ``setting``, its systemd prefix dropped."""
-    (line,) = unit()[setting]
+    (line,) = unit(path)[setting]
     return shlex.split(line.lstrip("+-@:!"))
 
 
@@ -75,18 +76,19 @@ def postconf(directory: Path, *arguments: str) -> subprocess.CompletedProcess[st
 # -- The unit ----------------------------------------------------------------------------
 
 
-def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", [UNIT, FILTER_UNIT], ids=lambda path: path.name)
+def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path, path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.fail("systemd-analyze is missing (Debian's systemd package: .ci/run installs it)")
     # verify checks that the programs exist: fromguard is where this test runs it from.
-    text = UNIT.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
     assert INSTALLED in text
     program = Path(sys.executable).with_name("fromguard")
     assert program.exists()
-    (tmp_path / UNIT.name).write_text(text.replace(INSTALLED, str(program)), encoding="utf-8")
+    (tmp_path / path.name).write_text(text.replace(INSTALLED, str(program)), encoding="utf-8")
     done = subprocess.run(
-        [analyze, "verify", str(tmp_path / UNIT.name)], capture_output=True, text=True, check=False
+        [analyze, "verify", str(tmp_path / path.name)], capture_output=True, text=True, check=False
     )
     # An unknown key or a bad value is only a warning on stderr: none is allowed.
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
@@ -128,6 +130,22 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
     assert command("ExecReload") == ["/bin/kill", "-HUP", "$MAINPID"]
     assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
+
+
+def test_the_filter_unit_runs_what_the_readme_s_blocks_expect() -> None:
+    settings = unit(FILTER_UNIT)
+    assert settings["User"] == ["fromguard"] and "Group" not in settings
+    start = command("ExecStart", FILTER_UNIT)
+    assert start[:2] == [INSTALLED, "smtp-filter"]
+    args = _parser().parse_args(start[1:])  # every option the unit passes exists
+    assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
+    # The ports of the README's main.cf and master.cf blocks.
+    assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
+    assert command("ExecReload", FILTER_UNIT) == ["/bin/kill", "-HUP", "$MAINPID"]
+    assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
+    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
+    # The README installs it.
+    assert f"install -m 0644 examples/systemd/{FILTER_UNIT.name}" in README.read_text("utf-8")
 
 
 # -- The README's main.cf block ----------------------------------------------------------
