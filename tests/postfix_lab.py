@@ -42,7 +42,9 @@ TOOLS = {
 def readme_block(pattern: str, info: str = "") -> str:
     """The README's one fenced block with the info string ``info`` (none: a plain block)
     and a line that matches ``pattern``, verbatim: what an operator pastes."""
-    fences = re.finditer(r"^```(\w*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    # Fences paired in order, each opening one with its info string ("```sh" must not
+    # pass for a closing fence).
+    fences = re.finditer(r"^```(\S*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
     (block,) = [m[2] for m in fences if m[1] == info and re.search(pattern, m[2], re.M)]
     return block
 

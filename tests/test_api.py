@@ -153,6 +153,16 @@ def test_repr() -> None:
     assert repr(fromguard.parse("")) == "<FromHeader verdict=INVALID syntax=INVALID address=None>"
 
 
+@pytest.mark.parametrize("member", [*Verdict, *Syntax, *Severity, *fromguard.Action])
+def test_enums_print_their_names_and_stay_ints(member: "fromguard.Verdict") -> None:
+    """``print(r.verdict)`` shows ``VALID``, not ``0`` (Python 3.11 made IntEnum print its
+    number); comparisons, arithmetic and numeric formats still see the int."""
+    assert str(member) == f"{member}" == member.name
+    assert f"{member:>12}" == f"{member.name:>12}"
+    assert f"{member:d}" == str(int(member)) and "%d" % member == str(int(member))
+    assert member == int(member) and member + 0 == int(member)
+
+
 def test_explain_is_the_shared_implementation() -> None:
     result = fromguard.parse("Dr. A <a@b>")
     assert result.explain() == explain(result)

@@ -6,6 +6,8 @@ the profile (``utf8``, ``groups``) and what must come out: ``verdict``, ``syntax
 ``findings`` (the exact sorted list of ``[code, start, end]``) or ``findings_count`` with
 ``findings_include``, ``mailboxes`` (a subset of each mailbox's fields), ``mailbox_count``,
 ``address`` and ``shadows`` (the exact sorted list of ``[address, source, start, end]``).
+A ``note`` says where the behaviour a case stands for comes from (a parser's source or
+tests); the runners do not read it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,22 @@ from typing import NamedTuple, Optional, Protocol, Tuple
 Span = Tuple[int, int]
 
 
-class Severity(enum.IntEnum):
+class NamedIntEnum(enum.IntEnum):
+    """An ordered enum that prints as its name (``print(r.verdict)`` shows ``VALID``, as
+    it did before Python 3.11 made IntEnum print its number) and still compares, sorts
+    and formats numerically like an int (``f"{v:d}"``, ``v > 1``)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        # A numeric presentation type keeps the number; anything else formats the name.
+        if spec[-1:] in tuple("bcdeEfFgGnoxX%"):
+            return int.__format__(self, spec)
+        return format(self.name, spec)
+
+
+class Severity(NamedIntEnum):
     """How much a finding matters, ordered."""
 
     INFO = 0
@@ -22,7 +37,7 @@ class Severity(enum.IntEnum):
     INVALID = 3
 
 
-class Verdict(enum.IntEnum):
+class Verdict(NamedIntEnum):
     """The worst severity present (``INFO`` alone gives ``VALID``): the risk a gateway acts on."""
 
     VALID = 0
@@ -31,7 +46,7 @@ class Verdict(enum.IntEnum):
     INVALID = 3
 
 
-class Syntax(enum.IntEnum):
+class Syntax(NamedIntEnum):
     """How the value stands against the grammar under the profile."""
 
     STRICT = 0

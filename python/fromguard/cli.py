@@ -1,15 +1,20 @@
 """The ``fromguard`` command.
 
-``fromguard check VALUE`` (or ``--file PATH``) prints how a From field body stands: the
-verdict, syntax, address, mailboxes and the findings under the value. Its exit status
-lets a script act on it: 0 for ``VALID`` and ``LEGACY`` (what honest mail looks like), 1
-for ``DECEPTIVE`` and ``INVALID``, 2 for a usage error.
+``fromguard check VALUE`` (or ``--file PATH``; ``-`` for either reads standard input)
+prints how a From field body stands: the verdict, syntax, address, mailboxes, the
+findings under the value and the shadow addresses. A value that starts with a field name
+(``From:``, ``Sender:``, ``Reply-To:``, ``Resent-From:``: a whole header line pasted) is
+checked without it, and a note on stderr says so: the field name is not part of the value,
+and checking it would only report ``unterminated-group``; ``--as-is`` checks the text as
+given. Its exit status lets a script act on it: 0 for ``VALID`` and ``LEGACY`` (what
+honest mail looks like), 1 for ``DECEPTIVE`` and ``INVALID``, 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -46,11 +51,17 @@ def _parser() -> argparse.ArgumentParser:
         "for VALID or LEGACY, 1 for DECEPTIVE or INVALID, 2 for a usage error.",
     )
     source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument("value", nargs="?", help="the field body")
+    source.add_argument("value", nargs="?", help="the field body ('-': read standard input)")
     source.add_argument(
         "--file",
         type=Path,
-        help="read the field body from this file (its final line break is dropped)",
+        help="read the field body from this file ('-': standard input; its final line "
+        "break is dropped)",
+    )
+    check.add_argument(
+        "--as-is",
+        action="store_true",
+        help="check the text as given even when it starts with a field name such as 'From:'",
     )
     check.add_argument("--no-utf8", action="store_true", help="reject raw UTF-8 (RFC 6532)")
     check.add_argument("--groups", action="store_true", help="allow RFC 6854 groups in From")
@@ -59,21 +70,38 @@ def _parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser(
         "scan",
-        help="check every message in .eml files, mbox files and Maildir folders",
-        description="Check every message in .eml files, mbox files and Maildir folders "
-        "(directories recursively) with a policy, and report each message and a summary. "
-        "Exit status: 0 when every message is VALID or LEGACY and accepted, 1 when one is "
-        "flagged, 2 for a usage error, a PATH that cannot be read or a message whose check "
-        "failed (reported, and the scan goes on).",
+        help="check every message in files and folders (mbox, Maildir, MH, .eml, ...)",
+        description="Check every message found in the PATHs (mail is recognised by its "
+        "content: mbox, Maildir, MH and single-message files, gzip/bzip2/xz-compressed "
+        "too; directories recursively), and report each message's evidence and a summary. "
+        "What is skipped is listed with the reason. Exit status: 0 when every message is "
+        "VALID or LEGACY and accepted, 1 when one is flagged, 2 for a usage error, a PATH "
+        "that cannot be read, a message whose check failed (reported, and the scan goes "
+        "on) or, with --fail-on-skipped, anything skipped.",
     )
     scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    scan.add_argument(
-        "--policy", type=Path, help="a policy TOML file (default: accept all, report only)"
-    )
+    scan.add_argument("--policy", type=Path, help="a policy TOML file (default: none, report only)")
     scan.add_argument(
         "--format", choices=("table", "jsonl", "csv"), default="table", help="(default: table)"
     )
     scan.add_argument("--output", type=Path, help="write the report here instead of stdout")
+    scan.add_argument(
+        "--only-flagged",
+        action="store_true",
+        help="report only flagged messages (the summary still counts every one)",
+    )
+    scan.add_argument(
+        "--fail-on-skipped",
+        action="store_true",
+        help="exit with status 2 when a file or message was skipped",
+    )
+    scan.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="the table's width, at least 40 (default: the terminal's; with --output, "
+        "no limit; 0: no limit)",
+    )
     scan.set_defaults(run=_scan)
 
     from . import milter, smtp
@@ -87,24 +115,34 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from . import scan
     from .policy import Policy, PolicyError
 
+    if args.width is not None and args.width != 0 and args.width < scan.MIN_WIDTH:
+        parser.error(f"--width must be 0 (no limit) or at least {scan.MIN_WIDTH}")
     try:
-        policy = Policy() if args.policy is None else Policy.from_toml(args.policy)
+        policy = None if args.policy is None else Policy.from_toml(args.policy)
     except (OSError, PolicyError) as error:
         parser.error(f"cannot load the policy: {error}")
+    options = dict(
+        only_flagged=args.only_flagged,
+        fail_on_skipped=args.fail_on_skipped,
+        # A report kept in a file is read later, whole: a terminal's width would cut it.
+        width=0 if args.width is None and args.output is not None else args.width,
+    )
     if args.output is None:
-        return scan.run(args.paths, policy, args.format)
+        return scan.run(args.paths, policy, args.format, **options)
     newline = "" if args.format == "csv" else None
     try:
         out = open(args.output, "w", encoding="utf-8", newline=newline)
     except OSError as error:
         parser.error(f"cannot write {args.output}: {error.strerror or error}")
     with out:
-        return scan.run(args.paths, policy, args.format, out=out)
+        return scan.run(args.paths, policy, args.format, out=out, **options)
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     value: Union[bytes, str]
-    if args.file is not None:
+    if args.value == "-" or args.file == Path("-"):
+        value = _strip_final_line_break(sys.stdin.buffer.read())
+    elif args.file is not None:
         try:
             value = _strip_final_line_break(args.file.read_bytes())
         except OSError as error:
@@ -113,6 +151,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # argv was decoded with surrogateescape, which parse() undoes: the bytes given
         # on the command line are the bytes parsed.
         value = args.value
+    if not args.as_is:
+        value = _without_field_name(value)
     result = fromguard.parse(value, utf8=not args.no_utf8, groups=args.groups)
     print(
         json.dumps(_as_json(result), ensure_ascii=False, indent=2)
@@ -120,6 +160,23 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         else _as_text(result)
     )
     return EXIT_ACCEPTABLE if result.verdict <= Verdict.LEGACY else EXIT_SUSPECT
+
+
+_FIELD_NAME = re.compile(rb"(?i)(?:from|sender|reply-to|resent-from)[ \t]*:")
+
+
+def _without_field_name(value: Union[bytes, str]) -> Union[bytes, str]:
+    """The value without a leading field name, saying so on stderr."""
+    data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+    name = _FIELD_NAME.match(data)
+    if name is None:
+        return value
+    shown = name.group().decode("ascii")
+    sys.stderr.write(
+        f"fromguard check: note: {shown!r} is a field name, not part of the value: checking "
+        "the text after it (--as-is checks the text as given)\n"
+    )
+    return data[name.end() :]
 
 
 def _strip_final_line_break(data: bytes) -> bytes:
@@ -167,6 +224,7 @@ def _as_json(result: FromHeader) -> Dict[str, Any]:
         "address": result.address,
         "mailboxes": [mailbox._asdict() for mailbox in result.mailboxes],
         "findings": findings,
+        "shadows": [shadow._asdict() for shadow in result.shadows],
     }
 
 

@@ -92,7 +92,6 @@ go on (the milter, the scan) catch it.
 
 from __future__ import annotations
 
-import enum
 import re
 import sys
 import unicodedata
@@ -113,7 +112,7 @@ from typing import (
 from ._catalogue import CODE_ORDER, FINDINGS
 from ._core import RuleSet, check_message
 from ._errors import RuleError
-from ._model import Finding, MessageCheck, Verdict
+from ._model import Finding, MessageCheck, NamedIntEnum, Verdict
 
 if TYPE_CHECKING:
     from ._mime import WarningText
@@ -133,7 +132,7 @@ __all__ = [
 ]
 
 
-class Action(enum.IntEnum):
+class Action(NamedIntEnum):
     """What to do with a message, ordered by strength: the strongest match wins."""
 
     ACCEPT = 0

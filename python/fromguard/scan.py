@@ -1,91 +1,304 @@
-"""``fromguard scan PATH...``: check every message in .eml files, mbox files and Maildir
-folders (directories recursively) with a policy, and report.
+"""``fromguard scan PATH...``: find the mail in files and folders, check every message's
+header block with a policy, and report the evidence.
 
-Sources. A PATH that is a file is read as an mbox when its first line starts with
-``From `` and as one message otherwise. A directory is walked recursively (symlinked
-directories are not followed): a Maildir (a directory with ``cur/`` and ``new/``) gives
-every file in ``new/`` and ``cur/`` (``tmp/`` is skipped); elsewhere, ``.eml`` files,
-``.mbox``/``.mbx`` files and files whose first line starts with ``From `` are read, other
-files are ignored (and counted). Files are read as bytes; an mbox is split on lines that
-start with ``From `` (but not ``From :``) while it is read line by line, so a huge mbox is never held in
-memory whole (one message at a time is). ``>From`` lines are left as they are.
+Finding mail. Mail is recognised by its content, never by a file name: every regular file
+under a directory (walked recursively, in name order; symlinked directories are not
+followed) and every file named on the command line is sniffed from a bounded prefix
+(``SNIFF_BYTES``), so a huge file that is not mail is never read whole:
 
-Problems. A file that cannot be read, an empty file, a ``.mbox`` file that does not start
-with a ``From `` line and an empty message in an mbox are reported on stderr, counted in
-the summary and skipped. A message whose check fails (a bug: ``fromguard.InternalError``,
-or any other exception) is reported the same way, counted as failed, and the scan goes
-on with the next message. A PATH argument that does not exist or cannot be read at all
-makes the exit status 2 (after the other paths are scanned), and so does a failed
-message: the scan could not say whether it is clean.
+- a first line ``From <sender> ...`` makes the file an mbox when it carries a time of
+  day (``From a@b Mon Nov  2 09:00:00 2026``) or a header field follows it (a text that
+  starts ``From the man page:`` is not one);
+- a header block makes it one message (MH folders, the SpamAssassin corpus, exports):
+  the first line, unfolded, is a header field (a name of printable ASCII, optional white
+  space, a colon), and one of the lines up to the first empty line is a ``From`` field,
+  or every one is a field (or its continuation) and one of them a field every message
+  has (``Received``, ``Subject``, ``To``, ``Message-ID``, ...: ``key: value`` lines
+  alone are as often a configuration file, and ``Date:`` starts git logs too);
+- a file in a Maildir's ``cur/`` or ``new/`` is a message whatever its content (its
+  ``tmp/`` holds mail being delivered, and is left alone, as are MH's ``.mh_sequences``
+  and ``.mh_profile``);
+- a gzip, bzip2 or xz file is read through its decompressor, and sniffed and read as
+  what it holds.
+
+Everything else is skipped and listed with the reason (empty, binary, an archive, no
+header block), and so is a file that cannot be read and an empty message in an mbox. An
+mbox is read line by line (one message at a time in memory) and split on a ``From ``
+line at its start or after an empty line that is followed by a header field or carries a
+date (``From a@b Mon Nov  2 09:00:00 2026``): a body line ``From here on...`` that the
+writer did not quote as ``>From`` does not split a message.
+
+Evidence. Each message gives one ``Evidence`` record, built by ``evidence`` alone; the
+table, JSON Lines and CSV writers only render it. It holds the verdict, the policy's
+action and reasons, and every checked field (From, Sender, Reply-To, Resent-From) as
+written, with its mailboxes, findings and shadow addresses (spans are byte offsets into
+the field's value), and the header block's own findings (spans into the message).
+Without a policy the action is ``report``. Text bound for a terminal or a CSV file goes
+through ``visible``: a control character, a bidi control or any other character that
+does not print is shown as an escape (``\\x00``, ``\\u202e``), never written raw.
 
 Exit status: 0 when every message is ``VALID`` or ``LEGACY`` and accepted, 1 when a
 message is flagged (another verdict, or another action), 2 for a usage error, an
-unreadable PATH argument or a message whose check failed.
+unreadable PATH argument, a message whose check failed, or, with ``fail_on_skipped``,
+anything skipped.
 """
 
 from __future__ import annotations
 
+import bz2
 import collections
 import csv
+import dataclasses
+import functools
+import gzip
+import io
 import json
+import lzma
 import os
+import re
+import shutil
 import stat
 import sys
 import time
+import unicodedata
 from pathlib import Path
-from typing import IO, Any, Counter, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Counter,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from ._errors import Failure
-from ._model import Verdict
+from ._model import Finding, HeaderField, Mailbox, MessageCheck, Severity, Shadow, Verdict
 from .policy import Action, Policy
+
+__all__ = [
+    "CSV_COLUMNS",
+    "EXIT_CLEAN",
+    "EXIT_ERROR",
+    "EXIT_FLAGGED",
+    "FORMATS",
+    "HEADER_BLOCK",
+    "MIN_WIDTH",
+    "REPORT_ONLY",
+    "SNIFF_BYTES",
+    "Evidence",
+    "FieldEvidence",
+    "Skipped",
+    "Tally",
+    "check",
+    "evidence",
+    "run",
+    "show_path",
+    "summary",
+    "visible",
+]
 
 EXIT_CLEAN = 0
 EXIT_FLAGGED = 1
 EXIT_ERROR = 2
 
 FORMATS = ("table", "jsonl", "csv")
-FIELDS = ("path", "index", "from", "verdict", "action", "codes", "reasons")
-MBOX_SUFFIXES = (".mbox", ".mbx")
-MESSAGE_SUFFIXES = (".eml",)
-TOP_DOMAINS = 10
+SNIFF_BYTES = 64 * 1024
+MIN_WIDTH = 40  # the narrowest table: its heading and the verdict and action columns
+_TOP_DOMAINS = 10
+HEADER_BLOCK = "header"  # how the table and CSV name the field of a header-block finding
+REPORT_ONLY = "report"  # the action shown when no policy decides one
 
 
-class Row(NamedTuple):
-    """One checked message. ``number`` is the message's number in its mbox (from 1; the
-    ``index`` of the JSON and CSV output), None for a file that holds one message."""
-
-    path: str
-    number: Optional[int]
-    sender: Optional[str]
-    verdict: Verdict
-    action: Action
-    codes: Tuple[str, ...]
-    reasons: Tuple[str, ...]
-
-    @property
-    def flagged(self) -> bool:
-        return self.verdict > Verdict.LEGACY or self.action is not Action.ACCEPT
-
-    def as_json(self) -> Dict[str, Any]:
-        return {
-            "path": self.path,
-            "index": self.number,
-            "from": self.sender,
-            "verdict": self.verdict.name.lower(),
-            "action": self.action.name.lower(),
-            "codes": list(self.codes),
-            "reasons": list(self.reasons),
-        }
+# -- Records --------------------------------------------------------------------------
 
 
-class Problem(NamedTuple):
-    """A file or mbox message that was skipped: ``kind`` is unreadable or malformed, or
-    for a message whose check failed the ``Failure`` kind (internal or error)."""
+class Skipped(NamedTuple):
+    """A file or mbox message that was not checked, and why. ``kind``: ``not-mail``,
+    ``unreadable``, ``malformed`` (an empty message in an mbox), or for a message whose
+    check failed the ``Failure`` kind (``internal`` or ``error``)."""
 
     path: str
     number: Optional[int]
     kind: str
     reason: str
+
+    def as_json(self) -> Dict[str, Any]:
+        return {
+            "record": "skipped",
+            "path": self.path,
+            "index": self.number,
+            "kind": self.kind,
+            "reason": self.reason,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldEvidence:
+    """One checked field: its name as written (white space before the colon dropped),
+    its value as written (folds included: the spans of ``findings`` and ``shadows`` are
+    byte offsets into it), and its mailboxes."""
+
+    name: str
+    value: bytes
+    mailboxes: Tuple[Mailbox, ...]
+    findings: Tuple[Finding, ...]
+    shadows: Tuple[Shadow, ...]
+
+    @classmethod
+    def of(cls, field: HeaderField) -> "FieldEvidence":
+        result = field.result
+        return cls(
+            field.name.rstrip(" \t"),
+            result.value,
+            result.mailboxes,
+            result.findings,
+            result.shadows,
+        )
+
+    @property
+    def text(self) -> str:
+        """The value as text: bytes that are not UTF-8 as ``\\x`` escapes."""
+        return self.value.decode("utf-8", "backslashreplace")
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """What the scan found in one message, for every report format. ``number`` is the
+    message's number in its mbox (from 1), None for a file that holds one message;
+    ``action`` is None without a policy (the scan only reports); ``codes`` are every
+    code reported, past the findings limit too; ``header_findings`` are the header
+    block's own (spans into the raw message, whose bytes ``header_excerpts`` holds for
+    each of them)."""
+
+    path: str
+    number: Optional[int]
+    verdict: Verdict
+    action: Optional[Action]
+    reasons: Tuple[str, ...]
+    codes: Tuple[str, ...]
+    fields: Tuple[FieldEvidence, ...]
+    header_findings: Tuple[Finding, ...]
+    header_excerpts: Tuple[bytes, ...]
+
+    @property
+    def author(self) -> Optional[FieldEvidence]:
+        """The first From field."""
+        return next((f for f in self.fields if f.name.lower() == "from"), None)
+
+    @property
+    def address(self) -> Optional[str]:
+        """The From field's single author's addr-spec (None for none or several)."""
+        author = self.author
+        return author.mailboxes[0].addr_spec if author and len(author.mailboxes) == 1 else None
+
+    @property
+    def display_name(self) -> Optional[str]:
+        """The display name of the From field's first mailbox, decoded."""
+        author = self.author
+        return author.mailboxes[0].display_name if author and author.mailboxes else None
+
+    @property
+    def flagged(self) -> bool:
+        acted = self.action is not None and self.action is not Action.ACCEPT
+        return self.verdict > Verdict.LEGACY or acted
+
+    @property
+    def action_name(self) -> str:
+        return REPORT_ONLY if self.action is None else self.action.name.lower()
+
+    def located_findings(self) -> Iterator[Tuple[Optional[FieldEvidence], Finding]]:
+        """Every finding with its field (None: the header block), fields in order."""
+        for finding in self.header_findings:
+            yield None, finding
+        for field in self.fields:
+            for finding in field.findings:
+                yield field, finding
+
+    def located_shadows(self) -> Iterator[Tuple[FieldEvidence, Shadow]]:
+        for field in self.fields:
+            for shadow in field.shadows:
+                yield field, shadow
+
+    def as_json(self) -> Dict[str, Any]:
+        author = self.author
+        return {
+            "record": "message",
+            "path": self.path,
+            "index": self.number,
+            "verdict": self.verdict.name.lower(),
+            "action": self.action_name,
+            "reasons": list(self.reasons),
+            "codes": list(self.codes),
+            "from_value": None if author is None else author.text,
+            "display_name": self.display_name,
+            "address": self.address,
+            "fields": [
+                {
+                    "field": field.name,
+                    "value": field.text,
+                    "mailboxes": [
+                        {"display_name": m.display_name, "addr_spec": m.addr_spec}
+                        for m in field.mailboxes
+                    ],
+                }
+                for field in self.fields
+            ],
+            "findings": [
+                {
+                    "field": None if field is None else field.name,
+                    "code": finding.code,
+                    "severity": finding.severity.name.lower(),
+                    "start": finding.start,
+                    "end": finding.end,
+                    "message": finding.message,
+                }
+                for field, finding in self.located_findings()
+            ],
+            "shadows": [
+                {"field": field.name, **shadow._asdict()}
+                for field, shadow in self.located_shadows()
+            ],
+        }
+
+
+def evidence(
+    path: str,
+    number: Optional[int],
+    raw: bytes,
+    check: MessageCheck,
+    policy: Optional[Policy],
+) -> Evidence:
+    """The one place a message's evidence is built: from its header check and, given a
+    policy, that policy's decision on it (a report: the message is not rewritten)."""
+    decision = (policy or _no_policy())._decide(check)
+    return Evidence(
+        path,
+        number,
+        check.verdict,
+        None if policy is None else decision.action,
+        decision.reasons,
+        decision.codes,
+        tuple(FieldEvidence.of(field) for field in check.fields),
+        check.findings,
+        tuple(raw[f.start : f.end] for f in check.findings),
+    )
+
+
+def check(policy: Optional[Policy], path: str, number: Optional[int], raw: bytes) -> Evidence:
+    """Check one message (one core call, the policy's rules matched on it)."""
+    return evidence(path, number, raw, (policy or _no_policy())._check(raw), policy)
+
+
+@functools.lru_cache(maxsize=None)
+def _no_policy() -> Policy:
+    """What checks a message and collects its codes when no policy decides."""
+    return Policy()
 
 
 def show_path(path: "os.PathLike[str] | str") -> str:
@@ -93,69 +306,188 @@ def show_path(path: "os.PathLike[str] | str") -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _printable(text: str) -> str:
-    """Text as it is, or repr'd when it holds characters that do not print (a bidi
-    control would reorder the terminal line)."""
-    return text if text.isprintable() else repr(text)
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-# -- Finding the files ----------------------------------------------------------------
+def visible(text: str) -> str:
+    """Text with every character that does not print (controls, bidi controls, format
+    characters, spaces other than the ASCII space) shown as a Python-style escape, so
+    that nothing written to a terminal or a spreadsheet can move, hide or reorder text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    """One character as a Python-style escape (``\\n``, ``\\x00``, ``\\u202e``)."""
+    code = ord(char)
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _shown(data: bytes) -> str:
+    """Bytes as visible text (not UTF-8: \\x escapes)."""
+    return visible(data.decode("utf-8", "backslashreplace"))
+
+
+# -- Finding the mail -----------------------------------------------------------------
 
 
 class _Source(NamedTuple):
+    """A file that holds mail: ``mbox`` or one message, read through ``opener``."""
+
     path: Path
+    mbox: bool
+    opener: Callable[[Path], io.BufferedIOBase]
+
+
+_Sniffed = Union[_Source, Skipped]
+
+_LAYOUT_FILES = frozenset({".mh_sequences", ".mh_profile"})  # MH's own, never mail
+
+_DECOMPRESSORS: Tuple[Tuple[bytes, str, Callable[[Path], io.BufferedIOBase]], ...] = (
+    (b"\x1f\x8b", "gzip", lambda path: gzip.open(path, "rb")),
+    (b"BZh", "bzip2", lambda path: bz2.open(path, "rb")),
+    (b"\xfd7zXZ\x00", "xz", lambda path: lzma.open(path, "rb")),
+)
+
+_NOT_MAIL_MAGIC = (
+    (b"PK\x03\x04", "a zip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd file"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
+
+_FIELD = re.compile(rb"[!-9;-~]+[ \t]*:")
+_FROM_FIELD = re.compile(rb"(?i)from[ \t]*:")
+_MESSAGE_FIELD = re.compile(
+    rb"(?i)(?:sender|reply-to|resent-from|to|cc|subject|message-id|received"
+    rb"|return-path|delivered-to|mime-version)[ \t]*:"
+)
+_DATED = re.compile(rb"\d{1,2}:\d\d")
+
+
+def _read_file(path: Path) -> io.BufferedIOBase:
+    return open(path, "rb")
+
+
+def _sniff(path: Path, in_maildir: bool) -> _Sniffed:
+    """What a file holds, from at most SNIFF_BYTES of it (decompressed, if it is)."""
+    name = show_path(path)
+    try:
+        with open(path, "rb") as file:
+            head = file.read(SNIFF_BYTES)
+    except OSError as error:
+        return Skipped(name, None, "unreadable", _reason(error))
+    compression = next((c for c in _DECOMPRESSORS if head.startswith(c[0])), None)
+    if compression is not None:
+        try:
+            with compression[2](path) as file:
+                head = file.read(SNIFF_BYTES)
+        except (OSError, EOFError, lzma.LZMAError) as error:
+            reason = f"{compression[1]}-compressed: {_reason(error)}"
+            return Skipped(name, None, "unreadable", reason)
+    opener = _read_file if compression is None else compression[2]
+    inside = "" if compression is None else f" ({compression[1]}-compressed)"
+    if not head:
+        return Skipped(name, None, "not-mail", "empty file" + inside)
+    first, _, rest = head.partition(b"\n")
+    if _is_separator(first + b"\n") and (_DATED.search(first) or _FIELD.match(rest)):
+        return _Source(path, True, opener)
+    if in_maildir:
+        return _Source(path, False, opener)
+    why = _why_not_a_header_block(head, complete=len(head) < SNIFF_BYTES)
+    if why is None:
+        return _Source(path, False, opener)
+    if compression is None:
+        kind = next((kind for magic, kind in _NOT_MAIL_MAGIC if head.startswith(magic)), None)
+        if kind is None and head[257:262] == b"ustar":
+            kind = "a tar archive"
+        if kind is None and b"\x00" in head:
+            kind = "a binary file (NUL bytes)"
+        if kind is not None:
+            return Skipped(name, None, "not-mail", kind)
+    return Skipped(name, None, "not-mail", why + inside)
+
+
+def _why_not_a_header_block(head: bytes, complete: bool) -> Optional[str]:
+    """None when ``head`` starts with a header block (see the module's docstring), else
+    why not. A line cut by the end of an incomplete prefix is not judged."""
+    lines = head.split(b"\n")
+    if not complete and len(lines) > 1:
+        lines.pop()
+    logical: List[bytes] = []  # unfolded lines up to the empty line
+    for line in lines:
+        line = line.rstrip(b"\r")
+        if not line:
+            break
+        if line[:1] in (b" ", b"\t") and logical:
+            logical[-1] += line
+        else:
+            logical.append(line)
+    if not logical or not _FIELD.match(logical[0]):
+        return "no header block or mbox 'From ' line at the start"
+    if any(_FROM_FIELD.match(line) for line in logical):
+        return None
+    for number, line in enumerate(logical[1:], start=2):
+        if not _FIELD.match(line):
+            return f"header line {number} is not a field, and no From field"
+    if not any(_MESSAGE_FIELD.match(line) for line in logical):
+        # "key: value" lines alone are a config file as often as a message, and "Date:"
+        # starts git and HTTP logs too.
+        return "fields, but none a message has (Received, Subject, To, Message-ID, ...)"
+    return None
+
+
+def _is_separator(line: bytes) -> bool:
+    """An mbox ``From `` line; ``From :`` (a header field, obs-from) is not one."""
+    return line.startswith(b"From ") and line[5:6] not in (b"", b":", b" ", b"\t", b"\r", b"\n")
 
 
 def _is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() and (path / "new").is_dir()
 
 
-def _walk(
-    path: Path, problems: List[Problem], ignored: List[Path], every: bool = False
-) -> Iterator[_Source]:
-    """The files under a directory, in name order (``every``: all of them are messages,
-    as in a Maildir's ``cur/`` and ``new/``)."""
+def _walk(path: Path, in_maildir: bool = False) -> Iterator[_Sniffed]:
+    """Every file under a directory, sniffed, in name order (``in_maildir``: a Maildir's
+    ``cur/`` or ``new/``)."""
     maildir = _is_maildir(path)
     try:
         entries = sorted(os.scandir(path), key=lambda entry: entry.name)
     except OSError as error:
-        problems.append(Problem(show_path(path), None, "unreadable", _reason(error)))
+        yield Skipped(show_path(path), None, "unreadable", _reason(error))
         return
     for entry in entries:
         child = Path(entry.path)
         try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False
-        if is_dir:
-            if maildir and entry.name == "tmp":
+            mode = os.stat(child).st_mode
+        except OSError as error:
+            reason = "broken symlink" if entry.is_symlink() else _reason(error)
+            yield Skipped(show_path(child), None, "unreadable", reason)
+            continue
+        if stat.S_ISDIR(mode):
+            if entry.is_symlink() or (maildir and entry.name == "tmp"):
                 continue
-            if maildir and entry.name in ("cur", "new"):
-                yield from _walk(child, problems, ignored, every=True)
-                continue
-            yield from _walk(child, problems, ignored, every)
-        elif entry.is_symlink() and not os.path.exists(child):
-            problems.append(Problem(show_path(child), None, "unreadable", "broken symlink"))
-        elif every:
-            yield _Source(child)
-        elif child.suffix.lower() in MESSAGE_SUFFIXES + MBOX_SUFFIXES:
-            yield _Source(child)
-        elif _starts_with_from_line(child):
-            yield _Source(child)
+            yield from _walk(child, maildir and entry.name in ("cur", "new"))
+        elif entry.name in _LAYOUT_FILES:
+            continue
+        elif stat.S_ISREG(mode):
+            yield _sniff(child, in_maildir)
         else:
-            ignored.append(child)
+            yield Skipped(show_path(child), None, "not-mail", "not a regular file")
 
 
-def _starts_with_from_line(path: Path) -> bool:
-    try:
-        with open(path, "rb") as file:
-            return _is_separator(file.readline(1000))
-    except OSError:
-        return True  # read it to report why it cannot be read
-
-
-def _reason(error: OSError) -> str:
-    return error.strerror or str(error)
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
 # -- Reading the messages -------------------------------------------------------------
@@ -164,79 +496,59 @@ def _reason(error: OSError) -> str:
 class _Message(NamedTuple):
     number: Optional[int]
     raw: bytes
-    size: int  # bytes of the file this message took, From_ line included
+    size: int  # bytes this message took, its From_ line included (decompressed)
 
 
-def _messages(source: _Source, problems: List[Problem]) -> Iterator[_Message]:
-    """The messages of one file; problems are recorded and the rest skipped."""
+def _messages(source: _Source, skipped: List[Skipped]) -> Iterator[_Message]:
+    """The messages of one file; what cannot be read is recorded in ``skipped``."""
     name = show_path(source.path)
     try:
-        with open(source.path, "rb") as file:
+        with source.opener(source.path) as file:
+            if not source.mbox:
+                raw = file.read()
+                yield _Message(None, raw, len(raw))
+                return
             first = file.readline()
-            if not first:
-                problems.append(Problem(name, None, "malformed", "empty file"))
-                return
-            if _is_separator(first):
-                yield from _mbox(file, first, name, problems)
-                return
-            if source.path.suffix.lower() in MBOX_SUFFIXES:
-                problems.append(
-                    Problem(name, None, "malformed", "mbox file does not start with a 'From ' line")
-                )
-                return
-            rest = file.read()
-            yield _Message(None, first + rest, len(first) + len(rest))
-    except OSError as error:
-        problems.append(Problem(name, None, "unreadable", _reason(error)))
+            for number, (lines, size) in enumerate(_split_mbox(file, len(first)), start=1):
+                raw = b"".join(lines)
+                if not raw.strip():
+                    skipped.append(Skipped(name, number, "malformed", "empty message in mbox"))
+                    raw = b""  # still counts toward progress
+                yield _Message(number, raw, size)
+    except (OSError, EOFError, lzma.LZMAError) as error:
+        skipped.append(Skipped(name, None, "unreadable", _reason(error)))
 
 
-def _mbox(file: IO[bytes], first: bytes, name: str, problems: List[Problem]) -> Iterator[_Message]:
-    """Split on lines starting ``From `` (the separator itself is not passed on)."""
-    index = 1
-    size = len(first)
+def _split_mbox(file: io.BufferedIOBase, first_size: int) -> Iterator[Tuple[List[bytes], int]]:
+    """The lines of each message of an mbox whose first From_ line was read, and the
+    bytes it took. A From_ line separates only at the start or after an empty line, and
+    only when the next line is a header field or the line carries a time of day: it is
+    held until the next line is seen."""
     lines: List[bytes] = []
+    size = first_size
+    held: Optional[bytes] = None
     for line in file:
-        if _is_separator(line):
-            yield from _mbox_message(index, lines, size, name, problems)
-            index += 1
-            size = len(line)
-            lines = []
+        if held is not None:
+            if _FIELD.match(line) or _DATED.search(held):
+                yield lines, size
+                lines, size = [], len(held)
+            else:
+                lines.append(held)
+                size += len(held)
+            held = None
+        if _is_separator(line) and (not lines or lines[-1] in (b"\n", b"\r\n")):
+            held = line
+            continue
+        lines.append(line)
+        size += len(line)
+    if held is not None:
+        if _DATED.search(held):
+            yield lines, size
+            lines, size = [], len(held)
         else:
-            size += len(line)
-            lines.append(line)
-    yield from _mbox_message(index, lines, size, name, problems)
-
-
-def _is_separator(line: bytes) -> bool:
-    """An mbox ``From `` line; ``From :`` (a header field, obs-from) is not one."""
-    return line.startswith(b"From ") and line[5:6] not in (b"", b":", b" ", b"\t", b"\r", b"\n")
-
-
-def _mbox_message(
-    index: int, lines: List[bytes], size: int, name: str, problems: List[Problem]
-) -> Iterator[_Message]:
-    raw = b"".join(lines)
-    if not raw.strip():
-        problems.append(Problem(name, index, "malformed", "empty message in mbox"))
-        # Still counts toward progress.
-        yield _Message(index, b"", size)
-        return
-    yield _Message(index, raw, size)
-
-
-# -- Checking -------------------------------------------------------------------------
-
-
-def check(policy: Policy, path: str, index: Optional[int], raw: bytes) -> Row:
-    """One message's row: the policy's decision (a report: the message is not rewritten)
-    and the first From field's address, from one header check."""
-    check = policy._check(raw)
-    decision = policy._decide(check)
-    author = check.field("from")
-    sender = None if author is None else author.result.address
-    return Row(
-        path, index, sender, check.verdict, decision.action, decision.codes, decision.reasons
-    )
+            lines.append(held)
+            size += len(held)
+    yield lines, size
 
 
 # -- Output ---------------------------------------------------------------------------
@@ -275,6 +587,92 @@ class _Progress:
             self.visible = False
 
 
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` (visible text) takes: wide East Asian characters two,
+    combining marks none."""
+    if text.isascii():  # the usual case, and visible text is printable
+        return len(text)
+    return len(text) + sum(_char_columns(c) - 1 for c in _NON_ASCII.findall(text))
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_columns(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _head(text: str, width: int) -> str:
+    """The longest start of ``text`` that fits ``width`` columns."""
+    if text.isascii():
+        return text[: max(width, 0)]
+    used = 0
+    for index, char in enumerate(text):
+        used += _char_columns(char)
+        if used > width:
+            return text[:index]
+    return text
+
+
+def _tail(text: str, width: int) -> str:
+    return _head(text[::-1], width)[::-1]
+
+
+def _elide(text: str, width: int) -> str:
+    """``text`` in at most ``width`` columns: its middle replaced by "…" when too long."""
+    if _columns(text) <= width:
+        return text
+    if width < 1:
+        return ""
+    room = width - 1
+    return _head(text, (room + 1) // 2) + "…" + _tail(text, room // 2)
+
+
+def _fit(before: str, kept: str, after: str, width: int) -> str:
+    """``before + kept + after`` in ``width`` columns, eliding the middle of ``before``
+    and of ``after``; when ``kept`` alone does not fit, the middle of the whole."""
+    if width <= 0 or _columns(before + kept + after) <= width:
+        return before + kept + after
+    room = width - _columns(kept)
+    if room < min(1, len(before)) + min(1, len(after)):  # ``kept`` cannot be whole
+        return _elide(before + kept + after, width)
+    before_room = min(_columns(before), room // 2 if after else room)
+    after_room = room - before_room
+    if _columns(after) < after_room:
+        before_room += after_room - _columns(after)
+        after_room = _columns(after)
+    return _elide(before, before_room) + kept + _elide(after, after_room)
+
+
+def _wrap(text: str, width: int) -> List[str]:
+    """``text`` in lines of ``width`` columns, broken at spaces (dropped), and inside a
+    word only when it is longer than a line."""
+    lines: List[str] = []
+    while True:
+        piece = _head(text, width) or text[:1]  # a wide character wider than the line
+        rest = text[len(piece) :]
+        if not rest:
+            return [*lines, piece]
+        if rest.startswith(" "):
+            lines.append(piece)
+            text = rest[1:]
+            continue
+        space = piece.rfind(" ")
+        if space > 0:
+            lines.append(piece[:space])
+            text = text[space + 1 :]
+        else:
+            lines.append(piece)
+            text = rest
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _columns(text))
+
+
 def _spreadsheet_safe(cell: str) -> str:
     """A CSV cell a spreadsheet will not run as a formula: the sender is the attacker's
     text (a local part may start with "=", "+", "-" or "@"), so such cells get a leading
@@ -282,88 +680,243 @@ def _spreadsheet_safe(cell: str) -> str:
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
-class _Writer:
-    def __init__(self, out: IO[str], fmt: str) -> None:
-        self.out = out
-        self.fmt = fmt
-        self.csv: Any = None
-        if fmt == "csv":
-            self.csv = csv.writer(out, lineterminator="\n")
-            self.csv.writerow(FIELDS)
-        elif fmt == "table":
-            out.write(f"{'VERDICT':<10} {'ACTION':<10} {'FROM':<36} {'MESSAGE':<30} CODES\n")
+def _where(item: Union[Evidence, Skipped]) -> str:
+    return item.path + ("" if item.number is None else f"#{item.number}")
 
-    def row(self, row: Row) -> None:
-        if self.fmt == "jsonl":
-            self.out.write(json.dumps(row.as_json()) + "\n")
-        elif self.fmt == "csv":
-            index = "" if row.number is None else str(row.number)
-            self.csv.writerow(
-                (
-                    _spreadsheet_safe(row.path),
-                    index,
-                    _spreadsheet_safe(row.sender or ""),
-                    row.verdict.name.lower(),
-                    row.action.name.lower(),
-                    " ".join(row.codes),
-                    " ".join(row.reasons),
-                )
-            )
-        else:
-            sender = "(none)" if row.sender is None else _printable(row.sender)
-            if len(sender) > 36:
-                sender = sender[:35] + "…"
-            where = _printable(row.path) + ("" if row.number is None else f"#{row.number}")
-            self.out.write(
-                f"{row.verdict.name:<10} {row.action.name.lower():<10} {sender:<36} "
-                f"{where:<30} {' '.join(row.codes) or '-'}\n"
-            )
-        self.out.flush()
+
+def _field_label(field: Optional[FieldEvidence]) -> str:
+    return HEADER_BLOCK if field is None else field.name
+
+
+def _finding_note(field: Optional[FieldEvidence], finding: Finding) -> str:
+    """A finding in a line: field, span, code and severity."""
+    severity = finding.severity.name.lower()
+    return f"{_field_label(field)} {finding.start}-{finding.end} {finding.code} ({severity})"
+
+
+def _shadow_note(field: FieldEvidence, shadow: Shadow) -> Tuple[str, str, str]:
+    """A shadow address in a line: field, span, address and source, the address apart."""
+    where = f"{field.name} {shadow.start}-{shadow.end} shadow "
+    return where, visible(shadow.address), f" (from {shadow.source})"
+
+
+CSV_COLUMNS = (
+    "path",
+    "index",
+    "verdict",
+    "action",
+    "reasons",
+    "from_value",
+    "display_name",
+    "address",
+    "shadows",
+    "findings",
+    "codes",
+)
+
+
+class _TableWriter:
+    """One line per message (verdict, action, message, the From value as written), and
+    under a flagged one its decoded name and address, each finding with the text it
+    spans, each shadow address and the policy's reasons. Lines fit ``width`` columns
+    (0: no limit): a long From value wraps under its column, and one that would take
+    more than VALUE_LINES lines, like a long excerpt, loses its middle, never the span
+    of its worst finding."""
+
+    VERDICT = 9
+    ACTION = 10
+    INDENT = "    "
+    LEAST = 20  # fewer columns beside a lead than this, and the text goes below it
+    VALUE_LINES = 3
+
+    def __init__(self, out: IO[str], width: int, sources: Sequence[_Source]) -> None:
+        self.out = out
+        self.width = width
+        longest = max(
+            (
+                _columns(visible(show_path(s.path))) + (len("#0000") if s.mbox else 0)
+                for s in sources
+            ),
+            default=len("MESSAGE"),
+        )
+        self.where = min(longest, max(12, width * 3 // 10)) if width else longest
+        head = f"{'VERDICT':<{self.VERDICT}} {'ACTION':<{self.ACTION}} "
+        out.write(head + _pad("MESSAGE", self.where) + " FROM\n")
+
+    def row(self, item: Evidence) -> None:
+        number = "" if item.number is None else f"#{item.number}"
+        where = _elide(visible(item.path), self.where - len(number)) + number
+        lead = f"{item.verdict.name:<{self.VERDICT}} {item.action_name:<{self.ACTION}} "
+        lead += _pad(where, self.where) + " "
+        lines = self._wrapped(lead, self._value_parts(item.author), self.VALUE_LINES)
+        if item.flagged:
+            for note, parts in self._details(item):
+                lines += self._wrapped(self.INDENT + note, parts, 1)
+        self.out.write("".join(line + "\n" for line in lines))
+
+    def _wrapped(self, lead: str, parts: Tuple[str, str, str], most: int) -> List[str]:
+        """``lead`` then the text ``parts`` (before, kept, after) wrapped on at most
+        ``most`` lines beside it, the middle elided only when more would be needed; on
+        the next lines instead when fewer than LEAST columns are left beside it."""
+        if not self.width:
+            return [lead + "".join(parts)]
+        if not any(parts):
+            return [_elide(lead, self.width)]
+        room = self.width - _columns(lead)
+        indent = " " * _columns(lead)
+        lines: List[str] = []
+        if room < self.LEAST:
+            lines.append(_elide(lead.rstrip(), self.width))
+            indent = self.INDENT * (2 if lead.startswith(self.INDENT) else 1)
+            room = max(self.width - len(indent), 1)
+            lead = indent
+        budget = room * most
+        while True:  # breaking at spaces takes room: elide more until ``most`` lines do
+            pieces = _wrap(_fit(*parts, budget), room)
+            if len(pieces) <= most or budget <= room:
+                break
+            budget -= max(room // 2, 1)
+        lines.append(lead + pieces[0])
+        lines += [indent + piece for piece in pieces[1:]]
+        return lines
+
+    @staticmethod
+    def _value_parts(field: Optional[FieldEvidence]) -> Tuple[str, str, str]:
+        """A field's value as written (leading white space dropped) around the span of
+        its worst finding (info ones aside) or, failing one, its first shadow address."""
+        if field is None:
+            return "(no From field)", "", ""
+        value = field.value
+        skip = len(value) - len(value.lstrip(b" \t"))
+        spans = [
+            (int(f.severity), -f.start, f.start, f.end)
+            for f in field.findings
+            if f.end > f.start and f.severity > Severity.INFO
+        ]
+        spans += [(-1, -s.start, s.start, s.end) for s in field.shadows]
+        _, _, start, end = max(spans, default=(0, 0, skip, skip))
+        start, end = max(start, skip), max(end, skip)
+        return _shown(value[skip:start]), _shown(value[start:end]), _shown(value[end:])
+
+    @staticmethod
+    def _details(item: Evidence) -> Iterator[Tuple[str, Tuple[str, str, str]]]:
+        """The lines under a flagged message: a note, and the evidence it points at."""
+        author = item.author
+        for mailbox in () if author is None else author.mailboxes:
+            name = mailbox.display_name
+            note = f"{author.name}: address {visible(mailbox.addr_spec)}"  # type: ignore[union-attr]
+            if name is None:
+                yield note, ("", "", "")
+            else:
+                yield note + ", name ", ("", "", f'"{visible(name)}"')
+        excerpts = iter(item.header_excerpts)
+        for field, finding in item.located_findings():
+            text = next(excerpts) if field is None else field.value[finding.start : finding.end]
+            note = _finding_note(field, finding)
+            if not text:
+                yield note, ("", "", "")
+            else:  # white space alone is shown escaped, or it would not show at all
+                shown = _shown(text) if text.strip() else "".join(_escape(c) for c in text.decode())
+                yield note + ": ", ("", "", shown)
+        for field, shadow in item.located_shadows():
+            where, address, source = _shadow_note(field, shadow)
+            yield where, ("", address, source)
+        if item.reasons:
+            yield f"policy: {item.action_name} for ", ("", "", ", ".join(item.reasons))
+
+    def skipped(self, item: Skipped) -> None:
+        """Skipped files are listed on stderr, not in the table."""
+
+
+class _JsonWriter:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def row(self, item: Evidence) -> None:
+        self.out.write(json.dumps(item.as_json()) + "\n")
+
+    def skipped(self, item: Skipped) -> None:
+        self.out.write(json.dumps(item.as_json()) + "\n")
+
+
+class _CsvWriter:
+    def __init__(self, out: IO[str]) -> None:
+        self.csv = csv.writer(out, lineterminator="\n")
+        self.csv.writerow(CSV_COLUMNS)
+
+    def row(self, item: Evidence) -> None:
+        author = item.author
+        findings = [_finding_note(field, finding) for field, finding in item.located_findings()]
+        shadows = ["".join(_shadow_note(field, shadow)) for field, shadow in item.located_shadows()]
+        cells = (
+            item.path,
+            "" if item.number is None else str(item.number),
+            item.verdict.name.lower(),
+            item.action_name,
+            " ".join(item.reasons),
+            "" if author is None else author.text,
+            item.display_name or "",
+            item.address or "",
+            "; ".join(shadows),
+            "; ".join(findings),
+            " ".join(item.codes),
+        )
+        self.csv.writerow([_spreadsheet_safe(visible(cell)) for cell in cells])
+
+    def skipped(self, item: Skipped) -> None:
+        """Skipped files are listed on stderr, not in the CSV."""
 
 
 class Tally:
-    """What the summary counts, kept as the rows go by (a huge mbox's rows are not kept)."""
+    """What the summary counts, kept as the messages go by (a huge mbox's evidence is
+    not kept)."""
 
     def __init__(self) -> None:
         self.messages = 0
         self.flagged = 0
         self.verdicts: Counter[Verdict] = collections.Counter()
-        self.actions: Counter[Action] = collections.Counter()
+        self.actions: Counter[str] = collections.Counter()
         self.codes: Counter[str] = collections.Counter()
         self.domains: Counter[str] = collections.Counter()
 
-    def add(self, row: Row) -> None:
+    def add(self, item: Evidence) -> None:
         self.messages += 1
-        self.verdicts[row.verdict] += 1
-        self.actions[row.action] += 1
-        self.codes.update(row.codes)
-        if row.flagged:
+        self.verdicts[item.verdict] += 1
+        self.actions[item.action_name] += 1
+        self.codes.update(item.codes)
+        if item.flagged:
             self.flagged += 1
-            if row.sender and "@" in row.sender:
-                self.domains[row.sender.rpartition("@")[2].lower()] += 1
+            address = item.address
+            if address and "@" in address:
+                self.domains[address.rpartition("@")[2].lower()] += 1
 
 
-def summary(tally: Tally, problems: Sequence[Problem], files: int, ignored: int) -> str:
-    """Counts per verdict, action and finding code (messages that have it), the skipped
-    files and messages, and the sender domains of the most flagged messages."""
-    kinds = collections.Counter(problem.kind for problem in problems)
+_SKIP_KINDS = (("unreadable", "unreadable"), ("not-mail", "not mail"), ("malformed", "malformed"))
+
+
+def summary(tally: Tally, skipped: Sequence[Skipped], files: int, policy: bool = True) -> str:
+    """Counts per verdict, action and finding code (messages that have it), what was
+    skipped, and the sender domains of the most flagged messages."""
+    kinds = collections.Counter(item.kind for item in skipped)
+    failed = len(skipped) - sum(kinds[kind] for kind, _ in _SKIP_KINDS)
+    counts = ", ".join(f"{kinds[kind]} {label}" for kind, label in _SKIP_KINDS)
     lines = [
         "",
         f"Summary: {tally.messages} messages in {files} files, {tally.flagged} flagged",
-        f"skipped: {kinds['unreadable']} unreadable, {kinds['malformed']} malformed,"
-        f" {kinds['internal'] + kinds['error']} failed to check"
-        f"; ignored: {ignored} files that are not mail",
+        f"skipped: {counts}, {failed} failed to check",
         "verdicts:",
     ]
     lines += [f"  {verdict.name.lower():<12} {tally.verdicts[verdict]:>6}" for verdict in Verdict]
-    lines.append("actions:")
-    lines += [f"  {action.name.lower():<12} {tally.actions[action]:>6}" for action in Action]
+    if policy:
+        lines.append("actions:")
+        names = [action.name.lower() for action in Action]
+        lines += [f"  {name:<12} {tally.actions[name]:>6}" for name in names]
     codes = sorted(tally.codes.items(), key=_by_count)
     lines.append("finding codes (messages):" if codes else "finding codes: (none)")
     lines += [f"  {code:<40} {n:>6}" for code, n in codes]
-    top = sorted(tally.domains.items(), key=_by_count)[:TOP_DOMAINS]
+    top = sorted(tally.domains.items(), key=_by_count)[:_TOP_DOMAINS]
     lines.append("top flagged sender domains:" if top else "top flagged sender domains: (none)")
-    lines += [f"  {_printable(domain):<40} {n:>6}" for domain, n in top]
+    lines += [f"  {_pad(visible(domain), 40)} {n:>6}" for domain, n in top]
     return "\n".join(lines) + "\n"
 
 
@@ -376,43 +929,69 @@ def _by_count(item: Tuple[str, int]) -> Tuple[int, str]:
 
 def run(
     paths: Sequence[Path],
-    policy: Policy,
+    policy: Optional[Policy] = None,
     fmt: str = "table",
     out: Optional[IO[str]] = None,
     err: Optional[IO[str]] = None,
+    *,
+    only_flagged: bool = False,
+    fail_on_skipped: bool = False,
+    width: Optional[int] = None,
 ) -> int:
-    """Scan ``paths``, write the report to ``out`` and problems to ``err``; returns the
-    exit status."""
+    """Scan ``paths`` and write the report to ``out``, what was skipped to ``err``;
+    returns the exit status. Without ``policy`` the scan reports and decides nothing.
+    ``width``: the table's width in columns (None: the terminal's, 0: no limit; at
+    least MIN_WIDTH)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     status = EXIT_CLEAN
-    problems: List[Problem] = []
-    ignored: List[Path] = []
+    skipped: List[Skipped] = []
     sources: List[_Source] = []
     for path in paths:
         try:
             mode = os.stat(path).st_mode
         except OSError as error:
-            err.write(f"fromguard scan: {show_path(path)}: {_reason(error)}\n")
+            err.write(f"fromguard scan: {visible(show_path(path))}: {_reason(error)}\n")
             status = EXIT_ERROR
             continue
-        if stat.S_ISDIR(mode):
-            if not os.access(path, os.R_OK | os.X_OK):
-                err.write(f"fromguard scan: {show_path(path)}: Permission denied\n")
-                status = EXIT_ERROR
-                continue
-            sources.extend(_walk(path, problems, ignored))
-        else:
-            if not os.access(path, os.R_OK):
-                err.write(f"fromguard scan: {show_path(path)}: Permission denied\n")
-                status = EXIT_ERROR
-                continue
-            sources.append(_Source(path))
-    for problem in problems:  # found while walking
-        _report(err, problem)
-    reported = len(problems)
+        if not os.access(path, os.R_OK | (os.X_OK if stat.S_ISDIR(mode) else 0)):
+            err.write(f"fromguard scan: {visible(show_path(path))}: Permission denied\n")
+            status = EXIT_ERROR
+            continue
+        found = _walk(path) if stat.S_ISDIR(mode) else iter([_sniff(path, False)])
+        for sniffed in found:
+            if isinstance(sniffed, _Source):
+                sources.append(sniffed)
+            else:
+                skipped.append(sniffed)
+
+    writer: Union[_TableWriter, _JsonWriter, _CsvWriter]
+    if fmt == "jsonl":
+        writer = _JsonWriter(out)
+    elif fmt == "csv":
+        writer = _CsvWriter(out)
+    else:
+        columns = shutil.get_terminal_size().columns if width is None else width
+        columns = columns and max(columns, MIN_WIDTH)
+        writer = _TableWriter(out, columns, sources)
+    reported = 0
 
     progress: Optional[_Progress] = None
+
+    def report_skipped() -> None:
+        nonlocal reported
+        if len(skipped) == reported:
+            return
+        if progress is not None:
+            progress.clear()
+        for item in skipped[reported:]:
+            err.write(f"fromguard scan: {visible(_where(item))}: skipped ({item.kind}): ")
+            err.write(visible(item.reason) + "\n")
+            writer.skipped(item)
+        reported = len(skipped)
+
+    report_skipped()  # found while walking
+
     if err.isatty():
         total = 0
         for source in sources:
@@ -422,45 +1001,38 @@ def run(
                 pass
         progress = _Progress(err, total)
 
-    writer = _Writer(out, fmt)
     tally = Tally()
-    files = 0
     for source in sources:
-        files += 1
         name = show_path(source.path)
-        for message in _messages(source, problems):
+        for message in _messages(source, skipped):
             if progress is not None:
                 progress.advance(message.size)
-            if not message.raw:
+            item: Optional[Evidence] = None
+            if message.raw:
+                try:
+                    item = check(policy, name, message.number, message.raw)
+                except Exception as error:  # one message must not stop the scan
+                    failure = Failure.of(error)
+                    skipped.append(Skipped(name, message.number, failure.kind, failure.text))
+                    status = EXIT_ERROR
+            report_skipped()  # in the order of the messages
+            if item is None:
                 continue
-            try:
-                row = check(policy, name, message.number, message.raw)
-            except Exception as error:  # one message must not stop the scan
-                failure = Failure.of(error)
-                problems.append(Problem(name, message.number, failure.kind, failure.text))
-                status = EXIT_ERROR
+            tally.add(item)
+            if only_flagged and not item.flagged:
                 continue
-            tally.add(row)
             if progress is not None and out.isatty():
                 progress.clear()
-            writer.row(row)
-        if len(problems) > reported:
-            if progress is not None:
-                progress.clear()
-            for problem in problems[reported:]:
-                _report(err, problem)
-            reported = len(problems)
+            writer.row(item)
+        report_skipped()  # a file that could not be read
     if progress is not None:
         progress.clear()
 
-    text = summary(tally, problems, files, len(ignored))
+    text = summary(tally, skipped, len(sources), policy is not None)
     (out if fmt == "table" else err).write(text)
     out.flush()
+    if status == EXIT_CLEAN and skipped and fail_on_skipped:
+        status = EXIT_ERROR
     if status == EXIT_CLEAN and tally.flagged:
         status = EXIT_FLAGGED
     return status
-
-
-def _report(err: IO[str], problem: Problem) -> None:
-    where = problem.path + ("" if problem.number is None else f"#{problem.number}")
-    err.write(f"fromguard scan: {where}: skipped ({problem.kind}): {problem.reason}\n")

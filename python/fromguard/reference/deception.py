@@ -10,18 +10,20 @@ text as structure (the mistake behind CVE-2023-27043 and several peers' bugs).
 A *shadow address* is an address-like string that some mail program could display or use
 instead of the real addr-spec. Each has the span of the unit it was found in (a display
 name, a comment, an encoded-word, the local part, a domain literal, text the grammar
-rejected) and a source naming that unit:
+rejected, an addr-spec up to where a lenient parser ends its domain) and a source naming
+that unit:
 
     display-name, comment, encoded-word, quoted-local-part, percent-hack, bang-path,
-    domain-literal, rejected-text
+    domain-literal, rejected-text, cut-address
 
 A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
 punycode labels decoded) is harmless; so is one in the display name or a comment at the
 sender's own organisational domain (``psl.py``); a different one is ``deceptive``.
 
 The order in which findings are reported is part of the contract with the Rust port
-(``rust/core/src/deception.rs``): several authors; then per mailbox its domain, route and
-local part; display names; comments; encoded-words; rejected text; format characters.
+(``rust/core/src/deception.rs``): several authors; then per mailbox its domain, the addresses
+cut short in it, its route and local part; display names; comments; encoded-words;
+rejected text; format characters.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ DECEPTIVE_CODE = {
     "quoted-local-part": "address-in-quoted-local-part",
     "domain-literal": "domain-literal-not-ip",  # already reported for the literal
     "rejected-text": "address-in-rejected-text",
+    "cut-address": "address-cut-short",
 }
 
 # White space outside ASCII, which ends an address-like run like ASCII white space does.
@@ -348,6 +351,7 @@ class Analysis:
         self.report = findings.report
         self.shadows: List[Shadow] = []
         self.route_starts = [start for start, _ in tree.routes]
+        self.token_starts = [token.start for token in tree.tokens]
 
     def real_mailbox(self, start: int) -> Optional[Mailbox]:
         """The mailbox a unit at ``start`` belongs to: the one whose list element holds
@@ -370,7 +374,32 @@ class Analysis:
         look-alike specials make it); in display names and comments, ``info`` where each is
         the sender's own address or at the sender's own organisational domain (Public Suffix
         List)."""
+        self.compare_found(find_addresses(text), source, start, end)
+
+    def compare_phrase(self, text: str, start: int, end: int) -> None:
+        """A display name is compared as read and, where that is not how it is written, as
+        written too: MimeKit and GMime read an element whose phrase meets an "@" as an
+        addr-spec from its first byte (InternetAddress.cs, TryParse, "rewind back to the
+        beginning of the local-part"; gmime/internet-address.c ``address_parse``), so
+        ``ceo@bank.example"x" <m@mallory.example>`` holds the mailbox ceo@bank.example for
+        them, where the name reads ``ceo@bank.examplex``."""
+        if not has_at(text):  # most names hold no "@": nothing to compare then
+            return
         addresses = find_addresses(text)
+        written = self.tree.data[start:end].decode("utf-8", "replace")
+        # A quoted name that reads as written but for its quotes shows nothing more.
+        if written != text and written != f'"{text}"':
+            known = {found.address for found in addresses}
+            for found in find_addresses(written):
+                if found.address not in known:
+                    known.add(found.address)
+                    addresses.append(found)
+        self.compare_found(addresses, "display-name", start, end)
+
+    def compare_found(
+        self, addresses: List[FoundAddress], source: str, start: int, end: int
+    ) -> None:
+        """``compare`` of the addresses found in a unit's text."""
         if not addresses:
             return
         real = self.real_mailbox(start)
@@ -419,10 +448,11 @@ class Analysis:
             self.report("several-authors", mailboxes[1].span[0], mailboxes[-1].span[1])
         for mailbox in mailboxes:
             self.domain(mailbox)
+            self.cut_addresses(mailbox)
             self.route(mailbox)
             self.local_part(mailbox)
         for start, end, text in tree.phrases:
-            self.compare(text, "display-name", start, end)
+            self.compare_phrase(text, start, end)
         for token in tree.tokens:
             if token.kind == COMMENT:
                 self.compare(token.text, "comment", token.start, token.end)
@@ -455,6 +485,58 @@ class Analysis:
             self.report("confusable-domain", start, end)
         if analysis.unicode is not None:  # punycode can hide format characters too
             self.report_format_kinds(analysis.unicode, lookalike.FormatContext.DOMAIN, start, end)
+
+    def cut_addresses(self, mailbox: Mailbox) -> None:
+        """The addr-spec up to where a lenient parser ends its domain, searched like the
+        other units, when that leaves a domain of its own (two labels at least): obs-domain
+        (RFC 5322 §4.4: ``obs-domain = atom *("." atom)``, an atom with CFWS around its
+        atext) lets a comment stand between the labels, and the grammar keeps a backslash
+        there (``backslash-outside-quotes``).
+
+        JavaMail ends an address at its first comment (InternetAddress.java, ``parse``,
+        ``case '('``: ``end = index``), so ``parseHeader(s, false)`` and ``parse(s)`` read
+        ``ceo@bank.example(x).mallory.example`` as ceo@bank.example (inside angle brackets
+        it shows the comment in place, and a reader takes the text before it for the
+        address). MimeKit and GMime read the whole domain then, as RFC 5322 does, but end a
+        dot-atom at a backslash after an atom (ParseUtils.TryParseDotAtom,
+        gmime/internet-address.c ``dotatom_parse``: it is no atext) and keep the mailbox, so
+        ``ceo@bank.example\\.mallory.example`` is ceo@bank.example to them; after a period
+        it fails the mailbox instead. A cut after the first label only leaves no other
+        sender (``jdoe@machine(comment).  example``, RFC 5322 A.6.3)."""
+        tokens = self.tree.tokens
+        domain_start, domain_end = mailbox.domain_span
+        # A domain read without CFWS is as long as its text, so holds no comment; and most
+        # values have no backslash outside quotes at all.
+        with_cfws = domain_end - domain_start > len(mailbox.domain.encode("utf-8", "surrogatepass"))
+        if not with_cfws and not self.tree.backslashes:
+            return
+        start = mailbox.local_part_span[0]
+        if with_cfws:
+            # Tokens are in input order: the first comment from the local part on.
+            k = bisect.bisect_left(self.token_starts, start)
+            while k < len(tokens) and tokens[k].start < domain_end and tokens[k].kind != COMMENT:
+                k += 1
+            if k < len(tokens) and domain_start < tokens[k].start < domain_end:
+                self.cut_address(start, domain_start, tokens[k].start)
+        # The first backslash outside quotes in the domain (comments' quoted-pairs are not
+        # among them): the grammar keeps them in input order.
+        backslashes = self.tree.backslashes
+        k = bisect.bisect_left(backslashes, domain_start)
+        if k == len(backslashes) or backslashes[k] >= domain_end:
+            return
+        backslash = backslashes[k]
+        if backslash > domain_start and self.tree.data[backslash - 1] not in b".) \t\r\n":
+            self.cut_address(start, domain_start, backslash)
+
+    def cut_address(self, start: int, domain_start: int, cut: int) -> None:
+        """The address from ``start`` to ``cut`` (white space before the cut trimmed, as
+        JavaMail trims it), compared when its domain, from ``domain_start``, has two labels
+        at least."""
+        data = self.tree.data
+        # Rust's trim_ascii_end.
+        end = start + len(data[start:cut].rstrip(b" \t\n\x0c\r"))
+        if len([label for label in data[domain_start:end].split(b".") if label]) >= 2:
+            self.compare(data[start:end].decode("utf-8", "replace"), "cut-address", start, end)
 
     def route(self, mailbox: Mailbox) -> None:
         own = normalize_domain(mailbox.domain)

@@ -123,6 +123,13 @@ class Parser:
         self.report(code, start, end)
         self.tree.encoded_words.append((start, end, code))
 
+    def report_lexed(self, code: str, start: int, end: int) -> None:
+        """The lexer's findings; where a backslash stands outside quotes is kept for the
+        analysis too (MimeKit and GMime end a domain there: deception.py, ``cut_addresses``)."""
+        if code == "backslash-outside-quotes":
+            self.tree.backslashes.append(start)
+        self.report(code, start, end)
+
     def reject(self, code: str, start: int, end: int) -> None:
         """Report text the grammar skips (``text-after-address``, ``no-address``) and keep
         its span for the deception analysis."""
@@ -138,7 +145,7 @@ class Parser:
         lexer = Lexer(
             self.data,
             self.end,
-            self.report,
+            self.report_lexed,
             self.report_encoded_word,
             self.scan_8bit,
             self.decode_exact_word,
@@ -497,12 +504,22 @@ class Parser:
                 j = len(self.tokens)
                 break
             j += 1
+        # The text skipped is rejected text for the analysis: after an addr-spec that
+        # stops short of the ">", MimeKit's and GMime's loose parsers read it as the next
+        # address (InternetAddress.cs TryParseMailbox and gmime/internet-address.c
+        # mailbox_parse accept a mailbox without its ">", then InternetAddressList.TryParse
+        # and address_list_parse take what follows for "the start of a new address"), so
+        # `<m@mallory.example ceo@bank.example>` and `<m@mallory.example<ceo@bank.example>>`
+        # hold a second author; JavaMail's parseHeader shows the whole text as the address.
         if j < len(self.tokens):
             self.report("unexpected-character", token.start, token.end)
+            self.tree.rejected.append((token.start, self.tokens[j].start))
             while self.i <= j:
                 self.advance()
         else:
-            self.report("unterminated-angle-addr", opening.start, self.skip_to_terminator(in_group))
+            end = self.skip_to_terminator(in_group)
+            self.report("unterminated-angle-addr", opening.start, end)
+            self.tree.rejected.append((token.start, end))
         return address
 
     def parse_obs_route(self) -> List[str]:

@@ -9,13 +9,16 @@ reports it:
 - ``rejected``: the span of each ``text-after-address`` and ``no-address``, of each list
   element without a mailbox (from its "<" on; in place of the spans rejected inside it), of
   each addr-spec whose local part is words without a period between
-  (``space-in-local-part``), and of each addr-spec the grammar could not recover (no local
-  part or domain, a broken domain): text a lenient parser reads otherwise;
+  (``space-in-local-part``), of each addr-spec the grammar could not recover (no local
+  part or domain, a broken domain), and of the text skipped inside angle brackets after the
+  addr-spec: text a lenient parser reads otherwise;
 - ``encoded_words``: ``(start, end, code)`` of each ``encoded-word``,
   ``encoded-word-in-quoted-string``, ``encoded-word-in-address``,
   ``encoded-word-not-delimited``, ``encoded-word-unknown-charset`` and
   ``encoded-word-bad-encoding``, the lexer's included;
-- ``routes``: the span of each ``obs-route``.
+- ``routes``: the span of each ``obs-route``;
+- ``backslashes``: where each backslash outside quotes, comments and literals stands
+  (``backslash-outside-quotes``), in input order.
 
 All lists are in the order the grammar produced them.
 """
@@ -34,6 +37,7 @@ class Tree:
     """What the grammar read in ``data[:end]`` (``end`` stops at MAX_INPUT_BYTES)."""
 
     __slots__ = (
+        "backslashes",
         "data",
         "decoded",
         "elements",
@@ -59,3 +63,4 @@ class Tree:
         self.rejected: List[Span] = []
         self.encoded_words: List[Tuple[int, int, str]] = []
         self.routes: List[Span] = []
+        self.backslashes: List[int] = []

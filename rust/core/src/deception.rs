@@ -13,7 +13,8 @@
 //! A *shadow address* is an address-like string that some mail program could display or
 //! use instead of the real addr-spec. Each has the span of the unit it was found in (a
 //! display name, a comment, an encoded-word, the local part, a domain literal, text the
-//! grammar rejected) and a [`ShadowSource`] naming that unit.
+//! grammar rejected, an addr-spec up to where a lenient parser ends its domain) and a
+//! [`ShadowSource`] naming that unit.
 //!
 //! A shadow equal to the sender's own address (compared case-insensitively in ASCII, with
 //! punycode labels decoded) is harmless; so is one in the display name or a comment at
@@ -21,8 +22,8 @@
 //!
 //! The order in which findings are reported is part of the contract with the reference
 //! (it decides which findings a value past the findings limit keeps): several authors;
-//! then per mailbox its domain, route and local part; display names; comments;
-//! encoded-words; rejected text; format characters.
+//! then per mailbox its domain, the addresses cut short in it, its route and local
+//! part; display names; comments; encoded-words; rejected text; format characters.
 //!
 //! Text is searched by character, as the reference searches its `str` by code point;
 //! offsets here are byte offsets into the UTF-8 text, always at character boundaries, so
@@ -189,6 +190,7 @@ fn deceptive_code(source: ShadowSource) -> Option<Code> {
         // Already reported for the literal.
         ShadowSource::DomainLiteral => Some(Code::DomainLiteralNotIp),
         ShadowSource::RejectedText => Some(Code::AddressInRejectedText),
+        ShadowSource::CutAddress => Some(Code::AddressCutShort),
         ShadowSource::PercentHack | ShadowSource::BangPath => None,
     }
 }
@@ -583,7 +585,66 @@ impl<'a> Analysis<'_, 'a> {
         reason = "the Cow says whether the shadows can borrow from the input"
     )]
     fn compare(&mut self, text: &Cow<'a, str>, source: ShadowSource, start: usize, end: usize) {
-        let addresses = find_addresses(text);
+        self.compare_found(text, find_addresses(text), source, start, end);
+    }
+
+    /// A display name is compared as read and, where that is not how it is written, as
+    /// written too: MimeKit and GMime read an element whose phrase meets an "@" as an
+    /// addr-spec from its first byte (InternetAddress.cs, TryParse, "rewind back to the
+    /// beginning of the local-part"; gmime/internet-address.c `address_parse`), so
+    /// `ceo@bank.example"x" <m@mallory.example>` holds the mailbox ceo@bank.example for
+    /// them, where the name reads `ceo@bank.examplex`.
+    #[allow(
+        clippy::ptr_arg,
+        reason = "the Cow says whether the shadows can borrow from the input"
+    )]
+    fn compare_phrase(&mut self, text: &Cow<'a, str>, start: usize, end: usize) {
+        // Most names hold no "@": nothing to compare then.
+        if !has_at(text) {
+            return;
+        }
+        let mut addresses = find_addresses(text);
+        let written = lossy(byte_slice(self.tree.data, start, end));
+        // A quoted name that reads as written but for its quotes shows nothing more.
+        let quoted = written
+            .strip_prefix('"')
+            .and_then(|inner| inner.strip_suffix('"'));
+        if written != *text && quoted != Some(&**text) {
+            for found in find_addresses(&written) {
+                let address = found
+                    .rewritten
+                    .unwrap_or_else(|| written.get(found.range).unwrap_or_default().to_owned());
+                let known = addresses.iter().any(|read| {
+                    read.rewritten
+                        .as_deref()
+                        .unwrap_or_else(|| text.get(read.range.clone()).unwrap_or_default())
+                        == address
+                });
+                if !known {
+                    addresses.push(FoundAddress {
+                        range: 0..0,
+                        rewritten: Some(address),
+                        lookalike: found.lookalike,
+                    });
+                }
+            }
+        }
+        self.compare_found(text, addresses, ShadowSource::DisplayName, start, end);
+    }
+
+    /// [`Analysis::compare`] of the addresses found in `text`.
+    #[allow(
+        clippy::ptr_arg,
+        reason = "the Cow says whether the shadows can borrow from the input"
+    )]
+    fn compare_found(
+        &mut self,
+        text: &Cow<'a, str>,
+        addresses: Vec<FoundAddress>,
+        source: ShadowSource,
+        start: usize,
+        end: usize,
+    ) {
         if addresses.is_empty() {
             return;
         }
@@ -663,11 +724,12 @@ impl<'a> Analysis<'_, 'a> {
         }
         for mailbox in &tree.mailboxes {
             self.domain(mailbox);
+            self.cut_addresses(mailbox);
             self.route(mailbox);
             self.local_part(mailbox);
         }
         for (start, end, text) in &tree.phrases {
-            self.compare(text, ShadowSource::DisplayName, *start, *end);
+            self.compare_phrase(text, *start, *end);
         }
         for token in tree
             .tokens
@@ -730,6 +792,77 @@ impl<'a> Analysis<'_, 'a> {
         // Punycode can hide format characters too.
         if let Some(unicode) = &analysis.unicode {
             self.report_format_kinds(unicode, FormatContext::Domain, start, end);
+        }
+    }
+
+    /// The addr-spec up to where a lenient parser ends its domain, searched like the other
+    /// units, when that leaves a domain of its own (two labels at least): obs-domain (RFC
+    /// 5322 §4.4: `obs-domain = atom *("." atom)`, an atom with CFWS around its atext)
+    /// lets a comment stand between the labels, and the grammar keeps a backslash there
+    /// (`backslash-outside-quotes`).
+    ///
+    /// JavaMail ends an address at its first comment (InternetAddress.java, `parse`, `case
+    /// '('`: `end = index`), so `parseHeader(s, false)` and `parse(s)` read
+    /// `ceo@bank.example(x).mallory.example` as ceo@bank.example (inside angle brackets it
+    /// shows the comment in place, and a reader takes the text before it for the address).
+    /// MimeKit and GMime read the whole domain then, as RFC 5322 does, but end a dot-atom
+    /// at a backslash after an atom (ParseUtils.TryParseDotAtom, gmime/internet-address.c
+    /// `dotatom_parse`: it is no atext) and keep the mailbox, so
+    /// `ceo@bank.example\.mallory.example` is ceo@bank.example to them; after a period it
+    /// fails the mailbox instead. A cut after the first label only leaves no other sender
+    /// (`jdoe@machine(comment).  example`, RFC 5322 A.6.3).
+    fn cut_addresses(&mut self, mailbox: &Mailbox<'a>) {
+        let tree = self.tree;
+        let (domain_start, domain_end) = mailbox.domain_span;
+        // A domain read without CFWS is as long as its text, so holds no comment; and most
+        // values have no backslash outside quotes at all.
+        let with_cfws = domain_end.saturating_sub(domain_start) > mailbox.domain.len();
+        if !with_cfws && tree.backslashes.is_empty() {
+            return;
+        }
+        let (start, _) = mailbox.local_part_span;
+        if with_cfws {
+            // Tokens are in input order: the first comment from the local part on.
+            let first = tree.tokens.partition_point(|token| token.start < start);
+            let comment = tree
+                .tokens
+                .get(first..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|token| token.start < domain_end)
+                .find(|token| token.kind == Kind::Comment);
+            if let Some(comment) = comment.filter(|comment| comment.start > domain_start) {
+                self.cut_address(start, domain_start, comment.start);
+            }
+        }
+        // The first backslash outside quotes in the domain (comments' quoted-pairs are not
+        // among them): the grammar keeps them in input order.
+        let backslashes = &tree.backslashes;
+        let k = backslashes.partition_point(|&backslash| backslash < domain_start);
+        let Some(&backslash) = backslashes.get(k).filter(|&&b| b < domain_end) else {
+            return;
+        };
+        let after_atom = backslash
+            .checked_sub(1)
+            .and_then(|before| tree.data.get(before))
+            .is_some_and(|&b| !matches!(b, b'.' | b')' | b' ' | b'\t' | b'\r' | b'\n'));
+        if backslash > domain_start && after_atom {
+            self.cut_address(start, domain_start, backslash);
+        }
+    }
+
+    /// The address from `start` to `cut` (white space before the cut trimmed, as JavaMail
+    /// trims it), compared when its domain, from `domain_start`, has two labels at least.
+    fn cut_address(&mut self, start: usize, domain_start: usize, cut: usize) {
+        let data = self.tree.data;
+        let end = start + byte_slice(data, start, cut).trim_ascii_end().len();
+        let labels = byte_slice(data, domain_start, end)
+            .split(|&b| b == b'.')
+            .filter(|label| !label.is_empty())
+            .count();
+        if labels >= 2 {
+            let text = lossy(byte_slice(data, start, end));
+            self.compare(&text, ShadowSource::CutAddress, start, end);
         }
     }
 

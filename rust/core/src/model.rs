@@ -107,12 +107,15 @@ pub enum ShadowSource {
     DomainLiteral,
     /// Text the grammar rejected (after an address, or an element without one).
     RejectedText,
+    /// An addr-spec up to a comment or a backslash between the labels of its domain.
+    CutAddress,
 }
 
 impl ShadowSource {
     /// `"display-name"`, `"comment"`, `"encoded-word"`, `"quoted-local-part"`,
-    /// `"percent-hack"`, `"bang-path"`, `"domain-literal"` or `"rejected-text"`, as in
-    /// the case files and the Python reference. Shadows sort by this name.
+    /// `"percent-hack"`, `"bang-path"`, `"domain-literal"`, `"rejected-text"` or
+    /// `"cut-address"`, as in the case files and the Python reference. Shadows sort by
+    /// this name.
     pub fn as_str(self) -> &'static str {
         match self {
             ShadowSource::DisplayName => "display-name",
@@ -123,6 +126,7 @@ impl ShadowSource {
             ShadowSource::BangPath => "bang-path",
             ShadowSource::DomainLiteral => "domain-literal",
             ShadowSource::RejectedText => "rejected-text",
+            ShadowSource::CutAddress => "cut-address",
         }
     }
 }

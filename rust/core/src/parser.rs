@@ -95,7 +95,12 @@ struct Parser<'a, 'f> {
 }
 
 impl<'a> Report<'a> for Parser<'a, '_> {
+    /// The lexer's findings; where a backslash stands outside quotes is kept for the
+    /// analysis too (MimeKit and GMime end a domain there: deception.rs, `cut_addresses`).
     fn report(&mut self, code: Code, start: usize, end: usize) {
+        if code == Code::BackslashOutsideQuotes {
+            self.tree.backslashes.push(start);
+        }
         Parser::report(self, code, start, end);
     }
 
@@ -676,14 +681,24 @@ impl<'a, 'f> Parser<'a, 'f> {
             }
             j += 1;
         }
+        // The text skipped is rejected text for the analysis: after an addr-spec that
+        // stops short of the ">", MimeKit's and GMime's loose parsers read it as the next
+        // address (InternetAddress.cs TryParseMailbox and gmime/internet-address.c
+        // mailbox_parse accept a mailbox without its ">", then InternetAddressList.TryParse
+        // and address_list_parse take what follows for "the start of a new address"), so
+        // `<m@mallory.example ceo@bank.example>` and `<m@mallory.example<ceo@bank.example>>`
+        // hold a second author; JavaMail's parseHeader shows the whole text as the address.
         if found {
             self.report(Code::UnexpectedCharacter, token.start, token.end);
+            let closing = self.tree.tokens.get(j).map_or(token.end, |t| t.start);
+            self.tree.rejected.push((token.start, closing));
             while self.i <= j {
                 self.advance();
             }
         } else {
             let end = self.skip_to_terminator(in_group);
             self.report(Code::UnterminatedAngleAddr, opening.start, end);
+            self.tree.rejected.push((token.start, end));
         }
         address
     }

@@ -4,7 +4,8 @@
 //! Besides the parts a result shows (the mailboxes), the tree keeps what the analysis
 //! needs to look at again: the tokens and the decoded text of each comment, every display
 //! name, each mailbox's list element, the decoded encoded-words, and the spans of the
-//! text the grammar rejected, of every encoded-word and of every obs-route. The grammar
+//! text the grammar rejected, of every encoded-word and of every obs-route, and where
+//! each backslash outside quotes stands. The grammar
 //! records each of these where it reports the finding that goes with it, so that the
 //! analysis never reads the findings list (which is capped, see `findings.rs`).
 
@@ -49,10 +50,14 @@ pub(crate) struct Tree<'a> {
     /// address, an element without an address (`no-address`), an element without a
     /// mailbox (from its "<" on; in place of the spans rejected inside it), an addr-spec
     /// whose local part is words without a period between (`space-in-local-part`), an
-    /// addr-spec the grammar could not recover (no local part or domain, a broken domain).
+    /// addr-spec the grammar could not recover (no local part or domain, a broken domain),
+    /// the text skipped inside angle brackets after the addr-spec.
     pub rejected: Vec<Span>,
     /// Every obs-route, from its first "@" to its ":".
     pub routes: Vec<Span>,
+    /// Where each backslash outside quotes, comments and literals stands
+    /// (`backslash-outside-quotes`), in input order.
+    pub backslashes: Vec<usize>,
 }
 
 impl<'a> Tree<'a> {
@@ -68,6 +73,7 @@ impl<'a> Tree<'a> {
             words: Vec::new(),
             rejected: Vec::new(),
             routes: Vec::new(),
+            backslashes: Vec::new(),
         }
     }
 }

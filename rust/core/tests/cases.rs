@@ -6,6 +6,8 @@
 //! (the exact sorted list of `[code, start, end]`) or `findings_count` with
 //! `findings_include`, `mailboxes` (a subset of each mailbox's fields), `mailbox_count`,
 //! `address` and `shadows` (the exact sorted list of `[address, source, start, end]`).
+//! A `note` says where the behaviour a case stands for comes from (a parser's source or
+//! tests); the runners do not read it.
 //! Files whose cases have no `verdict` (`encoded_words.jsonl`) have runners of their own
 //! and are skipped here.
 

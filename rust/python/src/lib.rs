@@ -80,7 +80,7 @@ impl PythonSide {
 }
 
 /// Every shadow source, indexed by `source_index`.
-const SHADOW_SOURCES: [ShadowSource; 8] = [
+const SHADOW_SOURCES: [ShadowSource; 9] = [
     ShadowSource::DisplayName,
     ShadowSource::Comment,
     ShadowSource::EncodedWord,
@@ -89,6 +89,7 @@ const SHADOW_SOURCES: [ShadowSource; 8] = [
     ShadowSource::BangPath,
     ShadowSource::DomainLiteral,
     ShadowSource::RejectedText,
+    ShadowSource::CutAddress,
 ];
 
 /// The source's interned name, or a new string for a source added to the core since
