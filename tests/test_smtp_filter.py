@@ -12,6 +12,7 @@ its Python snippet run in the same lab.
 
 from __future__ import annotations
 
+import re
 import signal
 import smtplib
 import threading
@@ -23,7 +24,6 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 
 from fromguard import Action, Policy
-from fromguard.scan import _messages, _Source
 from milter_client import RunningFilter, free_port
 from postfix_lab import (
     DOMAIN,
@@ -172,9 +172,9 @@ def test_the_sample_mailbox_arrives_as_policy_process_says(lab: Lab) -> None:
     """Each message of examples/sample.mbox, first through a filter in monitor mode,
     which re-injects what it gets unchanged: that is the message as Postfix queued it,
     which the policy judges. Then through the enforcing filter."""
-    problems: List[object] = []
-    samples = [sample.raw for sample in _messages(_Source(SAMPLES), problems)]
-    assert problems == [] and len(samples) == 32
+    # Its From_ lines all name the same sender ("From :" in a message is a header field).
+    samples = re.split(rb"(?m)^From sample@example\.org .*\n", SAMPLES.read_bytes())[1:]
+    assert len(samples) == 32
 
     def sent(sample: bytes, token: bytes) -> bytes:
         return b"X-Lab-Token: " + token + b"\n" + sample
