@@ -201,47 +201,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class RunningMilter:
-    """``fromguard milter`` in a process of its own, listening on ``socket_path`` (or on
-    127.0.0.1:``tcp_port``), logging next to it; run through ``milter_shim.py`` unless
-    ``program`` says how (the command line up to the milter's options). A file left at
-    ``socket_path`` is removed first, unless ``keep_socket``."""
+class RunningProcess:
+    """A fromguard command in a process of its own that logs JSON lines to ``log_path``
+    and serves metrics on ``metrics_port``; started once it has logged its start."""
 
-    def __init__(
-        self,
-        policy: Path,
-        socket_path: Path,
-        *options: str,
-        program: Sequence[str] = (),
-        tcp_port: Optional[int] = None,
-        keep_socket: bool = False,
-    ) -> None:
-        self.policy = policy
-        self.socket_path = socket_path
-        self.log_path = socket_path.with_suffix(".log")
-        self.metrics_port = free_port()
-        if socket_path.exists() and not keep_socket:
-            socket_path.unlink()
-        command = [
-            *(program or (sys.executable, str(SHIM))),
-            "--policy",
-            str(policy),
-            "--socket",
-            f"unix:{socket_path}" if tcp_port is None else f"inet:{tcp_port}@127.0.0.1",
-            "--metrics-port",
-            str(self.metrics_port),
-            "--log",
-            str(self.log_path),
-            *options,
-        ]
+    def __init__(self, command: Sequence[str], log_path: Path, metrics_port: int) -> None:
+        self.log_path = log_path
+        self.metrics_port = metrics_port
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while not self._started():
             if self.process.poll() is not None:
-                raise RuntimeError(f"the milter exited: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
+                raise RuntimeError(f"{command[:4]} exited: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("the milter did not start listening")
+                raise RuntimeError(f"{command[:4]} did not start listening")
             time.sleep(0.02)
 
     def _started(self) -> bool:
@@ -281,3 +255,68 @@ class RunningMilter:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+class RunningMilter(RunningProcess):
+    """``fromguard milter`` in a process of its own, listening on ``socket_path`` (or on
+    127.0.0.1:``tcp_port``), logging next to it; run through ``milter_shim.py`` unless
+    ``program`` says how (the command line up to the milter's options). A file left at
+    ``socket_path`` is removed first, unless ``keep_socket``."""
+
+    def __init__(
+        self,
+        policy: Path,
+        socket_path: Path,
+        *options: str,
+        program: Sequence[str] = (),
+        tcp_port: Optional[int] = None,
+        keep_socket: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.socket_path = socket_path
+        log_path = socket_path.with_suffix(".log")
+        metrics_port = free_port()
+        if socket_path.exists() and not keep_socket:
+            socket_path.unlink()
+        command = [
+            *(program or (sys.executable, str(SHIM))),
+            "--policy",
+            str(policy),
+            "--socket",
+            f"unix:{socket_path}" if tcp_port is None else f"inet:{tcp_port}@127.0.0.1",
+            "--metrics-port",
+            str(metrics_port),
+            "--log",
+            str(log_path),
+            *options,
+        ]
+        super().__init__(command, log_path, metrics_port)
+
+
+class RunningFilter(RunningProcess):
+    """``fromguard smtp-filter`` in a process of its own, listening on
+    127.0.0.1:``port`` and re-injecting into 127.0.0.1:``next_hop``, its log at
+    ``log_path``; run through ``milter_shim.py`` unless ``program`` says how (the command
+    line up to the filter's options)."""
+
+    def __init__(
+        self,
+        policy: Path,
+        port: int,
+        next_hop: int,
+        log_path: Path,
+        *options: str,
+        program: Sequence[str] = (),
+    ) -> None:
+        self.port = port
+        metrics_port = free_port()
+        command = [
+            *(program or (sys.executable, str(SHIM), "smtp-filter")),
+            "--policy", str(policy),
+            "--listen", f"127.0.0.1:{port}",
+            "--next-hop", f"127.0.0.1:{next_hop}",
+            "--metrics-port", str(metrics_port),
+            "--log", str(log_path),
+            *options,
+        ]  # fmt: skip
+        super().__init__(command, log_path, metrics_port)

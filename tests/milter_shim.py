@@ -1,11 +1,12 @@
-"""``fromguard milter`` for tests: a message can ask the policy step to be slow or to
+"""``fromguard milter`` and ``fromguard smtp-filter`` for tests: a message can ask the policy step to be slow or to
 fail, so that the watchdog and the fail mode can be seen from outside. A header field
 ``X-Test-Delay: SECONDS`` sleeps before the decision, ``X-Test-Raise: yes`` raises,
 ``X-Test-Panic: yes`` makes the compiled core panic on this message (the core's test
 hook, ``fromguard._core._inject_panic``). Only this script changes the behaviour; the
-milter itself has no such hook.
+milter and the filter themselves have no such hook.
 
-Run as ``python tests/milter_shim.py --policy ... [milter options]``.
+Run as ``python tests/milter_shim.py --policy ... [milter options]``, or
+``python tests/milter_shim.py smtp-filter --policy ... [filter options]``.
 """
 
 from __future__ import annotations
@@ -42,4 +43,5 @@ def _process(self: Policy, raw: bytes, **options: Any) -> Tuple[Outcome, Message
 Policy.process_with_check = _process  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    sys.exit(cli.main(["milter", *sys.argv[1:]]))
+    arguments = sys.argv[1:]
+    sys.exit(cli.main(arguments if arguments[:1] == ["smtp-filter"] else ["milter", *arguments]))

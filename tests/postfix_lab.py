@@ -13,6 +13,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import smtplib
 import socket
@@ -21,10 +22,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from milter_client import free_port
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 DOMAIN = "fromguard.test"
 HOSTNAME = "mx.fromguard.test"
 TRACE_FIELDS = (b"return-path", b"x-original-to", b"delivered-to")
@@ -33,8 +35,28 @@ TRACE_FIELDS = (b"return-path", b"x-original-to", b"delivered-to")
 # Postfix's commands are in /usr/sbin, which a CI user's PATH may lack.
 TOOLS = {
     tool: shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin")
-    for tool in ("postfix", "postconf", "postcat", "postsuper", "sendmail", "swaks")
+    for tool in ("postfix", "postconf", "postcat", "postqueue", "postsuper", "sendmail", "swaks")
 }
+
+
+def readme_block(pattern: str, info: str = "") -> str:
+    """The README's one fenced block with the info string ``info`` (none: a plain block)
+    and a line that matches ``pattern``, verbatim: what an operator pastes."""
+    # Fences paired in order, each opening one with its info string ("```sh" must not
+    # pass for a closing fence).
+    fences = re.finditer(r"^```(\S*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
+    (block,) = [m[2] for m in fences if m[1] == info and re.search(pattern, m[2], re.M)]
+    return block
+
+
+def content_filter_blocks(filter_port: int, reinjection_port: int) -> Tuple[str, str]:
+    """The README's main.cf and master.cf blocks for the SMTP content filter, as pasted
+    but for the ports: the filter's (10025) and the re-injection's (10026)."""
+
+    def in_lab(block: str) -> str:
+        return block.replace("10025", str(filter_port)).replace("10026", str(reinjection_port))
+
+    return in_lab(readme_block(r"^content_filter =")), in_lab(readme_block(r"^fromguard +unix"))
 
 
 def missing_tools() -> List[str]:
@@ -148,6 +170,16 @@ class Postfix:
         block = ", ".join([address, *(f"{k}={v}" for k, v in options.items())])
         self.set(smtpd_milters=f"{{ {block} }}", non_smtpd_milters="$smtpd_milters")
 
+    def paste(self, main_cf: str = "", master_cf: str = "") -> None:
+        """Append lines to main.cf and master.cf as an operator pastes them; a running
+        instance reloads them."""
+        for name, lines in (("main.cf", main_cf), ("master.cf", master_cf)):
+            with open(self.etc / name, "a", encoding="utf-8") as configuration:
+                configuration.write(lines)
+        if self.running():
+            self._run("postfix", "-c", str(self.etc), "reload")
+            time.sleep(0.3)
+
     def start(self) -> None:
         self._run("postfix", "-c", str(self.etc), "start")
         deadline = time.monotonic() + 30
@@ -248,8 +280,33 @@ class Postfix:
             ids.extend(path.name for path in (self.spool / queue).rglob("*") if path.is_file())
         return ids
 
+    def queued_messages(self) -> Dict[str, bytes]:
+        """The incoming, active and deferred queues: queue id -> the message as postcat
+        shows it (one that left the queue meanwhile is left out)."""
+        messages: Dict[str, bytes] = {}
+        for queue_id in self.queued():
+            shown = subprocess.run(
+                [str(TOOLS["postcat"]), "-c", str(self.etc), "-bh", "-q", queue_id],
+                capture_output=True,
+                check=False,
+            )
+            if shown.returncode == 0:
+                messages[queue_id] = shown.stdout
+        return messages
+
     def clear_hold(self) -> None:
         self._run("postsuper", "-c", str(self.etc), "-d", "ALL", "hold")
+
+    def mailq(self) -> str:
+        """The queue as ``postqueue -p`` (mailq) lists it."""
+        return self._run("postqueue", "-c", str(self.etc), "-p")
+
+    def flush(self) -> None:
+        """``postqueue -f``: deliver the deferred mail now, dead destinations included."""
+        self._run("postqueue", "-c", str(self.etc), "-f")
+
+    def clear_deferred(self) -> None:
+        self._run("postsuper", "-c", str(self.etc), "-d", "ALL", "deferred")
 
 
 def swaks(port: int, message: bytes, sender: str = "sender@example.org") -> Sent:
@@ -297,9 +354,10 @@ def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str
     return failures
 
 
-def without_trace(delivered: bytes) -> bytes:
+def without_trace(delivered: bytes, hops: int = 1) -> bytes:
     """A delivered message without what this Postfix added in front of the sender's:
-    Return-Path, X-Original-To, Delivered-To and its own Received field."""
+    Return-Path, X-Original-To, Delivered-To and its own Received fields, the top
+    ``hops`` of them (two when a content filter re-injected the message)."""
     head, separator, body = delivered.partition(b"\n\n")
     fields: List[bytes] = []
     for line in head.split(b"\n"):
@@ -307,14 +365,15 @@ def without_trace(delivered: bytes) -> bytes:
             fields[-1] += b"\n" + line
         else:
             fields.append(line)
-    ours_seen = False
+    ours_seen = 0
     kept: List[bytes] = []
     for field in fields:
         name = field.split(b":", 1)[0].lower()
         if name in TRACE_FIELDS:
             continue
-        if name == b"received" and not ours_seen and f"by {HOSTNAME} (Postfix".encode() in field:
-            ours_seen = True
+        ours = f"by {HOSTNAME} (Postfix".encode() in field
+        if name == b"received" and ours_seen < hops and ours:
+            ours_seen += 1
             continue
         kept.append(field)
     return b"\n".join(kept) + separator + body

@@ -3,7 +3,9 @@ the README's Postfix ``main.cf`` block, each checked by the program that reads i
 (``systemd-analyze verify``, ``postconf``) and against each other, then both at work: a
 Postfix whose smtpd and cleanup run chrooted, configured with the block as pasted, and
 the milter started as the unit starts it (its directory step, its command line, its
-reload), with ``--user`` standing in for the unit's user, which this machine lacks.
+reload), with ``--user`` standing in for the unit's user, which this machine lacks. The
+SMTP content filter's unit and the README's ``main.cf`` and ``master.cf`` blocks for it
+are checked too, the blocks with ``postconf`` (``tests/test_smtp_filter.py`` runs them).
 
 ``systemd-analyze`` (Debian's ``systemd`` package) and Postfix are installed by
 ``.ci/run``; without them these tests fail, never skip. systemd itself does not run in
@@ -26,42 +28,40 @@ from typing import Dict, List
 import pytest
 
 from fromguard.cli import _parser
+from fromguard.smtp import HOLD_HELO
 from milter_client import RunningMilter
-from postfix_lab import TOOLS, Postfix, without_trace
+from postfix_lab import TOOLS, Postfix, readme_block, without_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 UNIT = ROOT / "examples" / "systemd" / "fromguard-milter.service"
+FILTER_UNIT = ROOT / "examples" / "systemd" / "fromguard-smtp-filter.service"
 POLICY = ROOT / "examples" / "policies" / "exchange.toml"  # what the README installs
 INSTALLED = "/opt/fromguard/bin/fromguard"  # where the README installs fromguard
 QUEUE_DIRECTORY = "/var/spool/postfix"  # Debian's, which the unit and the block assume
 STAND_IN_USER = "nobody"
 
 
-def unit() -> Dict[str, List[str]]:
+def unit(path: Path = UNIT) -> Dict[str, List[str]]:
     """The unit's settings: each key's values in order (keys are unique across its
     sections)."""
     settings: Dict[str, List[str]] = {}
-    for line in UNIT.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith(("#", "[")):
             key, _, value = line.partition("=")
             settings.setdefault(key, []).append(value)
     return settings
 
 
-def command(setting: str) -> List[str]:
+def command(setting: str, path: Path = UNIT) -> List[str]:
     """The unit's one command line of ``setting``, its systemd prefix dropped."""
-    (line,) = unit()[setting]
+    (line,) = unit(path)[setting]
     return shlex.split(line.lstrip("+-@:!"))
 
 
 def readme_main_cf() -> str:
-    """The README's main.cf block, verbatim: the one fenced block that sets smtpd_milters."""
-    # Each fenced block with its info string, fences paired in order (a block's info
-    # string, "```sh", must not pass for a closing fence).
-    blocks = re.findall(r"^```(\S*)\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S)
-    (block,) = [b for info, b in blocks if not info and re.search(r"^smtpd_milters =", b, re.M)]
-    return str(block)
+    """The README's main.cf block for the milter, verbatim."""
+    return readme_block(r"^smtpd_milters =")
 
 
 def postconf(directory: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -76,18 +76,19 @@ def postconf(directory: Path, *arguments: str) -> subprocess.CompletedProcess[st
 # -- The unit ----------------------------------------------------------------------------
 
 
-def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", [UNIT, FILTER_UNIT], ids=lambda path: path.name)
+def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path, path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.fail("systemd-analyze is missing (Debian's systemd package: .ci/run installs it)")
     # verify checks that the programs exist: fromguard is where this test runs it from.
-    text = UNIT.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
     assert INSTALLED in text
     program = Path(sys.executable).with_name("fromguard")
     assert program.exists()
-    (tmp_path / UNIT.name).write_text(text.replace(INSTALLED, str(program)), encoding="utf-8")
+    (tmp_path / path.name).write_text(text.replace(INSTALLED, str(program)), encoding="utf-8")
     done = subprocess.run(
-        [analyze, "verify", str(tmp_path / UNIT.name)], capture_output=True, text=True, check=False
+        [analyze, "verify", str(tmp_path / path.name)], capture_output=True, text=True, check=False
     )
     # An unknown key or a bad value is only a warning on stderr: none is allowed.
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
@@ -129,6 +130,22 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
     assert command("ExecReload") == ["/bin/kill", "-HUP", "$MAINPID"]
     assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
+
+
+def test_the_filter_unit_runs_what_the_readme_s_blocks_expect() -> None:
+    settings = unit(FILTER_UNIT)
+    assert settings["User"] == ["fromguard"] and "Group" not in settings
+    start = command("ExecStart", FILTER_UNIT)
+    assert start[:2] == [INSTALLED, "smtp-filter"]
+    args = _parser().parse_args(start[1:])  # every option the unit passes exists
+    assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
+    # The ports of the README's main.cf and master.cf blocks.
+    assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
+    assert command("ExecReload", FILTER_UNIT) == ["/bin/kill", "-HUP", "$MAINPID"]
+    assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
+    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
+    # The README installs it.
+    assert f"install -m 0644 examples/systemd/{FILTER_UNIT.name}" in README.read_text("utf-8")
 
 
 # -- The README's main.cf block ----------------------------------------------------------
@@ -212,3 +229,55 @@ def test_a_chrooted_postfix_with_the_readme_block_reaches_the_milter_the_unit_st
         postfix.remove()
         if milter is not None:
             assert milter.stop() == 0
+
+
+# -- The README's content filter blocks -------------------------------------------------
+
+
+@pytest.mark.postfix
+def test_the_readme_content_filter_blocks_are_valid_as_pasted(tmp_path: Path) -> None:
+    """The main.cf and master.cf blocks as pasted into Debian's configuration (the lab,
+    tests/test_smtp_filter.py, runs them), and the filter's command line and defaults
+    against them."""
+    (tmp_path / "main.cf").write_text(readme_block(r"^content_filter ="), encoding="utf-8")
+    shutil.copy("/etc/postfix/master.cf", tmp_path / "master.cf")
+    with open(tmp_path / "master.cf", "a", encoding="utf-8") as master_cf:
+        master_cf.write(readme_block(r"^fromguard +unix"))
+    every = postconf(tmp_path, "-n")
+    assert every.stderr == ""
+    assert every.stdout.splitlines()[1:] == ["content_filter = fromguard:[127.0.0.1]:10025"]
+
+    services = postconf(tmp_path, "-M", "fromguard/unix", "127.0.0.1:10026/inet")
+    assert services.stderr == ""
+    transport, reinjection = (line.split()[:8] for line in services.stdout.splitlines())
+    assert transport == ["fromguard", "unix", "-", "-", "n", "-", "10", "smtp"]
+    assert reinjection == ["127.0.0.1:10026", "inet", "n", "-", "n", "-", "10", "smtpd"]
+    listed = postconf(tmp_path, "-P")
+    assert listed.stderr == ""
+    options = dict(line.split(" = ", 1) for line in listed.stdout.splitlines() if " = " in line)
+    options.update((line[:-2], "") for line in listed.stdout.splitlines() if line.endswith(" ="))
+    reinjected = {k.split("/", 2)[2]: v for k, v in options.items() if k.startswith("127.0.0.1:")}
+    assert reinjected["content_filter"] == ""  # not filtered twice
+    assert reinjected["smtpd_helo_restrictions"] == f"check_helo_access,inline:{{{HOLD_HELO}=HOLD}}"
+    assert "no_milters" in reinjected["receive_override_options"].split(",")
+    assert reinjected["local_header_rewrite_clients"] == ""
+
+    # The before-queue lines, added to Debian's smtp service.
+    proxy = readme_block(r"smtpd_proxy_filter=")
+    debian = (tmp_path / "master.cf").read_text(encoding="utf-8")
+    smtp_line = re.search(r"^smtp +inet .*\n", debian, re.M)
+    assert smtp_line is not None
+    (tmp_path / "master.cf").write_text(
+        debian[: smtp_line.end()] + proxy + debian[smtp_line.end() :], encoding="utf-8"
+    )
+    listed = postconf(tmp_path, "-P", "smtp/inet/smtpd_proxy_filter")
+    assert (listed.stdout, listed.stderr) == (
+        "smtp/inet/smtpd_proxy_filter = 127.0.0.1:10025\n",
+        "",
+    )
+
+    # The command line the README runs, and the defaults the blocks rely on.
+    (line,) = re.findall(r"`(fromguard smtp-filter [^`]*)`", README.read_text(encoding="utf-8"))
+    args = _parser().parse_args(shlex.split(line)[1:])
+    assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
+    assert args.mode == "monitor" and args.max_messages > int(transport[6])

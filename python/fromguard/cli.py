@@ -123,10 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.set_defaults(run=_scan)
 
-    from . import milter, serve
+    from . import milter, serve, smtp
 
     milter.add_parser(commands)
     serve.add_parser(commands)
+    smtp.add_parser(commands)
     return parser
 
 

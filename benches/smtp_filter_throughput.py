@@ -1,0 +1,84 @@
+"""What ``fromguard smtp-filter`` costs Postfix as its after-queue content filter:
+messages per second with and without it.
+
+The lab and the messages of ``milter_throughput.py`` (a private Postfix on 127.0.0.1,
+N messages of about 3 KB over concurrent SMTP sessions, timed until the last one is in
+the Maildir); then the same with the README's content filter blocks pasted and the
+filter running with the given policy. Every message is then queued twice (before and
+after the filter), which is most of the cost. Prints both rates, their ratio and the
+filter's CPU time per message.
+
+    python benches/smtp_filter_throughput.py [--messages 2000] [--senders 8] [--flagged 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from milter_throughput import cpu_seconds, messages, timed_run  # noqa: E402
+
+from milter_client import RunningFilter, free_port  # noqa: E402
+from postfix_lab import Postfix, content_filter_blocks, missing_tools  # noqa: E402
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--flagged", type=float, default=0.5)
+    parser.add_argument(
+        "--policy", type=Path, default=ROOT / "examples" / "policies" / "exchange.toml"
+    )
+    args = parser.parse_args(argv or None)
+    missing = missing_tools()
+    if missing:
+        raise SystemExit(f"needs {', '.join(missing)}")
+
+    postfix = Postfix()
+    running = None
+    try:
+        postfix.start()
+        warm_up = messages(args.senders * 10, args.senders, args.flagged)
+        timed_run(postfix, warm_up)
+        without = args.messages / timed_run(
+            postfix, messages(args.messages, args.senders, args.flagged)
+        )
+
+        filter_port, reinjection_port = free_port(), free_port()
+        running = RunningFilter(
+            args.policy,
+            filter_port,
+            reinjection_port,
+            postfix.base / "filter.log",
+            program=(sys.executable, "-m", "fromguard.cli", "smtp-filter"),
+        )
+        postfix.paste(*content_filter_blocks(filter_port, reinjection_port))
+        timed_run(postfix, warm_up)
+        cpu_before = cpu_seconds(running.process.pid)
+        with_filter = args.messages / timed_run(
+            postfix, messages(args.messages, args.senders, args.flagged)
+        )
+        cpu = cpu_seconds(running.process.pid) - cpu_before
+    finally:
+        postfix.stop()
+        if running is not None:
+            running.stop()
+        postfix.remove()
+
+    print(f"messages: {args.messages} of ~3 KB, {args.senders} concurrent SMTP sessions,"
+          f" {args.flagged:.0%} flagged, policy {args.policy.name}")  # fmt: skip
+    print(f"Postfix without the content filter: {without:8.1f} msg/s")
+    print(f"Postfix with the content filter:    {with_filter:8.1f} msg/s")
+    print(f"ratio: {with_filter / without:.2f}")
+    print(f"filter CPU: {1000 * cpu / args.messages:.3f} ms per message")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
