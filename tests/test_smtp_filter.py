@@ -286,7 +286,7 @@ def test_the_log_line_and_the_metrics(lab: Lab) -> None:
     assert f"{reinjected_id}: client=localhost[127.0.0.1], orig_queue_id={original_id}," in log
     metrics = lab.filter.metrics()
     assert (
-        'fromguard_milter_messages_total{action="warn",policy_action="warn",verdict="deceptive"}'
+        'fromguard_smtp_filter_messages_total{action="warn",policy_action="warn",verdict="deceptive"}'
         in metrics
     )
 
@@ -406,7 +406,7 @@ def test_a_failing_decision_is_deferred(lab: Lab) -> None:
     logged = lab.filter.messages()[-1]
     assert logged["action"] == "tempfail"
     assert logged["error"] == "RuntimeError: raised on request (X-Test-Raise)"
-    assert 'fromguard_milter_errors_total{kind="error"} 1.0' in lab.filter.metrics()
+    assert 'fromguard_smtp_filter_errors_total{kind="error"} 1.0' in lab.filter.metrics()
     lab.postfix.clear_deferred()
 
 
@@ -427,7 +427,7 @@ def test_a_next_hop_that_is_down_defers_the_mail(lab: Lab) -> None:
             assert "fromguard: the next hop could not take the message" in entry
             (error,) = stranded.wait_for("error")
             assert f"127.0.0.1:{nowhere} failed" in error["error"]
-            assert 'fromguard_milter_errors_total{kind="next-hop"} 1.0' in stranded.metrics()
+            assert 'fromguard_smtp_filter_errors_total{kind="next-hop"} 1.0' in stranded.metrics()
         finally:
             assert stranded.stop() == 0
     finally:
@@ -439,7 +439,7 @@ def test_a_next_hop_that_is_down_defers_the_mail(lab: Lab) -> None:
 def wait_in_flight(running: RunningFilter) -> None:
     """Until the filter is deciding a message."""
     deadline = time.monotonic() + 20
-    while "fromguard_milter_messages_in_flight 1.0" not in running.metrics():
+    while "fromguard_smtp_filter_messages_in_flight 1.0" not in running.metrics():
         assert time.monotonic() < deadline, "the message never reached the filter"
         time.sleep(0.05)
 
@@ -472,7 +472,7 @@ def test_one_message_more_than_max_messages_gets_451(lab: Lab) -> None:
         }
         # Accepted: as sent, Received by the re-injection alone (no Postfix before it).
         assert without_trace(lab.postfix.wait_delivered(slow_token), 1) == slow
-        assert 'fromguard_milter_errors_total{kind="busy"} 1.0' in narrow.metrics()
+        assert 'fromguard_smtp_filter_errors_total{kind="busy"} 1.0' in narrow.metrics()
     finally:
         assert narrow.stop() == 0
 

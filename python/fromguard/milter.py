@@ -110,12 +110,16 @@ class Settings(NamedTuple):
 
 class Gateway:
     """The state shared by all connections: the service (the policy in force, the log
-    and the metrics), the decision pool and its watchdog, the messages in flight."""
+    and the metrics), the decision pool and its watchdog, the messages in flight.
+    ``program`` names the metrics (``fromguard_<program>_...``): the SMTP filter decides
+    with a gateway of its own."""
 
-    def __init__(self, settings: Settings, policy: Policy, log: IO[str]) -> None:
+    def __init__(
+        self, settings: Settings, policy: Policy, log: IO[str], program: str = "milter"
+    ) -> None:
         self.settings = settings
         self.service = Service(
-            "milter", settings.policy_path, policy, log, settings.mode, settings.fail_mode
+            program, settings.policy_path, policy, log, settings.mode, settings.fail_mode
         )
         self.metrics = self.service.metrics
         self.log = self.service.log

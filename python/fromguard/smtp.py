@@ -315,7 +315,7 @@ async def _serve(settings: Settings, log: IO[str]) -> int:
         raise StartError(
             f"aiosmtpd is not installed ({error}); install it with: pip install 'fromguard[smtp]'"
         ) from None
-    gateway = Gateway(settings.gateway(), policy, log)
+    gateway = Gateway(settings.gateway(), policy, log, program="smtp_filter")
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
