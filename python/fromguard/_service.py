@@ -9,15 +9,17 @@ labels and log fields are the same.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import enum
 import grp
 import json
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, Dict, NamedTuple, Optional
+from typing import IO, Any, Callable, Dict, NamedTuple, NoReturn, Optional, Union
 
 from ._errors import Failure
 from .policy import Action, Outcome, Policy, PolicyError, SmtpReply
@@ -30,6 +32,7 @@ __all__ = [
     "Mode",
     "Service",
     "StartError",
+    "run_and_exit",
     "set_socket_group",
     "unix_socket_in_use",
 ]
@@ -280,3 +283,27 @@ def set_socket_group(path: Path, group: str, log: JsonLog) -> None:
         os.chown(path, -1, grp.getgrnam(group).gr_gid)
     except (KeyError, OSError) as error:
         log.write("warning", error=f"socket group {group!r} not set: {error}")
+
+
+def run_and_exit(
+    parser: argparse.ArgumentParser,
+    log_path: Optional[Union[str, "os.PathLike[str]"]],
+    serve: Callable[[IO[str]], int],
+) -> NoReturn:
+    """Run ``serve`` with its log on standard output or appended to ``log_path`` (a file
+    that cannot be written is a usage error), then end the process with its status at
+    once: a decision past its deadline may still run on a pool thread, and libmilter's
+    threads hold Python callbacks, which an interpreter shutdown would wait for or run
+    half torn down."""
+    if log_path is None:
+        status = serve(sys.stdout)
+    else:
+        try:
+            out = open(log_path, "a", encoding="utf-8")
+        except OSError as error:
+            parser.error(f"cannot write {log_path}: {error.strerror or error}")
+        with out:
+            status = serve(out)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -65,6 +65,7 @@ from ._service import (
     Mode,
     Service,
     StartError,
+    run_and_exit,
     set_socket_group,
     unix_socket_in_use,
 )
@@ -759,17 +760,4 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> NoReturn:
         user=args.user,
         group=args.group,
     )
-    if args.log is None:
-        status = serve(settings)
-    else:
-        try:
-            out = open(args.log, "a", encoding="utf-8")
-        except OSError as error:
-            parser.error(f"cannot write {args.log}: {error.strerror or error}")
-        with out:
-            status = serve(settings, out)
-    # libmilter's threads (idle MTA connections, a decision past the watchdog) still hold
-    # Python callbacks: an interpreter shutdown would run them half torn down, or wait.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    run_and_exit(parser, args.log, lambda log: serve(settings, log))

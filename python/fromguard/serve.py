@@ -48,6 +48,7 @@ from ._service import (
     Mode,
     Service,
     StartError,
+    run_and_exit,
     set_socket_group,
     unix_socket_in_use,
 )
@@ -565,15 +566,4 @@ def _run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         metrics_port=args.metrics_port,
         drain_timeout=args.drain_timeout,
     )
-    if args.log is None:
-        status = serve(settings)
-    else:
-        try:
-            out = open(args.log, "a", encoding="utf-8")
-        except OSError as error:
-            parser.error(f"cannot write {args.log}: {error.strerror or error}")
-        with out:
-            status = serve(settings, out)
-    sys.stdout.flush()
-    # A decision past the timeout may still run on the pool: do not wait for it.
-    os._exit(status)
+    run_and_exit(parser, args.log, lambda log: serve(settings, log))

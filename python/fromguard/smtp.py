@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import os
 import signal
 import smtplib
 import sys
@@ -43,7 +42,7 @@ from typing import IO, TYPE_CHECKING, Any, Dict, List, NamedTuple, NoReturn, Opt
 from . import milter
 from ._errors import Failure
 from ._mime import rewrite
-from ._service import TEMPFAIL_REPLY, StartError
+from ._service import TEMPFAIL_REPLY, StartError, run_and_exit
 from .milter import FailMode, Gateway, Mode
 from .policy import Policy, PolicyError
 
@@ -516,17 +515,4 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> NoReturn:
         metrics_port=args.metrics_port,
         drain_timeout=args.drain_timeout,
     )
-    if args.log is None:
-        status = serve(settings)
-    else:
-        try:
-            out = open(args.log, "a", encoding="utf-8")
-        except OSError as error:
-            parser.error(f"cannot write {args.log}: {error.strerror or error}")
-        with out:
-            status = serve(settings, out)
-    # A decision past the watchdog may still run on a pool thread, which an interpreter
-    # shutdown would wait for.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    run_and_exit(parser, args.log, lambda log: serve(settings, log))
