@@ -32,6 +32,7 @@ __all__ = [
     "Mode",
     "Service",
     "StartError",
+    "add_service_options",
     "run_and_exit",
     "set_socket_group",
     "unix_socket_in_use",
@@ -307,3 +308,42 @@ def run_and_exit(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def add_service_options(
+    parser: argparse.ArgumentParser,
+    *,
+    metrics_port: int,
+    seconds: Callable[[str], float],
+    in_flight: str,
+) -> None:
+    """The options every service ends with: its metrics (``metrics_port``: the
+    service's default port), the SIGTERM drain (``seconds`` reads its value;
+    ``in_flight`` names what is waited for) and the log file."""
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=metrics_port,
+        metavar="PORT",
+        help="Prometheus metrics on http://HOST:PORT/metrics; 0 turns them off "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="(default: %(default)s, loopback only)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help=f"on SIGTERM, how long to wait for {in_flight} in flight (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        metavar="PATH",
+        help="append the JSON log lines to this file (default: stdout)",
+    )

@@ -65,6 +65,7 @@ from ._service import (
     Mode,
     Service,
     StartError,
+    add_service_options,
     run_and_exit,
     set_socket_group,
     unix_socket_in_use,
@@ -701,33 +702,7 @@ def add_parser(commands: Any) -> None:
         metavar="GROUP",
         help="with --user: run with this group instead of the user's own",
     )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=9949,
-        metavar="PORT",
-        help="Prometheus metrics on http://HOST:PORT/metrics; 0 turns them off "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        metavar="HOST",
-        help="(default: %(default)s, loopback only)",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=_seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="on SIGTERM, how long to wait for messages in flight (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--log",
-        type=Path,
-        metavar="PATH",
-        help="append the JSON log lines to this file (default: stdout)",
-    )
+    add_service_options(parser, metrics_port=9949, seconds=_seconds, in_flight="messages")
     parser.set_defaults(run=_run)
 
 

@@ -48,6 +48,7 @@ from ._service import (
     Mode,
     Service,
     StartError,
+    add_service_options,
     run_and_exit,
     set_socket_group,
     unix_socket_in_use,
@@ -505,33 +506,7 @@ def add_parser(commands: Any) -> None:
         metavar="GROUP",
         help="group of the unix sockets, so that the mail program can connect",
     )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=9950,
-        metavar="PORT",
-        help="Prometheus metrics on http://HOST:PORT/metrics; 0 turns them off "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        metavar="HOST",
-        help="(default: %(default)s, loopback only)",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=_seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="on SIGTERM, how long to wait for requests in flight (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--log",
-        type=Path,
-        metavar="PATH",
-        help="append the JSON log lines to this file (default: stdout)",
-    )
+    add_service_options(parser, metrics_port=9950, seconds=_seconds, in_flight="requests")
     parser.set_defaults(run=_run_command)
 
 

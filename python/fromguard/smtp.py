@@ -42,7 +42,7 @@ from typing import IO, TYPE_CHECKING, Any, Dict, List, NamedTuple, NoReturn, Opt
 from . import milter
 from ._errors import Failure
 from ._mime import rewrite
-from ._service import TEMPFAIL_REPLY, StartError, run_and_exit
+from ._service import TEMPFAIL_REPLY, StartError, add_service_options, run_and_exit
 from .milter import FailMode, Gateway, Mode
 from .policy import Policy, PolicyError
 
@@ -458,33 +458,7 @@ def add_parser(commands: Any) -> None:
         help="the largest message accepted, above Postfix's message_size_limit "
         "(default: %(default)s)",
     )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=9950,
-        metavar="PORT",
-        help="Prometheus metrics on http://HOST:PORT/metrics; 0 turns them off "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        metavar="HOST",
-        help="(default: %(default)s, loopback only)",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=milter._seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="on SIGTERM, how long to wait for messages in flight (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--log",
-        type=Path,
-        metavar="PATH",
-        help="append the JSON log lines to this file (default: stdout)",
-    )
+    add_service_options(parser, metrics_port=9950, seconds=milter._seconds, in_flight="messages")
     parser.set_defaults(run=_run)
 
 
