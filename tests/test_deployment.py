@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 UNIT = ROOT / "examples" / "systemd" / "fromguard-milter.service"
 FILTER_UNIT = ROOT / "examples" / "systemd" / "fromguard-smtp-filter.service"
+SERVE_UNIT = ROOT / "examples" / "systemd" / "fromguard-serve.service"
 POLICY = ROOT / "examples" / "policies" / "exchange.toml"  # what the README installs
 INSTALLED = "/opt/fromguard/bin/fromguard"  # where the README installs fromguard
 QUEUE_DIRECTORY = "/var/spool/postfix"  # Debian's, which the unit and the block assume
@@ -76,7 +77,7 @@ def postconf(directory: Path, *arguments: str) -> subprocess.CompletedProcess[st
 # -- The unit ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [UNIT, FILTER_UNIT], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [UNIT, FILTER_UNIT, SERVE_UNIT], ids=lambda path: path.name)
 def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path, path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -146,6 +147,33 @@ def test_the_filter_unit_runs_what_the_readme_s_blocks_expect() -> None:
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
     # The README installs it.
     assert f"install -m 0644 examples/systemd/{FILTER_UNIT.name}" in README.read_text("utf-8")
+
+
+def test_the_serve_unit_runs_the_readme_s_command_and_reaches_exim() -> None:
+    settings = unit(SERVE_UNIT)
+    assert settings["User"] == ["fromguard"] and "Group" not in settings
+    start = command("ExecStart", SERVE_UNIT)
+    assert start[:2] == [INSTALLED, "serve"]
+    args = _parser().parse_args(start[1:])  # every option the unit passes exists
+    assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
+    # The README's command, run as the unit runs it, then enforcing.
+    text = README.read_text("utf-8")
+    (readme_command,) = re.findall(r"^fromguard serve (--policy .*?)\n(?!    )", text, re.M | re.S)
+    readme_args = shlex.split(readme_command.replace("\\\n", " "))
+    assert start[2:] == [*readme_args, "--mode", "monitor"]
+    # The socket: in the directory systemd makes, with Exim's group, which the service is in;
+    # the Exim configuration the README gives names the same socket; rspamd's port too.
+    (directory,) = settings["RuntimeDirectory"]
+    (socket,) = args.socket
+    assert Path(socket).parent == Path("/run") / directory
+    assert settings["SupplementaryGroups"] == [args.socket_group] == ["Debian-exim"]
+    assert f"FROMGUARD_SOCKET = {socket}" in text
+    assert args.listen == [("127.0.0.1", 8025)]
+    assert "AF_UNIX" in settings["RestrictAddressFamilies"][0].split()
+    assert command("ExecReload", SERVE_UNIT) == ["/bin/kill", "-HUP", "$MAINPID"]
+    assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
+    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
+    assert f"install -m 0644 examples/systemd/{SERVE_UNIT.name}" in text
 
 
 # -- The README's main.cf block ----------------------------------------------------------
