@@ -443,6 +443,37 @@ def test_sighup_reloads_a_good_policy_and_keeps_the_old_on_a_bad_one(workdir: Pa
         assert running.stop() == 0
 
 
+def test_a_reload_refuses_a_policy_cut_short_and_logs_what_changed(workdir: Path) -> None:
+    """A half-written policy file once loaded "ok" as a weaker policy (issue 17)."""
+    policy = workdir / "cut.toml"
+    policy.write_text(POLICY, encoding="utf-8")
+    running = RunningMilter(policy, workdir / "cut.sock")
+    try:
+        policy.write_text(POLICY[: POLICY.index("[codes]")], encoding="utf-8")
+        running.signal(signal.SIGHUP)
+        failed = running.wait_for("reload", 1)[0]
+        assert failed["result"] == "failed"
+        assert "cut.toml:5: the file does not end with the line" in str(failed["error"])
+        refused = "550 5.7.1 Two From fields: 100%% refused"  # % doubled for libmilter
+        assert send(running, CASES["two-from"], "QC1").reply_text == refused
+
+        policy.write_text(
+            POLICY.replace('invalid = "quarantine"', 'invalid = "tag"'), encoding="utf-8"
+        )
+        running.signal(signal.SIGHUP)
+        reloaded = running.wait_for("reload", 2)[1]
+        assert (reloaded["result"], reloaded["changes"]) == (
+            "ok",
+            {
+                "verdicts": {"invalid": {"old": "quarantine", "new": "tag"}},
+                "weakened": ["verdict:invalid"],
+            },
+        )
+        assert send(running, CASES["two-from"], "QC2").reply_text == refused
+    finally:
+        assert running.stop() == 0
+
+
 def test_sigterm_drains_the_message_in_flight(workdir: Path) -> None:
     running = RunningMilter(workdir / "policy.toml", workdir / "drain.sock", "--watchdog", "5")
     replies: List[Reply] = []
