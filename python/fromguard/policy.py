@@ -1000,14 +1000,14 @@ def _check_whole(data: bytes, name: str) -> None:
     ]
     if not lines:
         raise PolicyError(
-            "the file is empty: a policy file must say what to do (empty, it would accept"
-            " every message)",
+            "the file is empty: a policy file must say what to do (read as a policy, it"
+            " would accept every message)",
             path=name,
         )
     if all(line.startswith(b"#") for _, line in lines):
         raise PolicyError(
-            "the file holds only comments: a policy file must say what to do (so, it"
-            " would accept every message)",
+            "the file holds only comments: a policy file must say what to do (read as a"
+            " policy, it would accept every message)",
             path=name,
             line=lines[-1][0],
         )
