@@ -258,3 +258,18 @@ def test_policy_check_names_the_file_and_line_of_an_error(
     assert main(["policy", "check", str(cut), "--compare", str(POLICIES / "strict.toml")]) == 2
     assert main(["policy", "check", str(POLICIES / "strict.toml"), "--compare", str(cut)]) == 2
     assert f"{cut}:{last_line}:" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_the_scan_quietly(tmp_path: Path) -> None:
+    """``fromguard scan ... | head``: no traceback, the status a shell gives for SIGPIPE."""
+    mbox = tmp_path / "big.mbox"
+    mbox.write_bytes(SAMPLE.with_name("sample.mbox").read_bytes() * 200)  # > a pipe's buffer
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "fromguard.cli", "scan", str(mbox)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert scan.stdout is not None and scan.stderr is not None
+    assert scan.stdout.readline().startswith(b"VERDICT")
+    scan.stdout.close()
+    assert (scan.wait(timeout=120), scan.stderr.read()) == (141, b"")

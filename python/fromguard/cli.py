@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -37,11 +38,24 @@ EXIT_SUSPECT = 1
 EXIT_USAGE = 2
 
 
+EXIT_BROKEN_PIPE = 128 + 13
+"""The reader of the output went away (``fromguard scan ... | head``): the status a shell
+reports for a program SIGPIPE ends."""
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    return int(args.run(parser, args))
+    try:
+        status = int(args.run(parser, args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more can be written, not even what is buffered: point stdout at
+        # /dev/null so that the flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return status
 
 
 def _parser() -> argparse.ArgumentParser:
