@@ -60,6 +60,12 @@ def command(setting: str, path: Path = UNIT) -> List[str]:
     return shlex.split(line.lstrip("+-@:!"))
 
 
+def reload_commands(path: Path = UNIT) -> List[List[str]]:
+    """The unit's ExecReload command lines, which systemd runs in order, stopping at the
+    first that fails."""
+    return [shlex.split(line.lstrip("+-@:!")) for line in unit(path)["ExecReload"]]
+
+
 def readme_main_cf() -> str:
     """The README's main.cf block for the milter, verbatim."""
     return readme_block(r"^smtpd_milters =")
@@ -128,7 +134,10 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
         "ExecStart=" + settings["ExecStart"][0].replace(" --mode monitor", ""),
     ]
 
-    assert command("ExecReload") == ["/bin/kill", "-HUP", "$MAINPID"]
+    assert reload_commands() == [
+        [INSTALLED, "policy", "check", str(args.policy)],
+        ["/bin/kill", "-HUP", "$MAINPID"],
+    ]
     assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
 
@@ -142,7 +151,10 @@ def test_the_filter_unit_runs_what_the_readme_s_blocks_expect() -> None:
     assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
     # The ports of the README's main.cf and master.cf blocks.
     assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
-    assert command("ExecReload", FILTER_UNIT) == ["/bin/kill", "-HUP", "$MAINPID"]
+    assert reload_commands(FILTER_UNIT) == [
+        [INSTALLED, "policy", "check", str(args.policy)],
+        ["/bin/kill", "-HUP", "$MAINPID"],
+    ]
     assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
     # The README installs it.
@@ -170,7 +182,10 @@ def test_the_serve_unit_runs_the_readme_s_command_and_reaches_exim() -> None:
     assert f"FROMGUARD_SOCKET = {socket}" in text
     assert args.listen == [("127.0.0.1", 8025)]
     assert "AF_UNIX" in settings["RestrictAddressFamilies"][0].split()
-    assert command("ExecReload", SERVE_UNIT) == ["/bin/kill", "-HUP", "$MAINPID"]
+    assert reload_commands(SERVE_UNIT) == [
+        [INSTALLED, "policy", "check", str(args.policy)],
+        ["/bin/kill", "-HUP", "$MAINPID"],
+    ]
     assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
     assert f"install -m 0644 examples/systemd/{SERVE_UNIT.name}" in text
@@ -249,10 +264,28 @@ def test_a_chrooted_postfix_with_the_readme_block_reaches_the_milter_the_unit_st
             "accept",
             "warn",
         )
-        # ExecReload: the user reads the policy again.
+        # ExecReload as systemd runs it: the commands in order, up to the first that fails.
+        program = str(Path(sys.executable).with_name("fromguard"))
         pid = str(milter.process.pid)
-        subprocess.run([a.replace("$MAINPID", pid) for a in command("ExecReload")], check=True)
-        assert milter.wait_for("reload", 1)[0]["result"] == "ok"
+
+        def systemctl_reload() -> int:
+            for line in reload_commands():
+                argv = [
+                    in_lab(a).replace(INSTALLED, program).replace("$MAINPID", pid) for a in line
+                ]
+                status = subprocess.run(argv, capture_output=True, check=False).returncode
+                if status:
+                    return status
+            return 0
+
+        # A file cut short fails the reload where the operator runs it; no signal is sent.
+        whole = policy.read_bytes()
+        policy.write_bytes(whole[: len(whole) // 2])
+        assert systemctl_reload() == 2
+        policy.write_bytes(whole)
+        assert systemctl_reload() == 0
+        (reload,) = milter.wait_for("reload", 1)
+        assert reload["result"] == "ok"
     finally:
         postfix.remove()
         if milter is not None:
