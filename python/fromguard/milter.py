@@ -237,19 +237,29 @@ class _Message:
 
 class _OpenConnections:
     """The MTA connections from negotiation to close: the drain waits for them, since a
-    connection whose message has not reached its header yet is in progress too."""
+    connection whose message has not reached its header yet is in progress too. Once
+    ``refuse_new`` is called, a new connection is refused at its negotiation."""
 
     def __init__(self) -> None:
         self._count = 0
+        self._refusing = False
         self._lock = threading.Lock()
 
-    def opened(self) -> None:
+    def opened(self) -> bool:
+        """Count a new connection; False (not counted) when new ones are refused."""
         with self._lock:
+            if self._refusing:
+                return False
             self._count += 1
+            return True
 
     def closed(self) -> None:
         with self._lock:
             self._count -= 1
+
+    def refuse_new(self) -> None:
+        with self._lock:
+            self._refusing = True
 
     def count(self) -> int:
         with self._lock:
@@ -300,6 +310,8 @@ def _install(milter: Any, gateway: Gateway, connections: _OpenConnections) -> No
     actions, skip, no_reply = _protocol(milter)
 
     def negotiate(ctx: Any, options: List[int]) -> int:
+        if not connections.opened():  # draining: the MTA applies its default_action
+            return int(milter.REJECT)
         offered_actions, offered_steps = options[0], options[1]
         connection = _Connection(gateway)
         # Header values with their leading white space, so the raw field is rebuilt
@@ -312,7 +324,6 @@ def _install(milter: Any, gateway: Gateway, connections: _OpenConnections) -> No
         connection.no_reply = options[1] & no_reply
         connection.leading_space = bool(options[1] & milter.P_HDR_LEADSPC)
         ctx.setpriv(connection)
-        connections.opened()
         return int(milter.CONTINUE)
 
     def header(ctx: Any, name: Any, value: bytes) -> int:
@@ -539,22 +550,6 @@ def _listening(candidate: socket.socket) -> bool:
     return bool(candidate.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
 
 
-def _nudge(spec: str) -> None:
-    """Connect once to our own socket (and hang up), which wakes libmilter's listener."""
-    kind, _, address = spec.partition(":")
-    try:
-        if kind in ("unix", "local"):
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                probe.settimeout(1)
-                probe.connect(address)
-        elif kind in ("inet", "inet6"):
-            port, _, host = address.partition("@")
-            with socket.create_connection((host or "localhost", int(port)), timeout=1):
-                pass
-    except (OSError, ValueError):
-        pass  # then the listener stops at its next poll
-
-
 def serve(settings: Settings, log: IO[str] = sys.stdout) -> int:
     """Run the milter until SIGTERM or SIGINT; returns the exit status (2 when it cannot
     start: the reason is one line on stderr)."""
@@ -668,8 +663,7 @@ def _noted(signum: int, frame: Optional[FrameType]) -> None:
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 DRAIN_POLL = 0.05
-"""Seconds between two looks at the open connections while draining (and two nudges of
-libmilter's listener while it stops)."""
+"""Seconds between two looks at the open connections while draining."""
 
 
 def _run_until_stopped(
@@ -707,20 +701,17 @@ def _run_until_stopped(
         libmilter_signal_thread=parked,
     )
     stopping = False
-    while listener.is_alive():
-        received = signals.wait(DRAIN_POLL if stopping else 5.0)
+    while listener.is_alive() and not stopping:
+        received = signals.wait(5.0)
         if signal.SIGHUP in received:  # first: a SIGHUP before a SIGTERM is a reload
             gateway.reload()
-        if received & STOP_SIGNALS and not stopping:
+        if received & STOP_SIGNALS:
             stopping = True
             gateway.log.write("stop", signal=signal.Signals(min(received & STOP_SIGNALS)).name)
-            # smfi_stop waits for the listener's poll: a thread of its own, and nudges.
-            with signals_blocked():
-                threading.Thread(target=milter.stop, name="libmilter-stop", daemon=True).start()
-        if stopping:
-            _nudge(settings.socket)
+            _stop_accepting(settings.socket, connections, gateway.log)
     # The connections already open are served on to their end: a message may be on its
     # way (its header not arrived yet), and the MTA sends another on the same connection.
+    # libmilter is not stopped (smfi_stop): its pool of workers would stop serving them.
     deadline = time.monotonic() + settings.drain_timeout
     while connections.count() > 0 and time.monotonic() < deadline:
         if signal.SIGHUP in signals.wait(DRAIN_POLL):
@@ -733,6 +724,21 @@ def _run_until_stopped(
     gateway.log.write("exit", connections=left, in_flight=gateway.in_flight())
     gateway.close()
     return 0 if stopping and left == 0 else 1
+
+
+def _stop_accepting(spec: str, connections: _OpenConnections, log: JsonLog) -> None:
+    """No new connection from now on: a unix socket's file goes (a connection fails as
+    to a stopped milter), and a connection that gets through anyway (TCP, or one
+    waiting to be accepted) is refused at its negotiation."""
+    connections.refuse_new()
+    kind, _, address = spec.partition(":")
+    if kind in ("unix", "local"):
+        try:
+            os.unlink(address)
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # its directory is not the milter's to write
+            log.write("warning", error=f"socket {address} not removed: {_reason(error)}")
 
 
 def _thread_ids() -> Set[int]:
