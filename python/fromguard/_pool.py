@@ -149,30 +149,37 @@ class DecisionPool:
             thread.start()
 
     def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                with self._lock:
-                    self._threads -= 1
-                return
-            with job.changed:
-                if job.state == _GIVEN_UP:
-                    continue
-                job.state, job.started = _RUNNING, time.monotonic()
+        # One job a call: nothing of a job (its message, its outcome) stays referenced by
+        # this thread while it waits for the next one.
+        while self._run_one():
+            pass
+
+    def _run_one(self) -> bool:
+        """Take the next job and run it; False when this thread is to end."""
+        job = self._jobs.get()
+        if job is None:
+            with self._lock:
+                self._threads -= 1
+            return False
+        with job.changed:
+            if job.state == _GIVEN_UP:
+                return True
+            job.state, job.started = _RUNNING, time.monotonic()
+            job.changed.notify()
+        result: object = None
+        error: Optional[BaseException] = None
+        try:
+            result = job.function()
+        except BaseException as raised:  # handed to the waiting thread
+            error = raised
+        with job.changed:
+            retire = job.replaced
+            if job.state == _RUNNING:  # else abandoned: nobody waits for the result
+                job.result, job.error, job.state = result, error, _DONE
                 job.changed.notify()
-            result: object = None
-            error: Optional[BaseException] = None
-            try:
-                result = job.function()
-            except BaseException as raised:  # handed to the waiting thread
-                error = raised
-            with job.changed:
-                retire = job.replaced
-                if job.state == _RUNNING:  # else abandoned: nobody waits for the result
-                    job.result, job.error, job.state = result, error, _DONE
-                    job.changed.notify()
-            if retire:  # a new thread has taken this one's place
-                with self._lock:
-                    self._abandoned -= 1
-                    self._threads -= 1
-                return
+        if retire:  # a new thread has taken this one's place
+            with self._lock:
+                self._abandoned -= 1
+                self._threads -= 1
+            return False
+        return True

@@ -343,12 +343,13 @@ def _install(milter: Any, gateway: Gateway, connections: _OpenConnections) -> No
         connection: _Connection = ctx.getpriv()
         message = connection.current()
         try:
-            raw, body_start = message.raw()
-            queue_id = ctx.getsymval("i")
-            decision = gateway.decide(raw, queue_id)
-            return _apply(milter, ctx, connection, decision, raw, body_start, queue_id)
+            answer, size = _end_of_message(milter, ctx, connection, message)
         finally:
             connection.finish()
+        del message  # the message's last reference: its bytes are freed here
+        if size >= GIVE_BACK_AFTER:
+            _give_back_memory()
+        return answer
 
     def abort(ctx: Any) -> int:
         connection: Optional[_Connection] = ctx.getpriv()
@@ -378,6 +379,49 @@ def _install(milter: Any, gateway: Gateway, connections: _OpenConnections) -> No
     milter.set_abort_callback(abort)
     milter.set_close_callback(close)
     milter.register(MILTER_NAME, negotiate=negotiate)
+
+
+def _end_of_message(
+    milter: Any, ctx: Any, connection: _Connection, message: _Message
+) -> Tuple[int, int]:
+    """Decide on the message and apply the decision: the reply code, and the message's
+    size (what it needed is freed once this returns)."""
+    raw, body_start = message.raw()
+    queue_id = ctx.getsymval("i")
+    decision = connection.gateway.decide(raw, queue_id)
+    return _apply(milter, ctx, connection, decision, raw, body_start, queue_id), len(raw)
+
+
+GIVE_BACK_AFTER = 1 << 20
+"""The size of a message past which its memory is given back to the system once it is
+answered, and of the allocations glibc maps on their own (``_map_large_allocations``).
+glibc keeps what a thread freed in that thread's arena: 16 messages of 9 MB at once
+left the milter at 361 MiB resident for good (37 MiB before; 35.5 MiB with both)."""
+
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+@functools.lru_cache(maxsize=None)
+def _glibc(name: str) -> Optional[Any]:
+    """A function of glibc's allocator, or None (another C library)."""
+    return getattr(ctypes.CDLL(None), name, None)
+
+
+def _map_large_allocations() -> None:
+    """Have glibc map every allocation of ``GIVE_BACK_AFTER`` bytes or more on its own,
+    and unmap it when freed: by default the threshold rises to the largest block freed
+    so far, and after one large message the next ones come from the arenas."""
+    mallopt = _glibc("mallopt")
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, GIVE_BACK_AFTER)
+
+
+def _give_back_memory() -> None:
+    """Return the free memory of every arena to the system (``malloc_trim``): a large
+    message arrives in chunks of 64 KiB, below the threshold."""
+    trim = _glibc("malloc_trim")
+    if trim is not None:
+        trim(0)
 
 
 def _apply(
@@ -579,6 +623,7 @@ def _start(settings: Settings, log: IO[str], connections: _OpenConnections) -> T
     except PolicyError as error:
         raise StartError(f"cannot load the policy: {error}") from None
     identity = _identity(settings.user, settings.group)
+    _map_large_allocations()
 
     gateway = Gateway(settings, policy, log)
     if settings.metrics_port:
