@@ -818,10 +818,6 @@ class _SigAction(ctypes.Structure):
     ]
 
 
-PARK_SIGNAL = signal.SIGRTMAX
-"""The signal that parks libmilter's signal thread; its handler is set only meanwhile."""
-
-
 def _park_libmilter_signal_thread(threads_before: Set[int]) -> str:
     """Park libmilter's signal thread for good, once ``smfi_main`` has started it: a
     signal of its own runs ``pause`` as its handler, with every signal blocked, so the
@@ -843,22 +839,23 @@ def _park_libmilter_signal_thread(threads_before: Set[int]) -> str:
             return f"not parked: {len(waiting)} threads of libmilter's wait for SIGHUP"
         time.sleep(0.005)
     (thread,) = waiting
+    park_signal = signal.SIGRTMAX  # its handler is set only meanwhile (Linux has it)
     libc = ctypes.CDLL(None, use_errno=True)
     park = _SigAction()
     park.handler = ctypes.cast(libc.pause, ctypes.c_void_p).value
     libc.sigfillset(ctypes.byref(park.mask))
     previous = _SigAction()
-    if libc.sigaction(PARK_SIGNAL, ctypes.byref(park), ctypes.byref(previous)) != 0:
+    if libc.sigaction(park_signal, ctypes.byref(park), ctypes.byref(previous)) != 0:
         return f"not parked: sigaction: {os.strerror(ctypes.get_errno())}"
     try:
-        if libc.tgkill(os.getpid(), thread, PARK_SIGNAL) != 0:
+        if libc.tgkill(os.getpid(), thread, park_signal) != 0:
             return f"not parked: tgkill: {os.strerror(ctypes.get_errno())}"
         while _blocks_sighup(thread) is False:  # in the handler: every signal blocked
             if time.monotonic() > deadline:
                 return "not parked: the thread did not take the signal"
             time.sleep(0.001)
     finally:
-        libc.sigaction(PARK_SIGNAL, ctypes.byref(previous), None)
+        libc.sigaction(park_signal, ctypes.byref(previous), None)
     return "parked"
 
 
