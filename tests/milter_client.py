@@ -125,6 +125,11 @@ class MilterClient:
         """One message: ``header`` as (name, value) where value is what follows the
         colon, leading white space and folds included (the milter asked for that or
         gets it stripped, as libmilter does), then ``body`` in chunks."""
+        self.send_header(header, queue_id)
+        return self.send_body(body, queue_id, chunk)
+
+    def send_header(self, header: Sequence[Tuple[bytes, bytes]], queue_id: str) -> None:
+        """The first half of ``send``: the envelope and the header fields."""
         self._step(b"C", b"mta.example\0" + b"4" + struct.pack(">H", 25) + b"127.0.0.1\0",
                    P_NOCONNECT, P_NR_CONN)  # fmt: skip
         self._step(b"H", b"client.example\0", P_NOHELO, P_NR_HELO)
@@ -136,6 +141,10 @@ class MilterClient:
             if not self.protocol & P_HDR_LEADSPC:
                 value = value.lstrip(b" \t")
             self._step(b"L", name + b"\0" + value + b"\0", P_NOHDRS, P_NR_HDR)
+
+    def send_body(self, body: bytes, queue_id: str, chunk: int = 65535) -> Reply:
+        """The second half of ``send``: the end of the header, the body, the end of the
+        message, and the milter's answer."""
         self.macros(b"N", [("i", queue_id)])
         self._step(b"N", b"", P_NOEOH, P_NR_EOH)
         for start in range(0, len(body), chunk):

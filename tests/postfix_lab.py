@@ -354,6 +354,68 @@ def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str
     return failures
 
 
+def send_each(port: int, batches: Sequence[Sequence[bytes]]) -> List[List[int]]:
+    """Like ``send_concurrently``, but a refused message does not end its session: the
+    final reply code of each message (250 accepted, 451, 550, ...), batch by batch; 0 for
+    one that could not be sent (the session failed)."""
+    codes: List[List[int]] = [[0] * len(batch) for batch in batches]
+
+    def session(number: int, batch: Sequence[bytes]) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+                for index, raw in enumerate(batch):
+                    try:
+                        smtp.sendmail("load@example.org", [f"user@{DOMAIN}"], raw)
+                        codes[number][index] = 250
+                    except smtplib.SMTPDataError as refused:
+                        codes[number][index] = refused.smtp_code
+        except (OSError, smtplib.SMTPException):
+            pass
+
+    threads = [
+        threading.Thread(target=session, args=(number, batch))
+        for number, batch in enumerate(batches)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
+class OpenSession:
+    """An SMTP session left open on purpose: ``begin`` sends a message's envelope and
+    the first ``part`` bytes of its data, ``end`` the rest (CRLF, no line starting
+    with a dot); ``send`` a whole message."""
+
+    def __init__(self, port: int) -> None:
+        self.smtp = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        self.smtp.ehlo()
+        self._rest = b""
+
+    def begin(self, raw: bytes, part: int) -> None:
+        assert self.smtp.mail("sender@example.org")[0] == 250
+        assert self.smtp.rcpt(f"user@{DOMAIN}")[0] == 250
+        assert self.smtp.docmd("DATA")[0] == 354
+        self.smtp.send(raw[:part])
+        self._rest = raw[part:] if raw.endswith(b"\r\n") else raw[part:] + b"\r\n"
+
+    def end(self) -> Tuple[int, bytes]:
+        """The rest of the data and the end of data; the reply."""
+        self.smtp.send(self._rest + b".\r\n")
+        return self.smtp.getreply()
+
+    def send(self, raw: bytes) -> Tuple[int, bytes]:
+        self.begin(raw, len(raw))
+        return self.end()
+
+    def close(self) -> None:
+        try:
+            self.smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            self.smtp.close()
+
+
 def without_trace(delivered: bytes, hops: int = 1) -> bytes:
     """A delivered message without what this Postfix added in front of the sender's:
     Return-Path, X-Original-To, Delivered-To and its own Received fields, the top

@@ -648,3 +648,238 @@ def test_usage_errors(arguments: List[str], capsys: pytest.CaptureFixture[str]) 
         main(arguments)
     assert exit_info.value.code == 2
     assert "usage: fromguard milter" in capsys.readouterr().err
+
+
+# -- Signals, the drain and the watchdog under faults ----------------------------------
+
+SIGNAL_BITS = {
+    signum: 1 << (signum - 1) for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+}
+REJECTING = POLICY.replace('deceptive = "warn"', 'deceptive = "reject"')
+TAGGING = POLICY.replace('deceptive = "warn"', 'deceptive = "tag"')
+DECEPTIVE_REJECTED = "550 5.7.1 Message not accepted: the From header is not RFC 5322 compliant"
+
+
+def write_policy(path: Path, text: str) -> None:
+    """Replace the policy file whole (written aside, then renamed), as an operator should:
+    a reload never reads half a file."""
+    staging = path.with_suffix(".new")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
+
+
+def threads_of(pid: int) -> Dict[int, int]:
+    """The process's threads: kernel id -> the mask of signals it blocks."""
+    masks: Dict[int, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("SigBlk:"):
+                masks[int(task.name)] = int(line.split()[1], 16)
+    return masks
+
+
+def test_only_the_main_thread_takes_the_signals(enforcing: RunningMilter) -> None:
+    """libmilter's signal thread (a sigwait on SIGHUP, SIGTERM and SIGINT, which stops
+    the milter) is parked; every other thread but the main one blocks the three."""
+    assert enforcing.log()[0]["libmilter_signal_thread"] == "parked"
+    with MilterClient(str(enforcing.socket_path)) as client:  # a connection's thread
+        assert client.send(*split_message(CASES["clean"]), "QMASK").final == "continue"
+        pid = enforcing.process.pid
+        masks = threads_of(pid)
+    assert masks[pid] & sum(SIGNAL_BITS.values()) == 0
+    others = {thread: mask for thread, mask in masks.items() if thread != pid}
+    assert len(others) > 16  # the decision threads, libmilter's and the metrics server's
+    for mask in others.values():
+        assert all(mask & bit for bit in SIGNAL_BITS.values()), f"{mask:x}"
+
+
+BURST = 1000
+SENDERS = 8
+
+
+def test_a_burst_of_sighups_under_load_leaves_the_last_policy_in_force(workdir: Path) -> None:
+    """1,000 SIGHUPs while 8 connections send messages, the policy file changing every
+    100 signals: no message lost or tempfailed, the milter alive and listening, and the
+    policy of the last file in force. Signals that arrive while a reload runs give one
+    reload after it: every signal is followed by a reload that reads the file as it is
+    after the signal, and the log and the metrics count the reloads done."""
+    policy = workdir / "burst.toml"
+    write_policy(policy, POLICY)
+    running = RunningMilter(policy, workdir / "burst.sock")
+    stop = threading.Event()
+    replies: List[Reply] = []
+    failures: List[str] = []
+
+    def sender(number: int) -> None:
+        try:
+            with MilterClient(str(running.socket_path), timeout=30) as client:
+                count = 0
+                while not stop.is_set():
+                    raw = CASES["deceptive" if count % 2 else "clean"]
+                    replies.append(client.send(*split_message(raw), f"QBURST{number}-{count}"))
+                    count += 1
+        except (OSError, AssertionError) as error:
+            failures.append(f"sender {number}: {error!r}")
+
+    senders = [threading.Thread(target=sender, args=(number,)) for number in range(SENDERS)]
+    try:
+        for thread in senders:
+            thread.start()
+        while len(replies) < 50:
+            time.sleep(0.01)
+        for index in range(BURST):
+            if index % 100 == 0:
+                write_policy(policy, (POLICY, TAGGING)[index // 100 % 2])
+            running.signal(signal.SIGHUP)
+        during = len(replies)
+        write_policy(policy, REJECTING)
+        running.signal(signal.SIGHUP)
+        while len(replies) < during + 200 and not failures:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for thread in senders:
+            thread.join()
+    assert failures == []
+    assert running.process.poll() is None
+    # None tempfailed: each answered by one of the policies (the last rejects).
+    assert {(r.final, r.reply_text) for r in replies} <= {
+        ("continue", None),
+        ("replycode", DECEPTIVE_REJECTED),
+    }
+    logged = [e for e in running.messages() if str(e["queue_id"]).startswith("QBURST")]
+    assert len(logged) == len(replies)
+    assert {e["action"] for e in logged} <= {"accept", "tag", "warn", "reject"}
+    # The last file's policy: once in force, it stays.
+    deadline = time.monotonic() + 20
+    while send(running, CASES["deceptive"], "QBURSTLAST").final != "replycode":
+        assert time.monotonic() < deadline
+    for attempt in range(5):
+        assert send(running, CASES["deceptive"], f"QBURSTAFTER{attempt}").reply_text == (
+            DECEPTIVE_REJECTED
+        )
+    reloads = running.wait_for("reload", 1)
+    assert {entry["result"] for entry in reloads} == {"ok"}
+    assert 1 <= len(reloads) <= BURST + 1
+    metrics = running.metrics()
+    assert f'fromguard_milter_reloads_total{{result="ok"}} {len(reloads)}.0' in metrics
+    assert 'fromguard_milter_reloads_total{result="failed"} 0.0' in metrics
+    assert running.stop() == 0
+
+
+RACES = 20
+
+
+def test_sighup_then_sigterm_reloads_before_the_drain_20_times(workdir: Path) -> None:
+    """SIGHUP and SIGTERM sent back to back while two connections are open, one half way
+    through a message (its header sent), the other before its first message: the reload
+    comes first, the listener closes, and both messages are still answered, by the
+    reloaded policy."""
+    policy = workdir / "race.toml"
+    header, body = split_message(CASES["deceptive"])
+    for attempt in range(RACES):
+        write_policy(policy, POLICY)  # the deceptive message gets a warning
+        running = RunningMilter(policy, workdir / f"race{attempt}.sock")  # a log each
+        halfway = MilterClient(str(running.socket_path))
+        halfway.send_header(header, f"QRACE{attempt}")
+        idle = MilterClient(str(running.socket_path))
+        write_policy(policy, REJECTING)
+        running.signal(signal.SIGHUP)
+        running.signal(signal.SIGTERM)
+        running.wait_for("stop", 1)
+        deadline = time.monotonic() + 10
+        while _accepts(running.socket_path):  # no new connection while draining
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        replies = [halfway.send_body(body, f"QRACE{attempt}"), idle.send(header, body, "QIDLE")]
+        for client in (halfway, idle):
+            client.close()
+        assert running.stop() == 0, attempt
+        assert [reply.reply_text for reply in replies] == [DECEPTIVE_REJECTED] * 2, attempt
+        log = running.log()
+        assert [entry["event"] for entry in log] == [
+            "start", "reload", "stop", "message", "message", "exit"
+        ]  # fmt: skip
+        assert log[1]["result"] == "ok"
+        assert (log[-1]["connections"], log[-1]["in_flight"]) == (0, 0)
+
+
+def test_the_drain_ends_at_its_timeout(workdir: Path) -> None:
+    running = RunningMilter(
+        workdir / "policy.toml", workdir / "timeout.sock", "--drain-timeout", "1"
+    )
+    client = MilterClient(str(running.socket_path))
+    try:
+        client.send_header(split_message(CASES["clean"])[0], "QNEVER")
+        running.signal(signal.SIGTERM)
+        assert running.process.wait(30) == 1  # a connection was still open
+    finally:
+        client.sock.close()
+    assert running.log()[-1] == {**running.log()[-1], "event": "exit", "connections": 1}
+
+
+def test_metric_series_exist_at_zero_from_the_start(workdir: Path) -> None:
+    running = RunningMilter(workdir / "policy.toml", workdir / "zero.sock")
+    try:
+        metrics = running.metrics()
+    finally:
+        running.stop()
+    for kind in ("internal", "error", "timeout", "busy"):
+        assert f'fromguard_milter_errors_total{{kind="{kind}"}} 0.0' in metrics
+    for result in ("ok", "failed"):
+        assert f'fromguard_milter_reloads_total{{result="{result}"}} 0.0' in metrics
+
+
+SLOW_SENDERS = 16
+PER_SLOW_SENDER = 33  # 9 slow each
+
+
+def test_slow_decisions_do_not_starve_the_others(workdir: Path) -> None:
+    """27% of the messages ask for a 3 s decision against a 1 s watchdog, from 16
+    connections at once: each of them is answered with the fail mode, and none of the
+    others; the threads the late decisions kept end with them."""
+    running = RunningMilter(
+        workdir / "policy.toml", workdir / "slow.sock", "--watchdog", "1", "--workers", "16"
+    )
+    results: Dict[str, Reply] = {}
+    failures: List[str] = []
+
+    def sender(number: int) -> None:
+        try:
+            with MilterClient(str(running.socket_path), timeout=30) as client:
+                for index in range(PER_SLOW_SENDER):
+                    slow = index % 11 in (0, 4, 8)  # 3 in 11: 27%
+                    raw = (b"X-Test-Delay: 3\r\n" if slow else b"") + CASES["clean"]
+                    queue_id = f"Q{'SLOW' if slow else 'FAST'}{number}-{index}"
+                    results[queue_id] = client.send(*split_message(raw), queue_id)
+        except (OSError, AssertionError) as error:
+            failures.append(f"sender {number}: {error!r}")
+
+    try:
+        send(running, CASES["clean"], "QWARM")
+        baseline = len(threads_of(running.process.pid))
+        senders = [threading.Thread(target=sender, args=(n,)) for n in range(SLOW_SENDERS)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+        assert failures == []
+        slow = {q: r for q, r in results.items() if q.startswith("QSLOW")}
+        fast = {q: r for q, r in results.items() if q.startswith("QFAST")}
+        assert len(slow) + len(fast) == SLOW_SENDERS * PER_SLOW_SENDER
+        assert len(slow) == SLOW_SENDERS * 9
+        assert {r.final for r in fast.values()} == {"continue"}
+        assert {str(r.reply_text)[:10] for r in slow.values()} == {"451 4.3.0 "}
+        logged = {e["queue_id"]: e for e in running.messages()}
+        assert {logged[q]["error"] for q in slow} == {"no decision within 1 s"}
+        assert {logged[q]["action"] for q in fast} == {"accept"}
+        metrics = running.metrics()
+        assert f'fromguard_milter_errors_total{{kind="timeout"}} {len(slow)}.0' in metrics
+        assert 'fromguard_milter_errors_total{kind="busy"} 0.0' in metrics
+        # The late decisions end 2 s after their watchdog, and their threads with them.
+        deadline = time.monotonic() + 30
+        while len(threads_of(running.process.pid)) > baseline:
+            assert time.monotonic() < deadline, len(threads_of(running.process.pid))
+            time.sleep(0.1)
+    finally:
+        assert running.stop() == 0

@@ -10,16 +10,26 @@ removed). Without Postfix, swaks or root these tests fail: ``.ci/run`` installs 
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
+import time
 import uuid
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 
 from fromguard import Action, Policy
 from milter_client import RunningMilter
-from postfix_lab import Postfix, missing_tools, send_concurrently, without_trace
+from postfix_lab import (
+    OpenSession,
+    Postfix,
+    missing_tools,
+    send_concurrently,
+    send_each,
+    without_trace,
+)
 
 pytestmark = pytest.mark.postfix
 
@@ -59,6 +69,8 @@ class Lab:
         self.postfix.start()
 
     def start_milter(self) -> RunningMilter:
+        # A log of its own: a restarted milter counts as started once it logs its start.
+        self.postfix.milter_socket.with_suffix(".log").unlink(missing_ok=True)
         return RunningMilter(
             self.policy_path,
             self.postfix.milter_socket,
@@ -377,3 +389,175 @@ def test_8_concurrent_senders_500_messages_each_none_lost(lab: Lab) -> None:
     assert len(logged) == total
     assert len({entry["queue_id"] for entry in logged}) == total
     assert lab.postfix.queued() == [] and lab.postfix.held() == {}
+
+
+# -- Faults: signals, the drain, slow decisions -----------------------------------------
+
+TAGGING = POLICY.replace('deceptive = "warn"', 'deceptive = "tag"')
+REJECTING = POLICY.replace('deceptive = "warn"', 'deceptive = "reject"')
+DECEPTIVE = b'From: "ceo@bank.example" <m@mallory.example>'
+
+
+def write_policy(lab: Lab, text: str) -> None:
+    """Replace the policy file whole (written aside, then renamed), as an operator should."""
+    staging = lab.policy_path.with_suffix(".new")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, lab.policy_path)
+
+
+def tagged(sent: bytes, policy: str) -> bytes:
+    """What ``policy`` makes of ``sent`` (LF line ends)."""
+    staging = Path(f"/tmp/fg-policy-{uuid.uuid4().hex}.toml")
+    staging.write_text(policy, encoding="utf-8")
+    try:
+        outcome = Policy.from_toml(staging).process(sent.replace(b"\n", b"\r\n"))
+    finally:
+        staging.unlink()
+    return outcome.message.replace(b"\r\n", b"\n")
+
+
+def wait_for_policy(lab: Lab, status: int, timeout: float = 30) -> None:
+    """Send deceptive messages until one gets swaks' ``status`` (26: rejected)."""
+    deadline = time.monotonic() + timeout
+    while lab.postfix.swaks(message(DECEPTIVE)[0]).status != status:
+        assert time.monotonic() < deadline, "the policy file's last state is not in force"
+
+
+BURST = 1000
+
+
+def test_a_burst_of_1000_sighups_under_load_none_lost(lab: Lab) -> None:
+    """8 senders, 100 messages each, while the milter gets 1,000 SIGHUPs and its policy
+    file changes every 100 of them (warning or tag for a deceptive From): every message
+    delivered, the milter still the same process, and the file's last policy in force."""
+    pid = lab.milter.process.pid
+    before = lab.postfix.count_delivered()
+    logged_before = len(lab.milter.messages())
+    reloads_before = len(lab.milter.wait_for("reload", 0))
+    run = uuid.uuid4().hex.encode()
+    batches = [
+        [
+            message(DECEPTIVE if index % 2 else b"From: Alice <alice@example.org>",
+                    b"burst %s %d %d\n" % (run, sender, index))[0].replace(b"\n", b"\r\n")
+            for index in range(100)
+        ]
+        for sender in range(8)
+    ]  # fmt: skip
+    failures: List[str] = []
+    sending = threading.Thread(
+        target=lambda: failures.extend(send_concurrently(lab.postfix.port, batches))
+    )
+    try:
+        sending.start()
+        lab.postfix.wait_count(before + 20, timeout=60)  # under way
+        for index in range(BURST):
+            if index % 100 == 0:
+                write_policy(lab, (POLICY, TAGGING)[index // 100 % 2])
+            lab.milter.signal(signal.SIGHUP)
+            time.sleep(0.001)
+        sending.join()
+        assert failures == []
+        lab.postfix.wait_count(before + 800, timeout=120)
+        delivered = [raw for raw in lab.postfix.delivered().values() if run in raw]
+        assert len(delivered) == 800
+        assert lab.postfix.queued() == [] and lab.postfix.held() == {}
+        logged = lab.milter.messages()[logged_before:]
+        assert len(logged) == 800 and len({entry["queue_id"] for entry in logged}) == 800
+        assert lab.milter.process.poll() is None and lab.milter.process.pid == pid
+        reloads = lab.milter.wait_for("reload", reloads_before + 1)[reloads_before:]
+        assert reloads and {entry["result"] for entry in reloads} == {"ok"}
+        write_policy(lab, REJECTING)
+        lab.milter.signal(signal.SIGHUP)
+        wait_for_policy(lab, 26)
+    finally:
+        write_policy(lab, POLICY)
+        lab.milter.signal(signal.SIGHUP)
+    wait_for_policy(lab, 0)
+
+
+RACES = 20
+
+
+def test_sighup_then_sigterm_20_times_mid_transfer_none_lost(lab: Lab) -> None:
+    """SIGHUP and SIGTERM back to back, 20 times, while one SMTP session is half way
+    through its data and another has sent nothing yet: both messages are accepted,
+    decided by the reloaded policy (a tag where the old one warned), and delivered; the
+    milter exits 0 once the sessions end."""
+    try:
+        for attempt in range(RACES):
+            halfway_sent, halfway_token = message(DECEPTIVE, b"half way %d\n" % attempt)
+            idle_sent, idle_token = message(DECEPTIVE, b"not begun %d\n" % attempt)
+            halfway, idle = OpenSession(lab.postfix.port), OpenSession(lab.postfix.port)
+            halfway_crlf = halfway_sent.replace(b"\n", b"\r\n")
+            halfway.begin(halfway_crlf, len(halfway_crlf) // 2)
+            write_policy(lab, TAGGING)
+            lab.milter.signal(signal.SIGHUP)
+            lab.milter.signal(signal.SIGTERM)
+            lab.milter.wait_for("stop", 1)
+            replies = [halfway.end(), idle.send(idle_sent.replace(b"\n", b"\r\n"))]
+            for session in (halfway, idle):
+                session.close()
+            assert [code for code, _ in replies] == [250, 250], (attempt, replies)
+            assert lab.milter.process.wait(30) == 0, attempt
+            events = [entry["event"] for entry in lab.milter.log()]
+            assert events[-5:] == ["reload", "stop", "message", "message", "exit"], attempt
+            for sent, token in ((halfway_sent, halfway_token), (idle_sent, idle_token)):
+                delivered = without_trace(lab.postfix.wait_delivered(token))
+                assert delivered == tagged(sent, TAGGING), attempt
+            write_policy(lab, POLICY)
+            lab.milter = lab.start_milter()
+    finally:
+        write_policy(lab, POLICY)
+        if lab.milter.process.poll() is not None:
+            lab.milter = lab.start_milter()
+    assert lab.postfix.queued() == []
+
+
+SLOW_SENDERS = 16
+PER_SLOW_SENDER = 33  # 9 slow each: 27%
+
+
+def test_27_percent_slow_decisions_tempfail_none_of_the_others(lab: Lab) -> None:
+    """16 senders, 27% of their messages slower than the milter's 1 s watchdog: each
+    slow one is tempfailed (and stays with the sender), every other one is delivered."""
+    slow_milter = RunningMilter(
+        lab.policy_path,
+        lab.postfix.base / "slow.sock",
+        "--watchdog",
+        "1",
+        "--workers",
+        "16",
+        "--fail-mode",
+        "tempfail",
+    )
+    lab.postfix.use_milter(socket_path=slow_milter.socket_path, **MILTER)
+    try:
+        before = lab.postfix.count_delivered()
+        run = uuid.uuid4().hex.encode()
+        batches = [
+            [
+                message(b"From: Alice <alice@example.org>",
+                        b"slow %s %d %d\n" % (run, sender, index),
+                        extra=b"X-Test-Delay: 3\n" if index % 11 in (0, 4, 8) else b"",
+                        )[0].replace(b"\n", b"\r\n")
+                for index in range(PER_SLOW_SENDER)
+            ]
+            for sender in range(SLOW_SENDERS)
+        ]  # fmt: skip
+        codes = send_each(lab.postfix.port, batches)
+        slow = [c for batch in codes for i, c in enumerate(batch) if i % 11 in (0, 4, 8)]
+        fast = [c for batch in codes for i, c in enumerate(batch) if i % 11 not in (0, 4, 8)]
+        assert len(slow) == SLOW_SENDERS * 9 and len(fast) == SLOW_SENDERS * 24
+        assert set(fast) == {250}
+        assert set(slow) == {451}
+        lab.postfix.wait_count(before + len(fast), timeout=120)
+        delivered = [raw for raw in lab.postfix.delivered().values() if run in raw]
+        assert len(delivered) == len(fast)
+        assert not [raw for raw in delivered if b"X-Test-Delay" in raw]
+        assert lab.postfix.queued() == []
+        errors = [entry.get("error") for entry in slow_milter.messages()]
+        assert errors.count("no decision within 1 s") == len(slow)
+        assert errors.count(None) == len(fast)
+    finally:
+        lab.postfix.use_milter(**MILTER)
+        assert slow_milter.stop() == 0

@@ -43,6 +43,9 @@ TEMPFAIL_REPLY = SmtpReply(
 )
 """The reply to a tempfail answer when the policy gave none (the decision failed)."""
 
+ERROR_KINDS = ("internal", "error", "timeout", "busy")
+"""What ``errors_total`` counts by: ``Failure.kind`` and the watchdog's two answers."""
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -112,7 +115,8 @@ class Metrics:
         self.errors = Counter(
             f"{prefix}_errors",
             "Messages answered with the fail mode: kind is internal (a bug in fromguard's"
-            " core), error (any other exception) or timeout",
+            " core), error (any other exception), timeout (the decision ran past the"
+            " watchdog) or busy (no decision thread free in time)",
             ["kind"],
             registry=self.registry,
         )
@@ -122,6 +126,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        # Every series at 0 from the start: a rate or an alert on a series that does not
+        # exist yet sees nothing.
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind)
+        for result in ("ok", "failed"):
+            self.reloads.labels(result)
         self.in_flight = Gauge(
             f"{prefix}_messages_in_flight",
             "Messages received in part and not answered yet",
@@ -200,9 +210,11 @@ class Service:
         failure: Optional[Failure],
         seconds: float,
         queue_id: Optional[str],
+        queued: Optional[float] = None,
     ) -> Decision:
         """The answer to a decision that gave ``outcome`` or failed (``failure``) after
-        ``seconds``: logged and counted."""
+        ``seconds``, ``queued`` of them spent waiting for a decision thread: logged and
+        counted."""
         if self.mode is Mode.MONITOR:
             answer = Action.ACCEPT.name.lower()
         elif outcome is None:
@@ -212,7 +224,7 @@ class Service:
         else:
             answer = outcome.action.name.lower()
         decision = Decision(answer, outcome, failure.text if failure is not None else None)
-        self._record(decision, queue_id, failure, seconds)
+        self._record(decision, queue_id, failure, seconds, queued)
         return decision
 
     def _record(
@@ -221,6 +233,7 @@ class Service:
         queue_id: Optional[str],
         failure: Optional[Failure],
         seconds: float,
+        queued: Optional[float],
     ) -> None:
         outcome = decision.outcome
         verdict = outcome.verdict.name.lower() if outcome is not None else "unknown"
@@ -256,6 +269,8 @@ class Service:
         if decision.error is not None:
             fields["error"] = decision.error
         fields["seconds"] = round(seconds, 6)
+        if queued is not None:
+            fields["queued"] = round(queued, 6)
         self.log.write("message", **fields)
 
 
