@@ -173,3 +173,17 @@ def test_no_session_is_reused_past_its_idle_time(running: Filter) -> None:
         send(running.port, CLEAN % number, ["u@example.org"])
     assert len(running.next_hop.messages) == 3
     assert running.next_hop.sessions == ["fromguard"] * 3
+
+
+def test_the_next_hop_error_series_exists_at_0_and_counts_a_next_hop_that_is_down(
+    running: Filter, request: pytest.FixtureRequest
+) -> None:
+    registry = running.handler.gateway.metrics.registry
+    name = "fromguard_milter_errors_total"
+    assert registry.get_sample_value(name, {"kind": "next-hop"}) == 0
+    request.node.next_hop_controller[0].stop()  # and nothing listens on its port any more
+    with pytest.raises(smtplib.SMTPDataError) as deferred:
+        send(running.port, CLEAN % 1, ["u@example.org"])
+    assert deferred.value.smtp_code == 451
+    assert registry.get_sample_value(name, {"kind": "next-hop"}) == 1
+    request.node.next_hop_controller[0] = start_next_hop(running.next_hop, running.next_hop_port)

@@ -119,6 +119,7 @@ class FilterHandler:
         )
         self._sessions = _Sessions(next_hop, max_messages)
         self.stopping = False
+        gateway.metrics.errors.labels("next-hop")  # the filter's own kind, at 0 from the start
 
     async def handle_EHLO(
         self,
