@@ -449,6 +449,9 @@ def test_a_reload_refuses_a_policy_cut_short_and_logs_what_changed(workdir: Path
     policy.write_text(POLICY, encoding="utf-8")
     running = RunningMilter(policy, workdir / "cut.sock")
     try:
+        # The start line has the policy in force, which the reloads' changes are against.
+        (start,) = running.wait_for("start", 1)
+        assert start["effective_policy"] == Policy.from_toml(policy).effective()
         policy.write_text(POLICY[: POLICY.index("[codes]")], encoding="utf-8")
         running.signal(signal.SIGHUP)
         failed = running.wait_for("reload", 1)[0]

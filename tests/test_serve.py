@@ -193,6 +193,8 @@ def test_sighup_reloads_and_a_broken_policy_keeps_the_old_one(workdir: Path) -> 
     policy.write_text(POLICY, encoding="utf-8")
     running = RunningServe(policy, workdir)
     try:
+        (start,) = [entry for entry in running.log() if entry["event"] == "start"]
+        assert start["effective_policy"] == Policy.from_toml(policy).effective()
         assert running.request(CASES["legacy"])[1]["answer"] == "tag"
         policy.write_text(
             '[verdicts]\nlegacy = "accept"\n# fromguard-policy: end\n', encoding="utf-8"

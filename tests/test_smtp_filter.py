@@ -483,6 +483,8 @@ def test_one_message_more_than_max_messages_gets_451(lab: Lab) -> None:
 def test_sighup_reloads_the_policy(lab: Lab) -> None:
     deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
     reloads = len(lab.filter.wait_for("reload", 0))
+    (start,) = lab.filter.wait_for("start", 1)
+    assert start["effective_policy"] == lab.policy.effective()
     try:
         lab.policy_path.write_text(
             '[verdicts]\ndeceptive = "quarantine"\n# fromguard-policy: end\n', encoding="utf-8"

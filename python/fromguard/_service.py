@@ -188,6 +188,12 @@ class Service:
         self.metrics = Metrics(program)
         self.log = JsonLog(log)
 
+    def log_start(self, **settings: Any) -> None:
+        """The start line: the program's ``settings`` and the policy in force, every
+        default filled in (``Policy.effective``), which the first reload's ``changes``
+        are relative to."""
+        self.log.write("start", **settings, effective_policy=self.policy.effective())
+
     def reload(self) -> bool:
         """Load the policy file again; the new policy replaces the old one only if it
         loads (messages being decided finish with the one they started with), and the

@@ -730,8 +730,7 @@ def _run_until_stopped(
     with signals_blocked():
         listener.start()
     parked = _park_libmilter_signal_thread(threads_before)
-    gateway.log.write(
-        "start",
+    gateway.service.log_start(
         socket=settings.socket,
         mode=settings.mode.value,
         fail_mode=settings.fail_mode.value,

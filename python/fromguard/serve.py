@@ -386,8 +386,7 @@ async def _run(settings: Settings, log: IO[str]) -> int:
     loop.add_signal_handler(signal.SIGHUP, service.reload)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_stop, signum)
-    service.log.write(
-        "start",
+    service.log_start(
         sockets=[str(path) for path in settings.sockets],
         listen=[f"{host}:{port}" for host, port in settings.listen],
         mode=settings.mode.value,

@@ -497,8 +497,7 @@ async def _serve(settings: Settings, log: IO[str]) -> int:
     loop.add_signal_handler(signal.SIGHUP, gateway.reload)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_stop, signum)
-    gateway.log.write(
-        "start",
+    gateway.service.log_start(
         listen=f"{host}:{port}",
         next_hop=f"{settings.next_hop.host}:{settings.next_hop.port}",
         mode=settings.mode.value,
