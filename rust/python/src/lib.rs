@@ -30,6 +30,7 @@ mod errors;
 #[allow(unsafe_code)]
 mod ffi;
 mod inject;
+mod rewrite;
 use batch::judge_batch;
 use errors::guarded;
 use ffi::cached_utf8;
@@ -759,6 +760,8 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parse_many, module)?)?;
     module.add_function(wrap_pyfunction!(verdicts, module)?)?;
     module.add_function(wrap_pyfunction!(check_message, module)?)?;
+    module.add_function(wrap_pyfunction!(rewrite::rewrite, module)?)?;
+    module.add_function(wrap_pyfunction!(rewrite::body_start, module)?)?;
     // Private (for tests): set, not added, since `add_function` lists a name in `__all__`.
     let inject_panic = wrap_pyfunction!(inject::inject_panic, module)?;
     module.setattr(intern!(module.py(), "_inject_panic"), inject_panic)?;

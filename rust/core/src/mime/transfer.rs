@@ -1,0 +1,201 @@
+//! Quoted-printable and base64 as CPython's `binascii` codes them (`a2b_qp`, `b2a_qp`
+//! with `istext=False`, `a2b_base64` in its default, lenient mode, `b2a_base64`): the
+//! Python reference of the rewrite calls those C functions, and both engines must write
+//! the same bytes.
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+const MAX_QP_LINE: usize = 76;
+
+/// `binascii.a2b_qp(data)`: `=XX` a byte (either case), `=` and a line end a soft break
+/// (a `=` then CR skips to the next LF), `==` one `=`, a lone `=` itself, a `=` at the
+/// very end nothing.
+pub(super) fn qp_decode(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut at = 0;
+    while at < data.len() {
+        if data[at] != b'=' {
+            out.push(data[at]);
+            at += 1;
+            continue;
+        }
+        at += 1;
+        let Some(&next) = data.get(at) else { break };
+        if next == b'\n' || next == b'\r' {
+            if next != b'\n' {
+                at += memchr::memchr(b'\n', &data[at..]).unwrap_or(data.len() - at);
+            }
+            if at < data.len() {
+                at += 1;
+            }
+        } else if next == b'=' {
+            out.push(b'=');
+            at += 1;
+        } else if let (Some(high), Some(low)) = (
+            hex_value(next),
+            data.get(at + 1).copied().and_then(hex_value),
+        ) {
+            out.push(high << 4 | low);
+            at += 2;
+        } else {
+            out.push(b'=');
+        }
+    }
+    out
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// `binascii.b2a_qp(data, istext=False)`: soft line breaks keep lines within 76
+/// characters (with CRLF when the data's first LF follows a CR).
+pub(super) fn qp_encode(data: &[u8]) -> Vec<u8> {
+    let crlf = memchr::memchr(b'\n', data)
+        .is_some_and(|newline| newline > 0 && data[newline - 1] == b'\r');
+    let soft_break: &[u8] = if crlf { b"=\r\n" } else { b"=\n" };
+    let mut out = Vec::with_capacity(data.len() * 3 / 2 + 8);
+    let mut line = 0;
+    for (at, &byte) in data.iter().enumerate() {
+        let next = data.get(at + 1).copied();
+        let escaped = byte > 126
+            || byte == b'='
+            || (byte == b'.' && line == 0 && matches!(next, None | Some(b'\n' | b'\r' | 0)))
+            || byte == b'\r'
+            || byte == b'\n'
+            || ((byte == b'\t' || byte == b' ') && next.is_none())
+            || (byte < 33 && byte != b'\t' && byte != b' ');
+        if escaped {
+            if line + 3 >= MAX_QP_LINE {
+                out.extend_from_slice(soft_break);
+                line = 0;
+            }
+            out.extend_from_slice(&[
+                b'=',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
+            line += 3;
+        } else {
+            if next.is_some_and(|next| next != b'\n') && line + 1 >= MAX_QP_LINE {
+                out.extend_from_slice(soft_break);
+                line = 0;
+            }
+            out.push(byte);
+            line += 1;
+        }
+    }
+    out
+}
+
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Whether a byte is one of the base64 alphabet's 64 characters.
+pub(super) fn is_base64(byte: u8) -> bool {
+    base64_value(byte).is_some()
+}
+
+/// `binascii.a2b_base64(data)` (not strict): characters outside the alphabet are
+/// skipped, enough `=` after two or three characters of a group end the data; None
+/// where it raises (a group left with one, two or three characters).
+pub(super) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 3);
+    let (mut quad, mut left, mut pads) = (0u8, 0u8, 0u8);
+    for &byte in data {
+        if byte == b'=' {
+            if quad >= 2 {
+                pads += 1;
+                if quad + pads >= 4 {
+                    return Some(out);
+                }
+            }
+            continue;
+        }
+        let Some(value) = base64_value(byte) else {
+            continue;
+        };
+        pads = 0;
+        match quad {
+            0 => {
+                quad = 1;
+                left = value;
+            }
+            1 => {
+                quad = 2;
+                out.push(left << 2 | value >> 4);
+                left = value & 0x0f;
+            }
+            2 => {
+                quad = 3;
+                out.push(left << 4 | value >> 2);
+                left = value & 0x03;
+            }
+            _ => {
+                quad = 0;
+                out.push(left << 6 | value);
+                left = 0;
+            }
+        }
+    }
+    (quad == 0).then_some(out)
+}
+
+/// `binascii.b2a_base64(data, newline=False)`: padded, one line.
+pub(super) fn base64_encode(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    for group in data.chunks(3) {
+        let bits = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |bits, (i, &b)| bits | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(BASE64_ALPHABET[(bits >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_printable_as_binascii() {
+        assert_eq!(qp_decode(b"a=3Db=\r\nc=\nd=x=="), b"a=bcd=x=");
+        assert_eq!(qp_decode(b"=\rjunk\nz="), b"z");
+        assert_eq!(qp_encode(b"caf\xc3\xa9 ."), b"caf=C3=A9 .");
+        assert_eq!(qp_encode(b"."), b"=2E");
+        assert_eq!(qp_encode(b"end "), b"end=20");
+        let long = qp_encode(&[b'x'; 100]);
+        assert_eq!(long, [&[b'x'; 75][..], b"=\n", &[b'x'; 25][..]].concat());
+    }
+
+    #[test]
+    fn base64_as_binascii() {
+        assert_eq!(base64_encode(b"Hello"), b"SGVsbG8=");
+        assert_eq!(base64_decode(b"SGVs\nbG8="), Some(b"Hello".to_vec()));
+        assert_eq!(base64_decode(b"SGVsbG8"), None);
+        assert_eq!(base64_decode(b"SGVsbG8=junk"), Some(b"Hello".to_vec()));
+        assert_eq!(base64_decode(b"S"), None);
+    }
+}
