@@ -260,3 +260,24 @@ def test_a_base64_part_of_every_line_shape() -> None:
                 )
                 compared += assert_same(raw, WARNINGS[:1])
     assert compared == 7 * 3 * 4 * 4
+
+
+def test_the_fuzz_regressions() -> None:
+    """The inputs that made the core's fuzz target fail (``fuzz/regressions/rewrite``: a
+    flags byte, then the message; see ``fuzz/fuzz_targets/rewrite.rs``), with the
+    warning the target chose: the engines agree and neither fails."""
+    texts = [
+        "Caution: the sender's address could not be verified.",
+        "Achtung: Absender nicht überprüft.\nZweite <Zeile> & so",
+        "差出人",
+    ]
+    found = sorted((ROOT / "fuzz" / "regressions" / "rewrite").iterdir())
+    assert found
+    for path in found:
+        flags, raw = path.read_bytes()[0], path.read_bytes()[1:]
+        warning = WarningText(texts[(flags >> 1) % 3], "Caution: sender not verified.")
+        headers = [("X-Fromguard", "warned")] if flags & 0x80 else []
+        core = outcome(core_rewrite, raw, headers, warning, body_only=bool(flags & 1))
+        reference = outcome(reference_rewrite, raw, headers, warning, body_only=bool(flags & 1))
+        assert core == reference
+        assert isinstance(core, Rewrite)

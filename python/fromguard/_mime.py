@@ -9,7 +9,7 @@ bytes and notes. Here: the types both return, the pieces both use, and the call.
 from __future__ import annotations
 
 import html
-import uuid
+import os
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
@@ -75,7 +75,7 @@ def body_start(raw: bytes) -> int:
 
 def new_boundary() -> bytes:
     """A boundary for a wrapping multipart/mixed that no message holds by chance."""
-    return b"fromguard-" + uuid.uuid4().hex.encode("ascii")
+    return b"fromguard-" + os.urandom(16).hex().encode("ascii")
 
 
 def html_block(text: str) -> str:

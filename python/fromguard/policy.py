@@ -543,6 +543,10 @@ def _rendered_warning(
     return "\n".join(_render(line, {"sender": shown}) for line in lines)
 
 
+_RENDERED_WARNINGS = 1024
+"""Rendered warnings a policy keeps (one per sender); past it, it starts again."""
+
+
 def _judged_sender(check: MessageCheck) -> Optional[str]:
     """The address a warning names: that of the message's only From field (a field read
     as From however its name is disguised) when it holds one mailbox and the grammar
@@ -629,6 +633,7 @@ class Policy:
         "_tables",
         "_verdicts",
         "_warning",
+        "_warnings",
     )
 
     def __init__(
@@ -687,6 +692,9 @@ class Policy:
         _known_keys(warn_table, ("text", "ascii_text"), ("warn",))
         text = warn_table.get("text", DEFAULT_WARNING)
         self._warning = _warning_text(text, ("warn", "text"))
+        # The warning as rendered for a sender (None: none named), kept for the next
+        # message from the same sender: bulk mail comes from few.
+        self._warnings: Dict[Optional[str], WarningText] = {}
         if "ascii_text" in warn_table:
             ascii_text = warn_table["ascii_text"]
             self._ascii_warning = _warning_text(ascii_text, ("warn", "ascii_text"))
@@ -852,13 +860,19 @@ class Policy:
         return outcome, check
 
     def _warning_for(self, check: MessageCheck) -> WarningText:
-        from ._mime import WarningText
-
         sender = _judged_sender(check)
-        return WarningText(
-            _rendered_warning(self._warning, sender, ascii_only=False),
-            _rendered_warning(self._ascii_warning, sender, ascii_only=True),
-        )
+        warning = self._warnings.get(sender)
+        if warning is None:
+            from ._mime import WarningText
+
+            warning = WarningText(
+                _rendered_warning(self._warning, sender, ascii_only=False),
+                _rendered_warning(self._ascii_warning, sender, ascii_only=True),
+            )
+            if len(self._warnings) >= _RENDERED_WARNINGS:
+                self._warnings.clear()
+            self._warnings[sender] = warning
+        return warning
 
     def _check(self, raw: bytes) -> MessageCheck:
         """The one core call per message: the header check, with this policy's rules

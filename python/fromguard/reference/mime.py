@@ -189,6 +189,8 @@ def rewrite(
             try:
                 targets = reader.targets(entity, 0)
                 found = [_warn_part(raw, part, warning, notes) for part in targets]
+                if _overlapping(found):
+                    raise _Unwritable("text parts that overlap (a multipart not closed)")
             except _Unwritable as error:
                 del notes[:]
                 placed = _warning_part_edits(
@@ -204,6 +206,18 @@ def rewrite(
     if not edits:
         return Rewrite(raw, tuple(notes), 0)
     return Rewrite(_apply(raw, edits), tuple(notes), warned)
+
+
+def _overlapping(edits: List[Edit]) -> bool:
+    """Whether two edits overlap: two targets share bytes when a multipart whose close
+    delimiter is missing reads its last part up to its parent's end, over the parts of
+    the parent that follow it."""
+    position = 0
+    for start, end, _ in sorted(edits, key=lambda edit: (edit[0], edit[1])):
+        if start < position:
+            return True
+        position = end
+    return False
 
 
 def _apply(raw: bytes, edits: List[Edit]) -> bytes:
@@ -461,7 +475,9 @@ def _parameter(headers: Message, name: str, read: Callable[[], Optional[str]]) -
     value = headers.get("Content-Type")
     if value is None:
         return None
-    if not isinstance(value, str) or not _SIMPLE_PARAMETERS.fullmatch(value, max(0, value.find(";"))):
+    if not isinstance(value, str) or not _SIMPLE_PARAMETERS.fullmatch(
+        value, max(0, value.find(";"))
+    ):
         for piece in _parse_parameters(str(value))[1:]:
             continuation = rfc2231_continuation.match(piece.partition("=")[0].strip())
             if continuation is not None and continuation.group("name").lower() == name:
@@ -526,7 +542,7 @@ def _ascii_compatible(codec: codecs.CodecInfo) -> bool:
     sample = "a\n<>=+-~"
     try:
         return bool(codec.encode(sample)[0] == sample.encode("ascii"))
-    except Exception:  # noqa: BLE001 (a codec that does not turn text into bytes: no)
+    except Exception:
         return False
 
 

@@ -151,9 +151,15 @@ pub(crate) fn rewrite(
             }
             Err(error) => return Err(PyAssertionError::new_err(format!("{error:?}"))),
         };
-        let message = match rewritten.message {
-            None => raw.clone().into_any().unbind(),
-            Some(message) => PyBytes::new(py, &message).into_any().unbind(),
+        let message = if rewritten.edits.is_empty() {
+            raw.clone().into_any().unbind()
+        } else {
+            PyBytes::new_with(py, rewritten.len(input), |out| {
+                rewritten.write(input, out);
+                Ok(())
+            })?
+            .into_any()
+            .unbind()
         };
         Ok((
             message,

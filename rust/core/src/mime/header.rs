@@ -12,12 +12,13 @@ const TRANSFER_ENCODING: &[u8] = b"content-transfer-encoding";
 const DISPOSITION: &[u8] = b"content-disposition";
 const CONTENT_ID: &[u8] = b"content-id";
 
-/// A header field: `raw[start..end]`, its line end included, and its lowercase name.
-#[derive(Clone, Debug)]
+/// A `Content-*` or `MIME-Version` field: `raw[start..end]`, its line end included.
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Field {
     pub start: usize,
     pub end: usize,
-    pub name: Vec<u8>,
+    /// `Content-*` (else `MIME-Version`).
+    pub content: bool,
 }
 
 /// The values of the fields the rewrite reads (each the first of its name).
@@ -59,11 +60,12 @@ pub(super) fn fields(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, Value
                     *slot = Some(field_value(&raw[name_end + 1..field_end]));
                 }
             }
-            if name.starts_with(b"content-") || name == b"mime-version" {
+            let content = name.starts_with(b"content-");
+            if content || name == b"mime-version" {
                 found.push(Field {
                     start: position,
                     end: field_end,
-                    name,
+                    content,
                 });
             }
             position = field_end;

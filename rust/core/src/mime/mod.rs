@@ -59,14 +59,47 @@ pub struct Edit {
     pub data: Vec<u8>,
 }
 
-/// The rewrite: the new message (None: the input unchanged), the edits that made it,
-/// what the caller should know (notes), and how many parts received the warning.
+/// The rewrite: the edits to make (sorted, none overlapping; none: the message stays
+/// as it is), what the caller should know (notes), and how many parts received the
+/// warning.
 #[derive(Clone, Debug, Default)]
 pub struct Rewrite {
-    pub message: Option<Vec<u8>>,
     pub edits: Vec<Edit>,
     pub notes: Vec<String>,
     pub warned: usize,
+}
+
+impl Rewrite {
+    /// The length of the rewritten `raw`.
+    pub fn len(&self, raw: &[u8]) -> usize {
+        let removed: usize = self.edits.iter().map(|edit| edit.end - edit.start).sum();
+        let added: usize = self.edits.iter().map(|edit| edit.data.len()).sum();
+        raw.len() - removed + added
+    }
+
+    /// The rewritten `raw`, written into `out` (`len(raw)` bytes): one copy, the kept
+    /// stretches read in place.
+    pub fn write(&self, raw: &[u8], out: &mut [u8]) {
+        let mut position = 0;
+        let mut written = 0;
+        let mut put = |data: &[u8]| {
+            out[written..written + data.len()].copy_from_slice(data);
+            written += data.len();
+        };
+        for edit in &self.edits {
+            put(&raw[position..edit.start]);
+            put(&edit.data);
+            position = edit.end;
+        }
+        put(&raw[position..]);
+    }
+
+    /// The rewritten `raw`.
+    pub fn message(&self, raw: &[u8]) -> Vec<u8> {
+        let mut out = vec![0; self.len(raw)];
+        self.write(raw, &mut out);
+        out
+    }
 }
 
 /// Why a rewrite returned no message.
@@ -162,6 +195,9 @@ pub fn rewrite<E: WarningEncoder>(
                     .iter()
                     .map(|part| warn_part(raw, part, warning, &mut notes, encoder))
                     .collect::<Step<Vec<_>, _>>()?;
+                if overlapping(&edits) {
+                    return unwritable("text parts that overlap (a multipart not closed)");
+                }
                 Ok((targets.is_empty(), edits))
             });
             match found {
@@ -186,37 +222,40 @@ pub fn rewrite<E: WarningEncoder>(
     }
     if edits.is_empty() {
         return Ok(Rewrite {
-            message: None,
             edits,
             notes,
             warned: 0,
         });
     }
     edits.sort_by_key(|edit| (edit.start, edit.end));
-    let message = apply(raw, &edits).ok_or(RewriteError::Overlap)?;
+    let mut position = 0;
+    for edit in &edits {
+        if edit.start < position || edit.end < edit.start || edit.end > raw.len() {
+            return Err(RewriteError::Overlap);
+        }
+        position = edit.end;
+    }
     Ok(Rewrite {
-        message: Some(message),
         edits,
         notes,
         warned,
     })
 }
 
-/// The message with the edits (sorted) made, in one copy; None if two overlap.
-pub fn apply(raw: &[u8], edits: &[Edit]) -> Option<Vec<u8>> {
-    let grown: usize = edits.iter().map(|edit| edit.data.len()).sum();
-    let mut out = Vec::with_capacity(raw.len() + grown);
+/// Whether two edits overlap: two targets share bytes when a multipart whose close
+/// delimiter is missing reads its last part up to its parent's end, over the parts of
+/// the parent that follow it.
+fn overlapping(edits: &[Edit]) -> bool {
+    let mut spans: Vec<(usize, usize)> = edits.iter().map(|edit| (edit.start, edit.end)).collect();
+    spans.sort_unstable();
     let mut position = 0;
-    for edit in edits {
-        if edit.start < position || edit.end < edit.start || edit.end > raw.len() {
-            return None;
+    for (start, end) in spans {
+        if start < position {
+            return true;
         }
-        out.extend_from_slice(&raw[position..edit.start]);
-        out.extend_from_slice(&edit.data);
-        position = edit.end;
+        position = end;
     }
-    out.extend_from_slice(&raw[position..]);
-    Some(out)
+    false
 }
 
 /// Where the header block starts: after a leading mbox `From ` line (not a field named
@@ -497,13 +536,12 @@ impl<'r> Reader<'r> {
     /// break. A line that only starts like one counts as a part: each costs a search.
     fn delimiter_line<E>(
         &mut self,
-        delimiter: &[u8],
+        boundary: &Boundary,
         start: usize,
         end: usize,
     ) -> Step<Option<Delimiter>, E> {
         let raw = self.raw;
-        let needle = [LF, delimiter].concat();
-        let finder = memmem::Finder::new(&needle);
+        let (delimiter, finder) = (boundary.delimiter.as_slice(), &boundary.finder);
         let mut start = start;
         let mut found = raw[start..end].starts_with(delimiter).then_some(start);
         loop {
@@ -538,6 +576,20 @@ impl<'r> Reader<'r> {
     }
 }
 
+/// A multipart's delimiter (`--` and the boundary), and the searcher for it at the start
+/// of a line.
+struct Boundary {
+    delimiter: Vec<u8>,
+    finder: memmem::Finder<'static>,
+}
+
+impl Boundary {
+    fn new(delimiter: Vec<u8>) -> Self {
+        let finder = memmem::Finder::new(&[LF, &delimiter].concat()).into_owned();
+        Boundary { delimiter, finder }
+    }
+}
+
 fn trim_end<'a>(bytes: &'a [u8], set: &[u8]) -> &'a [u8] {
     let kept = bytes
         .iter()
@@ -555,7 +607,7 @@ fn rfc2231(name: &str) -> String {
 /// line is), and its parent's next delimiter line is searched for only after it.
 struct Children<'e> {
     parent: &'e Entity,
-    delimiter: Option<Vec<u8>>,
+    boundary: Option<Boundary>,
     line: Option<Delimiter>,
     /// The start of a multipart child given out, whose following delimiter line is
     /// still to be found.
@@ -566,7 +618,7 @@ impl<'e> Children<'e> {
     fn new(parent: &'e Entity) -> Self {
         Children {
             parent,
-            delimiter: None,
+            boundary: None,
             line: None,
             resume: None,
         }
@@ -575,24 +627,23 @@ impl<'e> Children<'e> {
     fn next<E>(&mut self, reader: &mut Reader<'_>) -> Step<Option<Entity>, E> {
         let parent = self.parent;
         let raw = reader.raw;
-        let delimiter = match &self.delimiter {
-            Some(delimiter) => delimiter.clone(),
-            None => {
-                let delimiter = delimiter_of(parent)?;
-                let line = reader.delimiter_line(&delimiter, parent.body_start, parent.end)?;
-                if line.is_none_or(|line| line.close) {
-                    return unwritable(format!(
-                        "malformed MIME: {} whose boundary never occurs",
-                        shown(&parent.ctype)
-                    ));
-                }
-                self.line = line;
-                self.delimiter = Some(delimiter.clone());
-                delimiter
+        if self.boundary.is_none() {
+            let boundary = Boundary::new(delimiter_of(parent)?);
+            let line = reader.delimiter_line(&boundary, parent.body_start, parent.end)?;
+            if line.is_none_or(|line| line.close) {
+                return unwritable(format!(
+                    "malformed MIME: {} whose boundary never occurs",
+                    shown(&parent.ctype)
+                ));
             }
+            self.line = line;
+            self.boundary = Some(boundary);
+        }
+        let Some(delimiter) = &self.boundary else {
+            return Ok(None);
         };
         if let Some(part_start) = self.resume.take() {
-            self.line = reader.delimiter_line(&delimiter, part_start, parent.end)?;
+            self.line = reader.delimiter_line(delimiter, part_start, parent.end)?;
         }
         let Some(line) = self.line.filter(|line| !line.close) else {
             return Ok(None);
@@ -606,7 +657,7 @@ impl<'e> Children<'e> {
             self.resume = Some(part_start);
             return Ok(Some(child));
         }
-        let following = reader.delimiter_line(&delimiter, part_start, parent.end)?;
+        let following = reader.delimiter_line(delimiter, part_start, parent.end)?;
         let mut part_end = following.map_or(parent.end, |line| line.start);
         if following.is_some() && part_end > part_start && raw[part_end - 1] == b'\n' {
             part_end -= 1;
@@ -1123,17 +1174,22 @@ impl<'r> Base64Layout<'r> {
         let end = (self.first + end_line * step - eol.len())
             .min(self.last)
             .max(start);
-        let text: Vec<u8> = raw[start..end]
+        // The bytes other than the alphabet's and the line end's: only `=`, one or two,
+        // at the end of the last line.
+        let other = |byte: u8| !transfer::is_base64(byte) && !eol.contains(&byte);
+        let others: usize = raw[start..end]
             .iter()
-            .copied()
-            .filter(|&byte| !transfer::is_base64(byte) && !eol.contains(&byte))
-            .collect();
-        let equals = if end == self.last && text.iter().all(|&byte| byte == b'=') {
-            text.len()
+            .map(|&byte| usize::from(other(byte)))
+            .sum();
+        let all_equals = raw[start..end]
+            .iter()
+            .all(|&byte| !other(byte) || byte == b'=');
+        let equals = if end == self.last && all_equals {
+            others
         } else {
             0
         };
-        let bad = (!text.is_empty() && !(1..=2).contains(&equals))
+        let bad = (others > 0 && !(1..=2).contains(&equals))
             || count_byte(raw, b'\n', start, end) + 1 != end_line - first_line
             || (equals > 0
                 && memchr::memchr(b'=', &raw[start..end]).map(|at| start + at)
@@ -1171,12 +1227,14 @@ fn warning_part_edits(
     let part = warning_part(warning, eol);
     if top.ctype == "multipart/mixed" {
         let first = delimiter_of::<()>(top).ok().and_then(|delimiter| {
+            let delimiter = Boundary::new(delimiter);
             let line = Reader::new(raw)
                 .delimiter_line::<()>(&delimiter, top.body_start, top.end)
                 .ok()??;
             Some((line, delimiter))
         });
         if let Some((line, delimiter)) = first {
+            let delimiter = delimiter.delimiter;
             if !line.close && line.next > line.start + delimiter.len() {
                 notes.push(format!("{reason}: warning added as a new first text part"));
                 let data = [part.as_slice(), eol, &delimiter, eol].concat();
@@ -1194,13 +1252,9 @@ fn warning_part_edits(
         ));
         return Vec::new();
     }
-    let moved: Vec<&Field> = top
-        .fields
-        .iter()
-        .filter(|field| field.name.starts_with(b"content-"))
-        .collect();
+    let moved: Vec<&Field> = top.fields.iter().filter(|field| field.content).collect();
     let header_end = header_end(raw, top.start, top.end).unwrap_or(top.end);
-    let has_version = top.fields.iter().any(|field| field.name == b"mime-version");
+    let has_version = top.fields.iter().any(|field| !field.content);
     let mut new_fields = Vec::new();
     if !has_version {
         new_fields.extend_from_slice(b"MIME-Version: 1.0");
@@ -1265,4 +1319,76 @@ fn warning_part(warning: Warning<'_>, eol: &[u8]) -> Vec<u8> {
         out.extend_from_slice(eol);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WARNING: Warning<'static> = Warning {
+        text: "Caution: \u{fc}ber",
+        ascii_text: "Caution: uber",
+    };
+
+    fn rewritten(raw: &[u8], body_only: bool) -> (Vec<u8>, Vec<String>, usize) {
+        let rewrite = rewrite(
+            raw,
+            &[("X-Test", "yes")],
+            Some(WARNING),
+            body_only,
+            b"B",
+            &mut BuiltinEncoder,
+        )
+        .unwrap();
+        (rewrite.message(raw), rewrite.notes, rewrite.warned)
+    }
+
+    #[test]
+    fn a_plain_part_gets_the_warning_in_its_charset() {
+        let raw = b"From: a@b.example\nContent-Type: text/plain; charset=\"ISO-8859-1\"\nContent-Transfer-Encoding: 8bit\n\nHello\n";
+        let (message, notes, warned) = rewritten(raw, false);
+        let expected = [
+            &b"X-Test: yes\n"[..],
+            &raw[..raw.len() - 6],
+            b"Caution: \xfcber\n\nHello\n",
+        ]
+        .concat();
+        assert_eq!((message, notes, warned), (expected, vec![], 1));
+    }
+
+    #[test]
+    fn an_unwritable_part_gets_the_message_wrapped_with_the_boundary_given() {
+        let raw = b"From: a@b.example\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nSGVsbG8g!d29ybGQ=\n";
+        let (message, notes, warned) = rewritten(raw, false);
+        assert_eq!(warned, 1);
+        assert_eq!(
+            notes,
+            [format!(
+                "{BAD_BASE64}: warning added as a new first text part, the message wrapped in multipart/mixed"
+            )]
+        );
+        let text = String::from_utf8(message).unwrap();
+        assert!(text.contains("Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain; charset=utf-8\n"), "{text}");
+        assert!(text.contains("Caution: =C3=BCber\n\n--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nSGVsbG8g!"), "{text}");
+        assert!(text.ends_with("\n--B--\n"), "{text}");
+        let (message, notes, warned) = rewritten(raw, true);
+        assert_eq!(
+            (message, warned),
+            ([&b"X-Test: yes\n"[..], raw].concat(), 0)
+        );
+        assert!(notes[0].ends_with("warning not added (only the body may change)"));
+    }
+
+    #[test]
+    fn html_gets_the_block_after_the_body_tag_as_character_references_in_7bit() {
+        let raw =
+            b"From: a@b.example\nContent-Type: text/html\n\n<html><BODY class='a>b'>Hi</body>\n";
+        let (message, _, _) = rewritten(raw, false);
+        let block = format!("\n<p style=\"{HTML_STYLE}\">Caution: &#252;ber</p>\n");
+        assert!(
+            String::from_utf8(message)
+                .unwrap()
+                .contains(&format!("<BODY class='a>b'>{block}Hi</body>"))
+        );
+    }
 }

@@ -13,12 +13,10 @@ pub(super) fn qp_decode(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut at = 0;
     while at < data.len() {
-        if data[at] != b'=' {
-            out.push(data[at]);
-            at += 1;
-            continue;
-        }
-        at += 1;
+        // Text without `=` is itself: copied a run at a time.
+        let run = memchr::memchr(b'=', &data[at..]).unwrap_or(data.len() - at);
+        out.extend_from_slice(&data[at..at + run]);
+        at += run + 1;
         let Some(&next) = data.get(at) else { break };
         if next == b'\n' || next == b'\r' {
             if next != b'\n' {
@@ -95,29 +93,49 @@ pub(super) fn qp_encode(data: &[u8]) -> Vec<u8> {
 const BASE64_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn base64_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'A'..=b'Z' => Some(byte - b'A'),
-        b'a'..=b'z' => Some(byte - b'a' + 26),
-        b'0'..=b'9' => Some(byte - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
-}
-
 /// Whether a byte is one of the base64 alphabet's 64 characters.
 pub(super) fn is_base64(byte: u8) -> bool {
-    base64_value(byte).is_some()
+    BASE64_VALUES[usize::from(byte)] < 64
 }
+
+/// The value of each base64 character; 64 for any other byte.
+const BASE64_VALUES: [u8; 256] = {
+    let mut values = [64u8; 256];
+    let mut index = 0;
+    while index < 64 {
+        values[BASE64_ALPHABET[index] as usize] = index as u8;
+        index += 1;
+    }
+    values
+};
 
 /// `binascii.a2b_base64(data)` (not strict): characters outside the alphabet are
 /// skipped, enough `=` after two or three characters of a group end the data; None
-/// where it raises (a group left with one, two or three characters).
+/// where it raises (a group left with one, two or three characters). Whole groups of
+/// four alphabet characters are decoded at once, the rest byte by byte as binascii does.
 pub(super) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len() / 4 * 3 + 3);
     let (mut quad, mut left, mut pads) = (0u8, 0u8, 0u8);
-    for &byte in data {
+    let mut at = 0;
+    while at < data.len() {
+        if quad == 0 {
+            if let Some(group) = data.get(at..at + 4) {
+                let [a, b, c, d] = [
+                    BASE64_VALUES[usize::from(group[0])],
+                    BASE64_VALUES[usize::from(group[1])],
+                    BASE64_VALUES[usize::from(group[2])],
+                    BASE64_VALUES[usize::from(group[3])],
+                ];
+                if (a | b | c | d) < 64 {
+                    out.extend_from_slice(&[a << 2 | b >> 4, b << 4 | c >> 2, c << 6 | d]);
+                    pads = 0;
+                    at += 4;
+                    continue;
+                }
+            }
+        }
+        let byte = data[at];
+        at += 1;
         if byte == b'=' {
             if quad >= 2 {
                 pads += 1;
@@ -127,9 +145,10 @@ pub(super) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
             }
             continue;
         }
-        let Some(value) = base64_value(byte) else {
+        let value = BASE64_VALUES[usize::from(byte)];
+        if value >= 64 {
             continue;
-        };
+        }
         pads = 0;
         match quad {
             0 => {
