@@ -70,7 +70,7 @@ def _verdicts_arrow(
 
 def _rewrite(
     raw: bytes,
-    headers: Tuple[Tuple[str, str], ...],
+    headers: Sequence[Tuple[str, str]],
     warning: Optional[Tuple[str, str]],
     *,
     body_only: bool,

@@ -544,7 +544,8 @@ def _rendered_warning(
 
 
 _RENDERED_WARNINGS = 1024
-"""Rendered warnings a policy keeps (one per sender); past it, it starts again."""
+"""Rendered warnings (one per sender) and header fields (one per decision) a policy keeps
+of each; past it, it starts again."""
 
 
 def _judged_sender(check: MessageCheck) -> Optional[str]:
@@ -627,6 +628,7 @@ class Policy:
         "_ascii_warning",
         "_codes",
         "_headers",
+        "_rendered",
         "_reply",
         "_rules",
         "_ruleset",
@@ -695,6 +697,7 @@ class Policy:
         # The warning as rendered for a sender (None: none named), kept for the next
         # message from the same sender: bulk mail comes from few.
         self._warnings: Dict[Optional[str], WarningText] = {}
+        self._rendered: Dict[Tuple[Any, ...], Tuple[Tuple[str, str], ...]] = {}
         if "ascii_text" in warn_table:
             ascii_text = warn_table["ascii_text"]
             self._ascii_warning = _warning_text(ascii_text, ("warn", "ascii_text"))
@@ -836,14 +839,7 @@ class Policy:
         if action in (Action.TAG, Action.WARN):
             from . import _mime
 
-            values = {
-                "verdict": check.verdict.name.lower(),
-                "codes": " ".join(codes),
-                "action": action.name.lower(),
-                "reasons": " ".join(reasons),
-            }
-            rendered = ((name, _render(template, values)) for name, template in self._headers)
-            added = tuple((name, value) for name, value in rendered if value)
+            added = self._added_headers(check.verdict, codes, action, reasons)
             headers = added if add_headers else ()
             warning = self._warning_for(check) if action is Action.WARN else None
             try:
@@ -858,6 +854,27 @@ class Policy:
             message, notes = rewritten.message, rewritten.notes
         outcome = Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
         return outcome, check
+
+    def _added_headers(
+        self, verdict: Verdict, codes: Tuple[str, ...], action: Action, reasons: Tuple[str, ...]
+    ) -> Tuple[Tuple[str, str], ...]:
+        """The tag and warn fields for a decision, empty values left out (kept for the
+        next message decided alike: bulk mail is)."""
+        key = (verdict, codes, action, reasons)
+        added = self._rendered.get(key)
+        if added is None:
+            values = {
+                "verdict": verdict.name.lower(),
+                "codes": " ".join(codes),
+                "action": action.name.lower(),
+                "reasons": " ".join(reasons),
+            }
+            rendered = ((name, _render(template, values)) for name, template in self._headers)
+            added = tuple((name, value) for name, value in rendered if value)
+            if len(self._rendered) >= _RENDERED_WARNINGS:
+                self._rendered.clear()
+            self._rendered[key] = added
+        return added
 
     def _warning_for(self, check: MessageCheck) -> WarningText:
         sender = _judged_sender(check)

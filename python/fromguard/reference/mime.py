@@ -51,10 +51,11 @@ import codecs
 import re
 from email.message import Message
 from email.message import _parseparam as _parse_parameters  # type: ignore[attr-defined]
-from email.utils import rfc2231_continuation, unquote
+from email.utils import rfc2231_continuation  # type: ignore[attr-defined]
+from email.utils import unquote
 from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from .._mime import Rewrite, WarningText, folded_field, html_block, new_boundary
+from .._warning import Rewrite, WarningText, folded_field, html_block, new_boundary
 
 __all__ = [
     "BODY_TAG_LIMIT",
@@ -472,7 +473,7 @@ def _parameter(headers: Message, name: str, read: Callable[[], Optional[str]]) -
     of the rewrite's time. Not simple: ``read()``, but ``_Unwritable`` where RFC 2231
     parts of that name could decide it (the email package's decoding of those is not
     worth copying into the core)."""
-    value = headers.get("Content-Type")
+    value: object = headers.get("Content-Type")
     if value is None:
         return None
     if not isinstance(value, str) or not _SIMPLE_PARAMETERS.fullmatch(

@@ -240,45 +240,37 @@ pub(super) fn unquote(text: &str) -> std::borrow::Cow<'_, str> {
 fn parse_params(value: &str) -> Vec<String> {
     let s = format!(";{value}");
     let bytes = s.as_bytes();
-    // quotes[i]: quotes in s[..i]; escaped[i]: `\"` pairs starting before i.
-    let mut quotes = vec![0usize; bytes.len() + 1];
-    let mut escaped = vec![0usize; bytes.len() + 1];
-    for (i, &byte) in bytes.iter().enumerate() {
-        quotes[i + 1] = quotes[i] + usize::from(byte == b'"');
-        escaped[i + 1] = escaped[i] + usize::from(byte == b'\\' && bytes.get(i + 1) == Some(&b'"'));
-    }
-    let pairs_in = |from: usize, to: usize| {
-        if to >= from + 2 {
-            escaped[to - 1] - escaped[from]
-        } else {
-            0
-        }
-    };
     let mut pieces = Vec::new();
     let mut position = 0;
     while bytes.get(position) == Some(&b';') {
         position += 1;
-        let find =
-            |from: usize| memchr::memchr(b';', &bytes[from.min(bytes.len())..]).map(|i| from + i);
-        let mut end = find(position);
-        while let Some(at) = end {
-            if at > position && (quotes[at] - quotes[position] - pairs_in(position, at)) % 2 == 1 {
-                end = find(at + 1);
-            } else {
-                break;
+        // The first `;` with an even count of quotes (less `\"` pairs) since `position`.
+        let (mut quotes, mut pairs, mut counted, mut search) = (0usize, 0usize, position, position);
+        let end = loop {
+            let Some(at) = memchr::memchr(b';', &bytes[search..]).map(|i| search + i) else {
+                break bytes.len();
+            };
+            for i in counted..at {
+                quotes += usize::from(bytes[i] == b'"');
+                pairs += usize::from(bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'"'));
             }
-        }
-        let end = end.unwrap_or(bytes.len());
+            counted = at;
+            if at > position && (quotes - pairs) % 2 == 1 {
+                search = at + 1;
+            } else {
+                break at;
+            }
+        };
         let piece = &s[position..end];
-        let piece = match piece.find('=') {
+        pieces.push(match piece.find('=') {
+            // (already stripped: a stripped name, `=`, a stripped value)
             Some(i) => format!(
                 "{}={}",
                 py_strip(&piece[..i]).to_ascii_lowercase(),
                 py_strip(&piece[i + 1..])
             ),
-            None => piece.to_owned(),
-        };
-        pieces.push(py_strip(&piece).to_owned());
+            None => py_strip(piece).to_owned(),
+        });
         position = end;
     }
     pieces

@@ -1176,14 +1176,18 @@ impl<'r> Base64Layout<'r> {
             .max(start);
         // The bytes other than the alphabet's and the line end's: only `=`, one or two,
         // at the end of the last line.
-        let other = |byte: u8| !transfer::is_base64(byte) && !eol.contains(&byte);
-        let others: usize = raw[start..end]
-            .iter()
-            .map(|&byte| usize::from(other(byte)))
-            .sum();
-        let all_equals = raw[start..end]
-            .iter()
-            .all(|&byte| !other(byte) || byte == b'=');
+        let class = if eol == CRLF {
+            &transfer::BASE64_CLASS_CRLF
+        } else {
+            &transfer::BASE64_CLASS_LF
+        };
+        let (mut others, mut not_equals) = (0usize, 0u8);
+        for &byte in &raw[start..end] {
+            let kind = class[usize::from(byte)];
+            others += usize::from(kind != 0);
+            not_equals |= kind & 2;
+        }
+        let all_equals = not_equals == 0;
         let equals = if end == self.last && all_equals {
             others
         } else {

@@ -93,10 +93,24 @@ pub(super) fn qp_encode(data: &[u8]) -> Vec<u8> {
 const BASE64_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Whether a byte is one of the base64 alphabet's 64 characters.
-pub(super) fn is_base64(byte: u8) -> bool {
-    BASE64_VALUES[usize::from(byte)] < 64
+/// The bytes of a base64 body by what they are: 0 a character of the alphabet or of the
+/// line end (LF, or CR and LF), 1 `=`, 2 anything else.
+const fn base64_classes(crlf: bool) -> [u8; 256] {
+    let mut classes = [2u8; 256];
+    let mut index = 0;
+    while index < 256 {
+        if BASE64_VALUES[index] < 64 || index == b'\n' as usize || (crlf && index == b'\r' as usize)
+        {
+            classes[index] = 0;
+        }
+        index += 1;
+    }
+    classes[b'=' as usize] = 1;
+    classes
 }
+
+pub(super) const BASE64_CLASS_LF: [u8; 256] = base64_classes(false);
+pub(super) const BASE64_CLASS_CRLF: [u8; 256] = base64_classes(true);
 
 /// The value of each base64 character; 64 for any other byte.
 const BASE64_VALUES: [u8; 256] = {
