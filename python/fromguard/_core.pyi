@@ -78,7 +78,7 @@ def _rewrite(
 ) -> Tuple[bytes, Tuple[str, ...], int]:
     """fromguard._mime's way in: the MIME rewrite (see fromguard._mime.rewrite)."""
 
-def _body_start(raw: bytes, /) -> int:
+def _body_start(raw: bytes) -> int:
     """fromguard._mime's way in: where the message's body starts."""
 
 def _inject_panic(trigger: Optional[bytes], /) -> None:

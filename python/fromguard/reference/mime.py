@@ -49,9 +49,9 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+from email import utils as email_utils
 from email.message import Message
 from email.message import _parseparam as _parse_parameters  # type: ignore[attr-defined]
-from email.utils import rfc2231_continuation  # type: ignore[attr-defined]
 from email.utils import unquote
 from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -480,7 +480,8 @@ def _parameter(headers: Message, name: str, read: Callable[[], Optional[str]]) -
         value, max(0, value.find(";"))
     ):
         for piece in _parse_parameters(str(value))[1:]:
-            continuation = rfc2231_continuation.match(piece.partition("=")[0].strip())
+            name_part = piece.partition("=")[0].strip()
+            continuation = email_utils.rfc2231_continuation.match(name_part)  # type: ignore[attr-defined]
             if continuation is not None and continuation.group("name").lower() == name:
                 raise _Unwritable(f"an RFC 2231 {name} parameter")
     if not isinstance(value, str):

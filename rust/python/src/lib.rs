@@ -760,14 +760,17 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parse_many, module)?)?;
     module.add_function(wrap_pyfunction!(verdicts, module)?)?;
     module.add_function(wrap_pyfunction!(check_message, module)?)?;
-    module.add_function(wrap_pyfunction!(rewrite::rewrite, module)?)?;
-    module.add_function(wrap_pyfunction!(rewrite::body_start, module)?)?;
     // Private (for tests): set, not added, since `add_function` lists a name in `__all__`.
     let inject_panic = wrap_pyfunction!(inject::inject_panic, module)?;
     module.setattr(intern!(module.py(), "_inject_panic"), inject_panic)?;
     // Private: fromguard._arrow's way in (fromguard.verdicts over an Arrow array).
     let verdicts_arrow = wrap_pyfunction!(arrow::verdicts_arrow, module)?;
     module.setattr(intern!(module.py(), "_verdicts_arrow"), verdicts_arrow)?;
+    // Private: fromguard._mime's way in (the MIME rewrite).
+    let rewrite = wrap_pyfunction!(rewrite::rewrite, module)?;
+    module.setattr(intern!(module.py(), "_rewrite"), rewrite)?;
+    let body_start = wrap_pyfunction!(rewrite::body_start, module)?;
+    module.setattr(intern!(module.py(), "_body_start"), body_start)?;
     module.add_class::<FromHeader>()?;
     module.add_class::<RuleSet>()?;
     Ok(())
