@@ -7,7 +7,9 @@ messages.
 
 Every time is the best of ``--rounds`` passes over the whole set in CPU time, Python
 loop included, compared only with figures of the same run (the machine is shared and
-noisy).
+noisy). Each figure of ``process`` is given twice: with the rewrite of the Rust core
+(``core``, what ``Policy.process`` uses) and with the pure-Python reference
+(``reference``, the rewrite before the core had one), so one run shows before and after.
 
 1. ``check_message`` and ``process`` per message of the phishing set (all warned), per
    shape, and their ratio; the ham set (all accepted) the same. Then the cost per byte of
@@ -35,6 +37,10 @@ from typing import Callable, Dict, List, Sequence
 import mail
 
 import fromguard
+import fromguard._mime
+from fromguard.reference.mime import rewrite as reference_rewrite
+
+ENGINES = {"core": fromguard._mime.rewrite, "reference": reference_rewrite}
 
 MIB = 1 << 20
 HEADER = (
@@ -160,7 +166,8 @@ def big_message(shape: str, size: int = 20_000_000) -> bytes:
 MEMORY_PROBE = """
 import gc, json, sys, tracemalloc
 sys.path.insert(0, {benches!r})
-import rewrite, fromguard
+import rewrite, fromguard, fromguard._mime
+fromguard._mime.rewrite = rewrite.ENGINES[{engine!r}]
 
 def rss():
     with open("/proc/self/status") as status:
@@ -191,8 +198,10 @@ print(json.dumps({{"size": len(raw), "start": start, "end": rss(), "extra": peak
 """
 
 
-def memory(shape: str, count: int) -> Dict[str, object]:
-    code = MEMORY_PROBE.format(benches=str(Path(__file__).parent), shape=shape, count=count)
+def memory(shape: str, count: int, engine: str) -> Dict[str, object]:
+    code = MEMORY_PROBE.format(
+        benches=str(Path(__file__).parent), shape=shape, count=count, engine=engine
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
@@ -213,7 +222,10 @@ def main(argv: List[str]) -> None:
     assert all(policy.process(m).action is fromguard.Action.WARN for m in phishing)
     assert all(policy.process(m).action is fromguard.Action.ACCEPT for m in ham)
     print(f"1. Policy.exchange().process vs check_message (best of {args.rounds} passes)\n")
-    print(f"{'set':<44} {'bytes':>7} {'check µs':>9} {'process µs':>11} {'ratio':>6}")
+    print(
+        f"{'set':<44} {'bytes':>7} {'check µs':>9} {'core µs':>8} {'ratio':>6}"
+        f" {'reference µs':>13} {'ratio':>6}"
+    )
     shapes = {
         "phishing: alternative, QP plain + QP HTML": phishing[0::4],
         "phishing: base64 HTML": phishing[1::4],
@@ -222,43 +234,60 @@ def main(argv: List[str]) -> None:
         "phishing, all (warned)": phishing,
         "ham, all (accepted)": ham,
     }
-    per_byte: Dict[str, float] = {}
+    per_byte: Dict[str, Dict[str, float]] = {engine: {} for engine in ENGINES}
     for name, messages in shapes.items():
         size = sum(map(len, messages)) / len(messages)
         checked = best(check, messages, args.rounds)
-        processed = best(policy.process, messages, args.rounds)
-        per_byte[name] = processed / size
+        row = f"{name:<44} {size:>7.0f} {checked * 1e6:>9.1f}"
+        for engine, width in zip(ENGINES, (8, 13)):
+            fromguard._mime.rewrite = ENGINES[engine]
+            processed = best(policy.process, messages, args.rounds)
+            per_byte[engine][name] = processed / size
+            row += f" {processed * 1e6:>{width}.1f} {processed / checked:>5.1f}x"
+        fromguard._mime.rewrite = ENGINES["core"]
+        print(row)
+    print()
+    for engine, figures in per_byte.items():
+        flagged, clean = figures["phishing, all (warned)"], figures["ham, all (accepted)"]
         print(
-            f"{name:<44} {size:>7.0f} {checked * 1e6:>9.1f} {processed * 1e6:>11.1f}"
-            f" {processed / checked:>5.1f}x"
+            f"process per byte ({engine}): flagged {flagged * 1e9:.2f} ns, clean"
+            f" {clean * 1e9:.2f} ns, flagged/clean {flagged / clean:.2f}x"
         )
-    flagged, clean = per_byte["phishing, all (warned)"], per_byte["ham, all (accepted)"]
-    print(
-        f"\nprocess per byte: flagged {flagged * 1e9:.2f} ns, clean {clean * 1e9:.2f} ns,"
-        f" flagged/clean {flagged / clean:.2f}x"
-    )
 
     print("\n2. Hostile MIME of about 1 MiB: process time over a same-size flagged plain message\n")
-    reference = best(policy.process, [clean_plain(MIB)], args.rounds)
-    print(f"{'same-size flagged plain message':<40} {reference * 1e3:>8.2f} ms")
+    print(f"{'shape':<40} {'core ms':>8} {'ratio':>6} {'reference ms':>13} {'ratio':>6}  notes")
+    same_size = {}
+    for engine in ENGINES:
+        fromguard._mime.rewrite = ENGINES[engine]
+        same_size[engine] = best(policy.process, [clean_plain(MIB)], args.rounds)
+    fromguard._mime.rewrite = ENGINES["core"]
+    print(
+        f"{'same-size flagged plain message':<40} {same_size['core'] * 1e3:>8.2f} {'':>6}"
+        f" {same_size['reference'] * 1e3:>13.2f}"
+    )
     for name, build in HOSTILE.items():
         raw = build(MIB)
-        seconds = best(policy.process, [raw], args.rounds)
-        notes = policy.process(raw).notes
-        print(f"{name:<40} {seconds * 1e3:>8.2f} ms {seconds / reference:>6.1f}x  {notes}")
+        row = f"{name:<40}"
+        for engine, width in zip(ENGINES, (8, 13)):
+            fromguard._mime.rewrite = ENGINES[engine]
+            seconds = best(policy.process, [raw], args.rounds)
+            row += f" {seconds * 1e3:>{width}.2f} {seconds / same_size[engine]:>5.1f}x"
+        fromguard._mime.rewrite = ENGINES["core"]
+        print(f"{row}  {policy.process(raw).notes}")
 
     print(f"\n3. Memory: 20 MB flagged messages, {args.big_messages} per fresh interpreter\n")
-    for name, shape in BIG.items():
-        figures = memory(shape, args.big_messages)
-        size = float(figures["size"])  # type: ignore[arg-type]
-        extra = float(figures["extra"])  # type: ignore[arg-type]
-        start = float(figures["start"])  # type: ignore[arg-type]
-        end = float(figures["end"])  # type: ignore[arg-type]
-        print(
-            f"{name:<36} peak beyond the message {extra / MIB:6.1f} MiB"
-            f" ({extra / size:.2f}x); RSS {start / MIB:.0f} -> {end / MIB:.0f} MiB"
-            f" {figures['notes']}"
-        )
+    for engine in ENGINES:
+        for name, shape in BIG.items():
+            figures = memory(shape, args.big_messages, engine)
+            size = float(figures["size"])  # type: ignore[arg-type]
+            extra = float(figures["extra"])  # type: ignore[arg-type]
+            start = float(figures["start"])  # type: ignore[arg-type]
+            end = float(figures["end"])  # type: ignore[arg-type]
+            print(
+                f"{engine:<10} {name:<36} peak beyond the message {extra / MIB:6.1f} MiB"
+                f" ({extra / size:.2f}x); RSS {start / MIB:.0f} -> {end / MIB:.0f} MiB"
+                f" {figures['notes']}"
+            )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,33 @@ def impl(request: pytest.FixtureRequest) -> Callable[..., Any]:
     return parse
 
 
+@pytest.fixture(scope="module", params=["core", "reference"])
+def rewrite(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """The MIME rewrite of one engine (ids ``core``: ``fromguard._mime.rewrite``, the Rust
+    core's; ``reference``: ``fromguard.reference.mime.rewrite``). Module-scoped, so that
+    hypothesis tests can take it."""
+    if request.param == "core":
+        try:
+            from fromguard._core import _rewrite  # noqa: F401 (the core is built)
+            from fromguard._mime import rewrite as core_rewrite
+        except Exception as error:  # ImportError: the core is not built
+            pytest.fail(f"the Rust core's rewrite is not available: {error!r}", pytrace=False)
+        return core_rewrite
+    _import_reference()
+    from fromguard.reference.mime import rewrite as reference_rewrite
+
+    return reference_rewrite
+
+
+@pytest.fixture
+def policy_engine(
+    rewrite: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Any]:
+    """``Policy.process`` with the rewrite of one engine (``rewrite``'s ids)."""
+    monkeypatch.setattr("fromguard._mime.rewrite", rewrite)
+    return rewrite
+
+
 # --- conformance report (tests/test_conformance.py) -----------------------------------
 
 CONFORMANCE_ROWS = pytest.StashKey[List[Dict[str, Any]]]()

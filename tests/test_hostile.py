@@ -8,8 +8,10 @@ The time per byte of the same shapes is measured by ``benches/hostile.py``, not 
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -18,9 +20,11 @@ import pytest
 
 import fromguard
 import fromguard.reference
+from fromguard._mime import WarningText, rewrite
 from fromguard.reference import limits
 from fromguard.reference.lookalike import MAX_A_LABEL_BYTES
 from fromguard.reference.message import check_message as reference_check_message
+from fromguard.reference.mime import rewrite as reference_rewrite
 
 MIB = 1 << 20
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -254,3 +258,41 @@ def test_the_checked_fields_limit_is_documented_and_reported(check: Any) -> None
     assert len(checked.fields) == limits.MAX_CHECKED_FIELDS
     assert [f.code for f in checked.findings] == ["too-many-fields"]
     assert checked.verdict is fromguard.Verdict.INVALID
+
+
+# -- Hostile MIME (issue 17): the warning rewrite of both engines on each shape ----------
+
+
+def hostile_mime() -> Dict[str, Callable[[int], bytes]]:
+    """The hostile MIME shapes of ``benches/rewrite.py`` (name -> builder of a message of
+    about the size given)."""
+    benches = str(Path(__file__).resolve().parent.parent / "benches")
+    sys.path.insert(0, benches)
+    try:
+        spec = importlib.util.spec_from_file_location("bench_rewrite", Path(benches) / "rewrite.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(benches)
+    shapes: Dict[str, Callable[[int], bytes]] = module.HOSTILE
+    return shapes
+
+
+HOSTILE_MIME = hostile_mime()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(HOSTILE_MIME))
+def test_hostile_mime(name: str) -> None:
+    """Each shape of 1 MiB is rewritten alike by the core and the reference, and the
+    warning reaches the reader (in place, or in a part of its own past a limit)."""
+    raw = HOSTILE_MIME[name](MIB)
+    warning = WarningText("Caution: sender not verified.", "Caution: sender not verified.")
+    core = on_small_stack(lambda: rewrite(raw, (("X-Test", "yes"),), warning, boundary=b"b-1"))
+    reference = on_small_stack(
+        lambda: reference_rewrite(raw, (("X-Test", "yes"),), warning, boundary=b"b-1")
+    )
+    assert core == reference
+    assert core.warned >= 1
+    assert core.message.count(warning.text.encode()) == core.warned

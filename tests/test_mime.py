@@ -1,4 +1,6 @@
-"""The warning written into MIME bodies (``fromguard._mime``), byte-exactly.
+"""The warning written into MIME bodies, byte-exactly, by both engines (the ``rewrite``
+fixture: ``fromguard._mime.rewrite``, the Rust core, and ``fromguard.reference.mime``;
+``test_mime_parity.py`` compares the two byte for byte).
 
 For every rewritten message: the standard library re-parses it (``email.policy.default``)
 with no new defects; each warned text part decodes to the warning followed by the
@@ -14,31 +16,32 @@ import base64
 import email
 import email.message
 import email.policy
+import email.utils
 import json
 import re
 import subprocess
 import sys
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fromguard._mime import (
+from fromguard._mime import Rewrite, WarningText, html_block
+from fromguard.reference.mime import (
     BODY_TAG_LIMIT,
     HTML_HEAD_LIMIT,
     MAX_BASE64_LINE,
     MAX_DEPTH,
     MAX_PARTS,
     MAX_WARNED_PARTS,
-    Rewrite,
-    WarningText,
     _parameter,
-    html_block,
-    rewrite,
+    _Unwritable,
 )
+
+Rewriter = Callable[..., Rewrite]
 
 MESSAGES = Path(__file__).parent / "data" / "messages"
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -241,7 +244,7 @@ def check_warning_part(
 
 @pytest.mark.parametrize("eol", list(EOLS.values()), ids=list(EOLS))
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_warning_in_every_message(name: str, eol: bytes) -> None:
+def test_warning_in_every_message(name: str, eol: bytes, rewrite: Rewriter) -> None:
     raw = load(name, eol)
     case = CASES[name]
     result = rewrite(raw, HEADERS, DEFAULT)
@@ -259,20 +262,20 @@ def test_every_message_file_is_a_case() -> None:
 
 
 @pytest.mark.parametrize("name", ["signed.eml", "encrypted.eml", "smime-encrypted.eml"])
-def test_signed_and_encrypted_bodies_are_byte_identical(name: str) -> None:
+def test_signed_and_encrypted_bodies_are_byte_identical(name: str, rewrite: Rewriter) -> None:
     raw = load(name, b"\r\n")
     result = rewrite(raw, HEADERS, DEFAULT)
     assert result.message == b"X-Test: yes\r\n" + raw
     assert rewrite(raw, (), DEFAULT).message is raw
 
 
-def test_nothing_to_do_returns_the_same_object() -> None:
+def test_nothing_to_do_returns_the_same_object(rewrite: Rewriter) -> None:
     raw = load("mixed.eml", b"\n")
     assert rewrite(raw).message is raw
     assert rewrite(raw, [("X-Empty", "")]).message is raw  # empty values are left out
 
 
-def test_headers_go_after_an_mbox_from_line() -> None:
+def test_headers_go_after_an_mbox_from_line(rewrite: Rewriter) -> None:
     raw = b"From mallory@evil.example Mon Nov  4 09:00:00 2024\n" + load("plain.eml", b"\n")
     result = rewrite(raw, HEADERS, DEFAULT)
     first, rest = result.message.split(b"\n", 1)
@@ -283,7 +286,7 @@ def test_headers_go_after_an_mbox_from_line() -> None:
 # -- Charsets --------------------------------------------------------------------------
 
 
-def test_the_warning_is_written_in_the_parts_charset() -> None:
+def test_the_warning_is_written_in_the_parts_charset(rewrite: Rewriter) -> None:
     raw = load("latin1.eml", b"\n")
     result = rewrite(raw, (), GERMAN)
     assert result.notes == ()
@@ -291,7 +294,7 @@ def test_the_warning_is_written_in_the_parts_charset() -> None:
     check_rewrite(raw, result.message, (0,), [GERMAN.text])
 
 
-def test_shift_jis_parts_get_a_shift_jis_warning() -> None:
+def test_shift_jis_parts_get_a_shift_jis_warning(rewrite: Rewriter) -> None:
     raw = load("shift-jis.eml", b"\r\n")
     result = rewrite(raw, (), JAPANESE)
     assert result.notes == ()
@@ -299,7 +302,7 @@ def test_shift_jis_parts_get_a_shift_jis_warning() -> None:
     check_rewrite(raw, result.message, (0, 1), [JAPANESE.text, JAPANESE.text])
 
 
-def test_a_charset_that_cannot_show_the_warning_gets_the_ascii_form() -> None:
+def test_a_charset_that_cannot_show_the_warning_gets_the_ascii_form(rewrite: Rewriter) -> None:
     # Shift_JIS has no ü: the plain part falls back to ASCII, the HTML part (base64) gets
     # a character reference, which a browser shows as ü.
     raw = load("shift-jis.eml", b"\n")
@@ -314,14 +317,14 @@ def test_a_charset_that_cannot_show_the_warning_gets_the_ascii_form() -> None:
     assert html_expected in decoded_text(html_part)
 
 
-def test_a_japanese_warning_in_a_latin1_part_is_ascii() -> None:
+def test_a_japanese_warning_in_a_latin1_part_is_ascii(rewrite: Rewriter) -> None:
     raw = load("latin1.eml", b"\n")
     result = rewrite(raw, (), JAPANESE)
     assert result.notes == ("warning in ASCII: charset iso-8859-1 cannot represent it",)
     check_rewrite(raw, result.message, (0,), [JAPANESE.ascii_text])
 
 
-def test_a_7bit_part_gets_no_8bit_bytes() -> None:
+def test_a_7bit_part_gets_no_8bit_bytes(rewrite: Rewriter) -> None:
     raw = load("plain.eml", b"\n").replace(b"charset=us-ascii", b"charset=utf-8")
     result = rewrite(raw, (), GERMAN)
     assert result.notes == ("warning in ASCII: the part is 7bit and utf-8 needs 8 bits",)
@@ -333,21 +336,21 @@ def test_a_7bit_part_gets_no_8bit_bytes() -> None:
     assert b"&#252;berpr&#252;ft" in rewritten
 
 
-def test_quoted_printable_warning_in_utf8() -> None:
+def test_quoted_printable_warning_in_utf8(rewrite: Rewriter) -> None:
     raw = load("quoted-printable.eml", b"\n")
     result = rewrite(raw, (), GERMAN)
     assert b"Achtung: Absender nicht =C3=BCberpr=C3=BCft.\n\nDear colleague," in result.message
     check_rewrite(raw, result.message, (0,), [GERMAN.text])
 
 
-def test_an_unknown_charset_gets_the_ascii_form() -> None:
+def test_an_unknown_charset_gets_the_ascii_form(rewrite: Rewriter) -> None:
     raw = load("plain.eml", b"\n").replace(b"charset=us-ascii", b"charset=x-unheard-of")
     result = rewrite(raw, (), GERMAN)
     assert result.notes == ("unknown charset x-unheard-of: warning in ASCII",)
     assert GERMAN.ascii_text.encode() + b"\n\nPlease wire" in result.message
 
 
-def test_a_charset_that_is_not_ascii_compatible_gets_a_part_of_its_own() -> None:
+def test_a_charset_that_is_not_ascii_compatible_gets_a_part_of_its_own(rewrite: Rewriter) -> None:
     body = "Hello\n".encode("utf-16")
     raw = (
         b"From: x@y.example\nContent-Type: text/plain; charset=utf-16\n"
@@ -360,7 +363,7 @@ def test_a_charset_that_is_not_ascii_compatible_gets_a_part_of_its_own() -> None
     check_warning_part(raw, result, DEFAULT.text, ["Hello\n"])
 
 
-def test_a_utf8_byte_order_mark_stays_first() -> None:
+def test_a_utf8_byte_order_mark_stays_first(rewrite: Rewriter) -> None:
     raw = (
         b"From: x@y.example\nContent-Type: text/plain; charset=utf-8\n"
         b"Content-Transfer-Encoding: 8bit\n\n\xef\xbb\xbfHello\n"
@@ -386,7 +389,7 @@ def part_lines(message: bytes, marker: bytes) -> List[bytes]:
     return message[body:end].split(b"\n")
 
 
-def test_base64_keeps_its_line_length() -> None:
+def test_base64_keeps_its_line_length(rewrite: Rewriter) -> None:
     raw = load("base64.eml", b"\n")
     rewritten = rewrite(raw, (), DEFAULT).message
     html_lines = part_lines(rewritten, b"BASE64")
@@ -402,7 +405,7 @@ def assert_spliced_lines(lines: List[bytes], width: int) -> None:
     assert sum(len(line) != width for line in lines[:-1]) <= 1
 
 
-def test_base64_lines_after_the_warning_keep_their_bytes() -> None:
+def test_base64_lines_after_the_warning_keep_their_bytes(rewrite: Rewriter) -> None:
     """Only the line that holds the insertion point is written anew: the warning is
     padded to whole 3-byte groups, and every later line is the original's."""
     raw = build("x" * 5000 + "\n", "plain", "base64", "utf-8", "\n")
@@ -416,7 +419,7 @@ def test_base64_lines_after_the_warning_keep_their_bytes() -> None:
     )
 
 
-def test_quoted_printable_lines_stay_within_76() -> None:
+def test_quoted_printable_lines_stay_within_76(rewrite: Rewriter) -> None:
     long = WarningText("Achtung " * 12 + "= Ende", "x")
     for name in ("quoted-printable.eml", "mixed.eml"):
         raw = load(name, b"\r\n")
@@ -431,7 +434,7 @@ def test_quoted_printable_lines_stay_within_76() -> None:
         assert text.startswith(long.text + "\n\n")
 
 
-def test_a_body_tag_split_by_a_soft_line_break() -> None:
+def test_a_body_tag_split_by_a_soft_line_break(rewrite: Rewriter) -> None:
     raw = (
         b"From: x@y.example\nContent-Type: text/html; charset=utf-8\n"
         b"Content-Transfer-Encoding: quoted-printable\n\n"
@@ -441,7 +444,7 @@ def test_a_body_tag_split_by_a_soft_line_break() -> None:
     check_rewrite(raw, result.message, (0,), [DEFAULT.text])
 
 
-def test_an_unknown_transfer_encoding_gets_a_part_of_its_own() -> None:
+def test_an_unknown_transfer_encoding_gets_a_part_of_its_own(rewrite: Rewriter) -> None:
     raw = load("plain.eml", b"\n").replace(b"7bit", b"x-uuencode")
     result = rewrite(raw, (), DEFAULT)
     assert result.notes == (
@@ -450,7 +453,7 @@ def test_an_unknown_transfer_encoding_gets_a_part_of_its_own() -> None:
     check_warning_part(raw, result, DEFAULT.text)
 
 
-def test_binary_is_written_raw() -> None:
+def test_binary_is_written_raw(rewrite: Rewriter) -> None:
     raw = load("latin1.eml", b"\r\n").replace(b"8bit", b"binary")
     check_rewrite(raw, rewrite(raw, (), DEFAULT).message, (0,), [DEFAULT.text])
 
@@ -458,20 +461,20 @@ def test_binary_is_written_raw() -> None:
 # -- Structure -------------------------------------------------------------------------
 
 
-def test_no_body_no_warning() -> None:
+def test_no_body_no_warning(rewrite: Rewriter) -> None:
     raw = b"From: x@y.example\r\nSubject: only a header"
     result = rewrite(raw, HEADERS, DEFAULT)
     assert result.notes == ("message has no body: warning not added",)
     assert result.message == b"X-Test: yes\r\n" + raw
 
 
-def test_an_empty_body_gets_the_warning() -> None:
+def test_an_empty_body_gets_the_warning(rewrite: Rewriter) -> None:
     raw = b"From: x@y.example\r\n\r\n"
     result = rewrite(raw, (), DEFAULT)
     assert result.message == raw + DEFAULT.text.encode() + b"\r\n\r\n"
 
 
-def test_a_text_attachment_alone_is_not_a_body() -> None:
+def test_a_text_attachment_alone_is_not_a_body(rewrite: Rewriter) -> None:
     raw = (
         b"From: x@y.example\nContent-Type: text/plain\n"
         b'Content-Disposition: attachment; filename="a.txt"\n\nData\n'
@@ -481,12 +484,12 @@ def test_a_text_attachment_alone_is_not_a_body() -> None:
     assert result.message is raw
 
 
-def test_a_non_text_body_gets_no_warning() -> None:
+def test_a_non_text_body_gets_no_warning(rewrite: Rewriter) -> None:
     raw = b"From: x@y.example\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\nAAAA\n"
     assert rewrite(raw, (), DEFAULT).notes == ("no text part for the warning",)
 
 
-def test_mixed_skips_leading_attachments_and_inline_images() -> None:
+def test_mixed_skips_leading_attachments_and_inline_images(rewrite: Rewriter) -> None:
     raw = (
         b'From: x@y.example\nContent-Type: multipart/mixed; boundary="b"\n\n'
         b"--b\nContent-Type: application/pdf\nContent-Disposition: attachment\n\n%PDF\n"
@@ -499,7 +502,7 @@ def test_mixed_skips_leading_attachments_and_inline_images() -> None:
     check_rewrite(raw, result.message, (2,), [DEFAULT.text])
 
 
-def test_a_signed_part_inside_mixed_is_left_alone() -> None:
+def test_a_signed_part_inside_mixed_is_left_alone(rewrite: Rewriter) -> None:
     signed = (MESSAGES / "signed.eml").read_bytes().split(b"\n", 5)[5]  # its MIME part
     raw = (
         b'From: x@y.example\nContent-Type: multipart/mixed; boundary="outer"\n\n'
@@ -510,7 +513,7 @@ def test_a_signed_part_inside_mixed_is_left_alone() -> None:
     assert result.message == b"X-Test: yes\n" + raw
 
 
-def test_a_missing_close_delimiter() -> None:
+def test_a_missing_close_delimiter(rewrite: Rewriter) -> None:
     raw = (
         b'From: x@y.example\nContent-Type: multipart/alternative; boundary="b"\n\n'
         b"--b\nContent-Type: text/plain\n\nPlain.\n"
@@ -521,7 +524,7 @@ def test_a_missing_close_delimiter() -> None:
     check_rewrite(raw, result.message, (0, 1), [DEFAULT.text] * 2)
 
 
-def test_boundaries_that_prefix_each_other() -> None:
+def test_boundaries_that_prefix_each_other(rewrite: Rewriter) -> None:
     raw = (
         b'From: x@y.example\nContent-Type: multipart/mixed; boundary="b"\n\n'
         b'--b\nContent-Type: multipart/alternative; boundary="b2"\n\n'
@@ -543,7 +546,9 @@ def test_boundaries_that_prefix_each_other() -> None:
         ),
     ],
 )
-def test_a_malformed_multipart_gets_a_part_of_its_own(content_type: bytes, note: str) -> None:
+def test_a_malformed_multipart_gets_a_part_of_its_own(
+    content_type: bytes, note: str, rewrite: Rewriter
+) -> None:
     raw = b"From: x@y.example\nContent-Type: " + content_type + b"\n\n--b\n\nText\n--b--\n"
     result = rewrite(raw, (), DEFAULT)
     assert result.notes == (
@@ -561,7 +566,7 @@ def nested(depth: int, subtype: bytes = b"mixed") -> bytes:
     return b"From: x@y.example\n" + head + b"Content-Type: text/plain\n\nDeep.\n" + tail + b"\n"
 
 
-def test_deep_nesting_is_not_followed_forever() -> None:
+def test_deep_nesting_is_not_followed_forever(rewrite: Rewriter) -> None:
     """Past the depth limit the warning goes first in the top-level multipart/mixed."""
     raw = nested(40)
     result = rewrite(raw, (), DEFAULT)
@@ -569,7 +574,7 @@ def test_deep_nesting_is_not_followed_forever() -> None:
     check_warning_part(raw, result, DEFAULT.text, ["Deep.\n"])
 
 
-def test_a_digest_part_without_content_type_is_a_message() -> None:
+def test_a_digest_part_without_content_type_is_a_message(rewrite: Rewriter) -> None:
     raw = (
         b'From: x@y.example\nContent-Type: multipart/digest; boundary="d"\n\n'
         b"--d\n\nFrom: a@b.example\nSubject: one\n\nForwarded text.\n--d--\n"
@@ -577,13 +582,13 @@ def test_a_digest_part_without_content_type_is_a_message() -> None:
     assert rewrite(raw, (), DEFAULT).notes == ("no text part for the warning",)
 
 
-def test_an_html_part_with_a_body_tag_in_capitals_and_quotes() -> None:
+def test_an_html_part_with_a_body_tag_in_capitals_and_quotes(rewrite: Rewriter) -> None:
     raw = load("alternative.eml", b"\n")
     html = decoded_text(leaves(rewrite(raw, (), DEFAULT).message, email.policy.default)[1])
     assert "<BODY class=\"main\" data-x='a>b'>\n<p style=" in html
 
 
-def test_a_multi_line_warning() -> None:
+def test_a_multi_line_warning(rewrite: Rewriter) -> None:
     warning = WarningText("Caution: sender not verified.\nDo not act on requests.", "x")
     for name in ("alternative.eml", "base64.eml", "mixed.eml"):
         raw = load(name, b"\r\n")
@@ -635,6 +640,7 @@ def test_generated_messages(
     eol: str,
     warning: WarningText,
     body_tag: bool,
+    rewrite: Rewriter,
 ) -> None:
     if subtype == "html" and body_tag:
         text = "<html><body>" + text + "</body></html>"
@@ -651,7 +657,7 @@ def test_generated_messages(
     check_rewrite(raw, result.message, (0,), [shown], ("X-Test: yes" + eol).encode())
 
 
-def test_base64_of_the_generated_kind_keeps_76() -> None:
+def test_base64_of_the_generated_kind_keeps_76(rewrite: Rewriter) -> None:
     raw = build("x" * 500, "plain", "base64", "utf-8", "\r\n")
     assert raw is not None
     body = rewrite(raw, (), DEFAULT).message.split(b"\r\n\r\n", 1)[1]
@@ -660,7 +666,7 @@ def test_base64_of_the_generated_kind_keeps_76() -> None:
     assert base64.b64decode(b"".join(lines)).startswith(DEFAULT.text.encode())
 
 
-def test_a_body_tag_far_into_a_quoted_printable_part() -> None:
+def test_a_body_tag_far_into_a_quoted_printable_part(rewrite: Rewriter) -> None:
     style = "p { color: #333; }\n" * 4000  # 76 KB of head before <body>
     message = EmailMessage()
     message["From"] = "x@y.example"
@@ -690,7 +696,7 @@ def test_a_body_tag_far_into_a_quoted_printable_part() -> None:
         (b"notes are", b"notes  are"),  # the text attachment
     ],
 )
-def test_the_check_catches_any_other_change(old: bytes, new: bytes) -> None:
+def test_the_check_catches_any_other_change(old: bytes, new: bytes, rewrite: Rewriter) -> None:
     """The invariants above are not vacuous: one changed byte outside the warned bodies
     fails them."""
     raw = load("mixed.eml", b"\n")
@@ -702,7 +708,7 @@ def test_the_check_catches_any_other_change(old: bytes, new: bytes) -> None:
         )
 
 
-def test_names_from_the_message_are_escaped_in_notes() -> None:
+def test_names_from_the_message_are_escaped_in_notes(rewrite: Rewriter) -> None:
     raw = load("latin1.eml", b"\n").replace(b"ISO-8859-1", b"IS\x00O-8859-1")
     result = rewrite(raw, (), GERMAN)
     assert result.notes == ("unknown charset is\\x00o-8859-1: warning in ASCII",)
@@ -722,7 +728,9 @@ def test_names_from_the_message_are_escaped_in_notes() -> None:
         max_size=6,
     ),
 )
-def test_damaged_messages_never_raise(name: str, edits: List[Tuple[float, int, bytes]]) -> None:
+def test_damaged_messages_never_raise(
+    name: str, edits: List[Tuple[float, int, bytes]], rewrite: Rewriter
+) -> None:
     """Whatever the damage, the rewrite returns a message that keeps every original
     byte (insertions only, or a base64 body re-encoded)."""
     data = bytearray(load(name, b"\n"))
@@ -753,7 +761,7 @@ DODGES = {
 @pytest.mark.parametrize("name", sorted(DODGES))
 @pytest.mark.parametrize("container", ["single", "mixed", "alternative"])
 def test_a_text_part_that_cannot_be_rewritten_still_shows_the_warning(
-    name: str, container: str
+    name: str, container: str, rewrite: Rewriter
 ) -> None:
     """The text Python's email reads from the part is what a reader sees: the warning
     must come before it, in a part of its own, and the outcome says how."""
@@ -777,7 +785,7 @@ def test_a_text_part_that_cannot_be_rewritten_still_shows_the_warning(
     assert result.message.startswith(b"X-Test: yes\n")
 
 
-def test_nesting_past_the_limit_still_shows_the_warning() -> None:
+def test_nesting_past_the_limit_still_shows_the_warning(rewrite: Rewriter) -> None:
     for subtype in (b"mixed", b"alternative", b"related"):
         raw = nested(100, subtype)  # (Python's email recurses: 1000 levels overflow it)
         assert reader_texts(raw)[-1:] == ["Deep.\n"]  # what Python's email reads
@@ -786,14 +794,14 @@ def test_nesting_past_the_limit_still_shows_the_warning() -> None:
         assert reader_texts(result.message)[0] == DEFAULT.text + "\n"
 
 
-def test_nesting_within_the_limit_is_rewritten_in_place() -> None:
+def test_nesting_within_the_limit_is_rewritten_in_place(rewrite: Rewriter) -> None:
     raw = nested(32)
     result = rewrite(raw, (), DEFAULT)
     assert (result.notes, result.warned) == ((), 1)
     assert reader_texts(result.message) == [DEFAULT.text + "\n\nDeep.\n"]
 
 
-def test_only_the_body_may_change() -> None:
+def test_only_the_body_may_change(rewrite: Rewriter) -> None:
     """``body_only`` (a milter): the header block stays; a new first part goes into a
     top-level multipart/mixed, and a message that would need wrapping is not warned."""
     _, cte, body = DODGES["a stray '!' in base64"]
@@ -823,7 +831,7 @@ def test_only_the_body_may_change() -> None:
         (b"alternative", b"--bb\n" * 1_001 + b"--b\n\nx\n", "more than 1000 MIME parts"),
     ],
 )
-def test_part_limits(subtype: bytes, shape: bytes, note: str) -> None:
+def test_part_limits(subtype: bytes, shape: bytes, note: str, rewrite: Rewriter) -> None:
     raw = b"From: x@y.example\nContent-Type: multipart/" + subtype + b'; boundary="b"\n\n' + shape
     result = rewrite(raw, (), DEFAULT)
     how = "" if subtype == b"mixed" else ", the message wrapped in multipart/mixed"
@@ -839,7 +847,7 @@ def test_part_limits(subtype: bytes, shape: bytes, note: str) -> None:
     ],
     ids=["body tag past the search limit", "body tag longer than its limit"],
 )
-def test_a_body_tag_past_its_limits_puts_the_block_first(html: bytes) -> None:
+def test_a_body_tag_past_its_limits_puts_the_block_first(html: bytes, rewrite: Rewriter) -> None:
     raw = b"From: x@y.example\nContent-Type: text/html; charset=utf-8\n\n" + html + b"\n"
     result = rewrite(raw, (), DEFAULT)
     assert result.notes == ()
@@ -955,7 +963,7 @@ def test_memory_of_20_mb_messages() -> None:
     assert figures["end"] - figures["start"] <= 20_000_000, figures
 
 
-def test_base64_is_read_only_up_to_the_insertion_point() -> None:
+def test_base64_is_read_only_up_to_the_insertion_point(rewrite: Rewriter) -> None:
     """Junk far into a base64 part is not read: the warning goes in place, and it
     decodes as before after the warning (Python's email skips the stray character)."""
     raw = build("Dear customer,\n" * 400, "plain", "base64", "utf-8", "\n")
@@ -978,17 +986,32 @@ PIECES += ["utf-8", "a b", "<x>", "*", "*0", "(c)", ",", "UTF-8", "=_x", "é", "
 @given(st.lists(st.sampled_from(PIECES), max_size=14))
 def test_parameters_read_as_the_email_package_reads_them(pieces: List[str]) -> None:
     """The direct reading of simple Content-Type values gives what the email package's
-    get_boundary and get_content_charset give, and anything else is left to them."""
+    get_boundary and get_content_charset give, and anything else is left to them, but
+    where RFC 2231 parts of that name could decide the value: that declines."""
     headers = email.message.Message()
     headers.set_raw("Content-Type", "".join(pieces))
-    boundary = _parameter(headers, "boundary", headers.get_boundary)
-    assert boundary == headers.get_boundary()
-    charset = _parameter(headers, "charset", headers.get_content_charset)
-    expected = headers.get_content_charset()
-    assert (charset if charset is None or charset.isascii() else None) == expected
+    rfc2231_names = {  # the names of the pieces the email package reads as RFC 2231 parts
+        found.group("name").lower()
+        for piece in email.message._parseparam("".join(pieces))[1:]  # type: ignore[attr-defined]
+        for found in [email.utils.rfc2231_continuation.match(piece.partition("=")[0].strip())]
+        if found is not None
+    }
+    for name, read in (
+        ("boundary", headers.get_boundary),
+        ("charset", headers.get_content_charset),
+    ):
+        try:
+            value = _parameter(headers, name, read)
+        except _Unwritable:
+            assert name in rfc2231_names
+            continue
+        expected = read()
+        if name == "charset":
+            value = value if value is None or value.isascii() else None
+        assert value == expected
 
 
-def test_a_long_base64_line_gets_a_part_of_its_own() -> None:
+def test_a_long_base64_line_gets_a_part_of_its_own(rewrite: Rewriter) -> None:
     text = "<html><body>" + "Verify your account. " * 100 + "</body></html>"
     raw = (
         b"From: x@y.example\nContent-Type: text/html; charset=us-ascii\n"

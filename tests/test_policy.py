@@ -140,6 +140,7 @@ def test_tag_adds_header_fields_at_the_top_and_nothing_else(name: str, eol: byte
     assert parsed["From"] == '"ceo@bank.example" <mallory@evil.example>'
 
 
+@pytest.mark.usefixtures("policy_engine")
 @EOLS
 @PLAIN_AND_MIME
 def test_warn_tags_and_prepends_the_warning(name: str, eol: bytes) -> None:
@@ -440,6 +441,7 @@ SHOWN_SENDERS = {
 }
 
 
+@pytest.mark.usefixtures("policy_engine")
 @pytest.mark.parametrize(("value", "shown"), SHOWN_SENDERS.values(), ids=SHOWN_SENDERS)
 def test_the_warning_names_the_sender_and_escapes_what_would_not_print(
     value: str, shown: str
@@ -452,6 +454,7 @@ def test_the_warning_names_the_sender_and_escapes_what_would_not_print(
     assert not [c for c in lines[1] if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
 
 
+@pytest.mark.usefixtures("policy_engine")
 @pytest.mark.parametrize(
     "header",
     [
@@ -468,6 +471,7 @@ def test_no_single_sure_sender_leaves_the_line_out(header: bytes) -> None:
     assert warning_lines(header) == [CAUTION]
 
 
+@pytest.mark.usefixtures("policy_engine")
 def test_an_ascii_part_and_an_html_part_show_the_sender_in_their_form() -> None:
     latin1 = warning_lines("From: <jörg@mällory.example>".encode(), b"text/plain; charset=us-ascii")
     assert latin1 == [CAUTION, SENDER_LINE.format("j\\xf6rg@m\\xe4llory.example")]
@@ -480,6 +484,7 @@ def test_an_ascii_part_and_an_html_part_show_the_sender_in_their_form() -> None:
     )
 
 
+@pytest.mark.usefixtures("policy_engine")
 def test_a_warning_of_its_own_with_the_sender_and_braces() -> None:
     policy = Policy(
         verdicts={"deceptive": "warn"},
@@ -506,6 +511,7 @@ def test_a_warning_of_its_own_with_the_sender_and_braces() -> None:
 # -- The Exchange preset ---------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("policy_engine")
 def test_exchange_preset_header_and_warning() -> None:
     raw = message("alternative.eml", b"\r\n")
     outcome = Policy.exchange().process(raw)
@@ -518,6 +524,7 @@ def test_exchange_preset_header_and_warning() -> None:
         assert text.count(html_block(warning) if subtype == "html" else warning) == 1
 
 
+@pytest.mark.usefixtures("policy_engine")
 def test_exchange_preset_acts_on_invalid_too() -> None:
     outcome = Policy.exchange().process(message("two-from.eml"))
     assert (outcome.action, outcome.verdict) == (Action.WARN, Verdict.INVALID)
@@ -531,6 +538,7 @@ def test_exchange_preset_header_only() -> None:
     assert outcome.message == EXCHANGE_HEADER + b"\n" + raw
 
 
+@pytest.mark.usefixtures("policy_engine")
 def test_exchange_preset_warning_only() -> None:
     raw = message("plain.eml")
     outcome = Policy.exchange(add_header=False).process(raw)
@@ -939,10 +947,14 @@ def test_a_failing_warning_still_delivers_the_tagged_message(
     """No mail is lost to a bug in the body rewrite: the header fields are still added,
     the body is left alone, and the notes say what went wrong."""
 
-    def broken(*args: object) -> None:
-        raise RuntimeError("boom")
+    rewrite = fromguard._mime.rewrite
 
-    monkeypatch.setattr("fromguard._mime._warn_part", broken)
+    def broken(raw: bytes, *args: Any, **options: Any) -> Any:
+        if len(args) > 1 and args[1] is not None:  # with a warning
+            raise RuntimeError("boom")
+        return rewrite(raw, *args, **options)
+
+    monkeypatch.setattr("fromguard._mime.rewrite", broken)
     raw = message("plain.eml")
     outcome = Policy.exchange().process(raw)
     assert outcome.action is Action.WARN

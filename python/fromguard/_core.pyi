@@ -68,6 +68,19 @@ def _verdicts_arrow(
 ) -> bytes:
     """fromguard._batch's way in: verdicts over one Arrow array's buffers."""
 
+def _rewrite(
+    raw: bytes,
+    headers: Sequence[Tuple[str, str]],
+    warning: Optional[Tuple[str, str]],
+    *,
+    body_only: bool,
+    boundary: bytes,
+) -> Tuple[bytes, Tuple[str, ...], int]:
+    """fromguard._mime's way in: the MIME rewrite (see fromguard._mime.rewrite)."""
+
+def _body_start(raw: bytes) -> int:
+    """fromguard._mime's way in: where the message's body starts."""
+
 def _inject_panic(trigger: Optional[bytes], /) -> None:
     """For tests only: judging a value equal to ``trigger`` panics (None: never)."""
 

@@ -558,6 +558,11 @@ def _rendered_warning(
     return "\n".join(_render(line, {"sender": shown}) for line in lines)
 
 
+_RENDERED_WARNINGS = 1024
+"""Rendered warnings (one per sender) and header fields (one per decision) a policy keeps
+of each; past it, it starts again."""
+
+
 def _judged_sender(check: MessageCheck) -> Optional[str]:
     """The address a warning names: that of the message's only From field (a field read
     as From however its name is disguised) when it holds one mailbox and the grammar
@@ -638,12 +643,14 @@ class Policy:
         "_ascii_warning",
         "_codes",
         "_headers",
+        "_rendered",
         "_reply",
         "_rules",
         "_ruleset",
         "_tables",
         "_verdicts",
         "_warning",
+        "_warnings",
     )
 
     def __init__(
@@ -702,6 +709,10 @@ class Policy:
         _known_keys(warn_table, ("text", "ascii_text"), ("warn",))
         text = warn_table.get("text", DEFAULT_WARNING)
         self._warning = _warning_text(text, ("warn", "text"))
+        # The warning as rendered for a sender (None: none named), kept for the next
+        # message from the same sender: bulk mail comes from few.
+        self._warnings: Dict[Optional[str], WarningText] = {}
+        self._rendered: Dict[Tuple[Any, ...], Tuple[Tuple[str, str], ...]] = {}
         if "ascii_text" in warn_table:
             ascii_text = warn_table["ascii_text"]
             self._ascii_warning = _warning_text(ascii_text, ("warn", "ascii_text"))
@@ -929,14 +940,7 @@ class Policy:
         if action in (Action.TAG, Action.WARN):
             from . import _mime
 
-            values = {
-                "verdict": check.verdict.name.lower(),
-                "codes": " ".join(codes),
-                "action": action.name.lower(),
-                "reasons": " ".join(reasons),
-            }
-            rendered = ((name, _render(template, values)) for name, template in self._headers)
-            added = tuple((name, value) for name, value in rendered if value)
+            added = self._added_headers(check.verdict, codes, action, reasons)
             headers = added if add_headers else ()
             warning = self._warning_for(check) if action is Action.WARN else None
             try:
@@ -952,14 +956,41 @@ class Policy:
         outcome = Outcome(action, check.verdict, message, reasons, findings, reply, notes, added)
         return outcome, check
 
-    def _warning_for(self, check: MessageCheck) -> WarningText:
-        from ._mime import WarningText
+    def _added_headers(
+        self, verdict: Verdict, codes: Tuple[str, ...], action: Action, reasons: Tuple[str, ...]
+    ) -> Tuple[Tuple[str, str], ...]:
+        """The tag and warn fields for a decision, empty values left out (kept for the
+        next message decided alike: bulk mail is)."""
+        key = (verdict, codes, action, reasons)
+        added = self._rendered.get(key)
+        if added is None:
+            values = {
+                "verdict": verdict.name.lower(),
+                "codes": " ".join(codes),
+                "action": action.name.lower(),
+                "reasons": " ".join(reasons),
+            }
+            rendered = ((name, _render(template, values)) for name, template in self._headers)
+            added = tuple((name, value) for name, value in rendered if value)
+            if len(self._rendered) >= _RENDERED_WARNINGS:
+                self._rendered.clear()
+            self._rendered[key] = added
+        return added
 
+    def _warning_for(self, check: MessageCheck) -> WarningText:
         sender = _judged_sender(check)
-        return WarningText(
-            _rendered_warning(self._warning, sender, ascii_only=False),
-            _rendered_warning(self._ascii_warning, sender, ascii_only=True),
-        )
+        warning = self._warnings.get(sender)
+        if warning is None:
+            from ._mime import WarningText
+
+            warning = WarningText(
+                _rendered_warning(self._warning, sender, ascii_only=False),
+                _rendered_warning(self._ascii_warning, sender, ascii_only=True),
+            )
+            if len(self._warnings) >= _RENDERED_WARNINGS:
+                self._warnings.clear()
+            self._warnings[sender] = warning
+        return warning
 
     def _check(self, raw: bytes) -> MessageCheck:
         """The one core call per message: the header check, with this policy's rules

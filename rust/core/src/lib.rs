@@ -34,6 +34,7 @@ mod lexer;
 pub mod limits;
 pub mod lookalike;
 mod message;
+pub mod mime;
 mod model;
 mod parser;
 pub mod psl;

@@ -30,6 +30,7 @@ mod errors;
 #[allow(unsafe_code)]
 mod ffi;
 mod inject;
+mod rewrite;
 use batch::judge_batch;
 use errors::guarded;
 use ffi::cached_utf8;
@@ -765,6 +766,11 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // Private: fromguard._arrow's way in (fromguard.verdicts over an Arrow array).
     let verdicts_arrow = wrap_pyfunction!(arrow::verdicts_arrow, module)?;
     module.setattr(intern!(module.py(), "_verdicts_arrow"), verdicts_arrow)?;
+    // Private: fromguard._mime's way in (the MIME rewrite).
+    let rewrite = wrap_pyfunction!(rewrite::rewrite, module)?;
+    module.setattr(intern!(module.py(), "_rewrite"), rewrite)?;
+    let body_start = wrap_pyfunction!(rewrite::body_start, module)?;
+    module.setattr(intern!(module.py(), "_body_start"), body_start)?;
     module.add_class::<FromHeader>()?;
     module.add_class::<RuleSet>()?;
     Ok(())
