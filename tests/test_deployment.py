@@ -110,7 +110,7 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
 
     start = command("ExecStart")
     assert start[:2] == [INSTALLED, "milter"]
-    args = _parser().parse_args(start[1:])  # every option the unit passes exists
+    args = _parser(start[1:]).parse_args(start[1:])  # every option the unit passes exists
     assert args.socket == f"unix:{directory}/fromguard.sock"
     assert args.socket_group == group[0] and args.socket_mode == 0o660
     assert args.mode == "monitor" and args.user is None  # systemd sets the user
@@ -137,7 +137,7 @@ def test_the_filter_unit_runs_what_the_readme_s_blocks_expect() -> None:
     assert settings["User"] == ["fromguard"] and "Group" not in settings
     start = command("ExecStart", FILTER_UNIT)
     assert start[:2] == [INSTALLED, "smtp-filter"]
-    args = _parser().parse_args(start[1:])  # every option the unit passes exists
+    args = _parser(start[1:]).parse_args(start[1:])  # every option the unit passes exists
     assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
     # The ports of the README's main.cf and master.cf blocks.
     assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
@@ -182,7 +182,7 @@ def test_a_chrooted_postfix_with_the_readme_block_reaches_the_milter_the_unit_st
         with open(postfix.etc / "main.cf", "a", encoding="utf-8") as main_cf:
             main_cf.write(readme_main_cf())
         start = command("ExecStart")
-        unit_args = _parser().parse_args(start[1:])
+        unit_args = _parser(start[1:]).parse_args(start[1:])
         policy = postfix.base / "policy.toml"
         shutil.copy(POLICY, policy)
 
@@ -278,6 +278,7 @@ def test_the_readme_content_filter_blocks_are_valid_as_pasted(tmp_path: Path) ->
 
     # The command line the README runs, and the defaults the blocks rely on.
     (line,) = re.findall(r"`(fromguard smtp-filter [^`]*)`", README.read_text(encoding="utf-8"))
-    args = _parser().parse_args(shlex.split(line)[1:])
+    arguments = shlex.split(line)[1:]
+    args = _parser(arguments).parse_args(arguments)
     assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
     assert args.mode == "monitor" and args.max_messages > int(transport[6])
