@@ -22,9 +22,14 @@ def case_values() -> List[bytes]:
     return found
 
 
+# An mbox ``From `` line: at the start or after an empty line, and not a field named
+# ``From`` written with white space before its colon (``From : x``, obs-from).
+_MBOX_SEPARATOR = re.compile(rb"(?:\A|(?<=\n\n)|(?<=\n\r\n))(?=From [^: \t\r\n])")
+
+
 def messages() -> List[bytes]:
     """The messages of ``examples/sample.mbox`` (each with its mbox ``From `` line) and
     the test messages of ``tests/data``."""
     mbox = (ROOT / "examples" / "sample.mbox").read_bytes()
-    found = [part for part in re.split(rb"(?m)^(?=From )", mbox) if part]
+    found = [part for part in _MBOX_SEPARATOR.split(mbox) if part]
     return found + [path.read_bytes() for path in sorted((ROOT / "tests" / "data").rglob("*.eml"))]

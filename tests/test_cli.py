@@ -173,3 +173,106 @@ def test_json_has_the_shadows(capsys: pytest.CaptureFixture[str]) -> None:
         {"address": "ceo@bank.example", "source": "display-name", "start": 0, "end": 18}
     ]
     assert result["mailboxes"][0]["display_name"] == "ceo@bank.example"
+
+
+# -- fromguard policy check -----------------------------------------------------------
+
+POLICIES = Path(__file__).resolve().parent.parent / "examples" / "policies"
+
+
+def test_policy_check_prints_what_the_policy_does(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "check", str(POLICIES / "strict.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{POLICIES / 'strict.toml'}: ok, a whole policy"
+    reply = "550 5.7.1 Message not accepted: the From header is not RFC 5322 compliant"
+    assert lines[1:6] == [
+        "verdicts:",
+        "  valid      accept",
+        "  legacy     accept",
+        "  deceptive  quarantine",
+        f"  invalid    reject ({reply})",
+    ]
+    assert "  sender-differs                  tag" in lines
+    assert (
+        "  lookalike-of-our-domain  domain           "
+        "(?i)^(?:xn--|.*-bank\\.example$|bank\\.example\\.)  quarantine"
+    ) in lines
+    assert "  X-Fromguard-Action: {action} ({reasons})" in lines
+    assert lines[-1] == "  The address it was sent from: <{sender}>"
+
+
+def test_policy_check_json_is_the_effective_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    path = POLICIES / "exchange.toml"
+    assert main(["policy", "check", "--json", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == {
+        "ok": True,
+        "path": str(path),
+        "policy": fromguard.Policy.from_toml(path).effective(),
+    }
+    assert printed["policy"]["verdicts"]["invalid"] == "warn"
+
+
+def test_policy_check_compares_with_the_old_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = tmp_path / "new.toml"
+    new.write_text(
+        (POLICIES / "strict.toml")
+        .read_text(encoding="utf-8")
+        .replace('deceptive = "quarantine"', 'deceptive = "warn"'),
+        encoding="utf-8",
+    )
+    old = str(POLICIES / "strict.toml")
+    assert main(["policy", "check", str(new), "--compare", old]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"changes from {old}:\n  verdict deceptive: quarantine -> warn\n"
+        "  weaker now: verdict:deceptive\n"
+    )
+    assert main(["policy", "check", str(new), "--compare", old, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == {
+        "verdicts": {"deceptive": {"old": "quarantine", "new": "warn"}},
+        "weakened": ["verdict:deceptive"],
+    }
+    assert main(["policy", "check", old, "--compare", old]) == 0
+    assert capsys.readouterr().out.endswith(f"no changes from {old}\n")
+
+
+def test_policy_check_names_the_file_and_line_of_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut.toml"
+    cut.write_bytes((POLICIES / "strict.toml").read_bytes()[:1000])
+    last_line = cut.read_bytes().rstrip().count(b"\n") + 1
+    assert main(["policy", "check", str(cut)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(
+        f"fromguard policy check: {cut}:{last_line}: the file does not end with the line "
+        "'# fromguard-policy: end'"
+    )
+    empty = tmp_path / "empty.toml"
+    empty.write_bytes(b"")
+    assert main(["policy", "check", "--json", str(empty)]) == 2
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["ok"], printed["path"], printed["line"]) == (False, str(empty), None)
+    assert printed["error"].startswith(f"{empty}: the file is empty")
+    assert main(["policy", "check", str(cut), "--compare", str(POLICIES / "strict.toml")]) == 2
+    assert main(["policy", "check", str(POLICIES / "strict.toml"), "--compare", str(cut)]) == 2
+    assert f"{cut}:{last_line}:" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_the_scan_quietly(tmp_path: Path) -> None:
+    """``fromguard scan ... | head``: no traceback, the status a shell gives for SIGPIPE."""
+    mbox = tmp_path / "big.mbox"
+    mbox.write_bytes(SAMPLE.with_name("sample.mbox").read_bytes() * 200)  # > a pipe's buffer
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "fromguard.cli", "scan", str(mbox)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert scan.stdout is not None and scan.stderr is not None
+    assert scan.stdout.readline().startswith(b"VERDICT")
+    scan.stdout.close()
+    assert (scan.wait(timeout=120), scan.stderr.read()) == (141, b"")

@@ -14,6 +14,7 @@ the CI container, so the unit's sandboxing options are verified, not exercised.
 
 from __future__ import annotations
 
+import argparse
 import grp
 import re
 import shlex
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 UNIT = ROOT / "examples" / "systemd" / "fromguard-milter.service"
 FILTER_UNIT = ROOT / "examples" / "systemd" / "fromguard-smtp-filter.service"
+SERVE_UNIT = ROOT / "examples" / "systemd" / "fromguard-serve.service"
 POLICY = ROOT / "examples" / "policies" / "exchange.toml"  # what the README installs
 INSTALLED = "/opt/fromguard/bin/fromguard"  # where the README installs fromguard
 QUEUE_DIRECTORY = "/var/spool/postfix"  # Debian's, which the unit and the block assume
@@ -59,6 +61,34 @@ def command(setting: str, path: Path = UNIT) -> List[str]:
     return shlex.split(line.lstrip("+-@:!"))
 
 
+def reload_commands(path: Path = UNIT) -> List[List[str]]:
+    """The unit's ExecReload command lines, which systemd runs in order, stopping at the
+    first that fails."""
+    return [shlex.split(line.lstrip("+-@:!")) for line in unit(path)["ExecReload"]]
+
+
+def service_unit(path: Path, subcommand: str) -> Tuple[Dict[str, List[str]], argparse.Namespace]:
+    """A service's unit, with what every one must do checked: run the installed
+    ``fromguard SUBCOMMAND`` as the user ``fromguard`` with options that exist, on the
+    README's policy file, in monitor mode first; reload by checking the file, then SIGHUP;
+    allow the drain; not restart after a configuration error; be installed by the README.
+    Its settings and parsed command line."""
+    settings = unit(path)
+    assert settings["User"] == ["fromguard"]
+    start = command("ExecStart", path)
+    assert start[:2] == [INSTALLED, subcommand]
+    args = _parser(start[1:]).parse_args(start[1:])  # every option the unit passes exists
+    assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
+    assert reload_commands(path) == [
+        [INSTALLED, "policy", "check", str(args.policy)],
+        ["/bin/kill", "-HUP", "$MAINPID"],
+    ]
+    assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
+    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
+    assert f"install -m 0644 examples/systemd/{path.name}" in README.read_text("utf-8")
+    return settings, args
+
+
 def readme_main_cf() -> str:
     """The README's main.cf block for the milter, verbatim."""
     return readme_block(r"^smtpd_milters =")
@@ -76,7 +106,7 @@ def postconf(directory: Path, *arguments: str) -> subprocess.CompletedProcess[st
 # -- The unit ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [UNIT, FILTER_UNIT], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [UNIT, FILTER_UNIT, SERVE_UNIT], ids=lambda path: path.name)
 def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path, path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -95,7 +125,7 @@ def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path, path: Path) -> N
 
 
 def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
-    settings = unit()
+    settings, args = service_unit(UNIT, "milter")
     user, group = settings["User"], settings["Group"]
     assert (user, group) == (["fromguard"], ["postfix"])
     # The socket's directory: made as root before the start, for the unit's user and
@@ -108,12 +138,9 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
     directory = make_directory[-1]
     assert directory.startswith(QUEUE_DIRECTORY + "/")
 
-    start = command("ExecStart")
-    assert start[:2] == [INSTALLED, "milter"]
-    args = _parser(start[1:]).parse_args(start[1:])  # every option the unit passes exists
     assert args.socket == f"unix:{directory}/fromguard.sock"
     assert args.socket_group == group[0] and args.socket_mode == 0o660
-    assert args.mode == "monitor" and args.user is None  # systemd sets the user
+    assert args.user is None  # systemd sets the user
     # The README's main.cf names the same socket, inside the chroot.
     assert f"unix:{args.socket[len('unix:' + QUEUE_DIRECTORY) :]}," in readme_main_cf()
 
@@ -127,25 +154,31 @@ def test_the_unit_s_steps_agree_with_each_other_and_with_the_milter() -> None:
         "ExecStart=" + settings["ExecStart"][0].replace(" --mode monitor", ""),
     ]
 
-    assert command("ExecReload") == ["/bin/kill", "-HUP", "$MAINPID"]
-    assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
-    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
-
 
 def test_the_filter_unit_runs_what_the_readme_s_blocks_expect() -> None:
-    settings = unit(FILTER_UNIT)
-    assert settings["User"] == ["fromguard"] and "Group" not in settings
-    start = command("ExecStart", FILTER_UNIT)
-    assert start[:2] == [INSTALLED, "smtp-filter"]
-    args = _parser(start[1:]).parse_args(start[1:])  # every option the unit passes exists
-    assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
+    settings, args = service_unit(FILTER_UNIT, "smtp-filter")
+    assert "Group" not in settings
     # The ports of the README's main.cf and master.cf blocks.
     assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
-    assert command("ExecReload", FILTER_UNIT) == ["/bin/kill", "-HUP", "$MAINPID"]
-    assert float(settings["TimeoutStopSec"][0]) > args.drain_timeout
-    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error
-    # The README installs it.
-    assert f"install -m 0644 examples/systemd/{FILTER_UNIT.name}" in README.read_text("utf-8")
+
+
+def test_the_serve_unit_runs_the_readme_s_command_and_reaches_exim() -> None:
+    settings, args = service_unit(SERVE_UNIT, "serve")
+    assert "Group" not in settings
+    # The README's command, run as the unit runs it, then enforcing.
+    text = README.read_text("utf-8")
+    (readme_command,) = re.findall(r"^fromguard serve (--policy .*?)\n(?!    )", text, re.M | re.S)
+    readme_args = shlex.split(readme_command.replace("\\\n", " "))
+    assert command("ExecStart", SERVE_UNIT)[2:] == [*readme_args, "--mode", "monitor"]
+    # The socket: in the directory systemd makes, with Exim's group, which the service is in;
+    # the Exim configuration the README gives names the same socket; rspamd's port too.
+    (directory,) = settings["RuntimeDirectory"]
+    (socket,) = args.socket
+    assert Path(socket).parent == Path("/run") / directory
+    assert settings["SupplementaryGroups"] == [args.socket_group] == ["Debian-exim"]
+    assert f"FROMGUARD_SOCKET = {socket}" in text
+    assert args.listen == [("127.0.0.1", 8025)]
+    assert "AF_UNIX" in settings["RestrictAddressFamilies"][0].split()
 
 
 # -- The README's main.cf block ----------------------------------------------------------
@@ -221,10 +254,28 @@ def test_a_chrooted_postfix_with_the_readme_block_reaches_the_milter_the_unit_st
             "accept",
             "warn",
         )
-        # ExecReload: the user reads the policy again.
+        # ExecReload as systemd runs it: the commands in order, up to the first that fails.
+        program = str(Path(sys.executable).with_name("fromguard"))
         pid = str(milter.process.pid)
-        subprocess.run([a.replace("$MAINPID", pid) for a in command("ExecReload")], check=True)
-        assert milter.wait_for("reload", 1)[0]["result"] == "ok"
+
+        def systemctl_reload() -> int:
+            for line in reload_commands():
+                argv = [
+                    in_lab(a).replace(INSTALLED, program).replace("$MAINPID", pid) for a in line
+                ]
+                status = subprocess.run(argv, capture_output=True, check=False).returncode
+                if status:
+                    return status
+            return 0
+
+        # A file cut short fails the reload where the operator runs it; no signal is sent.
+        whole = policy.read_bytes()
+        policy.write_bytes(whole[: len(whole) // 2])
+        assert systemctl_reload() == 2
+        policy.write_bytes(whole)
+        assert systemctl_reload() == 0
+        (reload,) = milter.wait_for("reload", 1)
+        assert reload["result"] == "ok"
     finally:
         postfix.remove()
         if milter is not None:

@@ -291,14 +291,16 @@ def test_fromguard_down_at_delivery_defers_the_warned_message(lab: Lab) -> None:
 def test_sighup_with_a_good_and_a_broken_policy(lab: Lab) -> None:
     deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
     try:
-        lab.policy_path.write_text('[verdicts]\ndeceptive = "reject"\n', encoding="utf-8")
+        lab.policy_path.write_text(
+            '[verdicts]\ndeceptive = "reject"\n# fromguard-policy: end\n', encoding="utf-8"
+        )
         lab.serve.process.send_signal(signal.SIGHUP)
         _wait_for_reload(lab, 1)
         result = lab.exim.swaks(message(deceptive)[0])
         assert result.status == 26, result
         assert "550 5.7.1 Message not accepted" in result.output
 
-        lab.policy_path.write_text("[verdicts\n", encoding="utf-8")
+        lab.policy_path.write_text("[verdicts\n# fromguard-policy: end\n", encoding="utf-8")
         lab.serve.process.send_signal(signal.SIGHUP)
         assert _wait_for_reload(lab, 2)[-1]["result"] == "failed"
         assert lab.exim.swaks(message(deceptive)[0]).status == 26  # the old policy

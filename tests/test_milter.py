@@ -39,6 +39,7 @@ invalid = "quarantine"
 [codes]
 several-from-fields = { action = "reject", code = 550, enhanced = "5.7.1", text = "Two From fields: 100% refused" }
 several-authors-without-sender = { action = "reject", code = 451, enhanced = "4.7.1", text = "Several authors and no Sender: try later" }
+# fromguard-policy: end
 """
 
 CASES: Dict[str, bytes] = {
@@ -416,14 +417,18 @@ def test_sighup_reloads_a_good_policy_and_keeps_the_old_on_a_bad_one(workdir: Pa
     try:
         assert send(running, CASES["deceptive"], "QR1").body is not None  # warn
 
-        policy.write_text('[verdicts]\ndeceptive = "reject"\n', encoding="utf-8")
+        policy.write_text(
+            '[verdicts]\ndeceptive = "reject"\n# fromguard-policy: end\n', encoding="utf-8"
+        )
         running.signal(signal.SIGHUP)
         assert running.wait_for("reload", 1)[0]["result"] == "ok"
         assert send(running, CASES["deceptive"], "QR2").reply_text == (
             "550 5.7.1 Message not accepted: the From header is not RFC 5322 compliant"
         )
 
-        policy.write_text('[verdicts]\ndeceptive = "rejekt"\n', encoding="utf-8")
+        policy.write_text(
+            '[verdicts]\ndeceptive = "rejekt"\n# fromguard-policy: end\n', encoding="utf-8"
+        )
         running.signal(signal.SIGHUP)
         failed = running.wait_for("reload", 2)[1]
         assert failed["result"] == "failed"
@@ -434,6 +439,37 @@ def test_sighup_reloads_a_good_policy_and_keeps_the_old_on_a_bad_one(workdir: Pa
         assert send(running, CASES["deceptive"], "QR3").final == "replycode"
         assert running.process.poll() is None
         assert 'fromguard_milter_reloads_total{result="failed"} 1.0' in running.metrics()
+    finally:
+        assert running.stop() == 0
+
+
+def test_a_reload_refuses_a_policy_cut_short_and_logs_what_changed(workdir: Path) -> None:
+    """A half-written policy file once loaded "ok" as a weaker policy (issue 17)."""
+    policy = workdir / "cut.toml"
+    policy.write_text(POLICY, encoding="utf-8")
+    running = RunningMilter(policy, workdir / "cut.sock")
+    try:
+        policy.write_text(POLICY[: POLICY.index("[codes]")], encoding="utf-8")
+        running.signal(signal.SIGHUP)
+        failed = running.wait_for("reload", 1)[0]
+        assert failed["result"] == "failed"
+        assert "cut.toml:5: the file does not end with the line" in str(failed["error"])
+        refused = "550 5.7.1 Two From fields: 100%% refused"  # % doubled for libmilter
+        assert send(running, CASES["two-from"], "QC1").reply_text == refused
+
+        policy.write_text(
+            POLICY.replace('invalid = "quarantine"', 'invalid = "tag"'), encoding="utf-8"
+        )
+        running.signal(signal.SIGHUP)
+        reloaded = running.wait_for("reload", 2)[1]
+        assert (reloaded["result"], reloaded["changes"]) == (
+            "ok",
+            {
+                "verdicts": {"invalid": {"old": "quarantine", "new": "tag"}},
+                "weakened": ["verdict:invalid"],
+            },
+        )
+        assert send(running, CASES["two-from"], "QC2").reply_text == refused
     finally:
         assert running.stop() == 0
 
@@ -471,7 +507,7 @@ def _accepts(path: Path) -> bool:
 
 def test_a_broken_policy_stops_the_start_with_one_line(workdir: Path) -> None:
     bad = workdir / "bad.toml"
-    bad.write_text("[verdicts]\ninvalid = 3\n", encoding="utf-8")
+    bad.write_text("[verdicts]\ninvalid = 3\n# fromguard-policy: end\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"cannot load the policy: .*bad\.toml:2"):
         RunningMilter(bad, workdir / "bad.sock")
 

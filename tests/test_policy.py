@@ -647,14 +647,14 @@ def test_an_unreadable_file(tmp_path: Path) -> None:
 
 def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
-    path.write_bytes(b'[warn]\n\ntext = "Achtung, \xfcberpr\xfcfen"\n')
+    path.write_bytes(b'[warn]\n\ntext = "Achtung, \xfcberpr\xfcfen"\n# fromguard-policy: end\n')
     with pytest.raises(PolicyError, match=r"latin1\.toml:3: the file is not UTF-8"):
         Policy.from_toml(path)
 
 
 def test_a_section_that_is_not_a_table(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text('verdicts = "warn"\n', encoding="utf-8")
+    path.write_text('verdicts = "warn"\n# fromguard-policy: end\n', encoding="utf-8")
     with pytest.raises(PolicyError, match=r"p\.toml:1: verdicts: expected a table"):
         Policy.from_toml(path)
 
@@ -662,7 +662,7 @@ def test_a_section_that_is_not_a_table(tmp_path: Path) -> None:
 def test_a_toml_policy_is_the_dict_policy(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text(
-        '[verdicts]\ndeceptive = "warn"\n[warn]\ntext = "Vorsicht: Absender \u00fcberpr\u00fcfen."\n',
+        '[verdicts]\ndeceptive = "warn"\n[warn]\ntext = "Vorsicht: Absender \u00fcberpr\u00fcfen."\n# fromguard-policy: end\n',
         encoding="utf-8",
     )
     loaded = Policy.from_toml(str(path))
@@ -672,6 +672,186 @@ def test_a_toml_policy_is_the_dict_policy(tmp_path: Path) -> None:
     assert loaded.rules == built.rules
     assert loaded.warning == built.warning
     assert loaded.warning.ascii_text == "Vorsicht: Absender uberprufen."
+
+
+# -- A whole file: empty, comments only, the end marker -------------------------------
+
+MARKER = "# fromguard-policy: end\n"
+
+NOT_A_POLICY: List[Tuple[str, Optional[int], str]] = [
+    ("", None, "the file is empty"),
+    ("  \n\t\r\n\n", None, "the file is empty"),
+    ("# a policy, soon\n\n#", 3, "the file holds only comments"),
+    (MARKER, 1, "the file holds only comments"),  # accept all, from a file: say so
+    ('[verdicts]\ninvalid = "reject"\n', 2, "does not end with the line"),
+    ('[verdicts]\ninvalid = "reject"\n' + MARKER[:-3], 3, "does not end with the line"),
+    ('[verdicts]\ninvalid = "reject" # fromguard-policy: end\n', 2, "does not end with"),
+    (MARKER + '[verdicts]\ninvalid = "reject"\n' + MARKER, 1, "before the end of the file"),
+    (
+        '[verdicts]\n  # fromguard-policy: end of the verdicts\ninvalid = "reject"\n' + MARKER,
+        2,
+        "before the end of the file",  # cut after 'end', it would look whole
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "reason"), NOT_A_POLICY)
+def test_a_file_that_is_no_whole_policy_fails_to_load(
+    tmp_path: Path, text: str, line: Optional[int], reason: str
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_toml(path)
+    assert (caught.value.path, caught.value.line) == (str(path), line)
+    assert reason in caught.value.reason
+    assert str(caught.value).startswith(f"{path}:{line}: " if line else f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        MARKER,
+        MARKER[:-1],  # no final line break
+        MARKER.replace("\n", "\r\n") + "\r\n  \n",  # CRLF, blank lines after it
+        "\t" + MARKER[:-1] + "  \n",  # blanks around it
+    ],
+)
+def test_the_end_marker_ends_a_policy(tmp_path: Path, ending: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[verdicts]\ninvalid = "reject"\n# the end:\n' + ending, encoding="utf-8")
+    assert Policy.from_toml(path).rules == {"verdict:invalid": Action.REJECT}
+
+
+def test_dicts_and_code_need_no_marker() -> None:
+    assert Policy.from_dict({}).rules == Policy().rules == {}
+
+
+@pytest.mark.parametrize("name", ["exchange.toml", "strict.toml"])
+def test_no_truncation_of_a_shipped_policy_loads_as_another_policy(
+    tmp_path: Path, name: str
+) -> None:
+    """Every byte prefix of the file fails to load, or loads what the whole file does
+    (cut in the blanks after the end marker)."""
+    data = (EXAMPLES / name).read_bytes()
+    whole = Policy.from_toml(EXAMPLES / name).effective()
+    cut = tmp_path / name
+    loaded = []
+    for length in range(len(data)):
+        cut.write_bytes(data[:length])
+        try:
+            policy = Policy.from_toml(cut)
+        except PolicyError:
+            continue
+        assert policy.effective() == whole, length
+        loaded.append(length)
+    assert loaded == [len(data.rstrip())]  # the file less its final line break
+    assert sorted(p.name for p in EXAMPLES.glob("*.toml")) == ["exchange.toml", "strict.toml"]
+
+
+# -- What a policy does, and what changed ---------------------------------------------
+
+
+def test_the_effective_policy_fills_in_every_default() -> None:
+    effective = Policy.from_toml(EXAMPLES / "strict.toml").effective()
+    reply = str(DEFAULT_REPLY)
+    several = "550 5.1.20 Multiple From addresses are not allowed without Sender address"
+    assert effective["verdicts"] == {
+        "valid": "accept",
+        "legacy": "accept",
+        "deceptive": "quarantine",
+        "invalid": "reject",
+    }
+    assert effective["codes"] == {
+        "several-authors-without-sender": "reject",
+        "bidi-control": "reject",
+        "sender-differs": "tag",
+        "obs-field-name-space": "tag",
+    }
+    assert effective["rules"][1] == {
+        "name": "lookalike-of-our-domain",
+        "target": "domain",
+        "pattern": "(?i)^(?:xn--|.*-bank\\.example$|bank\\.example\\.)",
+        "action": "quarantine",
+    }
+    assert [rule["name"] for rule in effective["rules"]] == [
+        "impersonates-our-brand",
+        "lookalike-of-our-domain",
+        "bulk-tool-header",
+    ]
+    assert effective["replies"] == {
+        "verdict:invalid": reply,
+        "code:several-authors-without-sender": several,
+        "code:bidi-control": reply,
+    }
+    assert effective["reject"] == reply
+    assert effective["headers"][2] == ["X-Fromguard-Action", "{action} ({reasons})"]
+    assert effective["warning"]["text"] == DEFAULT_WARNING
+    assert Policy().effective() == {
+        "verdicts": dict.fromkeys(("valid", "legacy", "deceptive", "invalid"), "accept"),
+        "codes": {},
+        "rules": [],
+        "replies": {},
+        "reject": reply,
+        "headers": [list(header) for header in policy_module.DEFAULT_HEADERS],
+        "warning": {"text": DEFAULT_WARNING, "ascii_text": DEFAULT_WARNING},
+    }
+
+
+def test_policies_that_act_alike_have_no_changes() -> None:
+    exchange = Policy.from_toml(EXAMPLES / "exchange.toml")
+    assert exchange.changes(Policy.exchange()) == {}
+    written_out = Policy(verdicts={"valid": "accept"}, warn={"text": DEFAULT_WARNING})
+    assert Policy().changes(written_out) == {}
+    assert pickle.loads(pickle.dumps(exchange)).effective() == exchange.effective()
+
+
+RULE = {"target": "domain", "pattern": "^evil[.]example$", "action": "reject"}
+
+
+def test_changes_name_every_difference_and_what_got_weaker() -> None:
+    old = Policy(
+        verdicts={"deceptive": "quarantine", "invalid": "reject"},
+        codes={"bidi-control": "reject", "sender-differs": "tag"},
+        rules={"a": RULE, "b": {**RULE, "action": "tag"}, "c": RULE},
+    )
+    new = Policy(
+        verdicts={"deceptive": "warn", "invalid": {"action": "reject", "code": 554}},
+        codes={"sender-differs": "quarantine"},
+        rules={"c": RULE, "b": {**RULE, "action": "tag", "pattern": "evil"}, "d": RULE},
+        tag={"headers": {"X-Verdict": "{verdict}"}},
+        warn={"text": "Careful."},
+    )
+    changes = old.changes(new)
+    assert changes["verdicts"] == {"deceptive": {"old": "quarantine", "new": "warn"}}
+    assert changes["codes"] == {
+        "bidi-control": {"old": "reject", "new": None},
+        "sender-differs": {"old": "tag", "new": "quarantine"},
+    }
+    default_reply = str(DEFAULT_REPLY)
+    assert changes["replies"] == {
+        "verdict:invalid": {"old": default_reply, "new": "554 5.7.1 " + DEFAULT_REPLY.text},
+        "code:bidi-control": {"old": default_reply, "new": None},
+        "rule:a": {"old": default_reply, "new": None},
+        "rule:d": {"old": None, "new": default_reply},
+    }
+    assert changes["rules"] == {
+        "added": ["d"],
+        "removed": ["a"],
+        "changed": ["b"],
+        "reordered": True,
+    }
+    assert changes["headers"]["new"] == [["X-Verdict", "{verdict}"]]
+    assert changes["warning"]["new"] == {"text": "Careful.", "ascii_text": "Careful."}
+    assert "reject" not in changes
+    assert changes["weakened"] == ["verdict:deceptive", "code:bidi-control", "rule:a"]
+    back = new.changes(old)
+    assert back["weakened"] == ["code:sender-differs", "rule:d"]
+    assert back["rules"] == {"added": ["a"], "removed": ["d"], "changed": ["b"], "reordered": True}
+    assert Policy(reject={"code": 554}).changes(Policy())["reject"] == {
+        "old": "554 5.7.1 " + DEFAULT_REPLY.text,
+        "new": default_reply,
+    }
 
 
 BAD_DICTS: List[Tuple[Dict[str, Any], str]] = [

@@ -34,6 +34,7 @@ invalid = "tag"
 text-after-address = "quarantine"
 several-from-fields = { action = "reject", code = 550, enhanced = "5.7.1", text = "Two From fields are not accepted (100% sure)" }
 several-authors-without-sender = { action = "reject", code = 451, enhanced = "4.7.1", text = "Several authors and no Sender, try again later" }
+# fromguard-policy: end
 """
 
 WATCHDOG = "2"
@@ -321,14 +322,16 @@ def test_sighup_with_a_good_and_a_broken_policy(lab: Lab) -> None:
     deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
     reloads = len(lab.milter.wait_for("reload", 0))
     try:
-        lab.policy_path.write_text('[verdicts]\ndeceptive = "reject"\n', encoding="utf-8")
+        lab.policy_path.write_text(
+            '[verdicts]\ndeceptive = "reject"\n# fromguard-policy: end\n', encoding="utf-8"
+        )
         lab.milter.signal(signal.SIGHUP)
         assert lab.milter.wait_for("reload", reloads + 1)[-1]["result"] == "ok"
         result = lab.postfix.swaks(message(deceptive)[0])
         assert result.status == 26, result
         assert "550 5.7.1 Message not accepted" in result.output
 
-        lab.policy_path.write_text("[verdicts\n", encoding="utf-8")
+        lab.policy_path.write_text("[verdicts\n# fromguard-policy: end\n", encoding="utf-8")
         lab.milter.signal(signal.SIGHUP)
         assert lab.milter.wait_for("reload", reloads + 2)[-1]["result"] == "failed"
         result = lab.postfix.swaks(message(deceptive)[0])

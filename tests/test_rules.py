@@ -154,6 +154,7 @@ pattern = '^evil\\.example$'
 action = "reject"
 code = 554
 text = "Sender domain blocked"
+# fromguard-policy: end
 """
 
 

@@ -510,7 +510,7 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         main(["scan", "--format", "xml", str(tmp_path)])
     assert exit.value.code == 2
     bad = tmp_path / "bad.toml"
-    bad.write_text('[verdicts]\ninvalid = "explode"\n', encoding="utf-8")
+    bad.write_text('[verdicts]\ninvalid = "explode"\n# fromguard-policy: end\n', encoding="utf-8")
     with pytest.raises(SystemExit) as exit:
         main(["scan", "--policy", str(bad), str(tmp_path)])
     assert exit.value.code == 2
@@ -620,7 +620,7 @@ def test_an_accepting_policy_action_other_than_accept_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy = tmp_path / "p.toml"
-    policy.write_text('[codes]\nobs-phrase = "tag"\n', encoding="utf-8")
+    policy.write_text('[codes]\nobs-phrase = "tag"\n# fromguard-policy: end\n', encoding="utf-8")
     (tmp_path / "a.eml").write_bytes(LEGACY)
     status, rows = jsonl(capsys, "--policy", str(policy), str(tmp_path / "a.eml"))
     assert status == 1

@@ -194,11 +194,13 @@ def test_sighup_reloads_and_a_broken_policy_keeps_the_old_one(workdir: Path) -> 
     running = RunningServe(policy, workdir)
     try:
         assert running.request(CASES["legacy"])[1]["answer"] == "tag"
-        policy.write_text('[verdicts]\nlegacy = "accept"\n', encoding="utf-8")
+        policy.write_text(
+            '[verdicts]\nlegacy = "accept"\n# fromguard-policy: end\n', encoding="utf-8"
+        )
         running.process.send_signal(signal.SIGHUP)
         _wait_for_reloads(running, 1)
         assert running.request(CASES["legacy"])[1]["answer"] == "accept"
-        policy.write_text("[verdicts\n", encoding="utf-8")
+        policy.write_text("[verdicts\n# fromguard-policy: end\n", encoding="utf-8")
         running.process.send_signal(signal.SIGHUP)
         reloads = _wait_for_reloads(running, 2)
         assert [r["result"] for r in reloads] == ["ok", "failed"]

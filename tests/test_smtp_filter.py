@@ -484,7 +484,9 @@ def test_sighup_reloads_the_policy(lab: Lab) -> None:
     deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
     reloads = len(lab.filter.wait_for("reload", 0))
     try:
-        lab.policy_path.write_text('[verdicts]\ndeceptive = "quarantine"\n', encoding="utf-8")
+        lab.policy_path.write_text(
+            '[verdicts]\ndeceptive = "quarantine"\n# fromguard-policy: end\n', encoding="utf-8"
+        )
         lab.filter.signal(signal.SIGHUP)
         assert lab.filter.wait_for("reload", reloads + 1)[-1]["result"] == "ok"
         sent, token = message(deceptive)

@@ -180,7 +180,8 @@ class Service:
 
     def reload(self) -> bool:
         """Load the policy file again; the new policy replaces the old one only if it
-        loads (messages being decided finish with the one they started with)."""
+        loads (messages being decided finish with the one they started with), and the
+        log line says what changed (``Policy.changes``)."""
         path = self.policy_path
         try:
             policy = Policy.from_toml(path)
@@ -188,9 +189,9 @@ class Service:
             self.metrics.reloads.labels("failed").inc()
             self.log.write("reload", result="failed", policy=str(path), error=str(error))
             return False
-        self.policy = policy
+        old, self.policy = self.policy, policy
         self.metrics.reloads.labels("ok").inc()
-        self.log.write("reload", result="ok", policy=str(path))
+        self.log.write("reload", result="ok", policy=str(path), changes=old.changes(policy))
         return True
 
     def conclude(

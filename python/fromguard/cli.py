@@ -8,6 +8,10 @@ checked without it, and a note on stderr says so: the field name is not part of 
 and checking it would only report ``unterminated-group``; ``--as-is`` checks the text as
 given. Its exit status lets a script act on it: 0 for ``VALID`` and ``LEGACY`` (what
 honest mail looks like), 1 for ``DECEPTIVE`` and ``INVALID``, 2 for a usage error.
+
+``fromguard policy check FILE`` loads a policy file as the services do and prints what
+it does (``Policy.effective``), or why it does not load; ``--compare OLD`` adds what a
+reload from OLD would change (``Policy.changes``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -32,6 +37,10 @@ if TYPE_CHECKING:
 EXIT_ACCEPTABLE = 0
 EXIT_SUSPECT = 1
 EXIT_USAGE = 2
+
+EXIT_BROKEN_PIPE = 128 + 13
+"""The reader of the output went away (``fromguard scan ... | head``): the status a shell
+reports for a program SIGPIPE ends."""
 
 
 # The long-running services: command -> (module, help). A service's module is imported
@@ -59,7 +68,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     parser = _parser(arguments)
     args = parser.parse_args(arguments)
-    return int(args.run(parser, args))
+    try:
+        status = int(args.run(parser, args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more can be written, not even what is buffered: point stdout at
+        # /dev/null so that the flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return status
 
 
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -95,6 +112,32 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     check.add_argument("--groups", action="store_true", help="allow RFC 6854 groups in From")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     check.set_defaults(run=_check)
+
+    policy = commands.add_parser(
+        "policy",
+        help="check a policy file",
+        description="Policy files (see examples/policies/).",
+    )
+    policy_commands = policy.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    policy_check = policy_commands.add_parser(
+        "check",
+        help="load a policy file as the services do and print what it does",
+        description="Load a policy file as milter, serve, smtp-filter and scan load it, and "
+        "print what it does, every default filled in: the action of each verdict and of "
+        "each finding code it names, its rules, the reply of each condition that rejects, "
+        "the header fields and the warning; or why it does not load, with the file and "
+        "the line. Exit status: 0 when it loads, 2 when it does not.",
+    )
+    policy_check.add_argument("file", type=Path, metavar="FILE")
+    policy_check.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD",
+        help="also print what changes from the policy file OLD to FILE, as a reload from "
+        "one to the other logs it (OLD must load too)",
+    )
+    policy_check.add_argument("--json", action="store_true", help="print it as JSON")
+    policy_check.set_defaults(run=_policy_check)
 
     scan = commands.add_parser(
         "scan",
@@ -231,6 +274,97 @@ def _scan_on_dask(
         except OSError as error:  # a timeout too
             parser.error(f"cannot reach the Dask scheduler {args.dask}: {error}")
         return dask_scan.run(client, paths, policy, args.format, out=out, **options)
+
+
+def _policy_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .policy import Policy, PolicyError
+
+    try:
+        old = None if args.compare is None else Policy.from_toml(args.compare)
+        policy = Policy.from_toml(args.file)
+    except PolicyError as error:
+        if args.json:
+            fields = {"path": error.path, "line": error.line, "key": error.key}
+            print(json.dumps({"ok": False, "error": str(error), **fields, "reason": error.reason}))
+        else:
+            sys.stderr.write(f"fromguard policy check: {error}\n")
+        return EXIT_USAGE
+    effective = policy.effective()
+    changes = None if old is None else old.changes(policy)
+    if args.json:
+        result = {"ok": True, "path": str(args.file), "policy": effective}
+        if changes is not None:
+            result["changes"] = changes
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(f"{args.file}: ok, a whole policy")
+        print(_policy_as_text(effective))
+        if changes == {}:
+            print(f"no changes from {args.compare}")
+        elif changes is not None:
+            print(f"changes from {args.compare}:\n{_changes_as_text(changes)}")
+    return EXIT_ACCEPTABLE
+
+
+def _policy_as_text(effective: Dict[str, Any]) -> str:
+    replies = effective["replies"]
+
+    def table(title: str, rows: List[List[str]]) -> List[str]:
+        if not rows:
+            return [f"{title} none"]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        return [title] + ["  " + "  ".join([*map(str.ljust, row, widths), row[-1]]) for row in rows]
+
+    def action(condition: str, name: str) -> str:
+        return f"{name} ({replies[condition]})" if condition in replies else name
+
+    verdicts = [[v, action(f"verdict:{v}", a)] for v, a in effective["verdicts"].items()]
+    codes = [[c, action(f"code:{c}", a)] for c, a in effective["codes"].items()]
+    rules = [
+        [
+            rule["name"],
+            rule["target"],
+            _show(rule["pattern"]),
+            action(f"rule:{rule['name']}", rule["action"]),
+        ]
+        for rule in effective["rules"]
+    ]
+    headers = [f"  {name}: {value}" for name, value in effective["headers"]]
+    warning = effective["warning"]
+    lines = [
+        *table("verdicts:", verdicts),
+        *table("codes (any other code has no action of its own):", codes),
+        *table("rules (target, pattern, action):", rules),
+        f"reject reply (a reject without its own): {effective['reject']}",
+        "headers (tag and warn add them):" if headers else "headers: none",
+        *headers,
+        "warning (warn prepends it):",
+        *(f"  {_show(line)}" for line in warning["text"].split("\n")),
+        "ASCII warning (for a text part whose charset cannot show the warning):",
+        *(f"  {_show(line)}" for line in warning["ascii_text"].split("\n")),
+    ]
+    return "\n".join(lines)
+
+
+def _changes_as_text(changes: Dict[str, Any]) -> str:
+    """``Policy.changes`` one line per change: ``old -> new`` (``-``: not there)."""
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else value if isinstance(value, str) else json.dumps(value)
+
+    lines = []
+    for section, kind in (("verdicts", "verdict"), ("codes", "code"), ("replies", "reply of")):
+        for key, change in changes.get(section, {}).items():
+            lines.append(f"  {kind} {key}: {shown(change['old'])} -> {shown(change['new'])}")
+    for what, names in changes.get("rules", {}).items():
+        if names:
+            lines.append(f"  rules {what}" + (f": {', '.join(names)}" if names is not True else ""))
+    for key in ("reject", "headers", "warning"):
+        if key in changes:
+            lines.append(f"  {key}: {shown(changes[key]['old'])} -> {shown(changes[key]['new'])}")
+    if "weakened" in changes:
+        lines.append(f"  weaker now: {', '.join(changes['weakened'])}")
+    return "\n".join(lines)
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -26,7 +26,13 @@ alone, gets ``X-MS-Exchange-P2FromRegexMatch: True`` and a warning, each switcha
 Exchange's ``AddP2FromRegexMatchHeader`` and ``AddDisclaimerforRegexMatch``.
 
 TOML schema (every table and key optional; an unknown key is an error, so a typo cannot
-silently weaken a policy; ``examples/policies/`` has commented examples)::
+silently weaken a policy; ``examples/policies/`` has commented examples). A policy file
+must end with the line ``# fromguard-policy: end`` (``END_MARKER``), and may hold it
+nowhere else: a file cut short (a partial copy, a full disk, a reload while an editor
+writes it) would otherwise load as a weaker policy, since every table is optional. A
+comment, so that one file loads in every version of fromguard; an empty file, or one of
+comments only, is an error too. ``Policy.from_dict`` and ``Policy(...)`` take no
+marker: they are built from Python, not read from a file::
 
     [verdicts]                 # the message verdict -> action
     valid = "accept"           # keys: valid, legacy, deceptive, invalid
@@ -61,6 +67,9 @@ silently weaken a policy; ``examples/policies/`` has commented examples)::
                                # line with it is left out when no single From address
                                # is certain (several, none, an invalid field)
     ascii_text = "..."         # for text parts whose charset cannot show ``text``
+
+                               # the file's last line, whole (END_MARKER):
+    # fromguard-policy: end
 
 ``reasons`` in an outcome are the conditions that matched with the outcome's action,
 ``verdict:<verdict>`` first, then ``code:<code>`` in the order of the findings (then the
@@ -128,6 +137,7 @@ __all__ = [
     "DEFAULT_HEADERS",
     "DEFAULT_REPLY",
     "DEFAULT_WARNING",
+    "END_MARKER",
     "Action",
     "Outcome",
     "Policy",
@@ -168,6 +178,9 @@ DEFAULT_WARNING = (
     "Caution: the sender's address of this message could not be verified as shown.\n"
     "The address it was sent from: <{sender}>"
 )
+
+END_MARKER = "# fromguard-policy: end"
+"""The last line of every policy file: what tells a whole file from a cut one."""
 
 EXCHANGE_HEADER = "X-MS-Exchange-P2FromRegexMatch"
 MAX_WARNING_LINE = 100
@@ -282,6 +295,8 @@ class _Rule(NamedTuple):
     action: Action
     reply: Optional[SmtpReply]
 
+
+_ACCEPT = _Rule(Action.ACCEPT, None)  # a verdict the policy leaves out
 
 _MAILBOX_TARGETS = ("display-name", "local-part", "domain", "addr-spec")
 
@@ -723,6 +738,7 @@ class Policy:
             raise PolicyError(
                 f"cannot read the file: {error.strerror or error}", path=name
             ) from None
+        _check_whole(data, name)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -793,6 +809,91 @@ class Policy:
         from ._mime import WarningText
 
         return WarningText(_warning_source(self._warning), _warning_source(self._ascii_warning))
+
+    def effective(self) -> Dict[str, Any]:
+        """What this policy does, every default filled in, as JSON-ready data: the action
+        of each verdict (``accept`` for one the policy leaves out), of each code it names
+        (a code it does not name has no action of its own), its rules in order (target,
+        pattern, action), the reply of each condition that rejects, the default reply,
+        the header fields tag and warn add, and the warning. Two policies with equal
+        ``effective()`` decide on and change every message alike."""
+        rule_tables = self._tables[2] or {}
+        verdicts = [(verdict, self._verdicts.get(verdict, _ACCEPT)) for verdict in Verdict]
+        codes = sorted(self._codes.items(), key=lambda item: CODE_ORDER[item[0]])
+        conditions = [(f"verdict:{verdict.name.lower()}", rule) for verdict, rule in verdicts]
+        conditions.extend((f"code:{code}", rule) for code, rule in codes)
+        conditions.extend((f"rule:{name}", rule) for name, rule in self._rules.items())
+        return {
+            "verdicts": {
+                verdict.name.lower(): rule.action.name.lower() for verdict, rule in verdicts
+            },
+            "codes": {code: rule.action.name.lower() for code, rule in codes},
+            "rules": [
+                {
+                    "name": name,
+                    "target": rule_tables[name]["target"],
+                    "pattern": rule_tables[name]["pattern"],
+                    "action": rule.action.name.lower(),
+                }
+                for name, rule in self._rules.items()
+            ],
+            "replies": {
+                condition: str(rule.reply or self._reply)
+                for condition, rule in conditions
+                if rule.action is Action.REJECT
+            },
+            "reject": str(self._reply),
+            "headers": [list(header) for header in self.headers],
+            "warning": {
+                "text": _warning_source(self._warning),
+                "ascii_text": _warning_source(self._ascii_warning),
+            },
+        }
+
+    def changes(self, other: Policy) -> Dict[str, Any]:
+        """What differs from this policy to ``other`` (what a reload logs), from their
+        ``effective()``: ``verdicts``, ``codes`` and ``replies`` map each condition that
+        changed to ``{"old": ..., "new": ...}`` (None: not in that policy); ``rules``
+        lists the names ``added``, ``removed`` and ``changed`` (target, pattern or
+        action) and says whether those in both are ``reordered``; ``reject``, ``headers``
+        and ``warning`` are ``{"old": ..., "new": ...}`` when they changed; ``weakened``
+        lists the conditions whose action is weaker in ``other`` (a verdict, code or
+        rule left out counts as accept). Only what changed is there: ``{}`` when the
+        two act alike."""
+        old, new = self.effective(), other.effective()
+        found: Dict[str, Any] = {}
+        for section in ("verdicts", "codes", "replies"):
+            keys = {**old[section], **new[section]}
+            changed = {
+                key: {"old": old[section].get(key), "new": new[section].get(key)}
+                for key in keys
+                if old[section].get(key) != new[section].get(key)
+            }
+            if changed:
+                found[section] = changed
+        old_rules = {rule["name"]: rule for rule in old["rules"]}
+        new_rules = {rule["name"]: rule for rule in new["rules"]}
+        kept = [name for name in old_rules if name in new_rules]
+        rules = {
+            "added": [name for name in new_rules if name not in old_rules],
+            "removed": [name for name in old_rules if name not in new_rules],
+            "changed": [name for name in kept if old_rules[name] != new_rules[name]],
+            "reordered": kept != [name for name in new_rules if name in old_rules],
+        }
+        if any(rules.values()):
+            found["rules"] = rules
+        for key in ("reject", "headers", "warning"):
+            if old[key] != new[key]:
+                found[key] = {"old": old[key], "new": new[key]}
+        now = other.rules
+        weakened = [
+            condition
+            for condition, action in self.rules.items()
+            if action > now.get(condition, Action.ACCEPT)
+        ]
+        if weakened:
+            found["weakened"] = weakened
+        return found
 
     def __repr__(self) -> str:
         rules = ", ".join(f"{key}={action.name.lower()}" for key, action in self.rules.items())
@@ -886,6 +987,48 @@ class Policy:
             replies = [(s.startswith("verdict:"), r.reply) for s, r in winners if r.reply]
             reply = min(replies, key=lambda pair: pair[0])[1] if replies else self._reply
         return _Decision(action, reasons, codes, findings, reply)
+
+
+def _check_whole(data: bytes, name: str) -> None:
+    """Refuse a policy file that holds no policy, or that may have been cut short: its
+    last non-blank line must be ``END_MARKER``, and no other line may start with it (a
+    cut just after it would leave a file that ends with the marker)."""
+    lines = [
+        (number, line.strip(b" \t\r"))
+        for number, line in enumerate(data.split(b"\n"), start=1)
+        if line.strip(b" \t\r")
+    ]
+    if not lines:
+        raise PolicyError(
+            "the file is empty: a policy file must say what to do (read as a policy, it"
+            " would accept every message)",
+            path=name,
+        )
+    if all(line.startswith(b"#") for _, line in lines):
+        raise PolicyError(
+            "the file holds only comments: a policy file must say what to do (read as a"
+            " policy, it would accept every message)",
+            path=name,
+            line=lines[-1][0],
+        )
+    marker = END_MARKER.encode("ascii")
+    last_number, last = lines[-1]
+    if last != marker:
+        raise PolicyError(
+            f"the file does not end with the line {END_MARKER!r}: it may have been cut"
+            " short, and a policy cut short loads as a weaker one (end a whole file with"
+            " that line)",
+            path=name,
+            line=last_number,
+        )
+    for number, line in lines[:-1]:
+        if line.startswith(marker):
+            raise PolicyError(
+                f"{END_MARKER!r} before the end of the file: it may only be the last line"
+                " (a file cut after this line would look whole)",
+                path=name,
+                line=number,
+            )
 
 
 def _loaded(*tables: Optional[Mapping[str, Any]]) -> Policy:

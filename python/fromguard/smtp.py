@@ -23,6 +23,16 @@ temporarily or is slower than its timeout, more messages at once than ``max_mess
 and any other error are all answered with a 4xx, and Postfix keeps the message and
 retries.
 
+Sessions with the next hop are kept open and reused, one message after another (Postfix
+starts an ``smtpd`` process per connection, which costs more than the message), as
+Postfix's own SMTP client caches its sessions: an idle session is ended after
+``NextHop.idle`` seconds (2, Postfix's ``smtp_connection_cache_time_limit``), so that
+idle sessions do not hold the next hop's processes (the README's re-injection service
+has 10), and before a session of another EHLO name is opened. A reused session that the
+next hop has closed meanwhile, found out before the message's DATA, is replaced by a
+new one and the message sent again on it; once DATA has begun, a failure is a 4xx as
+with any session.
+
 ``fromguard smtp-filter`` runs the handler on a port of its own: SIGHUP reloads the
 policy, SIGTERM stops listening, lets the messages in flight finish and exits.
 """
@@ -36,8 +46,19 @@ import signal
 import smtplib
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Dict, List, NamedTuple, NoReturn, Optional, Tuple
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    List,
+    NamedTuple,
+    NoReturn,
+    Optional,
+    Tuple,
+)
 
 from . import milter
 from ._errors import Failure
@@ -73,11 +94,13 @@ STOPPING_REPLY = "421 4.3.2 fromguard: shutting down, try again later"
 
 
 class NextHop(NamedTuple):
-    """Where filtered messages go, and how long one SMTP command there may take."""
+    """Where filtered messages go, how long one SMTP command there may take, and how long
+    an idle session with it is kept for the next message."""
 
     host: str = "127.0.0.1"
     port: int = 10026
     timeout: float = 60.0
+    idle: float = 2.0
 
 
 class FilterHandler:
@@ -93,6 +116,7 @@ class FilterHandler:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_messages, thread_name_prefix="fromguard-filter"
         )
+        self._sessions = _Sessions(next_hop, max_messages)
         self.stopping = False
 
     async def handle_EHLO(
@@ -128,6 +152,7 @@ class FilterHandler:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self._sessions.close()
 
     def _filter(self, envelope: Envelope, attributes: Dict[str, str]) -> str:
         """Decide and re-inject one message (``attributes``: its XFORWARD); the reply for
@@ -161,24 +186,37 @@ class FilterHandler:
     def _reinject(
         self, envelope: Envelope, attributes: Dict[str, str], message: bytes, helo: str
     ) -> str:
-        """Send ``message`` with the envelope received to the next hop; its reply, or a
-        4xx when it could not be reached or answered too slowly."""
-        hop = self.next_hop
-        try:
-            smtp = smtplib.SMTP(hop.host, hop.port, local_hostname=helo, timeout=hop.timeout)
-        except (OSError, smtplib.SMTPException) as error:
-            return self._next_hop_failed(error)
-        try:
-            return _transaction(smtp, envelope, attributes, message)
-        except (OSError, smtplib.SMTPException) as error:
-            return self._next_hop_failed(error)
-        finally:
-            # Once the next hop has the message, a failing QUIT must not make it a 4xx
-            # (the sender would send it again).
+        """Send ``message`` with the envelope received to the next hop, on an idle session
+        if there is one; its reply, or a 4xx when it could not be reached or answered too
+        slowly."""
+        smtp = self._sessions.take(helo)
+        reused = smtp is not None
+        while True:
             try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
+                if smtp is None:
+                    smtp = self._sessions.open(helo)
+            except (OSError, smtplib.SMTPException) as error:
+                return self._next_hop_failed(error)
+            transaction = _Transaction(smtp)
+            try:
+                reply = transaction.run(envelope, attributes, message)
+            except (OSError, smtplib.SMTPException) as error:
                 smtp.close()
+                if reused and not transaction.sent_data:
+                    smtp, reused = None, False  # the next hop had closed it: a new one
+                    continue
+                return self._next_hop_failed(error)
+            if reply.startswith("421"):  # the next hop is closing this session
+                smtp.close()
+                if reused and not transaction.sent_data:
+                    smtp, reused = None, False
+                    continue
+                return reply
+            if transaction.open:
+                self._sessions.quit(smtp)  # a transaction left open: not reused
+            else:
+                self._sessions.give(helo, smtp)
+            return reply
 
     def _next_hop_failed(self, error: Exception) -> str:
         hop = self.next_hop
@@ -191,26 +229,126 @@ class FilterHandler:
         return NEXT_HOP_REPLY
 
 
-def _transaction(
-    smtp: smtplib.SMTP, envelope: Envelope, attributes: Dict[str, str], message: bytes
-) -> str:
-    """One mail transaction: the reply to relay to the sending MTA."""
-    smtp.ehlo()
-    if attributes and smtp.has_extn("xforward"):
-        for command in _xforward_commands(attributes):
-            # Information only: a next hop that refuses it still takes the message.
-            smtp.docmd("XFORWARD", command)
-    # SIZE was the size received; the next hop measures the message it gets.
-    options = [o for o in envelope.mail_options if not o.startswith("SIZE=")]
-    code, text = smtp.mail(envelope.mail_from or "", options)
-    if code != 250:
-        return _reply(code, text)
-    answers = [smtp.rcpt(rcpt) for rcpt in envelope.rcpt_tos]
-    refused = [(code, text) for code, text in answers if code not in (250, 251)]
-    if refused:
-        # One reply covers every recipient: all go again (a 4xx first), or none.
-        return _reply(*min(refused))
-    return _reply(*smtp.data(message))
+class _Transaction:
+    """One mail transaction on an open session. ``sent_data``: whether DATA was sent (a
+    failure before it leaves the next hop without the message, so it can be sent again
+    elsewhere); ``open``: whether it ended with the transaction still open (a refused
+    recipient), so the session is not at a transaction's start."""
+
+    def __init__(self, smtp: smtplib.SMTP) -> None:
+        self.smtp = smtp
+        self.sent_data = False
+        self.open = False
+
+    def run(self, envelope: Envelope, attributes: Dict[str, str], message: bytes) -> str:
+        """The reply to relay to the sending MTA."""
+        smtp = self.smtp
+        if attributes and smtp.has_extn("xforward"):
+            for command in _xforward_commands(attributes):
+                # Information only: a next hop that refuses it still takes the message.
+                smtp.docmd("XFORWARD", command)
+        # SIZE was the size received; the next hop measures the message it gets.
+        options = [o for o in envelope.mail_options if not o.startswith("SIZE=")]
+        code, text = smtp.mail(envelope.mail_from or "", options)
+        if code != 250:
+            return _reply(code, text)
+        self.open = True
+        answers = [smtp.rcpt(rcpt) for rcpt in envelope.rcpt_tos]
+        refused = [(code, text) for code, text in answers if code not in (250, 251)]
+        if refused:
+            # One reply covers every recipient: all go again (a 4xx first), or none.
+            return _reply(*min(refused))
+        self.sent_data = True
+        reply = _reply(*smtp.data(message))
+        self.open = False
+        return reply
+
+
+class _Sessions:
+    """Idle sessions with the next hop by EHLO name (a quarantined message's name
+    differs), the most recently used last; at most ``limit`` of them, each ended once
+    idle for the next hop's ``idle`` seconds (by a thread that runs while any is idle)."""
+
+    def __init__(self, hop: NextHop, limit: int) -> None:
+        self.hop = hop
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._idle: Dict[str, List[Tuple[float, smtplib.SMTP]]] = {}
+        self._reaper: Optional[threading.Thread] = None
+        self._closed = threading.Event()
+
+    def open(self, helo: str) -> smtplib.SMTP:
+        """A new session, greeted with EHLO; the idle sessions of other names are ended
+        first (the next hop may have no process left for one more)."""
+        self._end(lambda name, since: name != helo)
+        hop = self.hop
+        smtp = smtplib.SMTP(hop.host, hop.port, local_hostname=helo, timeout=hop.timeout)
+        try:
+            smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def take(self, helo: str) -> Optional[smtplib.SMTP]:
+        """The most recently used idle session greeted as ``helo``, or None."""
+        self._end(lambda name, since: since < time.monotonic() - self.hop.idle)
+        with self._lock:
+            idle = self._idle.get(helo)
+            return idle.pop()[1] if idle else None
+
+    def give(self, helo: str, smtp: smtplib.SMTP) -> None:
+        """Keep ``smtp``, at a transaction's start, for the next message (or end it)."""
+        with self._lock:
+            kept = self.hop.idle > 0 and sum(map(len, self._idle.values())) < self.limit
+            if kept:
+                self._idle.setdefault(helo, []).append((time.monotonic(), smtp))
+                if self._reaper is None and not self._closed.is_set():
+                    self._reaper = threading.Thread(
+                        target=self._reap, name="fromguard-next-hop-sessions", daemon=True
+                    )
+                    self._reaper.start()
+        if not kept:
+            self.quit(smtp)
+
+    def close(self) -> None:
+        """End every idle session, and the thread that ends them."""
+        self._closed.set()
+        self._end(lambda name, since: True)
+
+    def _reap(self) -> None:
+        """End sessions idle too long, until none is idle."""
+        while not self._closed.wait(self.hop.idle / 4):
+            self._end(lambda name, since: since < time.monotonic() - self.hop.idle)
+            with self._lock:
+                if not any(self._idle.values()):
+                    self._reaper = None
+                    return
+
+    def _end(self, chosen: Callable[[str, float], bool]) -> None:
+        """End the idle sessions ``chosen(name, idle since)`` picks (outside the lock:
+        QUIT waits for the next hop)."""
+        ended: List[smtplib.SMTP] = []
+        with self._lock:
+            for name, idle in self._idle.items():
+                kept = []
+                for since, smtp in idle:
+                    if chosen(name, since):
+                        ended.append(smtp)
+                    else:
+                        kept.append((since, smtp))
+                idle[:] = kept
+        for smtp in ended:
+            self.quit(smtp)
+
+    @staticmethod
+    def quit(smtp: smtplib.SMTP) -> None:
+        """End a session politely; once the next hop has a message, a failing QUIT must
+        not make it a 4xx (the sender would send it again)."""
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
 
 
 def _xforward_commands(attributes: Dict[str, str]) -> List[str]:
@@ -419,6 +557,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long one SMTP command at the next hop may take; then 451 (default: 60)",
     )
     parser.add_argument(
+        "--next-hop-idle",
+        type=milter._seconds,
+        default=NextHop._field_defaults["idle"],
+        metavar="SECONDS",
+        help="how long a session with the next hop is kept for the next message; 0: a "
+        "session per message (default: %(default)s)",
+    )
+    parser.add_argument(
         "--mode",
         choices=[m.value for m in Mode],
         default=Mode.ENFORCE.value,
@@ -477,7 +623,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> NoReturn:
     settings = Settings(
         policy_path=args.policy,
         listen=args.listen,
-        next_hop=NextHop(args.next_hop[0], args.next_hop[1], args.next_hop_timeout),
+        next_hop=NextHop(
+            args.next_hop[0], args.next_hop[1], args.next_hop_timeout, args.next_hop_idle
+        ),
         mode=Mode(args.mode),
         fail_mode=FailMode(args.fail_mode),
         watchdog=args.watchdog,
