@@ -78,6 +78,7 @@ SERVICE_MODULES = frozenset(
         "test_deployment.py",
         "test_exim.py",
         "test_milter.py",
+        "test_pool.py",  # the milter's decision pool: POSIX signals (SIGHUP, pthread_sigmask)
         "test_postfix.py",
         "test_rspamd.py",
         "test_serve.py",
