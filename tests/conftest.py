@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
@@ -88,6 +88,63 @@ def policy_engine(
     """``Policy.process`` with the rewrite of one engine (``rewrite``'s ids)."""
     monkeypatch.setattr("fromguard._mime.rewrite", rewrite)
     return rewrite
+
+
+# --- the services' tests (marker `services`) -----------------------------------------
+
+# The test modules that need the test-services extra (pymilter, aiohttp, aiosmtpd, Dask,
+# prometheus-client) and a POSIX system: every test in them is marked `services`. Where
+# that extra is not installed (the wheel jobs but Linux x86_64's), they are deselected with
+# -m "not services"; and where such a module cannot even be imported (no dask, no grp on
+# Windows), it is collected as one test that fails with the import error, so that it is
+# deselected with the rest, or fails, never skips. (A module missing here fails .ci/run's
+# run of .ci/test_wheel.py, whose venv has no test-services extra.)
+SERVICE_MODULES = frozenset(
+    {
+        "test_dask_scan.py",
+        "test_deployment.py",
+        "test_exim.py",
+        "test_milter.py",
+        "test_pool.py",  # the milter's decision pool: POSIX signals (SIGHUP, pthread_sigmask)
+        "test_postfix.py",
+        "test_rspamd.py",
+        "test_serve.py",
+        "test_smtp_filter.py",
+        "test_smtp_sessions.py",
+    }
+)
+
+
+def pytest_pycollect_makemodule(
+    module_path: Path, parent: pytest.Collector
+) -> Optional[pytest.Module]:
+    if module_path.name not in SERVICE_MODULES:
+        return None
+    module: pytest.Module = _ServiceModule.from_parent(parent, path=module_path)
+    module.add_marker(pytest.mark.services)
+    return module
+
+
+class _ServiceModule(pytest.Module):
+    def collect(self) -> Any:
+        try:
+            return super().collect()
+        except self.CollectError as error:  # the module does not import
+            return [_ImportFailure.from_parent(self, name="import", reason=str(error))]
+
+
+class _ImportFailure(pytest.Item):
+    """A service module that cannot be imported: run, it fails with the import error."""
+
+    def __init__(self, *, reason: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reason = reason
+
+    def runtest(self) -> None:
+        pytest.fail(self.reason, pytrace=False)
+
+    def reportinfo(self) -> Any:
+        return self.path, None, f"import {self.path.name}"
 
 
 # --- conformance report (tests/test_conformance.py) -----------------------------------

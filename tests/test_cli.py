@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,9 @@ def test_installed_command_reports_the_distribution_version() -> None:
         installed = importlib.metadata.version("fromguard")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("fromguard is not installed, only importable from the checkout")
-    command = shutil.which("fromguard", path=str(Path(sys.executable).parent))
+    # Where the installation put the console scripts: beside the interpreter in a venv,
+    # Scripts\ beside it in a Windows installation.
+    command = shutil.which("fromguard", path=sysconfig.get_path("scripts"))
     assert command is not None, "the fromguard console script is not installed"
     done = subprocess.run([command, "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"fromguard {installed}"

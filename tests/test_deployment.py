@@ -77,7 +77,7 @@ def service_unit(path: Path, subcommand: str) -> Tuple[Dict[str, List[str]], arg
     assert settings["User"] == ["fromguard"]
     start = command("ExecStart", path)
     assert start[:2] == [INSTALLED, subcommand]
-    args = _parser().parse_args(start[1:])  # every option the unit passes exists
+    args = _parser(start[1:]).parse_args(start[1:])  # every option the unit passes exists
     assert args.mode == "monitor" and args.policy == Path("/etc/fromguard/policy.toml")
     assert reload_commands(path) == [
         [INSTALLED, "policy", "check", str(args.policy)],
@@ -215,7 +215,7 @@ def test_a_chrooted_postfix_with_the_readme_block_reaches_the_milter_the_unit_st
         with open(postfix.etc / "main.cf", "a", encoding="utf-8") as main_cf:
             main_cf.write(readme_main_cf())
         start = command("ExecStart")
-        unit_args = _parser().parse_args(start[1:])
+        unit_args = _parser(start[1:]).parse_args(start[1:])
         policy = postfix.base / "policy.toml"
         shutil.copy(POLICY, policy)
 
@@ -329,6 +329,7 @@ def test_the_readme_content_filter_blocks_are_valid_as_pasted(tmp_path: Path) ->
 
     # The command line the README runs, and the defaults the blocks rely on.
     (line,) = re.findall(r"`(fromguard smtp-filter [^`]*)`", README.read_text(encoding="utf-8"))
-    args = _parser().parse_args(shlex.split(line)[1:])
+    arguments = shlex.split(line)[1:]
+    args = _parser(arguments).parse_args(arguments)
     assert (args.listen, args.next_hop) == (("127.0.0.1", 10025), ("127.0.0.1", 10026))
     assert args.mode == "monitor" and args.max_messages > int(transport[6])

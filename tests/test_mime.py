@@ -950,6 +950,7 @@ print(json.dumps({"peaks": peaks, "start": start, "end": rss()}))
 """
 
 
+@pytest.mark.linux  # resident memory from /proc
 def test_memory_of_20_mb_messages() -> None:
     """A fresh interpreter: warning a 20 MB message allocates at most twice its size
     beyond it, result included (``tracemalloc``), and after 100 such messages the

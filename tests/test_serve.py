@@ -282,7 +282,7 @@ def test_the_readme_s_command_line_is_serve_s(workdir: Path) -> None:
     (block,) = re.findall(r"^```sh\n(.*?)^```$", readme_serve_page(), re.M | re.S)
     command = shlex.split(block.split("\n", 1)[1].replace("\\\n", " "))
     assert command[:2] == ["fromguard", "serve"]
-    args = _parser().parse_args(command[1:])
+    args = _parser(command[1:]).parse_args(command[1:])
     assert args.socket == [Path("/run/fromguard/serve.sock")]
     assert args.listen == [("127.0.0.1", 8025)] and args.socket_group == "Debian-exim"
     assert (

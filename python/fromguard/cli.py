@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import re
@@ -37,16 +38,36 @@ EXIT_ACCEPTABLE = 0
 EXIT_SUSPECT = 1
 EXIT_USAGE = 2
 
-
 EXIT_BROKEN_PIPE = 128 + 13
 """The reader of the output went away (``fromguard scan ... | head``): the status a shell
 reports for a program SIGPIPE ends."""
 
 
+# The long-running services: command -> (module, help). A service's module is imported
+# only when its command is run (or asked for --help): it needs what `check` and `scan`
+# must run without (pymilter, aiohttp, aiosmtpd, prometheus-client, POSIX's grp and pwd:
+# Windows has none of them), and each module gives its command's options and description.
+_SERVICES = {
+    "milter": (
+        "milter",
+        "run a milter that applies a policy to every message (Postfix, Sendmail)",
+    ),
+    "serve": (
+        "serve",
+        "answer policy decisions over HTTP on a unix socket or 127.0.0.1 (rspamd, Exim)",
+    ),
+    "smtp-filter": (
+        "smtp",
+        "run an SMTP content filter that applies a policy to every message (Postfix)",
+    ),
+}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(arguments)
+    args = parser.parse_args(arguments)
     try:
         status = int(args.run(parser, args))
         sys.stdout.flush()
@@ -58,7 +79,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return status
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser of the command line ``argv``: the service it names, if any, has its
+    module imported and its options; the others are listed with their help only."""
     parser = argparse.ArgumentParser(
         prog="fromguard",
         description="Parse e-mail From: headers exactly as RFC 5322 defines them.",
@@ -167,11 +190,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.set_defaults(run=_scan)
 
-    from . import milter, serve, smtp
-
-    milter.add_parser(commands)
-    serve.add_parser(commands)
-    smtp.add_parser(commands)
+    # The parser takes no option with a value before the command: the first word that is
+    # not an option is the command.
+    named = next((word for word in argv if not word.startswith("-")), None)
+    for command, (module_name, summary) in _SERVICES.items():
+        service = commands.add_parser(command, help=summary)
+        if command == named:
+            try:
+                module = importlib.import_module(f"fromguard.{module_name}")
+            except ImportError as error:
+                parser.error(f"{command} cannot run on this system: {error}")
+            module.add_arguments(service)
     return parser
 
 

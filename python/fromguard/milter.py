@@ -94,7 +94,7 @@ __all__ = [
     "Gateway",
     "Mode",
     "Settings",
-    "add_parser",
+    "add_arguments",
     "serve",
 ]
 
@@ -861,15 +861,13 @@ def _park_libmilter_signal_thread(threads_before: Set[int]) -> str:
 # -- The command line -----------------------------------------------------------------
 
 
-def add_parser(commands: Any) -> None:
-    """The ``milter`` subcommand, for ``fromguard.cli``."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "milter",
-        help="run a milter that applies a policy to every message (Postfix, Sendmail)",
-        description="Run a before-queue milter: every message the MTA passes gets the "
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``milter`` command's description and options, for ``fromguard.cli``."""
+    parser.description = (
+        "Run a before-queue milter: every message the MTA passes gets the "
         "policy's action (accept, tag, warn, quarantine, reject or tempfail). Reloads the "
         "policy on SIGHUP, drains and exits on SIGTERM. One JSON line per message on "
-        "stdout (or --log).",
+        "stdout (or --log)."
     )
     parser.add_argument(
         "--policy", type=Path, required=True, metavar="PATH", help="the policy TOML file"

@@ -55,7 +55,7 @@ from ._service import (
 )
 from .policy import Outcome, Policy, PolicyError
 
-__all__ = ["Settings", "add_parser", "exim_format", "report", "serve"]
+__all__ = ["Settings", "add_arguments", "exim_format", "report", "serve"]
 
 
 class Settings(NamedTuple):
@@ -429,14 +429,12 @@ async def _start_unix(
 # -- The command line -----------------------------------------------------------------
 
 
-def add_parser(commands: Any) -> None:
-    """The ``serve`` subcommand, for ``fromguard.cli``."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "serve",
-        help="answer policy decisions over HTTP on a unix socket or 127.0.0.1 (rspamd, Exim)",
-        description="Serve POST /check: the policy's decision on the message in the "
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``serve`` command's description and options, for ``fromguard.cli``."""
+    parser.description = (
+        "Serve POST /check: the policy's decision on the message in the "
         "request body, as JSON. Reloads the policy on SIGHUP, drains and exits on SIGTERM. "
-        "One JSON line per message on stdout (or --log).",
+        "One JSON line per message on stdout (or --log)."
     )
     parser.add_argument(
         "--policy", type=Path, required=True, metavar="PATH", help="the policy TOML file"

@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import (
     IO,
     TYPE_CHECKING,
-    Any,
     Callable,
     Dict,
     List,
@@ -76,7 +75,7 @@ __all__ = [
     "FilterHandler",
     "NextHop",
     "Settings",
-    "add_parser",
+    "add_arguments",
     "serve",
 ]
 
@@ -524,16 +523,14 @@ async def _serve(settings: Settings, log: IO[str]) -> int:
     return 0 if left == 0 else 1
 
 
-def add_parser(commands: Any) -> None:
-    """The ``smtp-filter`` subcommand, for ``fromguard.cli``."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        "smtp-filter",
-        help="run an SMTP content filter that applies a policy to every message (Postfix)",
-        description="Run an SMTP content filter (Postfix's after-queue content_filter, or a "
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``smtp-filter`` command's description and options, for ``fromguard.cli``."""
+    parser.description = (
+        "Run an SMTP content filter (Postfix's after-queue content_filter, or a "
         "before-queue smtpd_proxy_filter): every message received on --listen gets the "
         "policy's action and is re-injected into --next-hop, or answered with the policy's "
         "reply. Reloads the policy on SIGHUP, drains and exits on SIGTERM. One JSON line per "
-        "message on stdout (or --log).",
+        "message on stdout (or --log)."
     )
     parser.add_argument(
         "--policy", type=Path, required=True, metavar="PATH", help="the policy TOML file"
