@@ -58,13 +58,17 @@ if typing.TYPE_CHECKING:  # Dask is imported when a scan needs it; the report wh
 
     from .report import HtmlReport
 
-__all__ = ["CHUNK_BYTES", "SNIFF_BATCH", "connect", "results", "run"]
+__all__ = ["CHUNK_BYTES", "READ_BLOCK", "SNIFF_BATCH", "connect", "results", "run"]
 
 CHUNK_BYTES = 4 * 1024 * 1024  # a task's mail at most: about a second of checking
 _LEAST_CHUNK_BYTES = 64 * 1024  # below this, a task's overhead (about 1 ms) starts to show
 _TASKS_PER_THREAD = 8  # a smaller scan is cut finer, so that every thread has work to the end
 SNIFF_BATCH = 256  # files sniffed by one task
 _IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead of the one the driver waits for
+READ_BLOCK = 1024 * 1024
+"""What an fsspec file is read in (from object storage: one request a block). Its own
+default can be far more (s3fs: 50 MiB), read whole to sniff a file or to check a range
+of a few MiB."""
 
 
 class _FsspecFiles:
@@ -81,8 +85,10 @@ class _FsspecFiles:
         return sorted(found, key=lambda entry: entry.name)
 
     def open(self, location: scan._Location) -> IO[bytes]:
-        file: IO[bytes] = self.fs.open(str(location), "rb")
-        return file
+        # fsspec's own buffering reads a block from each line's start (and again after
+        # every block's end): io's buffer reads each byte once, a block a request.
+        file = self.fs.open(str(location), "rb", block_size=READ_BLOCK, cache_type="none")
+        return io.BufferedReader(file, buffer_size=READ_BLOCK)
 
     def _entry(self, info: Dict[str, Any]) -> scan._Entry:
         path = info["name"]
