@@ -8,7 +8,9 @@ are started, and warmed up with one scan, before any timing.
 
 Prints messages per second, the ratios the issue's targets name (2 workers against 1,
 1 worker against the local scan) and the load average before and after: on a shared
-machine other work depresses the figures, the two-worker one the most.
+machine other work depresses the figures, the two-worker one the most. And the CPU time
+of the best run: the driver's process (the client, and the LocalCluster's scheduler,
+which runs in it) and the workers', which other work moves much less than the wall time.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -30,10 +32,24 @@ from fromguard import dask_scan, scan
 from mail_tree import write_tree
 
 
-def _timed(run: Callable[[], int]) -> float:
+class _Timing(NamedTuple):
+    seconds: float
+    driver_cpu: float  # this process: the client, and the LocalCluster's scheduler
+    workers_cpu: float
+
+
+def _timed(run: Callable[[], int], client: Optional[Client]) -> _Timing:
+    workers_before = _workers_cpu(client)
+    cpu_before = time.process_time()
     start = time.perf_counter()
     run()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    driver_cpu = time.process_time() - cpu_before
+    return _Timing(seconds, driver_cpu, _workers_cpu(client) - workers_before)
+
+
+def _workers_cpu(client: Optional[Client]) -> float:
+    return 0.0 if client is None else sum(client.run(time.process_time).values())
 
 
 def main() -> None:
@@ -65,10 +81,11 @@ def main() -> None:
         try:
             for run in runs.values():
                 run()  # warm: the page cache, and the workers' imports
-            seconds: Dict[str, List[float]] = {name: [] for name in runs}
+            timings: Dict[str, List[_Timing]] = {name: [] for name in runs}
             for _ in range(args.repeat):
                 for name, run in runs.items():
-                    seconds[name].append(_timed(run))
+                    client = clients.get(int(name.partition("-")[2] or 0))
+                    timings[name].append(_timed(run, client))
         finally:
             for client in clients.values():
                 client.close()
@@ -76,8 +93,9 @@ def main() -> None:
                 cluster.close()
     load_after = os.getloadavg()
 
-    best = {name: min(times) for name, times in seconds.items()}
-    rate = {name: args.messages / time_taken for name, time_taken in best.items()}
+    best = {name: min(times) for name, times in timings.items()}
+    seconds = {name: [timing.seconds for timing in times] for name, times in timings.items()}
+    rate = {name: args.messages / timing.seconds for name, timing in best.items()}
     figures = {
         "messages": args.messages,
         "stored_bytes": stored,
@@ -85,6 +103,7 @@ def main() -> None:
         "load_before": load_before,
         "load_after": load_after,
         "seconds": seconds,
+        "best_cpu": {name: [t.driver_cpu, t.workers_cpu] for name, t in best.items()},
         "messages_per_second": rate,
         "two_workers_over_one": rate["dask-2"] / rate["dask-1"],
         "one_worker_over_local": rate["dask-1"] / rate["local"],
@@ -96,7 +115,8 @@ def main() -> None:
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*load_before))
     for name in runs:
         times = ", ".join(f"{t:.2f}" for t in seconds[name])
-        print(f"  {name:<8} {rate[name]:>8,.0f} messages/s  (runs: {times} s)")
+        cpu = f"CPU: driver {best[name].driver_cpu:.2f} s, workers {best[name].workers_cpu:.2f} s"
+        print(f"  {name:<8} {rate[name]:>8,.0f} messages/s  (runs: {times} s; best's {cpu})")
     print(f"2 workers / 1 worker: {figures['two_workers_over_one']:.2f}x (target >= 1.7x)")
     print(f"1 worker / local scan: {figures['one_worker_over_local']:.2f}x (target >= 0.85x)")
     print("load average after:  {:.2f} {:.2f} {:.2f}".format(*load_after))

@@ -1,7 +1,7 @@
 """``fromguard scan --dask``: mbox byte ranges give every message once, a scan on a
-LocalCluster gives what a local scan gives record by record (the sample mailbox, and a
-generated tree of 20,000 messages in every layout, as paths and as file:// URLs), and a
-worker killed mid-scan loses nothing. And the examples that judge a Parquet file's From
+LocalCluster gives what a local scan gives record by record and the same reports, the
+HTML one included (the sample mailbox, and a generated tree of 20,000 messages in every
+layout, as paths and as file:// URLs), and a worker killed mid-scan loses nothing. And the examples that judge a Parquet file's From
 values with pyarrow.dataset and with Dask DataFrame."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import dask
 import pyarrow as pa
@@ -28,6 +28,7 @@ from fromguard.policy import Policy
 from fromguard.scan import Evidence, Skipped
 from mail_tree import write_tree
 from samples import case_values
+from test_report import embedded_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "sample.mbox"
@@ -146,6 +147,56 @@ def test_the_reports_are_a_local_scan_s(client: Client, tree: Path, fmt: str) ->
     assert err.getvalue() == local_err.getvalue()
 
 
+def page_data(page: str) -> Dict[str, Any]:
+    """The data an HTML report holds, but the time it was made."""
+    data = embedded_text(page)
+    del data["generated"]
+    return data
+
+
+def assert_same_pages(page: str, local_page: str) -> None:
+    """The two pages hold the same data: the table of strings, each message's row, and
+    the rest (summary, timeline, skipped)."""
+    data, local = page_data(page), page_data(local_page)
+    assert data["strings"] == local["strings"]
+    rows, local_rows = data["rows"], local["rows"]
+    assert isinstance(rows, list) and isinstance(local_rows, list)
+    assert len(rows) == len(local_rows) > 0
+    for index, (row, local_row) in enumerate(zip(rows, local_rows)):
+        assert row == local_row, index
+    assert data == local
+
+
+@pytest.mark.parametrize("only_flagged", [False, True])
+def test_the_sample_s_html_report_is_a_local_scan_s(client: Client, only_flagged: bool) -> None:
+    policy = Policy.from_toml(STRICT)
+    local_page = io.StringIO()
+    options: Dict[str, Any] = dict(only_flagged=only_flagged)
+    status = scan.run(
+        [SAMPLE], policy, "csv", io.StringIO(), io.StringIO(), html=local_page, **options
+    )
+    for chunk in (None, 1000):  # one task; ranges of 1,000 bytes
+        page = io.StringIO()
+        out = io.StringIO()
+        options.update(html=page, chunk_bytes=chunk)
+        assert (
+            dask_scan.run(client, [SAMPLE], policy, "csv", out, io.StringIO(), **options) == status
+        )
+        assert_same_pages(page.getvalue(), local_page.getvalue())
+
+
+@pytest.mark.slow
+def test_the_tree_s_html_report_is_a_local_scan_s(client: Client, tree: Path) -> None:
+    local_page, page = io.StringIO(), io.StringIO()
+    status = scan.run([tree], None, "jsonl", io.StringIO(), io.StringIO(), html=local_page)
+    out, err = io.StringIO(), io.StringIO()
+    assert (
+        dask_scan.run(client, [tree], None, "jsonl", out, err, html=page, chunk_bytes=256 * 1024)
+        == status
+    )
+    assert_same_pages(page.getvalue(), local_page.getvalue())
+
+
 @pytest.mark.slow
 def test_file_urls_read_through_fsspec(client: Client, tree: Path) -> None:
     url = tree.as_uri()
@@ -178,7 +229,7 @@ def test_a_worker_killed_mid_scan_loses_nothing(tree: Path) -> None:
                 address
                 for held in (client.processing(), client.has_what())
                 for address, keys in held.items()
-                if any(str(key).startswith("_check_all-") for key in keys)
+                if any(str(key).startswith("_records-") for key in keys)
             )
             assert busy
             victim = pids[busy[0]]
@@ -192,13 +243,18 @@ def test_a_worker_killed_mid_scan_loses_nothing(tree: Path) -> None:
     assert found == expected
 
 
-def test_the_command_line(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line(
+    client: Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     address = client.scheduler.address
-    status = main(["scan", "--format", "jsonl", str(SAMPLE)])
+    local_page, page = tmp_path / "local.html", tmp_path / "dask.html"
+    status = main(["scan", "--format", "jsonl", "--html", str(local_page), str(SAMPLE)])
     local = capsys.readouterr()
-    assert main(["scan", "--dask", address, "--format", "jsonl", str(SAMPLE)]) == status == 1
+    command = ["scan", "--dask", address, "--format", "jsonl", "--html", str(page), str(SAMPLE)]
+    assert main(command) == status == 1
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == (local.out, local.err)
+    assert_same_pages(page.read_text(encoding="utf-8"), local_page.read_text(encoding="utf-8"))
 
 
 def test_a_scheduler_out_of_reach_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -226,8 +226,6 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         and args.html.resolve() == args.output.resolve()
     ):
         parser.error("--html and --output name the same file")
-    if args.html is not None and args.dask is not None:
-        parser.error("--html is not available with --dask yet")
     with contextlib.ExitStack() as opened:
         # Both files are opened before the scan starts: a path that cannot be written is
         # a usage error, not a long scan lost at its end.
@@ -239,7 +237,7 @@ def _scan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.html is not None:
             html = opened.enter_context(_open_for_writing(parser, args.html, None))
         if args.dask is not None:
-            return _scan_on_dask(parser, args, policy, out, options)
+            return _scan_on_dask(parser, args, policy, out, html, options)
         paths = [Path(path) for path in args.paths]
         return scan.run(paths, policy, args.format, out=out, html=html, **options)
 
@@ -258,6 +256,7 @@ def _scan_on_dask(
     args: argparse.Namespace,
     policy: Optional[Policy],
     out: IO[str],
+    html: Optional[IO[str]],
     options: Dict[str, Any],
 ) -> int:
     try:
@@ -273,7 +272,7 @@ def _scan_on_dask(
             client = stack.enter_context(dask_scan.connect(args.dask))
         except OSError as error:  # a timeout too
             parser.error(f"cannot reach the Dask scheduler {args.dask}: {error}")
-        return dask_scan.run(client, paths, policy, args.format, out=out, **options)
+        return dask_scan.run(client, paths, policy, args.format, out=out, html=html, **options)
 
 
 def _policy_check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

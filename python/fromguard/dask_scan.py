@@ -7,16 +7,18 @@ files per task, and then check the mail: small files grouped into tasks of about
 ``chunk_bytes``, and an uncompressed mbox larger than that split into byte ranges of
 that size (``scan._mbox_range``: a range holds the messages that start in it, so no
 message is split or read twice). Each task runs ``scan.py``'s own per-message code.
-``run`` has the workers write the report's rows too, with ``scan.py``'s writers, once
-the messages of the mbox ranges before a task are counted (its messages are numbered
-after them), and the driver joins the text and the tallies in the order of a local
-scan (file, then message); ``results`` brings the ``Evidence`` and ``Skipped`` records
-themselves to the driver, in the same order. A worker that dies loses nothing: the
-scheduler runs its tasks again elsewhere, and their results are what they would have
-been.
+``run`` has the workers write the report's rows too, with ``scan.py``'s writers (and
+the HTML report's rows, ``report.HtmlReport``, when one is asked for): a task of whole
+files checks and writes at once; an mbox range is checked, and written once the
+messages of the ranges before it are counted (its messages are numbered after them),
+the counts passed from task to task on the workers. The driver only submits the tasks
+and joins their text, tallies and pages in the order of a local scan (file, then
+message); ``results`` brings the ``Evidence`` and ``Skipped`` records themselves to the
+driver, in the same order. A worker that dies loses nothing: the scheduler runs its
+tasks again elsewhere, and their results are what they would have been.
 
 Files are read as streams (an mbox line by line, a range from its offset); only the
-records of the tasks in flight, about four per worker thread, wait on the workers for
+reports of the tasks in flight, about four per worker thread, wait on the workers for
 the driver.
 """
 
@@ -51,16 +53,22 @@ from . import scan
 from .policy import Policy
 from .scan import Evidence, Skipped
 
-if typing.TYPE_CHECKING:  # Dask is imported when a scan needs it
+if typing.TYPE_CHECKING:  # Dask is imported when a scan needs it; the report when asked for
     from distributed import Client, Future
 
-__all__ = ["CHUNK_BYTES", "SNIFF_BATCH", "connect", "results", "run"]
+    from .report import HtmlReport
+
+__all__ = ["CHUNK_BYTES", "READ_BLOCK", "SNIFF_BATCH", "connect", "results", "run"]
 
 CHUNK_BYTES = 4 * 1024 * 1024  # a task's mail at most: about a second of checking
 _LEAST_CHUNK_BYTES = 64 * 1024  # below this, a task's overhead (about 1 ms) starts to show
 _TASKS_PER_THREAD = 8  # a smaller scan is cut finer, so that every thread has work to the end
 SNIFF_BATCH = 256  # files sniffed by one task
 _IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead of the one the driver waits for
+READ_BLOCK = 1024 * 1024
+"""What an fsspec file is read in (from object storage: one request a block). Its own
+default can be far more (s3fs: 50 MiB), read whole to sniff a file or to check a range
+of a few MiB."""
 
 
 class _FsspecFiles:
@@ -77,8 +85,10 @@ class _FsspecFiles:
         return sorted(found, key=lambda entry: entry.name)
 
     def open(self, location: scan._Location) -> IO[bytes]:
-        file: IO[bytes] = self.fs.open(str(location), "rb")
-        return file
+        # fsspec's own buffering reads a block from each line's start (and again after
+        # every block's end): io's buffer reads each byte once, a block a request.
+        file = self.fs.open(str(location), "rb", block_size=READ_BLOCK, cache_type="none")
+        return io.BufferedReader(file, buffer_size=READ_BLOCK)
 
     def _entry(self, info: Dict[str, Any]) -> scan._Entry:
         path = info["name"]
@@ -141,16 +151,24 @@ def _sniff_all(found: bytes) -> bytes:
 
 
 def _check_all(part: bytes, policy: Optional[Policy]) -> List[List[scan._Step]]:
-    """A worker's task: every message of each of the pickled pieces checked (kept on
-    the worker)."""
+    """A worker's task: every message of each of the pickled pieces checked."""
     return [list(scan._steps(policy, piece.source, piece.span)) for piece in pickle.loads(part)]
 
 
-def _last_numbers(checked: List[List[scan._Step]]) -> List[int]:
-    """A worker's task: the highest message number of each piece (0: none)."""
-    return [
-        max((r.number or 0 for step in steps for r in step.results), default=0) for steps in checked
-    ]
+def _records(part: bytes, policy: Optional[Policy]) -> bytes:
+    """A worker's task: ``_check_all``'s steps, pickled for the driver."""
+    return _pickle(_check_all(part, policy))
+
+
+def _last_number(steps: List[scan._Step]) -> int:
+    """The highest message number of a piece's steps (0: none)."""
+    return max((r.number or 0 for step in steps for r in step.results), default=0)
+
+
+def _numbered_after(checked: List[List[scan._Step]], before: int) -> int:
+    """A worker's task: how many messages of its mbox come before the range after an
+    mbox range's (``checked``), given how many come before this one."""
+    return before + _last_number(checked[0])
 
 
 class _Part(NamedTuple):
@@ -162,27 +180,42 @@ class _Part(NamedTuple):
     skipped: List[Skipped]
     failed: bool
     sizes: List[int]  # of each message, for the progress bar
+    page: Optional[HtmlReport]  # the HTML report's rows, when one is written
 
 
-def _write_all(
-    checked: List[List[scan._Step]],
-    offsets: List[int],
-    writer_for: Callable[[IO[str], bool], scan._Writer],
-    only_flagged: bool,
-) -> bytes:
+class _Writing(NamedTuple):
+    """How the workers write the report (the same for every task)."""
+
+    writer_for: Callable[[IO[str], bool], scan._Writer]
+    only_flagged: bool
+    page: bool  # whether to collect the HTML report's rows
+
+
+def _write_all(checked: List[List[scan._Step]], before: int, writing: _Writing) -> bytes:
     """A worker's task: the report of checked pieces (a pickled ``_Part``), the
-    messages of each numbered after ``offsets``'s."""
+    messages of an mbox range numbered after the ``before`` of the ranges before it."""
     out, err = io.StringIO(), io.StringIO()
-    rows = scan._Rows(writer_for(out, False), out, err, only_flagged)
+    rows = scan._Rows(writing.writer_for(out, False), out, err, writing.only_flagged)
+    if writing.page:
+        from .report import HtmlReport
+
+        rows.page = HtmlReport(writing.only_flagged)
     sizes: List[int] = []
-    for steps, offset in zip(checked, offsets):
+    for steps in checked:
         for step in steps:
-            rows.add(_renumbered(step, offset))
+            rows.add(_renumbered(step, before))
             if step.size is not None:
                 sizes.append(step.size)
-    return _pickle(
-        _Part(out.getvalue(), err.getvalue(), rows.tally, rows.skipped, rows.failed, sizes)
+    part = _Part(
+        out.getvalue(), err.getvalue(), rows.tally, rows.skipped, rows.failed, sizes, rows.page
     )
+    return _pickle(part)
+
+
+def _report_all(part: bytes, policy: Optional[Policy], writing: _Writing) -> bytes:
+    """A worker's task: the report of whole files (a pickled ``_Part``), checked and
+    written in one go: their messages are numbered from 1 each."""
+    return _write_all(_check_all(part, policy), 0, writing)
 
 
 def _renumbered(step: scan._Step, offset: int) -> scan._Step:
@@ -235,70 +268,55 @@ def _scan(
     return _Scan(client, sources, skipped, status, policy, chunk_bytes, window)
 
 
-def _checks(found: _Scan) -> Iterator[Tuple[List[_Piece], Future[List[List[scan._Step]]]]]:
-    """Each task's pieces and its check, in order, ``found.window`` checks submitted
-    ahead of the one taken."""
-    client = found.client
-    shared_policy = client.scatter(found.policy, broadcast=True, hash=False)
-    parts = _pieces(found.sources, found.chunk_bytes)
-    in_flight: Deque[Tuple[List[_Piece], Future[List[List[scan._Step]]]]] = collections.deque()
-
-    def submit(count: int) -> None:
-        for part in itertools.islice(parts, count):
-            check = client.submit(_check_all, _pickle(part), shared_policy, pure=False)
-            in_flight.append((part, check))
-
-    submit(found.window)
+def _in_order(found: _Scan, tasks: Iterator[Future[bytes]]) -> Iterator[bytes]:
+    """The results of ``tasks``, in order, ``found.window`` of them submitted ahead of
+    the one taken (those done wait on the workers)."""
+    in_flight: Deque[Future[bytes]] = collections.deque(itertools.islice(tasks, found.window))
     while in_flight:
-        yield in_flight.popleft()
-        submit(1)
-
-
-def _offsets(part: List[_Piece], last_numbers: List[int], offset: int) -> List[int]:
-    """How many messages of its mbox come before each piece of ``part``, given how many
-    come before the part (``offset``); the last item: how many come after it."""
-    offsets = []
-    for piece, last in zip(part, last_numbers):
-        if piece.span is None or piece.span[0] == 0:
-            offset = 0
-        offsets.append(offset)
-        offset += last
-    return [*offsets, offset]
+        yield in_flight.popleft().result()
+        in_flight.extend(itertools.islice(tasks, 1))
 
 
 def _steps(found: _Scan) -> Iterator[scan._Step]:
     """Every step, in order, numbered in its file: the records come to the driver."""
-    offset = 0
-    for part, checked in _checks(found):
-        done: List[List[scan._Step]] = pickle.loads(
-            found.client.submit(_pickle, checked, pure=False).result()
-        )
-        *offsets, offset = _offsets(part, _last_numbers(done), offset)
-        for steps, piece_offset in zip(done, offsets):
-            for step in steps:
-                yield _renumbered(step, piece_offset)
-
-
-def _parts(
-    found: _Scan, writer_for: Callable[[IO[str], bool], scan._Writer], only_flagged: bool
-) -> Iterator[_Part]:
-    """The report of every task, in order, written on the workers: a task is written
-    once the number of messages in the ranges before it is known."""
     client = found.client
-    writing: Deque[Future[bytes]] = collections.deque()
-    offset = 0
-    for part, checked in _checks(found):
-        if any(piece.span is not None for piece in part):
-            last_numbers = client.submit(_last_numbers, checked, pure=False).result()
-        else:  # files whole: numbered from 1 each, no need to wait for the count
-            last_numbers = [0] * len(part)
-        *offsets, offset = _offsets(part, last_numbers, offset)
-        write = client.submit(_write_all, checked, offsets, writer_for, only_flagged, pure=False)
-        writing.append(write)
-        while writing and (writing[0].done() or len(writing) > found.window):
-            yield pickle.loads(writing.popleft().result())
-    while writing:
-        yield pickle.loads(writing.popleft().result())
+    policy = client.scatter(found.policy, broadcast=True, hash=False)
+    parts = list(_pieces(found.sources, found.chunk_bytes))
+    tasks = (client.submit(_records, _pickle(part), policy, pure=False) for part in parts)
+    before = 0
+    for part, done in zip(parts, _in_order(found, tasks)):
+        for piece, steps in zip(part, pickle.loads(done)):
+            if piece.span is None or piece.span[0] == 0:
+                before = 0
+            for step in steps:
+                yield _renumbered(step, before)
+            before += _last_number(steps)
+
+
+def _parts(found: _Scan, writing: _Writing) -> Iterator[_Part]:
+    """The report of every task, in order, written on the workers. A task of whole files
+    is checked and written at once; an mbox range is checked, then written once the
+    messages of the ranges before it are counted, on the workers too: the driver only
+    submits and takes the reports."""
+    client = found.client
+    policy = client.scatter(found.policy, broadcast=True, hash=False)
+    shared_writing = client.scatter(writing, broadcast=True, hash=False)
+
+    def tasks() -> Iterator[Future[bytes]]:
+        before: Union[int, Future[int]] = 0  # messages of the mbox before the next range
+        for part in _pieces(found.sources, found.chunk_bytes):
+            span = part[0].span
+            if span is None:
+                yield client.submit(_report_all, _pickle(part), policy, shared_writing, pure=False)
+                continue
+            checked = client.submit(_check_all, _pickle(part), policy, pure=False)
+            if span[0] == 0:
+                before = 0
+            yield client.submit(_write_all, checked, before, shared_writing, pure=False)
+            before = client.submit(_numbered_after, checked, before, pure=False)
+
+    for done in _in_order(found, tasks()):
+        yield pickle.loads(done)
 
 
 def results(
@@ -329,24 +347,30 @@ def run(
     only_flagged: bool = False,
     fail_on_skipped: bool = False,
     width: Optional[int] = None,
+    html: Optional[IO[str]] = None,
     chunk_bytes: Optional[int] = None,
 ) -> int:
     """``scan.run`` on ``client``'s cluster: the same report and exit status (the rows
     are written on the workers; ``out`` and ``err`` each get what a local scan writes,
-    the two interleaved by task rather than by message). ``paths`` may be fsspec URLs
-    too. ``chunk_bytes``: the mail of one task (an mbox range, or files together);
-    None: CHUNK_BYTES, or less when every worker thread would get fewer than about 8
-    tasks."""
+    the two interleaved by task rather than by message), and the same HTML report on
+    ``html`` (the workers send its rows). ``paths`` may be fsspec URLs too.
+    ``chunk_bytes``: the mail of one task (an mbox range, or files together); None:
+    CHUNK_BYTES, or less when every worker thread would get fewer than about 8 tasks."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     found = _scan(client, paths, policy, err, chunk_bytes)
     writer_for = scan._writer_for(fmt, width, found.sources)
     rows = scan._Rows(writer_for(out, True), out, err, only_flagged)
+    if html is not None:
+        from .report import HtmlReport
+
+        rows.page, rows.page_out = HtmlReport(only_flagged), html
+        rows.paths = [scan.show_path(path) for path in paths]
     for item in found.skipped:  # found while walking
         rows.skip(item)
     if err.isatty():
         rows.progress = scan._Progress(err, sum(source.size for source in found.sources))
-    for part in _parts(found, writer_for, only_flagged):
+    for part in _parts(found, _Writing(writer_for, only_flagged, html is not None)):
         if rows.progress is not None:
             for size in part.sizes:
                 rows.progress.advance(size)
@@ -356,6 +380,8 @@ def run(
         rows.tally.merge(part.tally)
         rows.skipped += part.skipped
         rows.failed = rows.failed or part.failed
+        if rows.page is not None and part.page is not None:
+            rows.page.merge(part.page)
     policy_given = policy is not None
     status = found.status
     return scan._finish(

@@ -64,12 +64,13 @@ _CARET_LINE = re.compile(r"( *)(\^*)(.*)", re.DOTALL)
 
 class HtmlReport:
     """Collects each message's evidence as the scan goes (as compact rows: a huge scan
-    keeps no ``Evidence``) and writes the page to ``out`` at the end. With
+    keeps no ``Evidence``) and writes the page at the end (``finish``). With
     ``only_flagged`` the list holds the flagged messages alone; the summary and the
-    charts still count every message."""
+    charts still count every message. A scan on Dask collects one for each task on the
+    workers and joins them in order (``merge``): what is sent is these rows, not the
+    evidence."""
 
-    def __init__(self, out: IO[str], only_flagged: bool = False) -> None:
-        self.out = out
+    def __init__(self, only_flagged: bool = False) -> None:
         self.only_flagged = only_flagged
         self.strings: List[str] = []
         self.string_index: Dict[str, int] = {}
@@ -106,6 +107,17 @@ class HtmlReport:
             ]
         )
 
+    def merge(self, other: HtmlReport) -> None:
+        """Add ``other``'s messages after these, as if each had been added here."""
+        # Its strings in the order they first came, so that each new one gets the index
+        # it would have had here.
+        index = [self._string(text) for text in other.string_index]
+        for day, counts in other.days.items():
+            here = self.days.setdefault(day, [0] * len(Verdict))
+            here[:] = map(sum, zip(here, counts))
+        self.undated[:] = map(sum, zip(self.undated, other.undated))
+        self.rows += (_reindexed(row, index) for row in other.rows)
+
     def _string(self, text: str) -> int:
         """The index of ``text`` (shown visibly) in the page's table of strings."""
         index = self.string_index.get(text)
@@ -139,13 +151,14 @@ class HtmlReport:
 
     def finish(
         self,
+        out: IO[str],
         tally: Tally,
         skipped: Sequence[Skipped],
         files: int,
         paths: Sequence[str],
         policy: bool,
     ) -> None:
-        """Write the page: ``files`` is how many files held mail, ``paths`` what was
+        """Write the page to ``out``: ``files`` is how many files held mail, ``paths`` what was
         scanned, ``policy`` whether one decided the actions."""
         kinds = collections.Counter(item.kind for item in skipped)
         failed = len(skipped) - sum(kinds[kind] for kind, _ in _SKIP_KINDS)
@@ -183,8 +196,42 @@ class HtmlReport:
                 for item in skipped
             ],
         }
-        self.out.write(_page(data, "fromguard scan: " + ", ".join(map(visible, paths))))
-        self.out.flush()
+        out.write(_page(data, "fromguard scan: " + ", ".join(map(visible, paths))))
+        out.flush()
+
+
+def _reindexed(row: List[Any], index: List[int]) -> List[Any]:
+    """A row of another report (the layout above), its strings given by ``index``: their
+    indexes here, by their indexes there."""
+    path, number, verdict, action, when, shown, name, address, codes, reasons, flagged, detail = row
+    if detail is not None:
+        fields, header, shadows = detail
+        detail = [
+            [
+                [
+                    index[field],
+                    value,
+                    [[blanks, carets, index[label]] for blanks, carets, label in marks],
+                ]
+                for field, value, marks in fields
+            ],
+            [[index[label], excerpt] for label, excerpt in header],
+            shadows,
+        ]
+    return [
+        index[path],
+        number,
+        index[verdict],
+        index[action],
+        when,
+        shown,
+        name,
+        address,
+        [index[code] for code in codes],
+        [index[reason] for reason in reasons],
+        flagged,
+        detail,
+    ]
 
 
 def _shown_excerpt(excerpt: bytes) -> str:

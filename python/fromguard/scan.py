@@ -1243,7 +1243,7 @@ def _report(
     if html is not None:
         from .report import HtmlReport
 
-        rows.page, rows.paths = HtmlReport(html, only_flagged), paths
+        rows.page, rows.page_out, rows.paths = HtmlReport(only_flagged), html, paths
     for item in skipped:  # found while walking
         rows.skip(item)
     if err.isatty():
@@ -1284,8 +1284,10 @@ class _Rows:
         self.tally = Tally()
         self.skipped: List[Skipped] = []
         self.failed = False  # a message's check failed
-        # The HTML report, when one is asked for, and the paths its heading names.
+        # The HTML report, when one is asked for: its data, where it goes and the paths
+        # its heading names.
         self.page: Optional[HtmlReport] = None
+        self.page_out: Optional[IO[str]] = None
         self.paths: Sequence[str] = ()
 
     def skip(self, item: Skipped) -> None:
@@ -1334,8 +1336,8 @@ def _finish(
     text = summary(rows.tally, rows.skipped, files, policy)
     (out if fmt == "table" else err).write(text)
     out.flush()
-    if rows.page is not None:
-        rows.page.finish(rows.tally, rows.skipped, files, rows.paths, policy)
+    if rows.page is not None and rows.page_out is not None:
+        rows.page.finish(rows.page_out, rows.tally, rows.skipped, files, rows.paths, policy)
     if rows.failed:
         status = EXIT_ERROR
     if status == EXIT_CLEAN and rows.skipped and fail_on_skipped:
