@@ -45,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
         check_parsed(&field.result, field.end - field.value_start);
         for code in field.result.codes.iter() {
             assert!(
-                explained.contains(code) || check.verdict >= Verdict::from_severity(code.severity()),
+                explained.contains(code)
+                    || check.verdict >= Verdict::from_severity(code.severity()),
                 "message verdict below a field's {code:?}"
             );
         }
