@@ -307,6 +307,15 @@ def stop_campaign() -> None:
     print(f"stopping the campaign (pid {pid}): the current slice ends within a minute")
 
 
+def _to_go(entry: Dict[str, Any], goal: int) -> str:
+    """Run time left to the goal at the rate so far (its own slices: the campaign takes
+    about that times the number of targets still running)."""
+    left = goal - entry["executions"]
+    if left <= 0 or not entry["executions"]:
+        return "-"
+    return f"{left / (entry['executions'] / entry['elapsed']) / 3600:.1f} h"
+
+
 def summary(args: argparse.Namespace) -> None:
     state = load_state()
     vars(args).update(state.get("settings", {}))  # the goals the campaign runs with
@@ -318,7 +327,7 @@ def summary(args: argparse.Namespace) -> None:
         doing = f", now {current['target']} ({current['log']})" if current else ""
         print(f"campaign: running (pid {pid}){doing}")
     header = ("target", "executions", "goal", "edges", "features", "corpus", "failures",
-              "elapsed", "exec/s", "status")  # fmt: skip
+              "elapsed", "exec/s", "to go", "status")  # fmt: skip
     rows = [header]
     names = list(dict.fromkeys([*targets_of(args), *state["targets"]]))
     for target in names:
@@ -342,12 +351,14 @@ def summary(args: argparse.Namespace) -> None:
             "/".join(map(str, kinds[:3])),
             f"{elapsed / 3600:.1f} h",
             f"{entry['executions'] / elapsed:,.0f}" if elapsed else "-",
+            _to_go(entry, goal_of(target, args)),
             status,
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print("failures: crashes/timeouts/ooms, saved under fuzz/artifacts/<target>/")
+    print("failures: crashes/timeouts/ooms, saved under fuzz/artifacts/<target>/;")
+    print("to go: run time to the goal at the rate so far, the target's own slices")
     for target in names:
         for path in artifacts(target):
             print(f"  {path.relative_to(ROOT)}")
