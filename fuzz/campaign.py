@@ -3,6 +3,7 @@
     python3 fuzz/campaign.py                 # start (or resume) in the background
     python3 fuzz/campaign.py --summary       # where each target stands
     python3 fuzz/campaign.py --stop          # stop it (the counts so far are kept)
+    python3 fuzz/campaign.py --clear TARGET  # a target stopped by a failure runs again
 
 Targets: every ``[[bin]]`` of fuzz/Cargo.toml (a target added there joins the campaign
 the next time it starts), and ``policy`` (fuzz/policy_fuzz.py, atheris) when the
@@ -364,6 +365,20 @@ def summary(args: argparse.Namespace) -> None:
             print(f"  {path.relative_to(ROOT)}")
 
 
+def clear(target: str) -> None:
+    """A stopped target runs again: once its failure is a regression input and fixed,
+    the saved input is removed (fuzz/artifacts/<target>/ must hold none) and its stop
+    forgotten. Only while no campaign runs (the campaign writes the state)."""
+    if running_pid() is not None:
+        sys.exit("stop the campaign first (--stop)")
+    if artifacts(target):
+        sys.exit(f"{target}: first move its saved inputs to fuzz/regressions/{target}/")
+    state = load_state()
+    target_state(state, target)["stopped"] = None
+    save_state(state)
+    print(f"{target}: runs again when the campaign starts")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--goal", type=float, default=DEFAULT_GOAL,
@@ -377,12 +392,15 @@ def main() -> None:
     parser.add_argument("--targets", help="comma-separated subset of the targets")
     parser.add_argument("--summary", action="store_true", help="print where each stands")
     parser.add_argument("--stop", action="store_true", help="stop the running campaign")
+    parser.add_argument("--clear", metavar="TARGET", help="let a stopped target run again")
     parser.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.summary:
         summary(args)
     elif args.stop:
         stop_campaign()
+    elif args.clear:
+        clear(args.clear)
     elif args.foreground:
         run(args)
     else:

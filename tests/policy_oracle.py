@@ -81,7 +81,8 @@ POLICIES: Dict[str, Policy] = {
 # What a note says when the warning is in no text part the reader sees, and why.
 _NOT_SHOWN = re.compile(r"warning not added|left untouched|no text part|has no body")
 _BOUNDARY = re.compile(rb"fromguard-[0-9a-f]{32}")
-_LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # the email package's lines
+_FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]*:")
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\r\n]+")
 # A header block's last line that starts "From " (a field "From :", written with the
 # obsolete space): the email package reads it as the body's first line (feedparser
@@ -156,22 +157,25 @@ def _base64_kept(old: bytes, new: bytes) -> bool:
 
 
 def _moved_fields(lines: List[bytes]) -> Tuple[List[bytes], List[bytes]]:
-    """The header block's lines less its Content-* fields (each with its continuation
-    lines), and those fields: what wrapping a message moves to its inner part."""
+    """The lines less the header block's Content-* fields (each with its continuation
+    lines), and those fields: what wrapping a message moves to its inner part. The header
+    block is read as the email package (and the rewrite) reads it: it ends at the first
+    line that is neither a field, nor a continuation, nor a ``From`` line."""
     kept: List[bytes] = []
     moved: List[bytes] = []
     in_header, moving = True, False
     for line in lines:
-        if in_header and line in (b"\n", b"\r\n"):
-            in_header = False
-        elif in_header and line[:1] in (b" ", b"\t") and moving:
-            moved[-1] += line
-            continue
-        elif in_header:
+        if in_header and line[:1] in (b" ", b"\t"):
+            if moving:
+                moved[-1] += line
+                continue
+        elif in_header and _FIELD_LINE.match(line) and not line.startswith(b"From "):
             moving = line.lower().startswith(b"content-")
             if moving:
                 moved.append(line)
                 continue
+        elif in_header and not line.startswith(b"From "):
+            in_header = False
         kept.append(line)
     return kept, moved
 
