@@ -219,6 +219,8 @@ def run(args: argparse.Namespace) -> None:
         save_state(state)
         if not pending:
             break
+        # Fewest slices first: the rotation goes on where it was after a restart.
+        pending.sort(key=lambda target: int(target_state(state, target)["slices"]))
         for target in pending:
             if stopping.is_set():
                 break
