@@ -30,7 +30,6 @@ import difflib
 import email
 import html
 import re
-from email.errors import MissingHeaderBodySeparatorDefect
 from email.message import Message
 from email.policy import compat32
 from pathlib import Path
@@ -91,9 +90,9 @@ _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\r\n]+")
 # (fuzz/regressions/policy/from-space-field-before-base64-body).
 _FROM_LINE_ENDS_HEADER = re.compile(rb"\nFrom [^\n]*\n\r?\n")
 # A header block the email package ends early, at a line that is no field (after a
-# bare CR inside a field, say): the fields after it, the wrapping multipart's
-# Content-Type too, are body to the email package alone
-# (fuzz/regressions/policy/bare-cr-in-from-then-wrapped).
+# bare CR inside a field, say) or at a bare CR alone: the fields after it, the wrapping
+# multipart's Content-Type too, are body to the email package alone
+# (fuzz/regressions/policy/bare-cr-in-from-then-wrapped, bare-cr-line-then-wrapped).
 
 
 _last_reference: List[Tuple[bytes, MessageCheck]] = []
@@ -262,8 +261,18 @@ def shows_warning(out: bytes, policy: Policy) -> bool:
 
 
 def _ends_header_early(raw: bytes) -> bool:
-    read = email.message_from_bytes(raw, policy=compat32)
-    return any(isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in read.defects)
+    """Whether the email package's header block ends before the rewrite's: at a line
+    that is no field, or at a bare CR, which is an empty line to the email package
+    alone."""
+    position = 0
+    for line in _LINE.findall(raw):
+        if line.strip(b"\r\n") == b"":
+            return position + len(line) < body_start(raw)
+        if line[:1] in (b" ", b"\t") or _FIELD_LINE.match(line) or line.startswith(b"From "):
+            position += len(line)
+            continue
+        return position < body_start(raw)
+    return False
 
 
 def _normalised(outcome: Outcome) -> Outcome:
