@@ -1,5 +1,5 @@
-//! The entry points: [`parse`] and [`assess`], which choose an engine for each value, and
-//! [`parse_full`], the full grammar alone.
+//! The entry points: [`parse`] and [`assess`], which choose an engine for each value,
+//! [`parse_full`], the full grammar alone, and [`parse_fast`], the fast path alone.
 //!
 //! The engines, as the `regex` crate's meta engine chooses among its own: the fast path
 //! (`fast/`) answers for the shapes most values take or declines (`None`); the full
@@ -15,10 +15,16 @@ use crate::parser;
 
 /// Parse a From field body (the text after `From:`), folded or not.
 pub fn parse(input: &[u8], profile: Profile) -> Parsed<'_> {
-    match fast::scan(input, profile) {
-        Some(fast) => fast.parsed(input, profile),
-        None => parse_full(input, profile),
-    }
+    parse_fast(input, profile).unwrap_or_else(|| parse_full(input, profile))
+}
+
+/// [`parse`] by the fast path alone: its result where the fast path recognises the
+/// value's shape, else `None` (and [`parse`] is [`parse_full`]). For fuzzing the fast
+/// path against the full grammar without running the grammar twice on the values the
+/// fast path declines.
+#[doc(hidden)]
+pub fn parse_fast(input: &[u8], profile: Profile) -> Option<Parsed<'_>> {
+    fast::scan(input, profile).map(|fast| fast.parsed(input, profile))
 }
 
 /// [`parse`] by the full grammar alone, without the fast path for the common shapes;

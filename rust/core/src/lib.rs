@@ -42,7 +42,7 @@ pub mod rules;
 mod tree;
 
 pub use code::{Code, CodeSet, Severity, Syntax, Verdict};
-pub use entry::{assess, parse, parse_full};
+pub use entry::{assess, parse, parse_fast, parse_full};
 pub use message::{HeaderField, MessageCheck, RawField, check_message, header_fields};
 pub use model::{Assessment, Finding, Mailbox, Parsed, Profile, Shadow, ShadowSource, Span};
 pub use rules::{RuleError, RuleSet, Target};

@@ -1,0 +1,413 @@
+"""A resumable fuzz campaign: every target to a goal of executions, in the background.
+
+    python3 fuzz/campaign.py                 # start (or resume) in the background
+    python3 fuzz/campaign.py --summary       # where each target stands
+    python3 fuzz/campaign.py --stop          # stop it (the counts so far are kept)
+    python3 fuzz/campaign.py --clear TARGET  # a target stopped by a failure runs again
+
+Targets: every ``[[bin]]`` of fuzz/Cargo.toml (a target added there joins the campaign
+the next time it starts), and ``policy`` (fuzz/policy_fuzz.py, atheris) when the
+``--python`` interpreter can import atheris. Runs are slices of ``--slice`` seconds,
+round-robin over the targets below their goal, one process at a time under ``nice -n 19``
+(the machine is shared): ``cargo fuzz run -O -s none`` (release, no debug assertions,
+overflow checks on, no sanitizer: see fuzz/README.md) on fuzz/corpus/<target>/, which
+each slice resumes from and adds to. State and logs live in fuzz/campaign/ (not in git):
+``state.json`` holds each target's executions, edges, features and elapsed time, written
+after every slice; a slice cut short by ``--stop`` or a reboot is counted from its log
+when the campaign starts again. A target stops at its goal or at its first crash,
+timeout or out-of-memory; the summary lists the saved input (fuzz/artifacts/<target>/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+FUZZ = ROOT / "fuzz"
+HOME = FUZZ / "campaign"
+STATE = HOME / "state.json"
+PID = HOME / "campaign.pid"
+LOGS = HOME / "logs"
+POLICY = "policy"
+
+DEFAULT_GOAL = 30_000_000
+DEFAULT_POLICY_GOAL = 500_000
+DEFAULT_SLICE = 600
+# Longest input per target: a From value needs no more than 4 KiB to reach every path
+# (the limits are tested by the hostile-input tests), a message more for its header
+# block; every cost is linear in the length, and libFuzzer grows lengths slowly anyway.
+MAX_LEN = {"parse": 4096, POLICY: 4096}
+DEFAULT_MAX_LEN = 16384
+TIMEOUT = 5  # seconds per input: the core is linear, anything near this is a finding
+FAILURE_KINDS = ("crash", "timeout", "oom", "leak")
+
+_STATUS_LINE = re.compile(rb"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/", re.MULTILINE)
+_EXECUTED = re.compile(rb"stat::number_of_executed_units: (\d+)")
+
+
+def cargo_targets() -> List[str]:
+    """The fuzz targets fuzz/Cargo.toml declares, in its order."""
+    text = (FUZZ / "Cargo.toml").read_text(encoding="utf-8")
+    names = []
+    for block in re.split(r"(?m)^\[\[bin\]\]\s*$", text)[1:]:
+        found = re.search(r'(?m)^name\s*=\s*"([^"]+)"', block)
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+def has_atheris(python: str) -> bool:
+    probe = subprocess.run([python, "-c", "import atheris"], capture_output=True, env=python_env())
+    return probe.returncode == 0
+
+
+def python_env() -> Dict[str, str]:
+    """The environment of the policy target: this checkout's fromguard first."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "python"), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    return env
+
+
+def load_state() -> Dict[str, Any]:
+    if STATE.exists():
+        state: Dict[str, Any] = json.loads(STATE.read_text(encoding="utf-8"))
+        return state
+    return {"targets": {}, "current": None}
+
+
+def save_state(state: Dict[str, Any]) -> None:
+    HOME.mkdir(parents=True, exist_ok=True)
+    temporary = STATE.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+    temporary.replace(STATE)
+
+
+def target_state(state: Dict[str, Any], target: str) -> Dict[str, Any]:
+    entry: Dict[str, Any] = state["targets"].setdefault(
+        target,
+        {"executions": 0, "elapsed": 0.0, "slices": 0, "cov": None, "ft": None,
+         "stopped": None},
+    )  # fmt: skip
+    return entry
+
+
+def read_log(log: Path) -> Dict[str, Optional[int]]:
+    """What a slice's log says: executions (the final count, or the last status line's
+    for a slice cut short), and the last edges, features and corpus size."""
+    data = log.read_bytes() if log.exists() else b""
+    status = list(_STATUS_LINE.finditer(data))
+    executed = _EXECUTED.search(data)
+    found: Dict[str, Optional[int]] = {"executions": 0, "cov": None, "ft": None, "corp": None}
+    if status:
+        last = status[-1]
+        found.update(
+            executions=int(last.group(1)),
+            cov=int(last.group(2)),
+            ft=int(last.group(3)),
+            corp=int(last.group(4)),
+        )
+    if executed:
+        found["executions"] = int(executed.group(1))
+    return found
+
+
+def credit(state: Dict[str, Any], target: str, log: Path, elapsed: float) -> None:
+    entry = target_state(state, target)
+    found = read_log(log)
+    entry["executions"] += found["executions"] or 0
+    entry["elapsed"] += elapsed
+    entry["slices"] += 1
+    for key in ("cov", "ft"):
+        if found[key] is not None:
+            entry[key] = found[key]
+
+
+def artifacts(target: str) -> List[Path]:
+    directory = FUZZ / "artifacts" / target
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if any(path.name.startswith(kind + "-") for kind in FAILURE_KINDS)
+    )
+
+
+def slice_command(target: str, args: argparse.Namespace, seconds: int) -> List[str]:
+    corpus = FUZZ / "corpus" / target
+    artifact_prefix = f"{FUZZ / 'artifacts' / target}/"
+    options = [
+        f"-max_total_time={seconds}",
+        f"-timeout={TIMEOUT}",
+        f"-artifact_prefix={artifact_prefix}",
+        "-print_final_stats=1",
+        "-reload=0",  # one process: no corpus written by others to re-read (10,000+ files)
+        f"-max_len={MAX_LEN.get(target, DEFAULT_MAX_LEN)}",
+    ]
+    nice = ["nice", "-n", "19"]
+    if target == POLICY:
+        return [*nice, args.python, str(FUZZ / "policy_fuzz.py"), str(corpus), *options]
+    return [*nice, "cargo", "fuzz", "run", "-O", "-s", "none", target, str(corpus), "--",
+            *options]  # fmt: skip
+
+
+def ensure_corpus(target: str) -> None:
+    """A target without a corpus directory yet is seeded by seed.py (which knows the
+    targets it has seeds for); any other starts from an empty one."""
+    corpus = FUZZ / "corpus" / target
+    if not corpus.is_dir():
+        subprocess.run([sys.executable, str(FUZZ / "seed.py")], cwd=ROOT, check=False)
+    corpus.mkdir(parents=True, exist_ok=True)
+    (FUZZ / "artifacts" / target).mkdir(parents=True, exist_ok=True)
+
+
+def goal_of(target: str, args: argparse.Namespace) -> int:
+    return int(args.policy_goal if target == POLICY else args.goal)
+
+
+def targets_of(args: argparse.Namespace) -> List[str]:
+    targets = cargo_targets()
+    if (FUZZ / "policy_fuzz.py").exists() and has_atheris(args.python):
+        targets.append(POLICY)
+    if args.targets:
+        wanted = args.targets.split(",")
+        targets = [target for target in targets if target in wanted]
+    return targets
+
+
+def run(args: argparse.Namespace) -> None:
+    """The campaign loop (in the background process)."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    state = load_state()
+    state["settings"] = {"goal": args.goal, "policy_goal": args.policy_goal}
+    current = state.get("current")
+    if current:  # a slice cut short: count what its log shows
+        credit(state, current["target"], Path(current["log"]), time.time() - current["start"])
+        state["current"] = None
+        save_state(state)
+    # Set by SIGTERM (--stop): the slice under way ends and is counted. (Only the
+    # handler sets it; the loop reads it without a lock.)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    env = dict(os.environ, RUSTC_BOOTSTRAP="1", CARGO_BUILD_JOBS="1")
+    while not stopping.is_set():
+        pending = []
+        for target in targets_of(args):
+            entry = target_state(state, target)
+            if entry["stopped"] is None and artifacts(target):
+                entry["stopped"] = "failure: " + ", ".join(p.name for p in artifacts(target))
+            if entry["stopped"] is None and entry["executions"] >= goal_of(target, args):
+                entry["stopped"] = "goal reached"
+            if entry["stopped"] is None:
+                pending.append(target)
+        save_state(state)
+        if not pending:
+            break
+        # Fewest slices first: the rotation goes on where it was after a restart.
+        pending.sort(key=lambda target: int(target_state(state, target)["slices"]))
+        for target in pending:
+            if stopping.is_set():
+                break
+            ensure_corpus(target)
+            entry = target_state(state, target)
+            log = LOGS / f"{target}-{entry['slices'] + 1:04d}.log"
+            start = time.time()
+            state["current"] = {"target": target, "log": str(log), "start": start}
+            save_state(state)
+            with log.open("wb") as out:
+                child = subprocess.Popen(
+                    slice_command(target, args, args.slice),
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=python_env() if target == POLICY else env,
+                    start_new_session=True,
+                )
+                while child.poll() is None:
+                    if stopping.is_set():
+                        os.killpg(child.pid, signal.SIGINT)  # libFuzzer prints its stats
+                        try:
+                            child.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            os.killpg(child.pid, signal.SIGKILL)
+                            child.wait()
+                        break
+                    time.sleep(1)
+            credit(state, target, log, time.time() - start)
+            state["current"] = None
+            if (
+                child.returncode not in (0, None)
+                and not artifacts(target)
+                and not stopping.is_set()
+            ):
+                # A build that fails, or a crash before any input ran: wait and retry,
+                # without hammering a shared machine.
+                entry["errors"] = entry.get("errors", 0) + 1
+                entry["last_error"] = str(log)
+                save_state(state)
+                time.sleep(60)
+            save_state(state)
+    PID.unlink(missing_ok=True)
+
+
+def running_pid() -> Optional[int]:
+    if not PID.exists():
+        return None
+    pid = int(PID.read_text().strip())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def start(args: argparse.Namespace) -> None:
+    pid = running_pid()
+    if pid is not None:
+        print(f"the campaign is already running (pid {pid}); --summary to see it")
+        return
+    HOME.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(Path(__file__).resolve()), "--foreground",
+               f"--goal={args.goal}", f"--policy-goal={args.policy_goal}",
+               f"--slice={args.slice}", f"--python={args.python}"]  # fmt: skip
+    if args.targets:
+        command.append(f"--targets={args.targets}")
+    with (HOME / "campaign.log").open("ab") as out:
+        child = subprocess.Popen(
+            ["nohup", "nice", "-n", "19", *command],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    PID.write_text(f"{child.pid}\n")
+    print(f"campaign started (pid {child.pid}); logs in {LOGS.relative_to(ROOT)}/")
+
+
+def stop_campaign() -> None:
+    pid = running_pid()
+    if pid is None:
+        print("no campaign running")
+        return
+    os.kill(pid, signal.SIGTERM)
+    print(f"stopping the campaign (pid {pid}): the current slice ends within a minute")
+
+
+def _to_go(entry: Dict[str, Any], goal: int) -> str:
+    """Run time left to the goal at the rate so far (its own slices: the campaign takes
+    about that times the number of targets still running)."""
+    left = goal - entry["executions"]
+    if left <= 0 or not entry["executions"]:
+        return "-"
+    return f"{left / (entry['executions'] / entry['elapsed']) / 3600:.1f} h"
+
+
+def summary(args: argparse.Namespace) -> None:
+    state = load_state()
+    vars(args).update(state.get("settings", {}))  # the goals the campaign runs with
+    pid = running_pid()
+    current = state.get("current")
+    if pid is None:
+        print("campaign: not running")
+    else:
+        doing = f", now {current['target']} ({current['log']})" if current else ""
+        print(f"campaign: running (pid {pid}){doing}")
+    header = ("target", "executions", "goal", "edges", "features", "corpus", "failures",
+              "elapsed", "exec/s", "to go", "status")  # fmt: skip
+    rows = [header]
+    names = list(dict.fromkeys([*targets_of(args), *state["targets"]]))
+    for target in names:
+        entry = target_state(state, target)
+        executions = entry["executions"]
+        if current and current["target"] == target:  # the slice under way so far
+            executions += read_log(Path(current["log"]))["executions"] or 0
+        corpus = FUZZ / "corpus" / target
+        failures = artifacts(target)
+        kinds = [sum(p.name.startswith(kind + "-") for p in failures) for kind in FAILURE_KINDS]
+        status = entry["stopped"] or ("running" if current and current["target"] == target
+                                      else "pending")  # fmt: skip
+        elapsed = entry["elapsed"]
+        rows.append((
+            target,
+            f"{executions:,}",
+            f"{goal_of(target, args):,}",
+            str(entry["cov"] or "-"),
+            str(entry["ft"] or "-"),
+            f"{sum(1 for _ in corpus.iterdir()):,}" if corpus.is_dir() else "-",
+            "/".join(map(str, kinds[:3])),
+            f"{elapsed / 3600:.1f} h",
+            f"{entry['executions'] / elapsed:,.0f}" if elapsed else "-",
+            _to_go(entry, goal_of(target, args)),
+            status,
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print("failures: crashes/timeouts/ooms, saved under fuzz/artifacts/<target>/;")
+    print("to go: run time to the goal at the rate so far, the target's own slices")
+    for target in names:
+        for path in artifacts(target):
+            print(f"  {path.relative_to(ROOT)}")
+
+
+def clear(target: str) -> None:
+    """A stopped target runs again: once its failure is a regression input and fixed,
+    the saved input is removed (fuzz/artifacts/<target>/ must hold none) and its stop
+    forgotten. Only while no campaign runs (the campaign writes the state)."""
+    if running_pid() is not None:
+        sys.exit("stop the campaign first (--stop)")
+    if artifacts(target):
+        sys.exit(f"{target}: first move its saved inputs to fuzz/regressions/{target}/")
+    state = load_state()
+    target_state(state, target)["stopped"] = None
+    save_state(state)
+    print(f"{target}: runs again when the campaign starts")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--goal", type=float, default=DEFAULT_GOAL,
+                        help="executions per cargo-fuzz target (default 3e7)")  # fmt: skip
+    parser.add_argument("--policy-goal", type=float, default=DEFAULT_POLICY_GOAL,
+                        help="executions of the policy target (default 5e5)")  # fmt: skip
+    parser.add_argument("--slice", type=int, default=DEFAULT_SLICE,
+                        help="seconds per run before the next target's turn")  # fmt: skip
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter for policy_fuzz.py (with atheris)")  # fmt: skip
+    parser.add_argument("--targets", help="comma-separated subset of the targets")
+    parser.add_argument("--summary", action="store_true", help="print where each stands")
+    parser.add_argument("--stop", action="store_true", help="stop the running campaign")
+    parser.add_argument("--clear", metavar="TARGET", help="let a stopped target run again")
+    parser.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.summary:
+        summary(args)
+    elif args.stop:
+        stop_campaign()
+    elif args.clear:
+        clear(args.clear)
+    elif args.foreground:
+        run(args)
+    else:
+        start(args)
+
+
+if __name__ == "__main__":
+    main()
