@@ -279,7 +279,8 @@ def readme_serve_page() -> str:
 
 
 def test_the_readme_s_command_line_is_serve_s(workdir: Path) -> None:
-    (block,) = re.findall(r"^```sh\n(.*?)^```$", readme_serve_page(), re.M | re.S)
+    # The page's first sh block installs and runs it; the second installs the systemd unit.
+    block = re.findall(r"^```sh\n(.*?)^```$", readme_serve_page(), re.M | re.S)[0]
     command = shlex.split(block.split("\n", 1)[1].replace("\\\n", " "))
     assert command[:2] == ["fromguard", "serve"]
     args = _parser(command[1:]).parse_args(command[1:])
