@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from milter_client import free_port
 
@@ -328,6 +328,21 @@ def swaks(port: int, message: bytes, sender: str = "sender@example.org") -> Sent
     return Sent(done.returncode, (done.stdout + done.stderr).decode(errors="replace"))
 
 
+def in_sessions(
+    session: Callable[[int, Sequence[bytes]], None], batches: Sequence[Sequence[bytes]]
+) -> None:
+    """``session(number, batch)`` for each batch, each in a thread of its own, all at once;
+    returns when all have ended."""
+    threads = [
+        threading.Thread(target=session, args=(number, batch))
+        for number, batch in enumerate(batches)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str]:
     """Send each batch of messages (CRLF) over one SMTP session of its own, all sessions
     at once; returns what failed (empty when the server accepted every message)."""
@@ -343,14 +358,7 @@ def send_concurrently(port: int, batches: Sequence[Sequence[bytes]]) -> List[str
         except (OSError, smtplib.SMTPException) as error:
             failures.append(f"session {number}: {error!r}")
 
-    threads = [
-        threading.Thread(target=session, args=(number, batch))
-        for number, batch in enumerate(batches)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_sessions(session, batches)
     return failures
 
 
@@ -372,14 +380,7 @@ def send_each(port: int, batches: Sequence[Sequence[bytes]]) -> List[List[int]]:
         except (OSError, smtplib.SMTPException):
             pass
 
-    threads = [
-        threading.Thread(target=session, args=(number, batch))
-        for number, batch in enumerate(batches)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_sessions(session, batches)
     return codes
 
 
