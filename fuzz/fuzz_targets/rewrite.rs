@@ -26,14 +26,30 @@ fuzz_target!(|data: &[u8]| {
         text: WARNINGS[usize::from(flags >> 1) % WARNINGS.len()],
         ascii_text: "Caution: sender not verified.",
     };
-    let headers: &[(&str, &str)] = if flags & 0x80 != 0 { &[("X-Fromguard", "warned")] } else { &[] };
+    let headers: &[(&str, &str)] = if flags & 0x80 != 0 {
+        &[("X-Fromguard", "warned")]
+    } else {
+        &[]
+    };
     let first = rewritten(raw, headers, warning, body_only);
     let message = first.message(raw);
     rewritten(&message, headers, warning, body_only);
 });
 
-fn rewritten(raw: &[u8], headers: &[(&str, &str)], warning: Warning<'_>, body_only: bool) -> Rewrite {
-    let result = mime::rewrite(raw, headers, Some(warning), body_only, BOUNDARY, &mut BuiltinEncoder);
+fn rewritten(
+    raw: &[u8],
+    headers: &[(&str, &str)],
+    warning: Warning<'_>,
+    body_only: bool,
+) -> Rewrite {
+    let result = mime::rewrite(
+        raw,
+        headers,
+        Some(warning),
+        body_only,
+        BOUNDARY,
+        &mut BuiltinEncoder,
+    );
     let rewrite = match result {
         Ok(rewrite) => rewrite,
         Err(error) => panic!("the rewrite failed: {error:?}"),
@@ -44,17 +60,30 @@ fn rewritten(raw: &[u8], headers: &[(&str, &str)], warning: Warning<'_>, body_on
     let (mut position, mut written) = (0, 0);
     let (mut inserted, mut replaced) = (0, 0);
     for edit in &rewrite.edits {
-        assert!(position <= edit.start && edit.start <= edit.end && edit.end <= raw.len(), "{edit:?}");
+        assert!(
+            position <= edit.start && edit.start <= edit.end && edit.end <= raw.len(),
+            "{edit:?}"
+        );
         let kept = &raw[position..edit.start];
         assert_eq!(&message[written..written + kept.len()], kept);
         written += kept.len();
-        assert_eq!(&message[written..written + edit.data.len()], edit.data.as_slice());
+        assert_eq!(
+            &message[written..written + edit.data.len()],
+            edit.data.as_slice()
+        );
         written += edit.data.len();
         let old = &raw[edit.start..edit.end];
         if !old.is_empty() {
             let base64_line = !edit.data.is_empty()
-                && old.iter().chain(&edit.data).all(|&byte| byte.is_ascii_alphanumeric() || b"+/=\r\n".contains(&byte));
-            assert!(base64_line || (edit.data.is_empty() && old.to_ascii_lowercase().starts_with(b"content-")), "{edit:?}");
+                && old
+                    .iter()
+                    .chain(&edit.data)
+                    .all(|&byte| byte.is_ascii_alphanumeric() || b"+/=\r\n".contains(&byte));
+            assert!(
+                base64_line
+                    || (edit.data.is_empty() && old.to_ascii_lowercase().starts_with(b"content-")),
+                "{edit:?}"
+            );
         }
         inserted += edit.data.len();
         replaced += old.len();

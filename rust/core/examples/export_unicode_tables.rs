@@ -524,7 +524,7 @@ fn psl_names() -> Vec<String> {
         }
         if !rule.contains('*') && !rule.starts_with('!') {
             plain += 1;
-            if plain % 32 != 0 {
+            if !plain.is_multiple_of(32) {
                 continue;
             }
         }

@@ -692,10 +692,8 @@ impl<'a> Analysis<'_, 'a> {
         if source == ShadowSource::DomainLiteral {
             return;
         }
-        if differs {
-            if let Some(code) = deceptive_code(source) {
-                self.findings.report(code, start, end);
-            }
+        if differs && let Some(code) = deceptive_code(source) {
+            self.findings.report(code, start, end);
         }
         if lookalike_differs {
             self.findings.report(Code::LookalikeAddress, start, end);
@@ -901,17 +899,18 @@ impl<'a> Analysis<'_, 'a> {
             return;
         }
         let own = normalize_domain(&mailbox.domain);
-        if let Some((user, host)) = local.rsplit_once('%') {
-            if !user.is_empty() && is_host_name(host) {
-                let address = Cow::Owned(format!("{user}@{host}"));
-                self.shadow(address, ShadowSource::PercentHack, start, end);
-                let code = if normalize_domain(host) == own {
-                    Code::PercentHack
-                } else {
-                    Code::PercentHackOtherDomain
-                };
-                self.findings.report(code, start, end);
-            }
+        if let Some((user, host)) = local.rsplit_once('%')
+            && !user.is_empty()
+            && is_host_name(host)
+        {
+            let address = Cow::Owned(format!("{user}@{host}"));
+            self.shadow(address, ShadowSource::PercentHack, start, end);
+            let code = if normalize_domain(host) == own {
+                Code::PercentHack
+            } else {
+                Code::PercentHackOtherDomain
+            };
+            self.findings.report(code, start, end);
         }
         let mut hops = local.rsplit('!');
         let (Some(user), Some(host)) = (hops.next(), hops.next()) else {

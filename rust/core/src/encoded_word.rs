@@ -288,7 +288,11 @@ pub fn too_long(word: &EncodedWord<'_>) -> bool {
 /// remainder of 1), which does not decode at all. One rule reports both.
 #[must_use]
 pub fn b_text_misaligned(word: &EncodedWord<'_>) -> bool {
-    word.encoding == WordEncoding::B && word.text_end.saturating_sub(word.text_start) % 4 != 0
+    word.encoding == WordEncoding::B
+        && !word
+            .text_end
+            .saturating_sub(word.text_start)
+            .is_multiple_of(4)
 }
 
 /// `word` without the last character of its B text when that character dangles (a
@@ -320,10 +324,10 @@ pub fn without_dangling_b_char<'a>(word: &EncodedWord<'a>) -> Option<EncodedWord
 pub fn decode<'a>(data: &'a [u8], word: &EncodedWord<'_>) -> Result<Cow<'a, str>, DecodeError> {
     let (charset, text) = charset_and_text(data, word)?;
     // Q text without escapes in an ASCII-compatible charset borrows from the input.
-    if let (Charset::Whatwg(encoding), WordEncoding::Q) = (charset, word.encoding) {
-        if !has_q_escapes(text) {
-            return Ok(encoding.decode_without_bom_handling(text).0);
-        }
+    if let (Charset::Whatwg(encoding), WordEncoding::Q) = (charset, word.encoding)
+        && !has_q_escapes(text)
+    {
+        return Ok(encoding.decode_without_bom_handling(text).0);
     }
     let mut buffers = DecodeBuffers::default();
     buffers.decode(charset, word.encoding, text)?;

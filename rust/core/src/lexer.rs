@@ -692,16 +692,16 @@ pub(crate) fn unescape(data: &[u8], start: usize, end: usize, pairs: QuotedPairs
     let mut out: Vec<u8> = Vec::with_capacity(slice.len());
     let mut i = 0;
     while let Some(&b) = slice.get(i) {
-        if b == BACKSLASH {
-            if let Some(&escaped) = slice.get(i + 1) {
-                match pairs {
-                    QuotedPairs::Keep => out.extend_from_slice(&[b, escaped]),
-                    QuotedPairs::Unescape if escaped == b'\r' || escaped == b'\n' => {}
-                    QuotedPairs::Unescape | QuotedPairs::UnescapeAll => out.push(escaped),
-                }
-                i += 2;
-                continue;
+        if b == BACKSLASH
+            && let Some(&escaped) = slice.get(i + 1)
+        {
+            match pairs {
+                QuotedPairs::Keep => out.extend_from_slice(&[b, escaped]),
+                QuotedPairs::Unescape if escaped == b'\r' || escaped == b'\n' => {}
+                QuotedPairs::Unescape | QuotedPairs::UnescapeAll => out.push(escaped),
             }
+            i += 2;
+            continue;
         }
         // A lone backslash at the end is kept only where pairs are kept as written.
         if b != b'\r' && b != b'\n' && (b != BACKSLASH || pairs == QuotedPairs::Keep) {
@@ -780,11 +780,11 @@ impl<'a> TextBuilder<'a> {
 
     /// Appends one ASCII character, borrowing it when it is the next byte of the input.
     pub(crate) fn push_ascii(&mut self, char: u8) {
-        if let TextState::Range(s, e) = self.state {
-            if self.data.get(e) == Some(&char) {
-                self.state = TextState::Range(s, e + 1);
-                return;
-            }
+        if let TextState::Range(s, e) = self.state
+            && self.data.get(e) == Some(&char)
+        {
+            self.state = TextState::Range(s, e + 1);
+            return;
         }
         let mut buffer = [0u8; 4];
         let text = char::from(char).encode_utf8(&mut buffer);

@@ -507,10 +507,10 @@ fn lookalike_table() -> &'static LookalikeTable {
             .collect();
         specials.sort_unstable();
         let mark = |blocks: &mut [u64; 16], c: char| {
-            if let Some((word, bit)) = bmp_block(c) {
-                if let Some(held) = blocks.get_mut(word) {
-                    *held |= bit;
-                }
+            if let Some((word, bit)) = bmp_block(c)
+                && let Some(held) = blocks.get_mut(word)
+            {
+                *held |= bit;
             }
         };
         let mut bmp_blocks = [0u64; 16];
@@ -558,10 +558,10 @@ fn plain_in(unplain_blocks: &[u64; 16], c: char) -> bool {
     if c.is_ascii() {
         return true;
     }
-    if let Some((word, bit)) = bmp_block(c) {
-        if unplain_blocks.get(word).is_none_or(|&held| held & bit == 0) {
-            return true;
-        }
+    if let Some((word, bit)) = bmp_block(c)
+        && unplain_blocks.get(word).is_none_or(|&held| held & bit == 0)
+    {
+        return true;
     }
     format_kind(c).is_none() && lookalike_special(c).is_none()
 }
@@ -573,14 +573,13 @@ pub fn lookalike_special(c: char) -> Option<char> {
         return None;
     }
     let table = lookalike_table();
-    if let Some((word, bit)) = bmp_block(c) {
-        if table
+    if let Some((word, bit)) = bmp_block(c)
+        && table
             .bmp_blocks
             .get(word)
             .is_none_or(|&held| held & bit == 0)
-        {
-            return None;
-        }
+    {
+        return None;
     }
     let specials = &table.specials;
     let k = specials.binary_search_by_key(&c, |&(look, _)| look).ok()?;

@@ -211,11 +211,11 @@ fn lenient_trim(mut name: &[u8]) -> &[u8] {
         return name;
     }
     loop {
-        if let [first, rest @ ..] = name {
-            if *first <= b' ' {
-                name = rest;
-                continue;
-            }
+        if let [first, rest @ ..] = name
+            && *first <= b' '
+        {
+            name = rest;
+            continue;
         }
         match TRIMMED_AROUND_NAMES
             .iter()
@@ -226,11 +226,11 @@ fn lenient_trim(mut name: &[u8]) -> &[u8] {
         }
     }
     loop {
-        if let [rest @ .., last] = name {
-            if *last <= b' ' {
-                name = rest;
-                continue;
-            }
+        if let [rest @ .., last] = name
+            && *last <= b' '
+        {
+            name = rest;
+            continue;
         }
         match TRIMMED_AROUND_NAMES
             .iter()
@@ -465,10 +465,11 @@ impl<'a> Checker<'a> {
     fn report_hidden_fields(&mut self, continuations: &[Line]) {
         for line in continuations {
             let text = trim_blank_start(self.bytes(line.start, line.end));
-            if let Some(colon) = text.iter().position(|&b| b == b':') {
-                if colon > 0 && reads_as(text.get(..colon).unwrap_or_default()).is_some() {
-                    self.report(Code::FieldInContinuation, line.start, line.end);
-                }
+            if let Some(colon) = text.iter().position(|&b| b == b':')
+                && colon > 0
+                && reads_as(text.get(..colon).unwrap_or_default()).is_some()
+            {
+                self.report(Code::FieldInContinuation, line.start, line.end);
             }
         }
     }

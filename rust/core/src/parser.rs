@@ -870,13 +870,13 @@ impl<'a, 'f> Parser<'a, 'f> {
                 pieces.push_ascii(b'.');
                 continue;
             }
-            if let Some(previous) = previous {
-                if !previous.is_special(b'.') {
-                    self.report(Code::SpaceInLocalPart, previous.start, token.end);
-                    invalid = true;
-                    if gaps.get(k - 1).copied().unwrap_or(false) {
-                        pieces.push_ascii(b' ');
-                    }
+            if let Some(previous) = previous
+                && !previous.is_special(b'.')
+            {
+                self.report(Code::SpaceInLocalPart, previous.start, token.end);
+                invalid = true;
+                if gaps.get(k - 1).copied().unwrap_or(false) {
+                    pieces.push_ascii(b' ');
                 }
             }
             if token.kind == Kind::QStr {

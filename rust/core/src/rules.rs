@@ -200,20 +200,20 @@ impl RuleSet {
         }
         let mut mark = |group: &Group, text: &[u8]| {
             for i in group.set.matches(text).iter() {
-                if let Some(&rule) = group.rules.get(i) {
-                    if let Some(hit) = hits.get_mut(rule) {
-                        *hit = true;
-                    }
+                if let Some(&rule) = group.rules.get(i)
+                    && let Some(hit) = hits.get_mut(rule)
+                {
+                    *hit = true;
                 }
             }
         };
         for field in &check.header {
             let name = field.name(raw);
             for group in &self.groups {
-                if let Target::Field(wanted) = &group.target {
-                    if name.eq_ignore_ascii_case(wanted.as_bytes()) {
-                        mark(group, &field.value(raw));
-                    }
+                if let Target::Field(wanted) = &group.target
+                    && name.eq_ignore_ascii_case(wanted.as_bytes())
+                {
+                    mark(group, &field.value(raw));
                 }
             }
         }

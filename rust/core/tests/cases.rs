@@ -139,10 +139,10 @@ fn check(case: &Value, parsed: &Parsed<'_>) -> Vec<String> {
     let mut errors = Vec::new();
     let findings = findings_json(parsed);
     let mut expect = |field: &str, got: Value| {
-        if let Some(expected) = case.get(field) {
-            if *expected != got {
-                errors.push(format!("{field}: expected {expected}, got {got}"));
-            }
+        if let Some(expected) = case.get(field)
+            && *expected != got
+        {
+            errors.push(format!("{field}: expected {expected}, got {got}"));
         }
     };
     expect("verdict", json!(parsed.verdict.as_str()));

@@ -198,10 +198,10 @@ fn lookalike_specials_are_the_confusables_and_nfkc_forms_of_the_specials() {
             (&mut uts39, skeleton(&one)),
             (&mut nfkc, one.nfkc().collect::<String>()),
         ] {
-            if let Ok(special) = form.parse::<char>() {
-                if SPECIALS.contains(&special) {
-                    found.insert((c, special));
-                }
+            if let Ok(special) = form.parse::<char>()
+                && SPECIALS.contains(&special)
+            {
+                found.insert((c, special));
             }
         }
     }

@@ -64,10 +64,10 @@ impl<'b> Values<'b> {
         if previous > data.len() {
             return Err("an offset is past the end of the data buffer");
         }
-        if let Some(bitmap) = validity {
-            if bitmap.len() * 8 < first + length {
-                return Err("the validity bitmap is shorter than the array");
-            }
+        if let Some(bitmap) = validity
+            && bitmap.len() * 8 < first + length
+        {
+            return Err("the validity bitmap is shorter than the array");
         }
         Ok(Values {
             data,
@@ -171,10 +171,10 @@ fn judge_all(values: &Values<'_>, output: &mut [u8], profile: Profile) -> Result
                             Some(index),
                             payload.as_ref(),
                         );
-                        if let Ok(mut first) = failed.lock() {
-                            if first.as_ref().is_none_or(|(seen, _)| index < *seen) {
-                                *first = Some((index, panic));
-                            }
+                        if let Ok(mut first) = failed.lock()
+                            && first.as_ref().is_none_or(|(seen, _)| index < *seen)
+                        {
+                            *first = Some((index, panic));
                         }
                         return;
                     }

@@ -55,10 +55,10 @@ pub(super) fn fields(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, Value
                 CONTENT_ID => Some(&mut values.content_id),
                 _ => None,
             };
-            if let Some(slot) = slot {
-                if slot.is_none() {
-                    *slot = Some(field_value(&raw[name_end + 1..field_end]));
-                }
+            if let Some(slot) = slot
+                && slot.is_none()
+            {
+                *slot = Some(field_value(&raw[name_end + 1..field_end]));
             }
             let content = name.starts_with(b"content-");
             if content || name == b"mime-version" {

@@ -889,10 +889,8 @@ fn insertion(lines: &[Vec<u8>], is_html: bool, after_tag: bool, eol: &[u8]) -> V
 /// Where in the decoded `content[start..end]` the warning goes: after `<body ...>` for
 /// HTML, after a UTF-8 byte-order mark, else the start.
 fn insert_at(content: &[u8], start: usize, end: usize, is_html: bool, utf8: bool) -> usize {
-    if is_html {
-        if let Some(tag_end) = body_tag_end(content, start, end) {
-            return tag_end;
-        }
+    if is_html && let Some(tag_end) = body_tag_end(content, start, end) {
+        return tag_end;
     }
     if utf8 && content[start..end].starts_with(UTF8_BOM) {
         start + UTF8_BOM.len()

@@ -132,20 +132,20 @@ pub(super) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
     let (mut quad, mut left, mut pads) = (0u8, 0u8, 0u8);
     let mut at = 0;
     while at < data.len() {
-        if quad == 0 {
-            if let Some(group) = data.get(at..at + 4) {
-                let [a, b, c, d] = [
-                    BASE64_VALUES[usize::from(group[0])],
-                    BASE64_VALUES[usize::from(group[1])],
-                    BASE64_VALUES[usize::from(group[2])],
-                    BASE64_VALUES[usize::from(group[3])],
-                ];
-                if (a | b | c | d) < 64 {
-                    out.extend_from_slice(&[a << 2 | b >> 4, b << 4 | c >> 2, c << 6 | d]);
-                    pads = 0;
-                    at += 4;
-                    continue;
-                }
+        if quad == 0
+            && let Some(group) = data.get(at..at + 4)
+        {
+            let [a, b, c, d] = [
+                BASE64_VALUES[usize::from(group[0])],
+                BASE64_VALUES[usize::from(group[1])],
+                BASE64_VALUES[usize::from(group[2])],
+                BASE64_VALUES[usize::from(group[3])],
+            ];
+            if (a | b | c | d) < 64 {
+                out.extend_from_slice(&[a << 2 | b >> 4, b << 4 | c >> 2, c << 6 | d]);
+                pads = 0;
+                at += 4;
+                continue;
             }
         }
         let byte = data[at];
