@@ -979,6 +979,28 @@ def test_base64_is_read_only_up_to_the_insertion_point(rewrite: Rewriter) -> Non
     ]
 
 
+def test_a_base64_html_head_is_read_to_twice_the_lines_before_the_body_tag(
+    rewrite: Rewriter,
+) -> None:
+    """The <body> tag of a base64 HTML part is searched in runs of lines that double:
+    junk well past it (here line 400 of 740, the tag near line 150) is not read, and
+    the warning goes after the tag."""
+    style = "".join(f".c{i} {{ color: #{i:06x}; padding: {i}px; }}\n" for i in range(200))
+    html = f"<html><head><style>\n{style}</style></head>\n<body>\n" + "<p>Hello</p>\n" * 2500
+    raw = build(html, "html", "base64", "utf-8", "\n")
+    assert raw is not None
+    lines = raw.split(b"\n")
+    assert len(lines) > 700
+    head_lines = len(style) // 57 + 1
+    assert 120 < head_lines < 200, head_lines
+    damaged = b"\n".join([*lines[:400], lines[400][:10] + b"!" + lines[400][10:], *lines[401:]])
+    result = rewrite(damaged, (), DEFAULT)
+    assert (result.notes, result.warned) == ((), 1)
+    shown = reader_texts(result.message)[0]
+    assert shown.startswith(html[: html.index("<body>") + len("<body>")] + "\n<p style=")
+    assert shown.endswith("<p>Hello</p>\n" * 2000)
+
+
 PIECES = ["text/plain", ";", " ", "\r\n\t", "charset", "boundary", "CHARSET", "=", '"', "'", "\\"]
 PIECES += ["utf-8", "a b", "<x>", "*", "*0", "(c)", ",", "UTF-8", "=_x", "é", "<", ">", '"x"']
 

@@ -133,6 +133,9 @@ _BAD_BASE64 = "a text part whose base64 does not decode strictly, in regular lin
 _SPACE_RUN = re.compile(rb"[ \t\r\n\x0b\x0c]*")
 _BASE64_FIRST_LINES = 64
 """Lines of a base64 HTML part decoded first (the ``<body>`` search)."""
+_BASE64_HEAD_READ = HTML_HEAD_LIMIT + BODY_TAG_LIMIT
+"""Decoded bytes of a base64 HTML part past which no ``<body>`` tag can end within the
+limits: where its search stops."""
 
 
 class _Entity(NamedTuple):
@@ -659,13 +662,17 @@ def _base64_edit(
         insertion = _insertion(lines, is_html, False, b"\r\n")
         return (part.body_start, part.body_start, binascii.b2a_base64(insertion, newline=False))
     if is_html:
-        count = _BASE64_FIRST_LINES
+        # The head is read in runs of lines that double, each decoded once: at most about
+        # twice the lines before the <body> tag are read. Past HTML_HEAD_LIMIT +
+        # BODY_TAG_LIMIT decoded bytes, more could not change where the tag ends.
+        done, count, decoded = 0, _BASE64_FIRST_LINES, b""
         while True:
-            decoded = layout.decode(0, count)
+            decoded += layout.decode(done, count)
+            done = min(count, layout.lines)
             position = _insert_at(decoded, 0, len(decoded), True, codec)
-            if position or count >= layout.lines or len(decoded) * 4 >= HTML_HEAD_LIMIT * 3:
+            if position or done >= layout.lines or len(decoded) >= _BASE64_HEAD_READ:
                 break
-            count *= 16
+            count *= 2
     else:
         decoded = layout.decode(0, 1)
         position = _insert_at(decoded, 0, len(decoded), False, codec)

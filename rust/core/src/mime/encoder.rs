@@ -65,6 +65,11 @@ impl Builtin {
         }
     }
 
+    /// Whether `text` in this charset is its UTF-8 bytes (the common case, copied at once).
+    fn keeps_bytes_of(self, text: &str) -> bool {
+        self == Builtin::Utf8 || text.is_ascii()
+    }
+
     fn push(self, out: &mut Vec<u8>, c: char) {
         match self {
             Builtin::Utf8 => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
@@ -77,6 +82,9 @@ impl Builtin {
 
     /// Strict encoding: None if a character is past the charset.
     pub fn encode(self, text: &str) -> Option<Vec<u8>> {
+        if self.keeps_bytes_of(text) {
+            return Some(text.as_bytes().to_vec());
+        }
         let limit = self.limit();
         let mut out = Vec::with_capacity(text.len());
         for c in text.chars() {
@@ -90,6 +98,9 @@ impl Builtin {
 
     /// `xmlcharrefreplace` encoding.
     pub fn encode_html(self, text: &str) -> Vec<u8> {
+        if self.keeps_bytes_of(text) {
+            return text.as_bytes().to_vec();
+        }
         let limit = self.limit();
         let mut out = Vec::with_capacity(text.len());
         for c in text.chars() {

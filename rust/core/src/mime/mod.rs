@@ -39,6 +39,9 @@ const LF: &[u8] = b"\n";
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 const QP_FIRST_CHUNK: usize = 2048;
 const BASE64_FIRST_LINES: usize = 64;
+/// Decoded bytes of a base64 HTML part past which no `<body>` tag can end within the
+/// limits: where its search stops.
+const BASE64_HEAD_READ: usize = HTML_HEAD_LIMIT + BODY_TAG_LIMIT;
 const BAD_BASE64: &str = "a text part whose base64 does not decode strictly, in regular lines";
 const BASE64_SPACE: &[u8] = b" \t\r\n\x0b\x0c";
 
@@ -1064,14 +1067,18 @@ fn base64_edit<E>(
         });
     }
     let (decoded, position) = if is_html {
-        let mut count = BASE64_FIRST_LINES;
+        // The head is read in runs of lines that double, each decoded once: at most about
+        // twice the lines before the <body> tag are read. Past `BASE64_HEAD_READ` decoded
+        // bytes, more could not change where the tag ends.
+        let (mut done, mut count, mut decoded) = (0, BASE64_FIRST_LINES, Vec::new());
         loop {
-            let decoded = layout.decode(0, count)?;
+            layout.decode_into(done, count, &mut decoded)?;
+            done = count.min(layout.lines);
             let position = insert_at(&decoded, 0, decoded.len(), true, utf8);
-            if position > 0 || count >= layout.lines || decoded.len() * 4 >= HTML_HEAD_LIMIT * 3 {
+            if position > 0 || done >= layout.lines || decoded.len() >= BASE64_HEAD_READ {
                 break (decoded, position);
             }
-            count *= 16;
+            count *= 2;
         }
     } else {
         let decoded = layout.decode(0, 1)?;
@@ -1174,28 +1181,13 @@ impl<'r> Base64Layout<'r> {
             .max(start);
         // The bytes other than the alphabet's and the line end's: only `=`, one or two,
         // at the end of the last line.
-        let class = if eol == CRLF {
-            &transfer::BASE64_CLASS_CRLF
-        } else {
-            &transfer::BASE64_CLASS_LF
-        };
-        let (mut others, mut not_equals) = (0usize, 0u8);
-        for &byte in &raw[start..end] {
-            let kind = class[usize::from(byte)];
-            others += usize::from(kind != 0);
-            not_equals |= kind & 2;
-        }
-        let all_equals = not_equals == 0;
-        let equals = if end == self.last && all_equals {
-            others
-        } else {
-            0
-        };
-        let bad = (others > 0 && !(1..=2).contains(&equals))
+        let bytes = &raw[start..end];
+        let crlf = eol == CRLF;
+        let others = transfer::base64_others(bytes, crlf);
+        let padding_only =
+            others == 0 || (end == self.last && others <= 2 && bytes.ends_with(&b"=="[..others]));
+        let bad = !padding_only
             || count_byte(raw, b'\n', start, end) + 1 != end_line - first_line
-            || (equals > 0
-                && memchr::memchr(b'=', &raw[start..end]).map(|at| start + at)
-                    != Some(end - equals))
             || (first_line > 0 && raw.get(start.wrapping_sub(eol.len())..start) != Some(eol))
             || (end < self.last && raw.get(end..end + eol.len()) != Some(eol));
         if bad {
@@ -1205,10 +1197,18 @@ impl<'r> Base64Layout<'r> {
     }
 
     fn decode<E>(&self, first_line: usize, end_line: usize) -> Step<Vec<u8>, E> {
+        let mut decoded = Vec::new();
+        self.decode_into(first_line, end_line, &mut decoded)?;
+        Ok(decoded)
+    }
+
+    /// Lines `first_line` to `end_line` decoded and appended to `out`.
+    fn decode_into<E>(&self, first_line: usize, end_line: usize, out: &mut Vec<u8>) -> Step<(), E> {
         let (start, end) = self.span(first_line, end_line.min(self.lines))?;
-        match transfer::base64_decode(&self.raw[start..end]) {
-            Some(decoded) => Ok(decoded),
-            None => unwritable(BAD_BASE64),
+        if transfer::base64_decode_into(&self.raw[start..end], out) {
+            Ok(())
+        } else {
+            unwritable(BAD_BASE64)
         }
     }
 }
