@@ -109,7 +109,6 @@ import sys
 import unicodedata
 from pathlib import Path
 from typing import (
-    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
@@ -122,16 +121,15 @@ from typing import (
     Union,
 )
 
+from . import _mime
 from ._catalogue import CODE_ORDER, FINDINGS
 from ._core import RuleSet, check_message
 from ._errors import RuleError
 from ._model import Finding, MessageCheck, NamedIntEnum, Verdict
+from ._warning import WarningText
 
-if TYPE_CHECKING:
-    from ._mime import WarningText
-
-# The MIME rewrite (the email package) and the TOML parser are imported when first
-# needed: ``import fromguard`` stays fast for callers that only parse.
+# The TOML parser is imported when first needed: ``import fromguard`` stays fast for
+# callers that only parse. (The MIME rewrite is the core's: nothing to defer.)
 
 __all__ = [
     "DEFAULT_HEADERS",
@@ -256,16 +254,25 @@ class _Decision(NamedTuple):
 
 
 def _all_findings(check: MessageCheck) -> Tuple[Finding, ...]:
-    """Message-level findings and every field's, field spans moved into the message."""
-    found = list(check.findings)
+    """Message-level findings and every field's, field spans moved into the message, in
+    the core's order: start, end, catalogue order. Each field's findings come in that
+    order and fields do not overlap, so only message-level findings need sorting in."""
+    found: List[Finding] = []
     for field in check.fields:
         shift = field.value_start
         found.extend(
-            Finding(f.code, f.severity, f.start + shift, f.end + shift, f.message)
+            Finding._make((f.code, f.severity, f.start + shift, f.end + shift, f.message))
             for f in field.result.findings
         )
-    found.sort(key=lambda f: (f.start, f.end, CODE_ORDER.get(f.code, len(CODE_ORDER))))
+    if not check.findings:
+        return tuple(found)
+    found.extend(check.findings)
+    found.sort(key=_finding_order)
     return tuple(found)
+
+
+def _finding_order(finding: Finding) -> Tuple[int, int, int]:
+    return (finding.start, finding.end, CODE_ORDER.get(finding.code, len(CODE_ORDER)))
 
 
 def _all_codes(check: MessageCheck, findings: Tuple[Finding, ...]) -> Tuple[str, ...]:
@@ -273,9 +280,13 @@ def _all_codes(check: MessageCheck, findings: Tuple[Finding, ...]) -> Tuple[str,
     order, then every other code the check reported, in catalogue order. Findings lists
     stop at a cap; the codes do not, so padding a value to past the cap cannot hide a
     code from the policy."""
-    codes = dict.fromkeys(f.code for f in findings)
-    reported = set(check.codes).union(*(field.result.codes for field in check.fields))
-    codes.update(dict.fromkeys(sorted(reported - codes.keys(), key=CODE_ORDER.__getitem__)))
+    codes = dict.fromkeys([f.code for f in findings])
+    reported = set(check.codes)
+    for field in check.fields:
+        reported.update(field.result.codes)
+    missing = reported.difference(codes)
+    if missing:
+        codes.update(dict.fromkeys(sorted(missing, key=CODE_ORDER.__getitem__)))
     return tuple(codes)
 
 
@@ -558,9 +569,9 @@ def _rendered_warning(
     return "\n".join(_render(line, {"sender": shown}) for line in lines)
 
 
-_RENDERED_WARNINGS = 1024
-"""Rendered warnings (one per sender) and header fields (one per decision) a policy keeps
-of each; past it, it starts again."""
+_CACHE_ENTRIES = 1024
+"""Rendered warnings (one per sender), header fields and decisions (one per verdict,
+codes and rules) a policy keeps of each; past it, it starts again."""
 
 
 def _judged_sender(check: MessageCheck) -> Optional[str]:
@@ -642,6 +653,7 @@ class Policy:
     __slots__ = (
         "_ascii_warning",
         "_codes",
+        "_decided",
         "_headers",
         "_rendered",
         "_reply",
@@ -713,6 +725,8 @@ class Policy:
         # message from the same sender: bulk mail comes from few.
         self._warnings: Dict[Optional[str], WarningText] = {}
         self._rendered: Dict[Tuple[Any, ...], Tuple[Tuple[str, str], ...]] = {}
+        # Decisions by verdict, codes and rules matched: bulk mail is decided alike.
+        self._decided: Dict[Tuple[Any, ...], Tuple[Action, Tuple[str, ...], Any]] = {}
         if "ascii_text" in warn_table:
             ascii_text = warn_table["ascii_text"]
             self._ascii_warning = _warning_text(ascii_text, ("warn", "ascii_text"))
@@ -817,8 +831,6 @@ class Policy:
     @property
     def warning(self) -> WarningText:
         """The warning warn prepends, and its ASCII form, ``{sender}`` unfilled."""
-        from ._mime import WarningText
-
         return WarningText(_warning_source(self._warning), _warning_source(self._ascii_warning))
 
     def effective(self) -> Dict[str, Any]:
@@ -938,8 +950,6 @@ class Policy:
         notes: Tuple[str, ...] = ()
         added: Tuple[Tuple[str, str], ...] = ()
         if action in (Action.TAG, Action.WARN):
-            from . import _mime
-
             added = self._added_headers(check.verdict, codes, action, reasons)
             headers = added if add_headers else ()
             warning = self._warning_for(check) if action is Action.WARN else None
@@ -972,7 +982,7 @@ class Policy:
             }
             rendered = ((name, _render(template, values)) for name, template in self._headers)
             added = tuple((name, value) for name, value in rendered if value)
-            if len(self._rendered) >= _RENDERED_WARNINGS:
+            if len(self._rendered) >= _CACHE_ENTRIES:
                 self._rendered.clear()
             self._rendered[key] = added
         return added
@@ -981,13 +991,11 @@ class Policy:
         sender = _judged_sender(check)
         warning = self._warnings.get(sender)
         if warning is None:
-            from ._mime import WarningText
-
             warning = WarningText(
                 _rendered_warning(self._warning, sender, ascii_only=False),
                 _rendered_warning(self._ascii_warning, sender, ascii_only=True),
             )
-            if len(self._warnings) >= _RENDERED_WARNINGS:
+            if len(self._warnings) >= _CACHE_ENTRIES:
                 self._warnings.clear()
             self._warnings[sender] = warning
         return warning
@@ -1002,12 +1010,27 @@ class Policy:
         rules) is ``check``."""
         findings = _all_findings(check)
         codes = _all_codes(check, findings)
+        key = (check.verdict, codes, check.rules)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._match(*key)
+            if len(self._decided) >= _CACHE_ENTRIES:
+                self._decided.clear()
+            self._decided[key] = decided
+        action, reasons, reply = decided
+        return _Decision(action, reasons, codes, findings, reply)
+
+    def _match(
+        self, verdict: Verdict, codes: Tuple[str, ...], rules: Tuple[str, ...]
+    ) -> Tuple[Action, Tuple[str, ...], Optional[SmtpReply]]:
+        """The strongest action of the rules that a verdict, codes and matched rules
+        meet; the reasons, and the reply for a reject."""
         matched: List[Tuple[str, _Rule]] = []
-        rule = self._verdicts.get(check.verdict)
+        rule = self._verdicts.get(verdict)
         if rule is not None:
-            matched.append((f"verdict:{check.verdict.name.lower()}", rule))
+            matched.append((f"verdict:{verdict.name.lower()}", rule))
         matched.extend((f"code:{code}", self._codes[code]) for code in codes if code in self._codes)
-        matched.extend((f"rule:{name}", self._rules[name]) for name in check.rules)
+        matched.extend((f"rule:{name}", self._rules[name]) for name in rules)
         action = max((rule.action for _, rule in matched), default=Action.ACCEPT)
         winners = [(reason, rule) for reason, rule in matched if rule.action is action]
         reasons = () if action is Action.ACCEPT else tuple(reason for reason, _ in winners)
@@ -1017,7 +1040,7 @@ class Policy:
             # The most specific reply: a code's or a rule's, then the verdict's, then the default.
             replies = [(s.startswith("verdict:"), r.reply) for s, r in winners if r.reply]
             reply = min(replies, key=lambda pair: pair[0])[1] if replies else self._reply
-        return _Decision(action, reasons, codes, findings, reply)
+        return action, reasons, reply
 
 
 def _check_whole(data: bytes, name: str) -> None:
