@@ -104,6 +104,7 @@ go on (the milter, the scan) catch it.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import sys
 import unicodedata
@@ -578,10 +579,16 @@ def _judged_sender(check: MessageCheck) -> Optional[str]:
     """The address a warning names: that of the message's only From field (a field read
     as From however its name is disguised) when it holds one mailbox and the grammar
     leaves no doubt about it (the field is not ``INVALID``); else None."""
-    found = [f for f in check.fields if _FROM_NAME.sub("", f.name).lower() == "from"]
+    found = [f for f in check.fields if _reads_as_from(f.name)]
     if len(found) != 1 or found[0].result.verdict >= Verdict.INVALID:
         return None
     return found[0].result.address
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_as_from(name: str) -> bool:
+    """Whether a checked field's name is From, however disguised (kept: names repeat)."""
+    return _FROM_NAME.sub("", name).lower() == "from"
 
 
 def _shown_sender(address: str, ascii_only: bool) -> str:

@@ -109,7 +109,11 @@ pub(super) fn base64_others(body: &[u8], crlf: bool) -> usize {
     let mut blocks = body.chunks_exact(128);
     let mut count = 0;
     for block in &mut blocks {
-        count += usize::from(block.iter().fold(0u8, |sum, &byte| sum.wrapping_add(other(byte))));
+        count += usize::from(
+            block
+                .iter()
+                .fold(0u8, |sum, &byte| sum.wrapping_add(other(byte))),
+        );
     }
     count
         + blocks
@@ -136,9 +140,19 @@ const BASE64_VALUES: [u8; 256] = {
 /// then holds part of the data). Runs of whole groups of four alphabet characters are
 /// decoded at once, the rest byte by byte as binascii does.
 pub(super) fn base64_decode_into(data: &[u8], out: &mut Vec<u8>) -> bool {
-    out.reserve(data.len() / 4 * 3 + 3);
+    let base = out.len();
+    // Room for all the data can decode to, written by index: no capacity check per group.
+    out.resize(base + data.len() / 4 * 3 + 3, 0);
+    let (decoded, written) = base64_decode_to(data, &mut out[base..]);
+    out.truncate(base + written);
+    decoded
+}
+
+/// `base64_decode_into`'s work, into `out` (room enough): whether it decoded, and the
+/// bytes written.
+fn base64_decode_to(data: &[u8], out: &mut [u8]) -> (bool, usize) {
     let (mut quad, mut left, mut pads) = (0u8, 0u8, 0u8);
-    let mut at = 0;
+    let (mut at, mut written) = (0, 0);
     while at < data.len() {
         if quad == 0 {
             // A run of whole groups of four alphabet characters (a line, usually).
@@ -146,13 +160,14 @@ pub(super) fn base64_decode_into(data: &[u8], out: &mut Vec<u8>) -> bool {
             for group in data[at..].chunks_exact(4) {
                 let values = [group[0], group[1], group[2], group[3]]
                     .map(|byte| BASE64_VALUES[usize::from(byte)]);
-                if values.iter().any(|&value| value >= 64) {
+                if (values[0] | values[1] | values[2] | values[3]) >= 64 {
                     break;
                 }
                 let bits = values
                     .iter()
                     .fold(0u32, |bits, &value| bits << 6 | u32::from(value));
-                out.extend_from_slice(&bits.to_be_bytes()[1..]);
+                out[written..written + 3].copy_from_slice(&bits.to_be_bytes()[1..]);
+                written += 3;
                 groups += 1;
             }
             if groups > 0 {
@@ -167,7 +182,7 @@ pub(super) fn base64_decode_into(data: &[u8], out: &mut Vec<u8>) -> bool {
             if quad >= 2 {
                 pads += 1;
                 if quad + pads >= 4 {
-                    return true;
+                    return (true, written);
                 }
             }
             continue;
@@ -177,29 +192,34 @@ pub(super) fn base64_decode_into(data: &[u8], out: &mut Vec<u8>) -> bool {
             continue;
         }
         pads = 0;
-        match quad {
+        let (next, byte) = match quad {
             0 => {
-                quad = 1;
                 left = value;
+                (1, None)
             }
             1 => {
-                quad = 2;
-                out.push(left << 2 | value >> 4);
+                let byte = left << 2 | value >> 4;
                 left = value & 0x0f;
+                (2, Some(byte))
             }
             2 => {
-                quad = 3;
-                out.push(left << 4 | value >> 2);
+                let byte = left << 4 | value >> 2;
                 left = value & 0x03;
+                (3, Some(byte))
             }
             _ => {
-                quad = 0;
-                out.push(left << 6 | value);
+                let byte = left << 6 | value;
                 left = 0;
+                (0, Some(byte))
             }
+        };
+        quad = next;
+        if let Some(byte) = byte {
+            out[written] = byte;
+            written += 1;
         }
     }
-    quad == 0
+    (quad == 0, written)
 }
 
 /// `binascii.b2a_base64(data, newline=False)`: padded, one line.
