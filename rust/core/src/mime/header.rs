@@ -181,23 +181,18 @@ pub(super) enum Param {
 /// case declined.
 pub(super) fn param(value: &str, name: &str) -> Param {
     let params = parse_params(value);
-    for (index, item) in params.iter().enumerate().skip(1) {
-        let key = item.split_once('=').map_or(item.as_str(), |(key, _)| key);
-        if rfc2231_name(py_strip(key)).is_some_and(|base| base.eq_ignore_ascii_case(name))
-            && index > 0
-        {
-            return Param::Rfc2231;
-        }
+    if params
+        .iter()
+        .skip(1)
+        .any(|(key, _)| rfc2231_name(key).is_some_and(|base| base.eq_ignore_ascii_case(name)))
+    {
+        return Param::Rfc2231;
     }
-    for (index, item) in params.iter().enumerate() {
-        let (key, raw_value) = match item.split_once('=') {
-            Some((key, raw_value)) => (py_strip(key), py_strip(raw_value)),
-            None => (py_strip(item), ""),
-        };
+    for (index, (key, raw_value)) in params.into_iter().enumerate() {
         if index > 0 && rfc2231_name(key).is_some() {
             continue;
         }
-        if key.to_ascii_lowercase() == name {
+        if key.eq_ignore_ascii_case(name) {
             return Param::Value(unquote(raw_value).into_owned());
         }
     }
@@ -235,15 +230,16 @@ pub(super) fn unquote(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `email.message._parseparam`: the value split at the semicolons outside quoted
-/// strings (a quote counts unless a backslash precedes it), each piece stripped, names
-/// lowercased. Linear: the quotes before a semicolon are counted once.
-fn parse_params(value: &str) -> Vec<String> {
-    let s = format!(";{value}");
-    let bytes = s.as_bytes();
+/// strings (a quote counts unless a backslash precedes it), each piece a name and a
+/// value split at its first `=` and stripped (the value empty without one; names are
+/// compared ignoring ASCII case, as the lowercasing there makes them). Linear: the
+/// quotes before a semicolon are counted once; borrowed: no allocation per piece.
+fn parse_params(value: &str) -> Vec<(&str, &str)> {
+    let bytes = value.as_bytes();
     let mut pieces = Vec::new();
+    // Just after a `;` (the first piece: after one before the value).
     let mut position = 0;
-    while bytes.get(position) == Some(&b';') {
-        position += 1;
+    loop {
         // The first `;` with an even count of quotes (less `\"` pairs) since `position`.
         let (mut quotes, mut pairs, mut counted, mut search) = (0usize, 0usize, position, position);
         let end = loop {
@@ -261,19 +257,16 @@ fn parse_params(value: &str) -> Vec<String> {
                 break at;
             }
         };
-        let piece = &s[position..end];
-        pieces.push(match piece.find('=') {
-            // (already stripped: a stripped name, `=`, a stripped value)
-            Some(i) => format!(
-                "{}={}",
-                py_strip(&piece[..i]).to_ascii_lowercase(),
-                py_strip(&piece[i + 1..])
-            ),
-            None => py_strip(piece).to_owned(),
+        let piece = &value[position..end];
+        pieces.push(match piece.split_once('=') {
+            Some((name, value)) => (py_strip(name), py_strip(value)),
+            None => (py_strip(piece), ""),
         });
-        position = end;
+        if end == bytes.len() {
+            return pieces;
+        }
+        position = end + 1;
     }
-    pieces
 }
 
 #[cfg(test)]
