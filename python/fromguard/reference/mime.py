@@ -131,7 +131,7 @@ _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 _BASE64_SPACE = b" \t\r\n\x0b\x0c"
 _BAD_BASE64 = "a text part whose base64 does not decode strictly, in regular lines"
 _SPACE_RUN = re.compile(rb"[ \t\r\n\x0b\x0c]*")
-_BASE64_FIRST_LINES = 64
+_BASE64_FIRST_LINES = 16
 """Lines of a base64 HTML part decoded first (the ``<body>`` search)."""
 _BASE64_HEAD_READ = HTML_HEAD_LIMIT + BODY_TAG_LIMIT
 """Decoded bytes of a base64 HTML part past which no ``<body>`` tag can end within the

@@ -38,7 +38,7 @@ const CRLF: &[u8] = b"\r\n";
 const LF: &[u8] = b"\n";
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 const QP_FIRST_CHUNK: usize = 2048;
-const BASE64_FIRST_LINES: usize = 64;
+const BASE64_FIRST_LINES: usize = 16;
 /// Decoded bytes of a base64 HTML part past which no `<body>` tag can end within the
 /// limits: where its search stops.
 const BASE64_HEAD_READ: usize = HTML_HEAD_LIMIT + BODY_TAG_LIMIT;
