@@ -1,7 +1,8 @@
 """``parse_many`` and ``verdicts``: over any iterable of values, or over an Arrow array of
 strings or binaries (pyarrow's ``Array`` and ``ChunkedArray``, and whatever exports the
 Arrow PyCapsule interface: pandas' Arrow-backed columns, a Polars series, a DuckDB
-result), read without a Python object per value.
+result), read in place, without a Python object per value: each chunk's
+``__arrow_c_array__`` capsules go to the core, which reads the producer's buffers.
 
 pyarrow is an optional dependency (the ``arrow`` extra): it is imported only when an
 Arrow array is given. A null value is judged as the empty value (``INVALID``: ``empty``).
@@ -20,13 +21,11 @@ __all__ = ["parse_many", "verdicts"]
 
 Values = Union[Iterable[Union[bytes, str]], "pyarrow.Array", "pyarrow.ChunkedArray"]
 
-# Arrow types whose values are read from their buffers: name -> 64-bit offsets.
-_LAYOUTS = {"string": False, "binary": False, "large_string": True, "large_binary": True}
-
 
 def _arrow_chunks(values: Any) -> Optional[List[Any]]:
-    """The chunks of ``values`` as pyarrow arrays of a type in ``_LAYOUTS``, or None when
-    ``values`` is no Arrow data (then it is iterated as values)."""
+    """The chunks of ``values`` as pyarrow arrays, or None when ``values`` is no Arrow data
+    (then it is iterated as values). The core refuses types other than strings and
+    binaries."""
     module = type(values).__module__.partition(".")[0]
     exports = hasattr(values, "__arrow_c_array__") or hasattr(values, "__arrow_c_stream__")
     if module != "pyarrow" and not exports:
@@ -42,25 +41,7 @@ def _arrow_chunks(values: Any) -> Optional[List[Any]]:
         # Views hold no offsets buffer: the large layout is one copy away.
         large = pa.large_string() if values.type == pa.string_view() else pa.large_binary()
         chunks = [chunk.cast(large) for chunk in chunks]
-    elif str(values.type) not in _LAYOUTS:
-        raise TypeError(f"an Arrow array of strings or binaries is needed, not {values.type}")
     return list(chunks)
-
-
-def _chunk_verdicts(chunk: Any, utf8: bool, groups: bool) -> bytes:
-    validity, offsets, data = chunk.buffers()
-    # One copy of each buffer (the buffer protocol is not in the stable ABI the core is
-    # built for before Python 3.11), none per value.
-    return _core._verdicts_arrow(
-        b"" if data is None else data.to_pybytes(),
-        offsets.to_pybytes(),
-        None if validity is None or chunk.null_count == 0 else validity.to_pybytes(),
-        chunk.offset,
-        len(chunk),
-        _LAYOUTS[str(chunk.type)],
-        utf8=utf8,
-        groups=groups,
-    )
 
 
 @overload
@@ -81,7 +62,10 @@ def verdicts(
     if chunks is None:
         result = _core.verdicts(values, utf8=utf8, groups=groups)
     else:
-        parts = [_chunk_verdicts(chunk, utf8, groups) for chunk in chunks]
+        parts = [
+            _core._verdicts_arrow(*chunk.__arrow_c_array__(), utf8=utf8, groups=groups)
+            for chunk in chunks
+        ]
         result = parts[0] if len(parts) == 1 else b"".join(parts)
     if not as_arrow:
         return result
@@ -94,13 +78,14 @@ def parse_many(
     values: Values, *, utf8: bool = True, groups: bool = False
 ) -> List[_core.FromHeader]:
     """``parse`` over many values; the parser runs over the batch without the GIL. Each
-    result holds its value, so an Arrow array's values become Python objects here."""
+    result holds its value, so an Arrow array's values become bytes objects here (made
+    from its buffers, with no other object per value)."""
     chunks = _arrow_chunks(values)
     if chunks is None:
         return _core.parse_many(values, utf8=utf8, groups=groups)
     results: List[_core.FromHeader] = []
     for chunk in chunks:
-        empty = b"" if "binary" in str(chunk.type) else ""
-        pylist = [empty if value is None else value for value in chunk.to_pylist()]
-        results.extend(_core.parse_many(pylist, utf8=utf8, groups=groups))
+        results.extend(
+            _core._parse_many_arrow(*chunk.__arrow_c_array__(), utf8=utf8, groups=groups)
+        )
     return results

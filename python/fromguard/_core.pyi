@@ -56,17 +56,16 @@ def verdicts(
     values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
 ) -> bytes: ...
 def _verdicts_arrow(
-    data: bytes,
-    offsets: bytes,
-    validity: Optional[bytes],
-    first: int,
-    length: int,
-    large: bool,
-    *,
-    utf8: bool = True,
-    groups: bool = False,
+    schema: object, array: object, *, utf8: bool = True, groups: bool = False
 ) -> bytes:
-    """fromguard._batch's way in: verdicts over one Arrow array's buffers."""
+    """fromguard._batch's way in: verdicts over one Arrow array, given as the
+    ``arrow_schema`` and ``arrow_array`` capsules of its ``__arrow_c_array__``."""
+
+def _parse_many_arrow(
+    schema: object, array: object, *, utf8: bool = True, groups: bool = False
+) -> List[FromHeader]:
+    """fromguard._batch's way in: parse_many over one Arrow array, given as the
+    ``arrow_schema`` and ``arrow_array`` capsules of its ``__arrow_c_array__``."""
 
 def _rewrite(
     raw: bytes,

@@ -1,7 +1,10 @@
-//! Arrow arrays judged without a Python object per value: `fromguard._batch` hands over
-//! the offsets, data and validity buffers of a `string`, `large_string`, `binary` or
-//! `large_binary` array as bytes objects (one copy of each buffer: the buffer protocol
-//! is not in the stable ABI before Python 3.11), and the values are read from them.
+//! Arrow arrays judged in place, without a Python object per value: `fromguard._batch`
+//! hands over the two PyCapsules of an array's `__arrow_c_array__` (the Arrow PyCapsule
+//! interface), `ffi::ArrowStrings` moves the array (the C data interface's `struct
+//! ArrowArray`) out of its capsule, and the values are read from the producer's own
+//! buffers: no copy of them, none per value. `string`, `large_string`, `binary` and
+//! `large_binary` arrays are read (formats `u`, `U`, `z`, `Z`); any other is refused
+//! (`fromguard._batch` casts the views to the large types first).
 //!
 //! The layout (Arrow columnar format, "Variable-size Binary Layout"): value `i` of an
 //! array whose buffers start `first` values in is `data[offsets[first + i] ..
@@ -9,6 +12,11 @@
 //! integers in the machine's byte order; bit `first + i` of the validity bitmap (least
 //! significant bit first) is clear for a null, and there is no bitmap when no value is
 //! null.
+//!
+//! The values are judged without the GIL, on the batch threads when the array is large.
+//! The buffers stay valid meanwhile: the array was moved out of its capsule, so no Python
+//! code can release it, and it is released only when the call is over (`ArrowStrings` is
+//! dropped after the judging threads are done); Arrow buffers are immutable by contract.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
@@ -17,61 +25,49 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use fromguard::Profile;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
+use crate::FromHeader;
 use crate::batch::{PARALLEL_VALUES, PIECE_VALUES, helpers};
 use crate::errors::{Panic, guarded};
+use crate::ffi::ArrowStrings;
 use crate::inject::panic_on_trigger;
 
-/// The values of one array, checked: every offset read is within the data.
-struct Values<'b> {
+/// The values of one array, checked: no offset is negative and none is less than the one
+/// before, so that each value lies within the data, which ends at the last offset.
+pub(crate) struct Values<'b> {
     data: &'b [u8],
-    /// The array's own offsets, `length + 1` of them, `width` bytes each.
+    /// The array's own offsets, `length + 1` of them, `width` bytes each (none for an
+    /// empty array).
     offsets: &'b [u8],
     width: usize,
+    /// Bit `first + i` for value `i`.
     validity: Option<&'b [u8]>,
     first: usize,
     length: usize,
 }
 
 impl<'b> Values<'b> {
-    /// The values, or why the buffers do not hold `length` values from `first` on.
-    fn new(
+    /// The values, or why `offsets` do not delimit values.
+    pub(crate) fn new(
         data: &'b [u8],
         offsets: &'b [u8],
+        width: usize,
         validity: Option<&'b [u8]>,
         first: usize,
         length: usize,
-        large: bool,
     ) -> Result<Self, &'static str> {
-        let width = if large { 8 } else { 4 };
-        let count = first
-            .checked_add(length)
-            .and_then(|last| last.checked_add(1))
-            .ok_or("the offset and length overflow")?;
-        let needed = count.checked_mul(width).ok_or("the offsets overflow")?;
-        let own = offsets
-            .get(first * width..needed)
-            .ok_or("the offsets buffer is shorter than the array")?;
         let mut previous = 0;
-        for bytes in own.chunks_exact(width) {
+        for bytes in offsets.chunks_exact(width) {
             let offset = read_offset(bytes).ok_or("a negative offset")?;
             if offset < previous {
                 return Err("the offsets decrease");
             }
             previous = offset;
         }
-        if previous > data.len() {
-            return Err("an offset is past the end of the data buffer");
-        }
-        if let Some(bitmap) = validity
-            && bitmap.len() * 8 < first + length
-        {
-            return Err("the validity bitmap is shorter than the array");
-        }
         Ok(Values {
             data,
-            offsets: own,
+            offsets,
             width,
             validity,
             first,
@@ -101,7 +97,7 @@ impl<'b> Values<'b> {
 
 /// An offset: a 32-bit or 64-bit signed integer in the machine's byte order; `None` when
 /// negative.
-fn read_offset(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn read_offset(bytes: &[u8]) -> Option<usize> {
     let offset = match *bytes {
         [a, b, c, d] => i64::from(i32::from_ne_bytes([a, b, c, d])),
         [a, b, c, d, e, f, g, h] => i64::from_ne_bytes([a, b, c, d, e, f, g, h]),
@@ -110,41 +106,78 @@ fn read_offset(bytes: &[u8]) -> Option<usize> {
     usize::try_from(offset).ok()
 }
 
-/// `fromguard.verdicts` over one Arrow array (see `fromguard._batch`): the verdict of
-/// each value, one byte each; a null is judged as the empty value. Without the GIL, on
-/// the batch threads when the array is large.
+/// `fromguard.verdicts` over one Arrow array, given as the capsules of its
+/// `__arrow_c_array__`: the verdict of each value, one byte each; a null is judged as the
+/// empty value.
 #[pyfunction]
-#[pyo3(signature = (data, offsets, validity, first, length, large, *, utf8 = true, groups = false))]
-#[allow(
-    clippy::too_many_arguments,
-    reason = "an Arrow array's parts, as pyarrow gives them"
-)]
+#[pyo3(signature = (schema, array, *, utf8 = true, groups = false))]
 pub(crate) fn verdicts_arrow<'py>(
     py: Python<'py>,
-    data: &[u8],
-    offsets: &[u8],
-    validity: Option<&[u8]>,
-    first: usize,
-    length: usize,
-    large: bool,
+    schema: &Bound<'py, PyAny>,
+    array: &Bound<'py, PyAny>,
     utf8: bool,
     groups: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let profile = Profile { utf8, groups };
-    guarded(py, "verdicts", Some(length), || {
-        let values = Values::new(data, offsets, validity, first, length, large)
-            .map_err(PyValueError::new_err)?;
-        PyBytes::new_with(py, length, |output| {
-            py.detach(|| judge_all(&values, output, profile))
-                .map_err(|panic| panic.to_py_err(py))
+    let imported = ArrowStrings::import(schema, array)?;
+    let values = imported.values().map_err(PyValueError::new_err)?;
+    guarded(py, "verdicts", Some(values.length), || {
+        PyBytes::new_with(py, values.length, |output| {
+            py.detach(|| {
+                judge_all(&values, output, "verdicts", |input| {
+                    fromguard::assess(input, profile).verdict as u8
+                })
+            })
+            .map_err(|panic| panic.to_py_err(py))
         })
     })
 }
 
-/// Each value's verdict into `output`, in pieces taken by this thread and the batch
+/// `fromguard.parse_many` over one Arrow array, given as the capsules of its
+/// `__arrow_c_array__`: judged like [`verdicts_arrow`], then a result per value, each
+/// holding its value as bytes (a null as the empty value).
+#[pyfunction]
+#[pyo3(signature = (schema, array, *, utf8 = true, groups = false))]
+pub(crate) fn parse_many_arrow<'py>(
+    py: Python<'py>,
+    schema: &Bound<'py, PyAny>,
+    array: &Bound<'py, PyAny>,
+    utf8: bool,
+    groups: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let profile = Profile { utf8, groups };
+    let imported = ArrowStrings::import(schema, array)?;
+    let values = imported.values().map_err(PyValueError::new_err)?;
+    guarded(py, "parse_many", Some(values.length), || {
+        // Every slot is written by `judge_all` (or it fails): the empty value's
+        // assessment only fills the vector first.
+        let mut assessments = vec![fromguard::assess(b"", profile); values.length];
+        py.detach(|| {
+            judge_all(&values, &mut assessments, "parse_many", |input| {
+                fromguard::assess(input, profile)
+            })
+        })
+        .map_err(|panic| panic.to_py_err(py))?;
+        let results = assessments
+            .into_iter()
+            .enumerate()
+            .map(|(index, assessed)| {
+                let value = PyBytes::new(py, values.get(index)).into_any().unbind();
+                FromHeader::new(value, profile, assessed).into_python(py)
+            });
+        PyList::new(py, results.collect::<PyResult<Vec<_>>>()?)
+    })
+}
+
+/// `judge` of each value into `output`, in pieces taken by this thread and the batch
 /// helpers in turn; the first piece that panics is reported, with its value's index.
-fn judge_all(values: &Values<'_>, output: &mut [u8], profile: Profile) -> Result<(), Panic> {
-    let pieces: Vec<Mutex<(usize, &mut [u8])>> = output
+fn judge_all<T: Send>(
+    values: &Values<'_>,
+    output: &mut [T],
+    operation: &'static str,
+    judge: impl Fn(&[u8]) -> T + Sync,
+) -> Result<(), Panic> {
+    let pieces: Vec<Mutex<(usize, &mut [T])>> = output
         .chunks_mut(PIECE_VALUES)
         .enumerate()
         .map(|(piece, slots)| Mutex::new((piece * PIECE_VALUES, slots)))
@@ -159,14 +192,14 @@ fn judge_all(values: &Values<'_>, output: &mut [u8], profile: Profile) -> Result
                 let input = values.get(start + offset);
                 let judged = catch_unwind(AssertUnwindSafe(|| {
                     panic_on_trigger(input);
-                    fromguard::assess(input, profile).verdict as u8
+                    judge(input)
                 }));
                 match judged {
                     Ok(verdict) => *slot = verdict,
                     Err(payload) => {
                         let index = start + offset;
                         let panic = Panic::caught(
-                            "verdicts",
+                            operation,
                             Some(input.len()),
                             Some(index),
                             payload.as_ref(),

@@ -763,9 +763,11 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // Private (for tests): set, not added, since `add_function` lists a name in `__all__`.
     let inject_panic = wrap_pyfunction!(inject::inject_panic, module)?;
     module.setattr(intern!(module.py(), "_inject_panic"), inject_panic)?;
-    // Private: fromguard._arrow's way in (fromguard.verdicts over an Arrow array).
+    // Private: fromguard._batch's way in (verdicts and parse_many over an Arrow array).
     let verdicts_arrow = wrap_pyfunction!(arrow::verdicts_arrow, module)?;
     module.setattr(intern!(module.py(), "_verdicts_arrow"), verdicts_arrow)?;
+    let parse_many_arrow = wrap_pyfunction!(arrow::parse_many_arrow, module)?;
+    module.setattr(intern!(module.py(), "_parse_many_arrow"), parse_many_arrow)?;
     // Private: fromguard._mime's way in (the MIME rewrite).
     let rewrite = wrap_pyfunction!(rewrite::rewrite, module)?;
     module.setattr(intern!(module.py(), "_rewrite"), rewrite)?;
