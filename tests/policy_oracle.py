@@ -37,7 +37,9 @@ from typing import Dict, List, Optional, Tuple
 
 from fromguard import Action, MessageCheck, Outcome, Policy
 from fromguard._mime import body_start
+from fromguard.policy import _Checked
 from fromguard.reference.message import check_message as reference_check_message
+from fromguard.reference.message import decision_inputs
 
 __all__ = [
     "POLICIES",
@@ -111,11 +113,11 @@ class _OnReference(Policy):
 
     __slots__ = ()
 
-    def _check(self, raw: bytes) -> MessageCheck:
+    def _check(self, raw: bytes) -> _Checked:
         check = _reference_check(raw)
-        if self._ruleset is None:
-            return check
-        return check._replace(rules=self._ruleset.match(raw))
+        if self._ruleset is not None:
+            check = check._replace(rules=self._ruleset.match(raw))
+        return (check, *decision_inputs(check))
 
 
 def on_reference(policy: Policy) -> Policy:
@@ -128,10 +130,10 @@ def on_reference(policy: Policy) -> Policy:
 _REFERENCE = {name: on_reference(policy) for name, policy in POLICIES.items()}
 
 
-def decision(policy: Policy, check: MessageCheck) -> Tuple[object, ...]:
+def decision(policy: Policy, checked: _Checked) -> Tuple[object, ...]:
     """What a policy decides on a check: action, verdict, reasons, codes, findings, reply."""
-    action, reasons, codes, findings, reply = policy._decide(check)
-    return (action, check.verdict, reasons, codes, findings, reply)
+    action, reasons, codes, findings, reply = policy._decide(checked)
+    return (action, checked[0].verdict, reasons, codes, findings, reply)
 
 
 def _is_subsequence(small: bytes, big: bytes) -> bool:
@@ -291,7 +293,9 @@ def check(raw: bytes) -> None:
 def _check_policy(name: str, policy: Policy, raw: bytes) -> None:
     reference = _REFERENCE[name]
     core_check, reference_check = policy._check(raw), reference._check(raw)
-    assert core_check.rules == reference_check.rules, (name, "rules", raw)
+    assert core_check[0].rules == reference_check[0].rules, (name, "rules", raw)
+    # The core's decision inputs, and the Python reading of the core's own check.
+    assert core_check[1:] == decision_inputs(core_check[0]), (name, "inputs", raw)
     assert decision(policy, core_check) == decision(policy, reference_check), (name, raw)
 
     outcome = policy.process(raw)

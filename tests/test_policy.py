@@ -315,13 +315,13 @@ def test_a_message_costs_one_core_call(monkeypatch: pytest.MonkeyPatch) -> None:
     """The header block is split and its From fields parsed once per message: the check
     and the rules come from one call into the core."""
     calls: List[Tuple[bytes, Any]] = []
-    real = fromguard.check_message
+    real = policy_module._policy_check
 
     def counted(raw: bytes, **options: Any) -> Any:
         calls.append((raw, options.get("rules")))
         return real(raw, **options)
 
-    monkeypatch.setattr(policy_module, "check_message", counted)
+    monkeypatch.setattr(policy_module, "_policy_check", counted)
     policy = Policy(
         rules={"bank": {"target": "display-name", "pattern": "(?i)bank", "action": "reject"}}
     )

@@ -107,7 +107,7 @@ def test_the_reference_policy_uses_the_reference_check() -> None:
     policy = on_reference(POLICIES["strict"])
     raw = b"From: Jane <x@y.example>\r\nX-Mailer: MassMailer 2\r\n\r\nhi\r\n"
     expected = reference_check_message(raw)._replace(rules=("bulk-tool-header",))
-    assert message_summary(policy._check(raw)) == message_summary(expected)
+    assert message_summary(policy._check(raw)[0]) == message_summary(expected)
     assert policy.process(raw).action is Action.TAG
     assert policy.process(raw).reasons == ("rule:bulk-tool-header",)
 

@@ -49,6 +49,9 @@ def parse(value: Union[bytes, str], *, utf8: bool = True, groups: bool = False) 
 def check_message(
     raw: bytes, *, utf8: bool = True, groups: bool = False, rules: Optional[RuleSet] = None
 ) -> MessageCheck: ...
+def _policy_check(
+    raw: bytes, *, rules: Optional[RuleSet] = None
+) -> Tuple[MessageCheck, Tuple[Finding, ...], Tuple[str, ...]]: ...
 def parse_many(
     values: Iterable[Union[bytes, str]], *, utf8: bool = True, groups: bool = False
 ) -> List[FromHeader]: ...

@@ -124,7 +124,7 @@ from typing import (
 
 from . import _mime
 from ._catalogue import CODE_ORDER, FINDINGS
-from ._core import RuleSet, check_message
+from ._core import RuleSet, _policy_check
 from ._errors import RuleError
 from ._model import Finding, MessageCheck, NamedIntEnum, Verdict
 from ._warning import WarningText
@@ -254,41 +254,10 @@ class _Decision(NamedTuple):
     reply: Optional[SmtpReply]
 
 
-def _all_findings(check: MessageCheck) -> Tuple[Finding, ...]:
-    """Message-level findings and every field's, field spans moved into the message, in
-    the core's order: start, end, catalogue order. Each field's findings come in that
-    order and fields do not overlap, so only message-level findings need sorting in."""
-    found: List[Finding] = []
-    for field in check.fields:
-        shift = field.value_start
-        found.extend(
-            Finding._make((f.code, f.severity, f.start + shift, f.end + shift, f.message))
-            for f in field.result.findings
-        )
-    if not check.findings:
-        return tuple(found)
-    found.extend(check.findings)
-    found.sort(key=_finding_order)
-    return tuple(found)
-
-
-def _finding_order(finding: Finding) -> Tuple[int, int, int]:
-    return (finding.start, finding.end, CODE_ORDER.get(finding.code, len(CODE_ORDER)))
-
-
-def _all_codes(check: MessageCheck, findings: Tuple[Finding, ...]) -> Tuple[str, ...]:
-    """The codes a policy matches: those of ``findings`` (``_all_findings``) in their
-    order, then every other code the check reported, in catalogue order. Findings lists
-    stop at a cap; the codes do not, so padding a value to past the cap cannot hide a
-    code from the policy."""
-    codes = dict.fromkeys([f.code for f in findings])
-    reported = set(check.codes)
-    for field in check.fields:
-        reported.update(field.result.codes)
-    missing = reported.difference(codes)
-    if missing:
-        codes.update(dict.fromkeys(sorted(missing, key=CODE_ORDER.__getitem__)))
-    return tuple(codes)
+_Checked = Tuple[MessageCheck, Tuple[Finding, ...], Tuple[str, ...]]
+"""A policy's check of a message (``Policy._check``): the header check, every finding of
+the message (the fields' spans moved into it) and the codes in the order rules match
+them (``fromguard.reference.message.decision_inputs`` gives the last two in Python)."""
 
 
 # -- Loading --------------------------------------------------------------------------
@@ -950,8 +919,9 @@ class Policy:
         fields, their findings and shadows), for an integration that reports them."""
         if not isinstance(raw, bytes):
             raise TypeError(f"expected bytes, not {type(raw).__name__}")
-        check = self._check(raw)
-        action, reasons, codes, findings, reply = self._decide(check)
+        checked = self._check(raw)
+        check = checked[0]
+        action, reasons, codes, findings, reply = self._decide(checked)
 
         message = raw
         notes: Tuple[str, ...] = ()
@@ -1007,16 +977,15 @@ class Policy:
             self._warnings[sender] = warning
         return warning
 
-    def _check(self, raw: bytes) -> MessageCheck:
+    def _check(self, raw: bytes) -> _Checked:
         """The one core call per message: the header check, with this policy's rules
-        matched on it."""
-        return check_message(raw, rules=self._ruleset)
+        matched on it, and what the decision reads of it."""
+        return _policy_check(raw, rules=self._ruleset)
 
-    def _decide(self, check: MessageCheck) -> _Decision:
-        """The strongest matching action for a message whose check (with this policy's
-        rules) is ``check``."""
-        findings = _all_findings(check)
-        codes = _all_codes(check, findings)
+    def _decide(self, checked: _Checked) -> _Decision:
+        """The strongest matching action for a message checked (with this policy's
+        rules) as ``checked``."""
+        check, findings, codes = checked
         key = (check.verdict, codes, check.rules)
         decided = self._decided.get(key)
         if decided is None:

@@ -87,8 +87,8 @@ from typing import (
 )
 
 from ._errors import Failure
-from ._model import Finding, HeaderField, Mailbox, MessageCheck, Severity, Shadow, Verdict
-from .policy import Action, Policy
+from ._model import Finding, HeaderField, Mailbox, Severity, Shadow, Verdict
+from .policy import Action, Policy, _Checked
 
 if typing.TYPE_CHECKING:  # report.py imports this module: at run time it is imported late
     from .report import HtmlReport
@@ -301,12 +301,13 @@ def evidence(
     path: str,
     number: Optional[int],
     raw: bytes,
-    check: MessageCheck,
+    checked: _Checked,
     policy: Optional[Policy],
 ) -> Evidence:
     """The one place a message's evidence is built: from its header check and, given a
     policy, that policy's decision on it (a report: the message is not rewritten)."""
-    decision = (policy or _no_policy())._decide(check)
+    check = checked[0]
+    decision = (policy or _no_policy())._decide(checked)
     return Evidence(
         path,
         number,

@@ -31,8 +31,16 @@ from __future__ import annotations
 import re
 from typing import Callable, FrozenSet, Iterator, List, NamedTuple, Optional, Set, Tuple
 
-from .._catalogue import FINDINGS
-from .._model import HeaderField, Mailbox, MessageCheck, ParsedValue, Severity, Verdict
+from .._catalogue import CODE_ORDER, FINDINGS
+from .._model import (
+    Finding,
+    HeaderField,
+    Mailbox,
+    MessageCheck,
+    ParsedValue,
+    Severity,
+    Verdict,
+)
 from . import parse
 from .deception import normalize_address
 from .findings import Findings
@@ -233,6 +241,27 @@ def check_message(raw: bytes, *, utf8: bool = True, groups: bool = False) -> Mes
     return MessageCheck(
         Verdict(int(worst)), tuple(fields), findings.sorted_findings(), findings.codes()
     )
+
+
+def decision_inputs(check: MessageCheck) -> Tuple[Tuple[Finding, ...], Tuple[str, ...]]:
+    """What a policy's decision reads of a check (the core's ``MessageCheck::all_findings``
+    and ``policy_codes``): every finding of the message, the fields' spans moved into it,
+    ordered as a field's are (start, end, catalogue order); and the codes a policy
+    matches, those of the findings in their order, then every other code the check
+    reported, in catalogue order. Findings lists stop at a cap; the codes do not, so
+    padding a value past the cap cannot hide a code from a policy."""
+    found = list(check.findings)
+    for field in check.fields:
+        shift = field.value_start
+        found.extend(
+            Finding(f.code, f.severity, f.start + shift, f.end + shift, f.message)
+            for f in field.result.findings
+        )
+    found.sort(key=lambda f: (f.start, f.end, CODE_ORDER[f.code]))
+    codes = dict.fromkeys(f.code for f in found)
+    reported = set(check.codes).union(*(field.result.codes for field in check.fields))
+    codes.update(dict.fromkeys(sorted(reported - codes.keys(), key=CODE_ORDER.__getitem__)))
+    return tuple(found), tuple(codes)
 
 
 def _report_hidden_fields(raw: bytes, continuations: List[_Line], report: Report) -> None:

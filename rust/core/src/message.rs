@@ -104,6 +104,46 @@ impl FieldSpan {
 }
 
 impl MessageCheck<'_> {
+    /// Every finding of the message: its own and each checked field's, the fields' spans
+    /// moved into the message, ordered as a field's are (start, end, catalogue order).
+    pub fn all_findings(&self) -> Vec<Finding> {
+        let mut all = self.findings.clone();
+        for field in &self.fields {
+            let shift = field.value_start;
+            all.extend(field.result.findings.iter().map(|finding| {
+                Finding::new(finding.code, finding.start + shift, finding.end + shift)
+            }));
+        }
+        // Each field's findings are in order and fields do not overlap: only the
+        // message's own need sorting in.
+        if !self.findings.is_empty() {
+            all.sort_by_key(|finding| (finding.start, finding.end, finding.code.index()));
+        }
+        all
+    }
+
+    /// The codes a policy matches: those of `findings` (`all_findings`) in their order,
+    /// then every other code reported, the message's and its fields', in catalogue
+    /// order. Findings lists stop at a cap and codes do not, so padding a value past the
+    /// cap cannot hide a code from a policy.
+    pub fn policy_codes(&self, findings: &[Finding]) -> Vec<Code> {
+        let mut listed = CodeSet::default();
+        let mut codes = Vec::new();
+        for finding in findings {
+            if !listed.contains(finding.code) {
+                listed.insert(finding.code);
+                codes.push(finding.code);
+            }
+        }
+        let reported = self.fields.iter().map(|field| &field.result.codes);
+        let reported: CodeSet = std::iter::once(&self.codes)
+            .chain(reported)
+            .flat_map(CodeSet::iter)
+            .collect();
+        codes.extend(reported.iter().filter(|&code| !listed.contains(code)));
+        codes
+    }
+
     /// A copy that owns its text, for results that outlive the input.
     pub fn into_owned(self) -> MessageCheck<'static> {
         MessageCheck {

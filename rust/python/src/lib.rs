@@ -518,25 +518,64 @@ fn check_message(
     let input = raw.as_bytes();
     guarded(py, "check_message", Some(input.len()), || {
         let rules = rules.map(Bound::get);
-        message_check(py, input, Profile { utf8, groups }, rules)
+        let (checked, hits) = core_check(py, input, Profile { utf8, groups }, rules);
+        message_check(py, input, &checked, hits, rules)
     })
 }
 
-/// `check_message`'s work: the core's check, and the rules matched on it, made into a
-/// `fromguard.MessageCheck`.
-fn message_check(
+/// `check_message` for a policy (`Policy._check`): the check with the rules matched on
+/// it, and what a decision reads of it, the message's findings (`all_findings`) and
+/// codes in the order a policy matches them (`policy_codes`).
+#[pyfunction]
+#[pyo3(name = "_policy_check", signature = (raw, *, rules = None))]
+fn policy_check(
     py: Python<'_>,
-    input: &[u8],
+    raw: &Bound<'_, PyAny>,
+    rules: Option<&Bound<'_, RuleSet>>,
+) -> PyResult<(Py<PyAny>, Py<PyTuple>, Py<PyTuple>)> {
+    let raw = bytes_only(raw)?;
+    let input = raw.as_bytes();
+    guarded(py, "check_message", Some(input.len()), || {
+        let rules = rules.map(Bound::get);
+        let (checked, hits) = core_check(py, input, Profile::default(), rules);
+        let findings = checked.all_findings();
+        let side = python_side(py)?;
+        let codes = checked
+            .policy_codes(&findings)
+            .into_iter()
+            .map(|code| side.codes[code.index()].bind(py));
+        Ok((
+            message_check(py, input, &checked, hits, rules)?,
+            findings_tuple(py, &findings)?,
+            PyTuple::new(py, codes)?.unbind(),
+        ))
+    })
+}
+
+/// The core's check of a message and the rules matched on it, without the GIL.
+fn core_check<'i>(
+    py: Python<'_>,
+    input: &'i [u8],
     profile: Profile,
     rules: Option<&RuleSet>,
-) -> PyResult<Py<PyAny>> {
+) -> (fromguard::MessageCheck<'i>, Vec<usize>) {
     let rule_set = rules.map(|rules| &rules.rules);
-    let (checked, hits) = py.detach(|| {
+    py.detach(|| {
         panic_on_trigger(input);
         let checked = fromguard::check_message(input, profile);
         let hits = rule_set.map_or_else(Vec::new, |rules| rules.matches_check(input, &checked));
         (checked, hits)
-    });
+    })
+}
+
+/// A core check and its rule hits as a `fromguard.MessageCheck`.
+fn message_check(
+    py: Python<'_>,
+    input: &[u8],
+    checked: &fromguard::MessageCheck<'_>,
+    hits: Vec<usize>,
+    rules: Option<&RuleSet>,
+) -> PyResult<Py<PyAny>> {
     let side = python_side(py)?;
     let fields = checked
         .fields
@@ -768,6 +807,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.setattr(intern!(module.py(), "_verdicts_arrow"), verdicts_arrow)?;
     let parse_many_arrow = wrap_pyfunction!(arrow::parse_many_arrow, module)?;
     module.setattr(intern!(module.py(), "_parse_many_arrow"), parse_many_arrow)?;
+    // Private: fromguard.policy's way in (a check and what a decision reads of it).
+    let policy_check = wrap_pyfunction!(policy_check, module)?;
+    module.setattr(intern!(module.py(), "_policy_check"), policy_check)?;
     // Private: fromguard._mime's way in (the MIME rewrite).
     let rewrite = wrap_pyfunction!(rewrite::rewrite, module)?;
     module.setattr(intern!(module.py(), "_rewrite"), rewrite)?;
