@@ -5,6 +5,8 @@
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 const MAX_QP_LINE: usize = 76;
+/// Bytes looked at one by one for the next `=` before a memchr call.
+const SHORT_RUN: usize = 16;
 
 /// `binascii.a2b_qp(data)`: `=XX` a byte (either case), `=` and a line end a soft break
 /// (a `=` then CR skips to the next LF), `==` one `=`, a lone `=` itself, a `=` at the
@@ -13,8 +15,13 @@ pub(super) fn qp_decode(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut at = 0;
     while at < data.len() {
-        // Text without `=` is itself: copied a run at a time.
-        let run = memchr::memchr(b'=', &data[at..]).unwrap_or(data.len() - at);
+        // Text without `=` is itself: copied a run at a time (a short run found without
+        // the cost of a memchr call: escaped text has one every few bytes).
+        let near = &data[at..data.len().min(at + SHORT_RUN)];
+        let run = match near.iter().position(|&byte| byte == b'=') {
+            Some(run) => run,
+            None => memchr::memchr(b'=', &data[at..]).unwrap_or(data.len() - at),
+        };
         out.extend_from_slice(&data[at..at + run]);
         at += run + 1;
         let Some(&next) = data.get(at) else { break };
