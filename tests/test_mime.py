@@ -591,7 +591,27 @@ def test_wrapping_fields_come_first_for_a_header_block_ended_early(
         rb'X-Test: yes\r\nMIME-Version: 1\.0\r\nContent-Type: multipart/mixed; boundary="[^"]+"\r\n',
         result.message,
     )
-    parsed = email.message_from_bytes(result.message, policy=email.policy.compat32)
+    check_warning_part_first(result.message)
+
+
+@pytest.mark.parametrize("headers", [HEADERS, []], ids=["added fields", "none"])
+def test_leading_white_space_stays_in_front_of_the_wrapping_fields(
+    headers: List[Tuple[str, str]], rewrite: Rewriter
+) -> None:
+    """A header block that opens with a line of white space (it continues no field, the
+    email package skips it): the wrapping fields go after it, or it would continue the
+    new Content-Type and break its boundary."""
+    leading = b' "ceo@bank.example"\r\n\t<m@mallory.example>\r\n'
+    result = rewrite(leading + ENDED_EARLY["a bare CR in From"], headers, DEFAULT)
+    added = b"X-Test: yes\r\n" if headers else b""
+    assert result.message.startswith(added + leading + b"MIME-Version: 1.0\r\n")
+    check_warning_part_first(result.message)
+
+
+def check_warning_part_first(message: bytes) -> None:
+    """The email package (compat32, as mail clients built on it read) sees a
+    multipart/mixed whose first part, the first leaf it meets, is the warning."""
+    parsed = email.message_from_bytes(message, policy=email.policy.compat32)
     assert parsed.get_content_type() == "multipart/mixed"
     first = next(part for part in parsed.walk() if not part.is_multipart())
     assert first is parsed.get_payload(0)

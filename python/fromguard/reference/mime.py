@@ -322,6 +322,18 @@ def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], .
     return tuple(fields)
 
 
+def _past_continuations(raw: bytes, start: int, end: int) -> int:
+    """Where the first line of ``raw[start:end]`` that starts with neither a space nor a
+    tab starts: the lines before it continue no field, so the email package skips them,
+    but a field written in front of them would take them in."""
+    position = start
+    while position < end and raw[position] in b" \t":
+        line = _LINE.match(raw, position, end)
+        assert line is not None  # the pattern matches the empty string
+        position = line.end()
+    return position
+
+
 def _field_value(field: bytes) -> Tuple[str, str]:
     """A field's name and value as the email package's compat32 policy reads them."""
     name, _, value = field.decode("ascii", "surrogateescape").partition(":")
@@ -849,7 +861,9 @@ def _warning_part_edits(
     edits at one offset in their order): the ``email`` package ends a header block early
     at a bare CR (inside a field or alone on a line) and reads a last line starting
     ``From `` as the body's, so a field written further down could be body to it, and
-    the warning part unseen (``fuzz/regressions/policy/bare-cr-*-then-wrapped``)."""
+    the warning part unseen (``fuzz/regressions/policy/bare-cr-*-then-wrapped``). Lines
+    of white space that open the header block stay in front of them: they would continue
+    the new ``Content-Type`` and break its boundary."""
     eol = top.eol
     part = _warning_part(warning, eol)
     if top.ctype == "multipart/mixed":
@@ -866,6 +880,7 @@ def _warning_part_edits(
         return []
     moved = [(start, end) for start, end, name in top.fields if name.startswith(b"content-")]
     has_version = any(name == b"mime-version" for _, _, name in top.fields)
+    top_field = _past_continuations(raw, top.start, top.body_start)
     new_fields = (b"" if has_version else b"MIME-Version: 1.0" + eol) + (
         b'Content-Type: multipart/mixed; boundary="' + boundary + b'"' + eol
     )
@@ -875,7 +890,7 @@ def _warning_part_edits(
     )
     return [
         *((start, end, b"") for start, end in moved),
-        (top.start, top.start, new_fields),
+        (top_field, top_field, new_fields),
         (top.body_start, top.body_start,
          b"--" + boundary + eol + part + eol + b"--" + boundary + eol + inner + eol),
         (top.end, top.end, eol + b"--" + boundary + b"--" + eol),

@@ -1223,7 +1223,9 @@ impl<'r> Base64Layout<'r> {
 /// edits at one offset in their order): the `email` package ends a header block early at
 /// a bare CR (inside a field or alone on a line) and reads a last line starting `From `
 /// as the body's, so a field written further down could be body to it, and the warning
-/// part unseen (`fuzz/regressions/policy/bare-cr-*-then-wrapped`).
+/// part unseen (`fuzz/regressions/policy/bare-cr-*-then-wrapped`). Lines of white space
+/// that open the header block stay in front of them: they would continue the new
+/// `Content-Type` and break its boundary.
 fn warning_part_edits(
     raw: &[u8],
     top: &Entity,
@@ -1292,9 +1294,10 @@ fn warning_part_edits(
             data: Vec::new(),
         })
         .collect();
+    let top_field = header::past_continuations(raw, top.start, top.body_start);
     edits.push(Edit {
-        start: top.start,
-        end: top.start,
+        start: top_field,
+        end: top_field,
         data: new_fields,
     });
     edits.push(Edit {
