@@ -557,6 +557,70 @@ def test_a_malformed_multipart_gets_a_part_of_its_own(
     check_warning_part(raw, result, DEFAULT.text)
 
 
+REGRESSIONS = Path(__file__).resolve().parent.parent / "fuzz" / "regressions" / "policy"
+UTF16_HELLO = "Hello\r\n".encode("utf-16")
+# Header blocks the email package ends before their empty line, on a message that gets
+# wrapped (the Content-* field the rewrite reads comes before that point).
+ENDED_EARLY = {
+    **{path.name: path.read_bytes() for path in sorted(REGRESSIONS.glob("bare-cr-*-then-wrapped"))},
+    "a bare CR in From": (
+        b"Content-Type: text/plain; charset=utf-16\r\n"
+        b"From: Bank Support <support@bank.example>\r<m@mallory.example>\r\n"
+        b"Subject: your invoice\r\n\r\n" + UTF16_HELLO
+    ),
+    "a last line starting From": (
+        b"Content-Type: text/plain; charset=utf-16\r\nFrom: a@x.example\r\n"
+        b"From : b@x.example\r\n\r\n" + UTF16_HELLO
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENDED_EARLY))
+def test_wrapping_fields_come_first_for_a_header_block_ended_early(
+    name: str, rewrite: Rewriter
+) -> None:
+    """The email package ends a header block at a bare CR (in a field or alone on a
+    line), and reads a last line starting ``From `` as the body's: what follows is body
+    to it. The wrapping multipart's fields come first in the header block, after the
+    added fields, so it reads them all the same and sees the warning part first
+    (issue 17: the body warning could be dodged so)."""
+    raw = ENDED_EARLY[name]
+    result = rewrite(raw, HEADERS, DEFAULT)
+    assert result.notes[0].endswith("the message wrapped in multipart/mixed")
+    assert re.match(
+        rb'X-Test: yes\r\nMIME-Version: 1\.0\r\nContent-Type: multipart/mixed; boundary="[^"]+"\r\n',
+        result.message,
+    )
+    check_warning_part_first(result.message)
+
+
+@pytest.mark.parametrize("headers", [HEADERS, []], ids=["added fields", "none"])
+def test_leading_white_space_stays_in_front_of_the_wrapping_fields(
+    headers: List[Tuple[str, str]], rewrite: Rewriter
+) -> None:
+    """A header block that opens with a line of white space (it continues no field, the
+    email package skips it): the wrapping fields go after it, or it would continue the
+    new Content-Type and break its boundary."""
+    leading = b' "ceo@bank.example"\r\n\t<m@mallory.example>\r\n'
+    result = rewrite(leading + ENDED_EARLY["a bare CR in From"], headers, DEFAULT)
+    added = b"X-Test: yes\r\n" if headers else b""
+    assert result.message.startswith(added + leading + b"MIME-Version: 1.0\r\n")
+    check_warning_part_first(result.message)
+
+
+def check_warning_part_first(message: bytes) -> None:
+    """The email package (compat32, as mail clients built on it read) sees a
+    multipart/mixed whose first part, the first leaf it meets, is the warning."""
+    parsed = email.message_from_bytes(message, policy=email.policy.compat32)
+    assert parsed.get_content_type() == "multipart/mixed"
+    first = next(part for part in parsed.walk() if not part.is_multipart())
+    assert first is parsed.get_payload(0)
+    assert first.get_content_type() == "text/plain"
+    warning = first.get_payload(decode=True)
+    assert isinstance(warning, bytes)
+    assert warning.decode("utf-8") == DEFAULT.text + "\r\n"
+
+
 def nested(depth: int, subtype: bytes = b"mixed") -> bytes:
     head = b"".join(
         b'Content-Type: multipart/%s; boundary="b%d"\n\n--b%d\n' % (subtype, i, i)

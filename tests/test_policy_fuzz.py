@@ -117,9 +117,14 @@ def test_a_lost_byte_is_seen() -> None:
     assert kept_outside_insertions(raw, b"X-A: 1\r\n" + raw, wrapped=False) is None
     assert kept_outside_insertions(raw, raw.replace(b"two", b"tw"), wrapped=False) is not None
     moved = b"Content-Type: text/plain\r\nFrom: a@x.example\r\n\r\nbody\r\n"
-    wrapped = b"From: a@x.example\r\nMIME-Version: 1.0\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
+    wrapped = b"MIME-Version: 1.0\r\nFrom: a@x.example\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
     assert kept_outside_insertions(moved, wrapped + b"\r\nbody\r\n", wrapped=True) is None
     assert kept_outside_insertions(moved, wrapped + b"\r\nbody\r\n", wrapped=False) is not None
+    # A From line ends the field before it: the white space after it continues nothing
+    # and is not moved (the email package reads it so).
+    after_from = b"Content-Type: text/plain\r\nFrom : a\r\n b\r\n\r\nbody\r\n"
+    out = b"MIME-Version: 1.0\r\nFrom : a\r\n b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+    assert kept_outside_insertions(after_from, out, wrapped=True) is None
 
 
 def test_a_warning_is_seen_decoded_only() -> None:

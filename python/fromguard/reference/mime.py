@@ -34,9 +34,10 @@ the insertion point, an unknown transfer encoding, a charset that is not ASCII-c
 count past the limits below, a multipart whose boundary is missing) must not hide the
 warning from a reader who sees that part anyway: the warning then goes into a new first
 text part, in the top-level ``multipart/mixed`` if there is one, else with the whole
-message wrapped in a new ``multipart/mixed``; the notes say why and how. A caller that
-may change only the body (a milter) gets no wrapping: the note says the warning was not
-added.
+message wrapped in a new ``multipart/mixed`` (its ``Content-Type`` first in the header
+block, after the added fields; the old ``Content-*`` fields moved to the inner part);
+the notes say why and how. A caller that may change only the body (a milter) gets no
+wrapping: the note says the warning was not added.
 
 Parameters are read as the email package reads them, but for one case both engines
 decline rather than copy the email package's decoding: a ``boundary``, ``charset`` or
@@ -172,9 +173,10 @@ def rewrite(
     boundary: Optional[bytes] = None,
 ) -> Rewrite:
     """Add ``headers`` (name, value; ASCII, empty values skipped) at the top of the header
-    block and, if given, prepend ``warning`` to the main text parts. Without either the
-    message is returned as it is. ``body_only``: the header block must stay as it is (the
-    caller changes fields through its MTA), so the message is never wrapped.
+    block (a wrapping multipart's fields after them) and, if given, prepend ``warning`` to
+    the main text parts. Without either the message is returned as it is. ``body_only``:
+    the header block must stay as it is (the caller changes fields through its MTA), so
+    the message is never wrapped.
     ``boundary``: that of a wrapping multipart/mixed (a new random one if None)."""
     notes: List[str] = []
     edits: List[Edit] = []
@@ -321,6 +323,18 @@ def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], .
             break
         position = line_end
     return tuple(fields)
+
+
+def _past_continuations(raw: bytes, start: int, end: int) -> int:
+    """Where the first line of ``raw[start:end]`` that starts with neither a space nor a
+    tab starts: the lines before it continue no field, so the email package skips them,
+    but a field written in front of them would take them in."""
+    position = start
+    while position < end and raw[position] in b" \t":
+        line = _LINE.match(raw, position, end)
+        assert line is not None  # the pattern matches the empty string
+        position = line.end()
+    return position
 
 
 def _field_value(field: bytes) -> Tuple[str, str]:
@@ -847,7 +861,16 @@ def _warning_part_edits(
 ) -> List[Edit]:
     """The warning in a text part of its own, first in the message: in the top-level
     ``multipart/mixed`` if it has a delimiter line, else with the message wrapped in a new
-    one (not when only the body may change). The note says why and how."""
+    one (not when only the body may change). The note says why and how.
+
+    The wrapping multipart's fields (``MIME-Version`` if there is none, ``Content-Type``)
+    go at the top of the header block, right after the added fields (``_apply`` keeps
+    edits at one offset in their order): the ``email`` package ends a header block early
+    at a bare CR (inside a field or alone on a line) and reads a last line starting
+    ``From `` as the body's, so a field written further down could be body to it, and
+    the warning part unseen (``fuzz/regressions/policy/bare-cr-*-then-wrapped``). Lines
+    of white space that open the header block stay in front of them: they would continue
+    the new ``Content-Type`` and break its boundary."""
     eol = top.eol
     part = _warning_part(warning, eol)
     if top.ctype == "multipart/mixed":
@@ -863,8 +886,8 @@ def _warning_part_edits(
         notes.append(f"{reason}: warning not added (only the body may change)")
         return []
     moved = [(start, end) for start, end, name in top.fields if name.startswith(b"content-")]
-    header_end = _header_end(raw, top.start, top.end)
     has_version = any(name == b"mime-version" for _, _, name in top.fields)
+    top_field = _past_continuations(raw, top.start, top.body_start)
     new_fields = (b"" if has_version else b"MIME-Version: 1.0" + eol) + (
         b'Content-Type: multipart/mixed; boundary="' + boundary + b'"' + eol
     )
@@ -874,7 +897,7 @@ def _warning_part_edits(
     )
     return [
         *((start, end, b"") for start, end in moved),
-        (header_end, header_end, new_fields),
+        (top_field, top_field, new_fields),
         (top.body_start, top.body_start,
          b"--" + boundary + eol + part + eol + b"--" + boundary + eol + inner + eol),
         (top.end, top.end, eol + b"--" + boundary + b"--" + eol),

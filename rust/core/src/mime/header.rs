@@ -87,6 +87,18 @@ pub(super) fn fields(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, Value
     (found, values)
 }
 
+/// Where the first line of `raw[start..end]` that starts with neither a space nor a tab
+/// starts (the reference's `_past_continuations`): the lines before it continue no
+/// field, so the email package skips them, but a field written in front of them would
+/// take them in.
+pub(super) fn past_continuations(raw: &[u8], start: usize, end: usize) -> usize {
+    let mut position = start;
+    while position < end && matches!(raw[position], b' ' | b'\t') {
+        position = line_end(raw, position, end);
+    }
+    position
+}
+
 /// The end of the line at `position` (after its CRLF, CR or LF), at most `end`.
 fn line_end(raw: &[u8], position: usize, end: usize) -> usize {
     let text_end =

@@ -158,9 +158,10 @@ impl Entity {
 }
 
 /// Add `headers` (name, value; ASCII, empty values skipped) at the top of the header
-/// block and, if given, prepend `warning` to the main text parts. `body_only`: the
-/// header block must stay as it is, so the message is never wrapped; `boundary` is the
-/// boundary of the `multipart/mixed` a message is wrapped in.
+/// block (a wrapping multipart's fields after them) and, if given, prepend `warning` to
+/// the main text parts. `body_only`: the header block must stay as it is, so the message
+/// is never wrapped; `boundary` is the boundary of the `multipart/mixed` a message is
+/// wrapped in.
 pub fn rewrite<E: WarningEncoder>(
     raw: &[u8],
     headers: &[(&str, &str)],
@@ -1220,6 +1221,15 @@ impl<'r> Base64Layout<'r> {
 /// The warning in a text part of its own, first in the message: in the top-level
 /// `multipart/mixed` if it has a delimiter line, else with the message wrapped in a new
 /// one (not when only the body may change).
+///
+/// The wrapping multipart's fields (`MIME-Version` if there is none, `Content-Type`) go
+/// at the top of the header block, right after the added fields (the stable sort keeps
+/// edits at one offset in their order): the `email` package ends a header block early at
+/// a bare CR (inside a field or alone on a line) and reads a last line starting `From `
+/// as the body's, so a field written further down could be body to it, and the warning
+/// part unseen (`fuzz/regressions/policy/bare-cr-*-then-wrapped`). Lines of white space
+/// that open the header block stay in front of them: they would continue the new
+/// `Content-Type` and break its boundary.
 fn warning_part_edits(
     raw: &[u8],
     top: &Entity,
@@ -1259,7 +1269,6 @@ fn warning_part_edits(
         return Vec::new();
     }
     let moved: Vec<&Field> = top.fields.iter().filter(|field| field.content).collect();
-    let header_end = header_end(raw, top.start, top.end).unwrap_or(top.end);
     let has_version = top.fields.iter().any(|field| !field.content);
     let mut new_fields = Vec::new();
     if !has_version {
@@ -1289,9 +1298,10 @@ fn warning_part_edits(
             data: Vec::new(),
         })
         .collect();
+    let top_field = header::past_continuations(raw, top.start, top.body_start);
     edits.push(Edit {
-        start: header_end,
-        end: header_end,
+        start: top_field,
+        end: top_field,
         data: new_fields,
     });
     edits.push(Edit {
@@ -1373,10 +1383,15 @@ mod tests {
                 "{BAD_BASE64}: warning added as a new first text part, the message wrapped in multipart/mixed"
             )]
         );
-        let text = String::from_utf8(message).unwrap();
-        assert!(text.contains("Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain; charset=utf-8\n"), "{text}");
-        assert!(text.contains("Caution: =C3=BCber\n\n--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nSGVsbG8g!"), "{text}");
-        assert!(text.ends_with("\n--B--\n"), "{text}");
+        let expected = concat!(
+            "X-Test: yes\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"B\"\n",
+            "From: a@b.example\n\n",
+            "--B\nContent-Type: text/plain; charset=utf-8\nContent-Disposition: inline\n",
+            "Content-Transfer-Encoding: quoted-printable\n\nCaution: =C3=BCber\n\n",
+            "--B\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n",
+            "SGVsbG8g!d29ybGQ=\n\n--B--\n",
+        );
+        assert_eq!(String::from_utf8(message).unwrap(), expected);
         let (message, notes, warned) = rewritten(raw, true);
         assert_eq!(
             (message, warned),
