@@ -29,6 +29,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fromguard._mime
+import fromguard._warning
 from fromguard._mime import Rewrite, WarningText, html_block
 from fromguard.reference.mime import (
     BODY_TAG_LIMIT,
@@ -1041,6 +1043,30 @@ def test_base64_is_read_only_up_to_the_insertion_point(rewrite: Rewriter) -> Non
     assert reader_texts(result.message)[0] in [
         DEFAULT.text + padding + "\n\n" + "Dear customer,\n" * 400 for padding in ("", " ", "  ")
     ]
+
+
+def test_a_random_boundary_is_drawn_only_for_a_wrapped_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The core asks for a wrapping boundary (fromguard._warning.new_boundary, random)
+    only when it wraps: a message warned in place costs no system call for one."""
+    drawn: List[bytes] = []
+
+    def counted() -> bytes:
+        drawn.append(b"fromguard-test%d" % len(drawn))
+        return drawn[-1]
+
+    monkeypatch.setattr(fromguard._warning, "new_boundary", counted)
+    plain = b"From: a@b.example\nContent-Type: text/plain\n\nHello\n"
+    assert fromguard._mime.rewrite(plain, (), DEFAULT).warned == 1
+    assert drawn == []
+    bad = b"From: a@b.example\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\nSGVsbG8g!\n"
+    wrapped = fromguard._mime.rewrite(bad, (), DEFAULT)
+    assert drawn == [b"fromguard-test0"]
+    assert b'boundary="fromguard-test0"' in wrapped.message
+    given = fromguard._mime.rewrite(bad, (), DEFAULT, boundary=b"given").message
+    assert given.count(b"--given") == 3 and b'boundary="given"' in given
+    assert len(drawn) == 1
 
 
 def test_a_base64_html_head_is_read_to_twice_the_lines_before_the_body_tag(

@@ -47,7 +47,7 @@ fn rewritten(
         headers,
         Some(warning),
         body_only,
-        BOUNDARY,
+        &mut || Ok(BOUNDARY.to_vec()),
         &mut BuiltinEncoder,
     );
     let rewrite = match result {

@@ -76,7 +76,7 @@ def _rewrite(
     warning: Optional[Tuple[str, str]],
     *,
     body_only: bool,
-    boundary: bytes,
+    boundary: Optional[bytes],
 ) -> Tuple[bytes, Tuple[str, ...], int]:
     """fromguard._mime's way in: the MIME rewrite (see fromguard._mime.rewrite)."""
 

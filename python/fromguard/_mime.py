@@ -37,10 +37,9 @@ def rewrite(
     block and, if given, prepend ``warning`` to the main text parts. Without either the
     message is returned as it is (the same object). ``body_only``: the header block must
     stay as it is (the caller changes fields through its MTA), so the message is never
-    wrapped. ``boundary``: that of a wrapping multipart/mixed (a new random one if None)."""
-    message, notes, warned = _rewrite(
-        raw, headers, warning, body_only=body_only, boundary=boundary or new_boundary()
-    )
+    wrapped. ``boundary``: that of a wrapping multipart/mixed (a new random one if None,
+    drawn only when the message is wrapped)."""
+    message, notes, warned = _rewrite(raw, headers, warning, body_only=body_only, boundary=boundary)
     return Rewrite(message, notes, warned)
 
 

@@ -117,9 +117,21 @@ impl WarningEncoder for PythonCodecs {
     }
 }
 
+/// A new random boundary for a wrapping multipart/mixed: `fromguard._warning.new_boundary`,
+/// the one both engines use (the GIL taken back for it).
+fn new_boundary() -> PyResult<Vec<u8>> {
+    Python::attach(|py| {
+        let boundary = py
+            .import("fromguard._warning")?
+            .call_method0("new_boundary")?;
+        Ok(boundary.cast::<PyBytes>()?.as_bytes().to_vec())
+    })
+}
+
 /// Add header fields and, if given, the warning (text, ASCII form) to a raw message:
 /// the new message (the same object when nothing changed), the notes, and how many
-/// parts received the warning. `boundary`: that of a wrapping multipart/mixed.
+/// parts received the warning. `boundary`: that of a wrapping multipart/mixed (None: a
+/// new random one, drawn only if the message is wrapped).
 #[pyfunction]
 #[pyo3(name = "_rewrite", signature = (raw, headers, warning, *, body_only, boundary))]
 pub(crate) fn rewrite(
@@ -128,7 +140,7 @@ pub(crate) fn rewrite(
     headers: Vec<(String, String)>,
     warning: Option<(String, String)>,
     body_only: bool,
-    boundary: &[u8],
+    boundary: Option<&[u8]>,
 ) -> PyResult<(Py<PyAny>, Py<PyTuple>, usize)> {
     let input = raw.as_bytes();
     guarded(py, "rewrite", Some(input.len()), || {
@@ -141,7 +153,15 @@ pub(crate) fn rewrite(
             .map(|(text, ascii_text)| Warning { text, ascii_text });
         let result = py.detach(|| {
             let mut codecs = PythonCodecs::default();
-            mime::rewrite(input, &fields, warning, body_only, boundary, &mut codecs)
+            let mut boundary = || boundary.map_or_else(new_boundary, |given| Ok(given.to_vec()));
+            mime::rewrite(
+                input,
+                &fields,
+                warning,
+                body_only,
+                &mut boundary,
+                &mut codecs,
+            )
         });
         let rewritten = match result {
             Ok(rewritten) => rewritten,

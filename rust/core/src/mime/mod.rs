@@ -160,14 +160,14 @@ impl Entity {
 /// Add `headers` (name, value; ASCII, empty values skipped) at the top of the header
 /// block (a wrapping multipart's fields after them) and, if given, prepend `warning` to
 /// the main text parts. `body_only`: the header block must stay as it is, so the message
-/// is never wrapped; `boundary` is the boundary of the `multipart/mixed` a message is
-/// wrapped in.
+/// is never wrapped; `boundary` gives the boundary of the `multipart/mixed` a message is
+/// wrapped in, asked for only then (a random one costs a system call).
 pub fn rewrite<E: WarningEncoder>(
     raw: &[u8],
     headers: &[(&str, &str)],
     warning: Option<Warning<'_>>,
     body_only: bool,
-    boundary: &[u8],
+    boundary: &mut dyn FnMut() -> Result<Vec<u8>, E::Error>,
     encoder: &mut E,
 ) -> Result<Rewrite, RewriteError<E::Error>> {
     let mut notes = Vec::new();
@@ -216,7 +216,8 @@ pub fn rewrite<E: WarningEncoder>(
                     notes.clear();
                     let placed = warning_part_edits(
                         raw, &entity, warning, &reason, &mut notes, body_only, boundary,
-                    );
+                    )
+                    .map_err(RewriteError::Encoder)?;
                     warned = usize::from(!placed.is_empty());
                     edits.extend(placed);
                 }
@@ -1230,15 +1231,15 @@ impl<'r> Base64Layout<'r> {
 /// part unseen (`fuzz/regressions/policy/bare-cr-*-then-wrapped`). Lines of white space
 /// that open the header block stay in front of them: they would continue the new
 /// `Content-Type` and break its boundary.
-fn warning_part_edits(
+fn warning_part_edits<E>(
     raw: &[u8],
     top: &Entity,
     warning: Warning<'_>,
     reason: &str,
     notes: &mut Vec<String>,
     body_only: bool,
-    boundary: &[u8],
-) -> Vec<Edit> {
+    boundary: &mut dyn FnMut() -> Result<Vec<u8>, E>,
+) -> Result<Vec<Edit>, E> {
     let eol = top.eol;
     let part = warning_part(warning, eol);
     if top.ctype == "multipart/mixed" {
@@ -1254,11 +1255,11 @@ fn warning_part_edits(
             if !line.close && line.next > line.start + delimiter.len() {
                 notes.push(format!("{reason}: warning added as a new first text part"));
                 let data = [part.as_slice(), eol, &delimiter, eol].concat();
-                return vec![Edit {
+                return Ok(vec![Edit {
                     start: line.next,
                     end: line.next,
                     data,
-                }];
+                }]);
             }
         }
     }
@@ -1266,8 +1267,9 @@ fn warning_part_edits(
         notes.push(format!(
             "{reason}: warning not added (only the body may change)"
         ));
-        return Vec::new();
+        return Ok(Vec::new());
     }
+    let boundary = boundary()?;
     let moved: Vec<&Field> = top.fields.iter().filter(|field| field.content).collect();
     let has_version = top.fields.iter().any(|field| !field.content);
     let mut new_fields = Vec::new();
@@ -1276,7 +1278,7 @@ fn warning_part_edits(
         new_fields.extend_from_slice(eol);
     }
     new_fields.extend_from_slice(b"Content-Type: multipart/mixed; boundary=\"");
-    new_fields.extend_from_slice(boundary);
+    new_fields.extend_from_slice(&boundary);
     new_fields.push(b'"');
     new_fields.extend_from_slice(eol);
     let inner: Vec<u8> = moved
@@ -1287,7 +1289,7 @@ fn warning_part_edits(
     notes.push(format!(
         "{reason}: warning added as a new first text part, the message wrapped in multipart/mixed"
     ));
-    let dashes = [b"--", boundary].concat();
+    let dashes = [b"--", boundary.as_slice()].concat();
     let opening = [&dashes, eol, &part, eol, &dashes, eol, &inner, eol].concat();
     let closing = [eol, &dashes, b"--", eol].concat();
     let mut edits: Vec<Edit> = moved
@@ -1314,7 +1316,7 @@ fn warning_part_edits(
         end: top.end,
         data: closing,
     });
-    edits
+    Ok(edits)
 }
 
 /// A text/plain part (header block and body) holding the warning, UTF-8 in
@@ -1352,7 +1354,7 @@ mod tests {
             &[("X-Test", "yes")],
             Some(WARNING),
             body_only,
-            b"B",
+            &mut || Ok(b"B".to_vec()),
             &mut BuiltinEncoder,
         )
         .unwrap();
