@@ -672,10 +672,15 @@ def write_policy(path: Path, text: str) -> None:
 
 
 def threads_of(pid: int) -> Dict[int, int]:
-    """The process's threads: kernel id -> the mask of signals it blocks."""
+    """The process's threads: kernel id -> the mask of signals it blocks (a thread that
+    ends while they are listed is left out)."""
     masks: Dict[int, int] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for line in (task / "status").read_text().splitlines():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:
+            continue
+        for line in status.splitlines():
             if line.startswith("SigBlk:"):
                 masks[int(task.name)] = int(line.split()[1], 16)
     return masks
