@@ -1093,6 +1093,29 @@ def test_a_base64_html_head_is_read_to_twice_the_lines_before_the_body_tag(
 
 PIECES = ["text/plain", ";", " ", "\r\n\t", "charset", "boundary", "CHARSET", "=", '"', "'", "\\"]
 PIECES += ["utf-8", "a b", "<x>", "*", "*0", "(c)", ",", "UTF-8", "=_x", "é", "<", ">", '"x"']
+PIECES += ["\x1f", "\xa0"]  # white space to str.strip() (the email package's), not to RFC 5322
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "text/plain; charset=_x\x1f",  # the policy fuzz's parity find: \x1f ends the value
+        "text/plain; charset=\xa0utf-8\xa0",
+        "text/plain;\x1c charset=\x1eutf-8 ; format=flowed",
+        'multipart/mixed; boundary="b"\x1d',
+        "multipart/mixed; boundary=b\x1f; charset=x",
+    ],
+)
+def test_parameters_are_stripped_as_the_email_package_strips_them(value: str) -> None:
+    """The direct reading strips names and values of what str.strip() strips, as the
+    email package does (U+001C to U+001F and U+00A0 too, not only RFC 5322's space)."""
+    headers = email.message.Message()
+    headers.set_raw("Content-Type", value)
+    for name, read in (
+        ("boundary", headers.get_boundary),
+        ("charset", headers.get_content_charset),
+    ):
+        assert _parameter(headers, name, read) == read(), name
 
 
 @settings(max_examples=2000, deadline=None)

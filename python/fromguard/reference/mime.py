@@ -116,10 +116,10 @@ _EMPTY_LINE = re.compile(rb"\n\r?\n")
 _MBOX_FROM_FIELD = re.compile(rb"From [ \t]*:")  # a field named From, not an mbox line
 
 # A Content-Type parameter the email package reads as written (see _parameter).
-_PARAMETER = re.compile(
-    r';[ \t\r\n]*([A-Za-z0-9_.+-]+)[ \t\r\n]*=[ \t\r\n]*("[^"\\;\r\n]*"|[^";\\ \t\r\n]*)[ \t\r\n]*'
-)
-_SIMPLE_PARAMETERS = re.compile(rf"(?:{_PARAMETER.pattern})*;?[ \t\r\n]*")
+# White space is what str.strip() strips (\s: also U+001C to U+001F, U+0085, U+00A0...),
+# as the email package strips names and values.
+_PARAMETER = re.compile(r';\s*([A-Za-z0-9_.+-]+)\s*=\s*("[^"\\;\r\n]*"|[^";\\\s]*)\s*')
+_SIMPLE_PARAMETERS = re.compile(rf"(?:{_PARAMETER.pattern})*;?\s*")
 
 _BODY_OPEN = re.compile(rb"<body[>/ \t\r\n\f]")  # searched in lowered text: fast
 _BODY_SEARCH_WINDOW = 4096
