@@ -29,6 +29,7 @@ from fromguard import policy as policy_module
 from fromguard._catalogue import CODE_ORDER
 from fromguard.reference.limits import MAX_FINDINGS
 from fromguard.reference.message import check_message as reference_check_message
+from fromguard.reference.message import decision_inputs
 from test_cases import CASES, case_input
 
 PADDING = 1001
@@ -184,9 +185,15 @@ def policy_action(engine: str, code: str, message: bytes, monkeypatch: Any) -> A
     """What ``Policy(verdicts={"invalid": "tag"}, codes={code: "reject"})`` does with
     ``message`` when the header check is ``engine``'s."""
     policy = Policy(verdicts={"invalid": "tag"}, codes={code: "reject"})
-    # The policy has no rules, which only the core's check matches.
     check = message_engine(engine)
-    monkeypatch.setattr(policy_module, "check_message", lambda raw, rules: check(raw))
+    if engine == "reference":
+        # The reference's check, and the Python reading of what a decision takes from it
+        # (the policy has no rules, which only the core's check matches).
+        def checked(raw: bytes, rules: Any) -> Tuple[Any, ...]:
+            found = check(raw)
+            return (found, *decision_inputs(found))
+
+        monkeypatch.setattr(policy_module, "_policy_check", checked)
     return policy.process(message, add_headers=False).action
 
 
