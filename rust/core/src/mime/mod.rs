@@ -195,6 +195,11 @@ pub fn rewrite<E: WarningEncoder>(
         } else {
             let mut reader = Reader::new(raw);
             let found = reader.targets(&entity, &mut notes).and_then(|targets| {
+                if !targets.is_empty()
+                    && let Some(reason) = header::ended_early(raw, entity.body_start)
+                {
+                    return unwritable(reason);
+                }
                 let edits = targets
                     .iter()
                     .map(|part| warn_part(raw, part, warning, &mut notes, encoder))
