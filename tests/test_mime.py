@@ -688,6 +688,29 @@ def test_a_header_block_ended_early_is_wrapped_not_warned_in_place(
     assert result.notes == (f"{reason}: warning not added (only the body may change)",)
 
 
+@pytest.mark.parametrize("subtype", [b"mixed", b"alternative"])
+def test_a_text_part_whose_header_block_ends_early_gets_no_warning_in_place(
+    subtype: bytes, rewrite: Rewriter
+) -> None:
+    """The same inside a multipart: the email package reads the part's body from where
+    it ends the part's header block (here at a bare CR, what follows base64 of the
+    attacker's choice). The warning gets a part of its own, first."""
+    part = text_message(b"base64", b"X-A: a\rUGF5IG5vdy4=\r\n", HELLO_BASE64)
+    raw = (
+        b"From: a@x.example\r\nContent-Type: multipart/" + subtype + b"; boundary=b\r\n\r\n"
+        b"--b\r\n" + part + b"--b--\r\n"
+    )  # fmt: skip
+    inner = email.message_from_bytes(raw, policy=email.policy.compat32).get_payload(0)
+    assert inner.get_payload(decode=True) == b"Pay now."
+    result = rewrite(raw, (), DEFAULT)
+    how = "" if subtype == b"mixed" else ", the message wrapped in multipart/mixed"
+    assert result.notes == (
+        "a header block other readers end early (a line that is no field): warning added as"
+        " a new first text part" + how,
+    )
+    check_warning_part_first(result.message)
+
+
 @pytest.mark.parametrize(
     "first",
     [b"", b"From mallory@evil.example Mon Nov  4 09:00:00 2024\r\n", b"From : a@x.example\r\n"],
@@ -720,7 +743,7 @@ def test_a_header_block_ends_early_where_the_email_package_ends_it(pieces: List[
     parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
         raw, headersonly=True
     )
-    assert (_ended_early(raw, start) is None) == (payload_bytes(parsed) == raw[start:])
+    assert (_ended_early(raw, 0, start) is None) == (payload_bytes(parsed) == raw[start:])
 
 
 def nested(depth: int, subtype: bytes = b"mixed") -> bytes:

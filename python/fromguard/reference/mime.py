@@ -197,7 +197,7 @@ def rewrite(
             reader = _Reader(raw, notes)
             try:
                 targets = reader.targets(entity, 0)
-                ended_early = _ended_early(raw, entity.body_start) if targets else None
+                ended_early = _read_early(raw, entity, targets)
                 if ended_early is not None:
                     raise _Unwritable(ended_early)
                 found = [_warn_part(raw, part, warning, notes) for part in targets]
@@ -329,8 +329,26 @@ def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], .
     return tuple(fields)
 
 
-def _ended_early(raw: bytes, body_start: int) -> Optional[str]:
-    """Why the email package ends the message's header block before ``body_start``,
+def _read_early(raw: bytes, top: _Entity, targets: List[_Entity]) -> Optional[str]:
+    """Why the email package ends a header block that matters to the warning before the
+    rewrite does (``_ended_early``), or None: the message's (read from its first line, an
+    mbox line included), where it reads the top-level Content-Type, when the warning
+    would be written in place; and each text part's that would get it (a part's first
+    line is after its delimiter line; one without a body gets no warning in place)."""
+    if not targets:
+        return None
+    blocks = [(0, top.body_start)]
+    nested = (part for part in targets if part.start > top.start and part.has_body)
+    blocks += [(part.start, part.body_start) for part in nested]
+    for start, body_start in blocks:
+        ended_early = _ended_early(raw, start, body_start)
+        if ended_early is not None:
+            return ended_early
+    return None
+
+
+def _ended_early(raw: bytes, start: int, body_start: int) -> Optional[str]:
+    """Why the email package ends the header block at ``start`` before ``body_start``,
     where the rewrite ends it, or None if it ends it there too. It breaks lines at a bare
     CR as well as at LF, takes lines into the header block up to the first that is not a
     field, a continuation or a ``From `` line, and skips that line if it is empty (a bare
@@ -340,10 +358,10 @@ def _ended_early(raw: bytes, body_start: int) -> Optional[str]:
     (fuzz/regressions/policy/from-space-field-before-base64-body): such a message gets
     the warning in a part of its own instead, the wrapping Content-Type first in the
     header block, where every reader sees it."""
-    position = last_line = 0
+    position = last_line = start
     while _HEADER_LINE.match(raw, position) is not None:
         last_line, position = position, _line_end(raw, position, len(raw))
-    if last_line > 0 and raw.startswith(b"From ", last_line):
+    if last_line > start and raw.startswith(b"From ", last_line):
         return "a header block other readers end early (a last line starting 'From ')"
     if raw[position : position + 1] not in (b"\r", b"\n"):
         return "a header block other readers end early (a line that is no field)"

@@ -135,25 +135,25 @@ fn field_name_end(raw: &[u8], position: usize, end: usize) -> Option<usize> {
     (name_end < end && raw[name_end] == b':').then_some(name_end)
 }
 
-/// Why the email package ends the header block of the message `raw` before
-/// `body_start`, where the rewrite ends it, or None if it ends it there too (the
-/// reference's `_ended_early`, which says why it matters). It breaks lines at a bare CR
+/// Why the email package ends the header block at `start` before `body_start`, where
+/// the rewrite ends it, or None if it ends it there too (the reference's `_ended_early`,
+/// which says why it matters). It breaks lines at a bare CR
 /// as well as at LF, takes lines into the header block up to the first that is not a
 /// field, a continuation or a `From ` line, and skips that line if it is empty (a bare
 /// CR is one to it); a last line that starts `From ` (not the first) it reads as the
 /// body's first.
-pub(super) fn ended_early(raw: &[u8], body_start: usize) -> Option<&'static str> {
+pub(super) fn ended_early(raw: &[u8], start: usize, body_start: usize) -> Option<&'static str> {
     let is_header_line = |position: usize| {
         raw[position..].starts_with(b"From ")
             || matches!(raw.get(position), Some(b' ' | b'\t'))
             || field_name_end(raw, position, raw.len()).is_some()
     };
-    let (mut position, mut last_line) = (0, 0);
+    let (mut position, mut last_line) = (start, start);
     while is_header_line(position) {
         last_line = position;
         position = line_end(raw, position, raw.len());
     }
-    if last_line > 0 && raw[last_line..].starts_with(b"From ") {
+    if last_line > start && raw[last_line..].starts_with(b"From ") {
         Some("a header block other readers end early (a last line starting 'From ')")
     } else if !matches!(raw.get(position), Some(b'\r' | b'\n')) {
         Some("a header block other readers end early (a line that is no field)")
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn header_blocks_the_email_package_ends_early() {
         let why = |raw: &[u8]| {
-            ended_early(raw, super::super::body_start(raw))
+            ended_early(raw, 0, super::super::body_start(raw))
                 .map(|reason| reason.rsplit_once('(').unwrap().1.trim_end_matches(')'))
         };
         for raw in [
