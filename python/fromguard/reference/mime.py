@@ -30,14 +30,15 @@ character references instead. Only what the insertion point needs is decoded, wi
 standard library's C codecs (``binascii``).
 
 A text part that cannot be rewritten safely (base64 that does not decode strictly up to
-the insertion point, an unknown transfer encoding, a charset that is not ASCII-compatible, nesting or a part
-count past the limits below, a multipart whose boundary is missing, the message's header
-block where the ``email`` package ends it before its empty line) must not hide the warning from a reader
-who sees that part anyway: the warning then goes into a new first
-text part, in the top-level ``multipart/mixed`` if there is one, else with the whole
-message wrapped in a new ``multipart/mixed`` (its ``Content-Type`` first in the header
-block, after the added fields; the old ``Content-*`` fields moved to the inner part);
-the notes say why and how. A caller that may change only the body (a milter) gets no
+the insertion point, an unknown transfer encoding, a charset that is not
+ASCII-compatible, nesting or a part count past the limits below, a multipart whose
+boundary is missing, a header block of the message or of the part that the ``email``
+package ends before its empty line) must not hide the warning from a reader who sees
+that part anyway: the warning then goes into a new first text part, in the top-level
+``multipart/mixed`` if there is one, else with the whole message wrapped in a new
+``multipart/mixed`` (its ``Content-Type`` first in the header block, after the added
+fields; the old ``Content-*`` fields moved to the inner part); the notes say why and
+how. A caller that may change only the body (a milter) gets no
 wrapping: the note says the warning was not added.
 
 Parameters are read as the email package reads them, but for one case both engines
