@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import email
 import email.message
+import email.parser
 import email.policy
 import email.utils
 import json
@@ -39,8 +40,10 @@ from fromguard.reference.mime import (
     MAX_DEPTH,
     MAX_PARTS,
     MAX_WARNED_PARTS,
+    _ended_early,
     _parameter,
     _Unwritable,
+    body_start,
 )
 
 Rewriter = Callable[..., Rewrite]
@@ -621,6 +624,128 @@ def check_warning_part_first(message: bytes) -> None:
     warning = first.get_payload(decode=True)
     assert isinstance(warning, bytes)
     assert warning.decode("utf-8") == DEFAULT.text + "\r\n"
+
+
+HELLO_BASE64 = base64.b64encode(b"Hello, please pay the attached invoice.\r\n") + b"\r\n"
+HELLO_QP = b"Hello, please pay the =\r\nattached invoice.\r\n"
+# Header blocks the email package ends before their empty line, after the Content-*
+# fields, on a text body the rewrite could warn in place: (the lines after those fields,
+# the transfer encoding, the body, what ends the header block for the email package).
+ENDED_EARLY_IN_PLACE = {
+    "a bare CR inside From, base64": (
+        b"From: Bank Support <support@bank.example>\rUGF5IG5vdy4=\r\n",
+        b"base64",
+        HELLO_BASE64,
+        "a line that is no field",
+    ),
+    "a bare CR alone on a line, base64": (
+        b"From: support@bank.example\r\n\rUGF5IG5vdy4=\r\n",
+        b"base64",
+        HELLO_BASE64,
+        "a bare CR",
+    ),
+    "a last line 'From : x', base64": (
+        b"From: a@x.example\r\nFrom : support@bank.example\r\n",
+        b"base64",
+        HELLO_BASE64,
+        "a last line starting 'From '",
+    ),
+    "a last line 'From : x', quoted-printable": (
+        b"From: a@x.example\r\nFrom : support@bank.example\r\n",
+        b"quoted-printable",
+        HELLO_QP,
+        "a last line starting 'From '",
+    ),
+}
+
+
+def text_message(cte: bytes, rest: bytes, body: bytes) -> bytes:
+    return (
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + cte + b"\r\n"
+        + rest + b"\r\n" + body
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ENDED_EARLY_IN_PLACE))
+def test_a_header_block_ended_early_is_wrapped_not_warned_in_place(
+    name: str, rewrite: Rewriter
+) -> None:
+    """The email package (and clients built on it) reads such a body from where it ends
+    the header block: what lies before the empty line shows first, and a base64 body
+    decodes to garbage, warning and all (issue 17). The message is wrapped instead, and
+    the warning part is first for every reader. A milter (body only) cannot wrap: the
+    warning is not added, and the note says why."""
+    rest, cte, body, why = ENDED_EARLY_IN_PLACE[name]
+    raw = text_message(cte, rest, body)
+    assert payload_bytes(email.message_from_bytes(raw, policy=email.policy.compat32)) != body
+    reason = f"a header block other readers end early ({why})"
+    result = rewrite(raw, HEADERS, DEFAULT)
+    assert result.notes == (
+        f"{reason}: warning added as a new first text part, the message wrapped in multipart/mixed",
+    )
+    assert result.warned == 1
+    check_warning_part_first(result.message)
+    result = rewrite(raw, (), DEFAULT, body_only=True)
+    assert (result.message, result.warned) == (raw, 0)
+    assert result.notes == (f"{reason}: warning not added (only the body may change)",)
+
+
+@pytest.mark.parametrize("subtype", [b"mixed", b"alternative"])
+def test_a_text_part_whose_header_block_ends_early_gets_no_warning_in_place(
+    subtype: bytes, rewrite: Rewriter
+) -> None:
+    """The same inside a multipart: the email package reads the part's body from where
+    it ends the part's header block (here at a bare CR, what follows base64 of the
+    attacker's choice). The warning gets a part of its own, first."""
+    part = text_message(b"base64", b"X-A: a\rUGF5IG5vdy4=\r\n", HELLO_BASE64)
+    raw = (
+        b"From: a@x.example\r\nContent-Type: multipart/" + subtype + b"; boundary=b\r\n\r\n"
+        b"--b\r\n" + part + b"--b--\r\n"
+    )  # fmt: skip
+    inner = email.message_from_bytes(raw, policy=email.policy.compat32).get_payload(0)
+    assert inner.get_payload(decode=True) == b"Pay now."
+    result = rewrite(raw, (), DEFAULT)
+    how = "" if subtype == b"mixed" else ", the message wrapped in multipart/mixed"
+    assert result.notes == (
+        "a header block other readers end early (a line that is no field): warning added as"
+        " a new first text part" + how,
+    )
+    check_warning_part_first(result.message)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [b"", b"From mallory@evil.example Mon Nov  4 09:00:00 2024\r\n", b"From : a@x.example\r\n"],
+    ids=["fields only", "an mbox From line", "a first line 'From : x'"],
+)
+def test_a_header_block_read_alike_is_warned_in_place(first: bytes, rewrite: Rewriter) -> None:
+    """A first line starting ``From `` is an mbox line to the email package, which ends
+    nothing early: the base64 body gets the warning in place."""
+    raw = first + text_message(b"base64", b"From: support@bank.example\r\n", HELLO_BASE64)
+    result = rewrite(raw, (), DEFAULT)
+    assert (result.notes, result.warned) == ((), 1)
+    parsed = email.message_from_bytes(result.message, policy=email.policy.compat32)
+    assert parsed.get_content_type() == "text/plain"
+    text = parsed.get_payload(decode=True)
+    assert isinstance(text, bytes)
+    assert text.decode("utf-8").startswith(DEFAULT.text + "\r\n\r\nHello, please pay")
+
+
+HEADER_PIECES = [b"From ", b"From: a", b"From : x", b"X: y", b":", b"abc", b"\x80", b" ", b"\t"]
+HEADER_PIECES += [b"\r", b"\n", b"\r\n", b"\n\n", b"\r\n\r\n"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(HEADER_PIECES), max_size=14))
+def test_a_header_block_ends_early_where_the_email_package_ends_it(pieces: List[bytes]) -> None:
+    """The rule (``_ended_early``) holds exactly when the email package reads a body
+    other than the one after the rewrite's empty line."""
+    raw = b"".join(pieces) + b"\n\nbody\n"
+    start = body_start(raw)
+    parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(
+        raw, headersonly=True
+    )
+    assert (_ended_early(raw, 0, start) is None) == (payload_bytes(parsed) == raw[start:])
 
 
 def nested(depth: int, subtype: bytes = b"mixed") -> bytes:

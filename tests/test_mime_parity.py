@@ -221,6 +221,35 @@ def test_generated_messages(raw: bytes, warning: WarningText, body_only: bool) -
     assert core == reference
 
 
+HEADER_PIECES = [b"From ", b"From: a", b"From : x", b"X: y", b"abc", b":", b" ", b"\r", b"\n"]
+HEADER_PIECES += [b"\r\n", b"\r\n\r\n", b"Content-Transfer-Encoding: base64\r\n"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(HEADER_PIECES), max_size=12),
+    body=leaf(),
+    container=st.sampled_from([b"", b"mixed", b"alternative"]),
+    warning=st.sampled_from(WARNINGS),
+    body_only=st.booleans(),
+)
+def test_header_blocks_other_readers_end_early(
+    pieces: List[bytes], body: bytes, container: bytes, warning: WarningText, body_only: bool
+) -> None:
+    """Header blocks with bare CRs, lines that are no field and ``From `` lines (the
+    email package ends some of them early), before a text part of every kind: the
+    message's, or a part's in a multipart."""
+    raw = b"".join(pieces) + body
+    if container:
+        raw = (
+            b"From: x@y.example\nContent-Type: multipart/" + container + b"; boundary=b\n\n"
+            b"--b\n" + raw + b"\n--b--\n"
+        )  # fmt: skip
+    core = outcome(core_rewrite, raw, HEADERS, warning, body_only=body_only)
+    reference = outcome(reference_rewrite, raw, HEADERS, warning, body_only=body_only)
+    assert core == reference
+
+
 PIECES = ["text/plain", ";", " ", "\r\n\t", "charset", "boundary", "CHARSET", "=", '"', "'", "\\"]
 PIECES += ["utf-8", "a b", "<x>", "*", "*0", "(c)", ",", "UTF-8", "=_x", "é", "<", ">", '"x"']
 PIECES += ["multipart/mixed", "start", "\x1f", "--b", "iso-8859-1"]

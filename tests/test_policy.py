@@ -388,7 +388,9 @@ SENDER_LINE = "The address it was sent from: <{}>"
 
 
 def warning_lines(header: bytes, content_type: bytes = b"text/plain; charset=utf-8") -> List[str]:
-    """The warning's lines in a one-part UTF-8 (8bit) message with this header block."""
+    """The warning's lines in a one-part UTF-8 (8bit) message with this header block: in
+    the text, or in a part of its own before it (a header block the email package ends
+    early, at a line that is no field, is wrapped), as the email package reads it."""
     raw = (
         header
         + b"\r\nContent-Type: "
@@ -397,9 +399,12 @@ def warning_lines(header: bytes, content_type: bytes = b"text/plain; charset=utf
     )
     outcome = WARN_ALL.process(raw)
     assert outcome.action is Action.WARN
-    body = split(outcome.message)[1]
-    assert body.endswith(b"\r\n\r\nHello.\r\n")
-    return body[: -len(b"\r\n\r\nHello.\r\n")].decode("utf-8").split("\r\n")
+    wrapped = any("wrapped in multipart/mixed" in note for note in outcome.notes)
+    parsed = email.message_from_bytes(outcome.message, policy=email.policy.compat32)
+    texts = [part.get_payload(decode=True) for part in parsed.walk() if not part.is_multipart()]
+    end = b"\r\n" if wrapped else b"\r\n\r\nHello.\r\n"
+    assert texts[0].endswith(end) and texts[-1].endswith(b"Hello.\r\n")
+    return texts[0][: -len(end)].decode("utf-8").split("\r\n")
 
 
 CAUTION = DEFAULT_WARNING.split("\n")[0]

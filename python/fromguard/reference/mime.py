@@ -30,13 +30,15 @@ character references instead. Only what the insertion point needs is decoded, wi
 standard library's C codecs (``binascii``).
 
 A text part that cannot be rewritten safely (base64 that does not decode strictly up to
-the insertion point, an unknown transfer encoding, a charset that is not ASCII-compatible, nesting or a part
-count past the limits below, a multipart whose boundary is missing) must not hide the
-warning from a reader who sees that part anyway: the warning then goes into a new first
-text part, in the top-level ``multipart/mixed`` if there is one, else with the whole
-message wrapped in a new ``multipart/mixed`` (its ``Content-Type`` first in the header
-block, after the added fields; the old ``Content-*`` fields moved to the inner part);
-the notes say why and how. A caller that may change only the body (a milter) gets no
+the insertion point, an unknown transfer encoding, a charset that is not
+ASCII-compatible, nesting or a part count past the limits below, a multipart whose
+boundary is missing, a header block of the message or of the part that the ``email``
+package ends before its empty line) must not hide the warning from a reader who sees
+that part anyway: the warning then goes into a new first text part, in the top-level
+``multipart/mixed`` if there is one, else with the whole message wrapped in a new
+``multipart/mixed`` (its ``Content-Type`` first in the header block, after the added
+fields; the old ``Content-*`` fields moved to the inner part); the notes say why and
+how. A caller that may change only the body (a milter) gets no
 wrapping: the note says the warning was not added.
 
 Parameters are read as the email package reads them, but for one case both engines
@@ -108,6 +110,8 @@ _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
 _FIELD = re.compile(
     rb"([\x21-\x39\x3b-\x7e]*):[^\r\n]*(?:\r\n|\r|\n|\Z)(?:[ \t][^\r\n]*(?:\r\n|\r|\n|\Z))*"
 )
+# A line the email package takes into a header block (feedparser's headerRE).
+_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[ \t]")
 _READ_FIELDS = frozenset(
     (b"content-type", b"content-transfer-encoding", b"content-disposition", b"content-id")
 )
@@ -194,6 +198,9 @@ def rewrite(
             reader = _Reader(raw, notes)
             try:
                 targets = reader.targets(entity, 0)
+                ended_early = _read_early(raw, entity, targets)
+                if ended_early is not None:
+                    raise _Unwritable(ended_early)
                 found = [_warn_part(raw, part, warning, notes) for part in targets]
                 if _overlapping(found):
                     raise _Unwritable("text parts that overlap (a multipart not closed)")
@@ -311,9 +318,7 @@ def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], .
                 fields.append((position, field.end(), name))
             position = field.end()  # (a line starting with ':' is skipped, as it is there)
             continue
-        line = _LINE.match(raw, position, end)
-        assert line is not None  # the pattern matches the empty string
-        line_end = line.end()
+        line_end = _line_end(raw, position, end)
         if line_end == position:
             break
         if raw.startswith(b"From ", position, end):
@@ -325,15 +330,61 @@ def _fields(raw: bytes, start: int, end: int) -> Tuple[Tuple[int, int, bytes], .
     return tuple(fields)
 
 
+def _read_early(raw: bytes, top: _Entity, targets: List[_Entity]) -> Optional[str]:
+    """Why the email package ends a header block that matters to the warning before the
+    rewrite does (``_ended_early``), or None: the message's (read from its first line, an
+    mbox line included), where it reads the top-level Content-Type, when the warning
+    would be written in place; and each text part's that would get it (a part's first
+    line is after its delimiter line; one without a body gets no warning in place)."""
+    if not targets:
+        return None
+    blocks = [(0, top.body_start)]
+    nested = (part for part in targets if part.start > top.start and part.has_body)
+    blocks += [(part.start, part.body_start) for part in nested]
+    for start, body_start in blocks:
+        ended_early = _ended_early(raw, start, body_start)
+        if ended_early is not None:
+            return ended_early
+    return None
+
+
+def _ended_early(raw: bytes, start: int, body_start: int) -> Optional[str]:
+    """Why the email package ends the header block at ``start`` before ``body_start``,
+    where the rewrite ends it, or None if it ends it there too. It breaks lines at a bare
+    CR as well as at LF, takes lines into the header block up to the first that is not a
+    field, a continuation or a ``From `` line, and skips that line if it is empty (a bare
+    CR is one to it); a last line that starts ``From `` (not the first) it reads as the
+    body's first. What lies between is body to it, shown before a warning written in
+    place, and a base64 part then decodes to garbage, warning and all
+    (fuzz/regressions/policy/from-space-field-before-base64-body): such a message gets
+    the warning in a part of its own instead, the wrapping Content-Type first in the
+    header block, where every reader sees it."""
+    position = last_line = start
+    while _HEADER_LINE.match(raw, position) is not None:
+        last_line, position = position, _line_end(raw, position, len(raw))
+    if last_line > start and raw.startswith(b"From ", last_line):
+        return "a header block other readers end early (a last line starting 'From ')"
+    if raw[position : position + 1] not in (b"\r", b"\n"):
+        return "a header block other readers end early (a line that is no field)"
+    if _line_end(raw, position, len(raw)) < body_start:
+        return "a header block other readers end early (a bare CR)"
+    return None
+
+
+def _line_end(raw: bytes, position: int, end: int) -> int:
+    """The end of the line at ``position`` (after its CRLF, CR or LF), at most ``end``."""
+    line = _LINE.match(raw, position, end)
+    assert line is not None  # the pattern matches the empty string
+    return line.end()
+
+
 def _past_continuations(raw: bytes, start: int, end: int) -> int:
     """Where the first line of ``raw[start:end]`` that starts with neither a space nor a
     tab starts: the lines before it continue no field, so the email package skips them,
     but a field written in front of them would take them in."""
     position = start
     while position < end and raw[position] in b" \t":
-        line = _LINE.match(raw, position, end)
-        assert line is not None  # the pattern matches the empty string
-        position = line.end()
+        position = _line_end(raw, position, end)
     return position
 
 

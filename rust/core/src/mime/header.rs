@@ -116,19 +116,52 @@ fn line_end(raw: &[u8], position: usize, end: usize) -> usize {
 /// `:`, a colon, the rest of the line, and every following line that starts with a
 /// space or tab. Its name's end and the field's end.
 fn field_at(raw: &[u8], position: usize, end: usize) -> Option<(usize, usize)> {
-    let name_end = position
-        + raw[position..end]
-            .iter()
-            .position(|&byte| !(0x21..=0x7e).contains(&byte) || byte == b':')
-            .unwrap_or(end - position);
-    if name_end == end || raw[name_end] != b':' {
-        return None;
-    }
+    let name_end = field_name_end(raw, position, end)?;
     let mut field_end = line_end(raw, name_end, end);
     while field_end < end && matches!(raw[field_end], b' ' | b'\t') && ends_line(raw, field_end) {
         field_end = line_end(raw, field_end, end);
     }
     Some((name_end, field_end))
+}
+
+/// Where the name of a field at `position` ends (at its colon): the name is printable
+/// characters but `:`, possibly none. None if no field starts there.
+fn field_name_end(raw: &[u8], position: usize, end: usize) -> Option<usize> {
+    let name_end = position
+        + raw[position..end]
+            .iter()
+            .position(|&byte| !(0x21..=0x7e).contains(&byte) || byte == b':')
+            .unwrap_or(end - position);
+    (name_end < end && raw[name_end] == b':').then_some(name_end)
+}
+
+/// Why the email package ends the header block at `start` before `body_start`, where
+/// the rewrite ends it, or None if it ends it there too (the reference's `_ended_early`,
+/// which says why it matters). It breaks lines at a bare CR
+/// as well as at LF, takes lines into the header block up to the first that is not a
+/// field, a continuation or a `From ` line, and skips that line if it is empty (a bare
+/// CR is one to it); a last line that starts `From ` (not the first) it reads as the
+/// body's first.
+pub(super) fn ended_early(raw: &[u8], start: usize, body_start: usize) -> Option<&'static str> {
+    let is_header_line = |position: usize| {
+        raw[position..].starts_with(b"From ")
+            || matches!(raw.get(position), Some(b' ' | b'\t'))
+            || field_name_end(raw, position, raw.len()).is_some()
+    };
+    let (mut position, mut last_line) = (start, start);
+    while is_header_line(position) {
+        last_line = position;
+        position = line_end(raw, position, raw.len());
+    }
+    if last_line > start && raw[last_line..].starts_with(b"From ") {
+        Some("a header block other readers end early (a last line starting 'From ')")
+    } else if !matches!(raw.get(position), Some(b'\r' | b'\n')) {
+        Some("a header block other readers end early (a line that is no field)")
+    } else if line_end(raw, position, raw.len()) < body_start {
+        Some("a header block other readers end early (a bare CR)")
+    } else {
+        None
+    }
 }
 
 /// Whether the position follows a line end (a field's continuation needs one before it).
@@ -301,5 +334,27 @@ mod tests {
             "text/html"
         );
         assert_eq!(content_type(Some("text"), "message/rfc822"), "text/plain");
+    }
+
+    #[test]
+    fn header_blocks_the_email_package_ends_early() {
+        let why = |raw: &[u8]| {
+            ended_early(raw, 0, super::super::body_start(raw))
+                .map(|reason| reason.rsplit_once('(').unwrap().1.trim_end_matches(')'))
+        };
+        for raw in [
+            &b"From: a\r\nSubject: s\r\n\r\nbody"[..],
+            b"From : a\r\nX: y\r\n\r\n",
+            b"From : a\r\n\r\n",
+            b"From: a\n\tb\nFrom x\n Y\n\n",
+        ] {
+            assert_eq!(why(raw), None, "{raw:?}");
+        }
+        let last_from = "a last line starting 'From '";
+        assert_eq!(why(b"From x\r\nFrom : a\r\n\r\n"), Some(last_from));
+        assert_eq!(why(b"X: y\nFrom : a\n\n"), Some(last_from));
+        assert_eq!(why(b"From: a\rb\r\n\r\n"), Some("a line that is no field"));
+        assert_eq!(why(b"From: a\r\n\rX: y\r\n\r\n"), Some("a bare CR"));
+        assert_eq!(why(b"From: a\r\r\nX: y\r\n\r\n"), Some("a bare CR"));
     }
 }

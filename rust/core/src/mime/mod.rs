@@ -195,6 +195,9 @@ pub fn rewrite<E: WarningEncoder>(
         } else {
             let mut reader = Reader::new(raw);
             let found = reader.targets(&entity, &mut notes).and_then(|targets| {
+                if let Some(reason) = read_early(raw, &entity, &targets) {
+                    return unwritable(reason);
+                }
                 let edits = targets
                     .iter()
                     .map(|part| warn_part(raw, part, warning, &mut notes, encoder))
@@ -245,6 +248,23 @@ pub fn rewrite<E: WarningEncoder>(
         notes,
         warned,
     })
+}
+
+/// Why the email package ends a header block that matters to the warning before the
+/// rewrite does (the reference's `_read_early`): the message's (read from its first
+/// line, an mbox line included) when the warning would be written in place, and each
+/// text part's that would get it.
+fn read_early(raw: &[u8], top: &Entity, targets: &[Entity]) -> Option<&'static str> {
+    if targets.is_empty() {
+        return None;
+    }
+    let nested = targets
+        .iter()
+        .filter(|part| part.start > top.start && part.has_body)
+        .map(|part| (part.start, part.body_start));
+    std::iter::once((0, top.body_start))
+        .chain(nested)
+        .find_map(|(start, body_start)| header::ended_early(raw, start, body_start))
 }
 
 /// Whether two edits overlap: two targets share bytes when a multipart whose close
