@@ -221,7 +221,14 @@ def _from_fields(raw: bytes) -> List[str]:
 
 def _text_of(part: Message) -> str:
     """A text part as a reader sees it: transfer-decoded, charset-decoded (HTML
-    character references resolved)."""
+    character references resolved). A Content-Transfer-Encoding folded or with white
+    space after it is read unfolded and stripped, as readers that decode the body read
+    it: the email package's compat32 compares the value as written and leaves such a
+    body encoded, the sender's text as unreadable as the warning
+    (fuzz/regressions/policy/folded-transfer-encoding, transfer-encoding-then-space)."""
+    written = part.get("Content-Transfer-Encoding")
+    if written is not None and " ".join(str(written).split()) != str(written):
+        part.replace_header("Content-Transfer-Encoding", " ".join(str(written).split()))
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""

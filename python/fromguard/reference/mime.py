@@ -134,6 +134,9 @@ _QP_FIRST_CHUNK = 2048
 
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BASE64_SPACE = b" \t\r\n\x0b\x0c"
+_EARLY_IN_PLACE = "warning in place, which those readers may not show (only the body may change)"
+"""The note on a warning left in place, where only the body may change, in a message whose
+header block the email package ends early."""
 _BAD_BASE64 = "a text part whose base64 does not decode strictly, in regular lines"
 _SPACE_RUN = re.compile(rb"[ \t\r\n\x0b\x0c]*")
 _BASE64_FIRST_LINES = 16
@@ -198,12 +201,16 @@ def rewrite(
             reader = _Reader(raw, notes)
             try:
                 targets = reader.targets(entity, 0)
+                # Wrapped, every reader sees the warning part; where only the body may
+                # change, the warning in place is still what most readers show.
                 ended_early = _read_early(raw, entity, targets)
-                if ended_early is not None:
+                if ended_early is not None and not body_only:
                     raise _Unwritable(ended_early)
                 found = [_warn_part(raw, part, warning, notes) for part in targets]
                 if _overlapping(found):
                     raise _Unwritable("text parts that overlap (a multipart not closed)")
+                if ended_early is not None:
+                    notes.append(f"{ended_early}: {_EARLY_IN_PLACE}")
             except _Unwritable as error:
                 del notes[:]
                 placed = _warning_part_edits(

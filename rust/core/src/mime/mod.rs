@@ -42,6 +42,10 @@ const BASE64_FIRST_LINES: usize = 16;
 /// Decoded bytes of a base64 HTML part past which no `<body>` tag can end within the
 /// limits: where its search stops.
 const BASE64_HEAD_READ: usize = HTML_HEAD_LIMIT + BODY_TAG_LIMIT;
+/// The note on a warning left in place, where only the body may change, in a message
+/// whose header block the `email` package ends early.
+const EARLY_IN_PLACE: &str =
+    "warning in place, which those readers may not show (only the body may change)";
 const BAD_BASE64: &str = "a text part whose base64 does not decode strictly, in regular lines";
 const BASE64_SPACE: &[u8] = b" \t\r\n\x0b\x0c";
 
@@ -195,7 +199,12 @@ pub fn rewrite<E: WarningEncoder>(
         } else {
             let mut reader = Reader::new(raw);
             let found = reader.targets(&entity, &mut notes).and_then(|targets| {
-                if let Some(reason) = read_early(raw, &entity, &targets) {
+                // Wrapped, every reader sees the warning part; where only the body may
+                // change, the warning in place is still what most readers show.
+                let early = read_early(raw, &entity, &targets);
+                if let Some(reason) = early
+                    && !body_only
+                {
                     return unwritable(reason);
                 }
                 let edits = targets
@@ -204,6 +213,9 @@ pub fn rewrite<E: WarningEncoder>(
                     .collect::<Step<Vec<_>, _>>()?;
                 if overlapping(&edits) {
                     return unwritable("text parts that overlap (a multipart not closed)");
+                }
+                if let Some(reason) = early {
+                    notes.push(format!("{reason}: {EARLY_IN_PLACE}"));
                 }
                 Ok((targets.is_empty(), edits))
             });
