@@ -42,6 +42,7 @@ from fromguard.reference.mime import (
     MAX_WARNED_PARTS,
     _ended_early,
     _parameter,
+    _past_continuations,
     _Unwritable,
     body_start,
 )
@@ -604,13 +605,24 @@ def test_leading_white_space_stays_in_front_of_the_wrapping_fields(
     headers: List[Tuple[str, str]], rewrite: Rewriter
 ) -> None:
     """A header block that opens with a line of white space (it continues no field, the
-    email package skips it): the wrapping fields go after it, or it would continue the
-    new Content-Type and break its boundary."""
+    email package skips it): the added and wrapping fields go after it, or it would
+    continue the last of them (a tag's value read as 'yes "ceo@bank.example" ...', which
+    a transport rule comparing it would miss; the new Content-Type's boundary broken)."""
     leading = b' "ceo@bank.example"\r\n\t<m@mallory.example>\r\n'
     result = rewrite(leading + ENDED_EARLY["a bare CR in From"], headers, DEFAULT)
     added = b"X-Test: yes\r\n" if headers else b""
-    assert result.message.startswith(added + leading + b"MIME-Version: 1.0\r\n")
+    assert result.message.startswith(leading + added + b"MIME-Version: 1.0\r\n")
     check_warning_part_first(result.message)
+    if headers:
+        read = email.message_from_bytes(result.message, policy=email.policy.compat32)
+        assert read["X-Test"] == "yes"
+        plain = leading + b"From: a@b.example\r\nContent-Type: text/plain\r\n\r\nHello\r\n"
+        result = rewrite(plain, headers, DEFAULT)
+        assert result.message.startswith(leading + added + b"From: a@b.example\r\n")
+        assert (
+            email.message_from_bytes(result.message, policy=email.policy.compat32)["X-Test"]
+            == "yes"
+        )
 
 
 def check_warning_part_first(message: bytes) -> None:
@@ -935,9 +947,11 @@ def test_damaged_messages_never_raise(
     raw = bytes(data)
     result = rewrite(raw, HEADERS, GERMAN)
     # The fields go first, or right after a first line that the damage made an mbox
-    # "From " line (storage, not the message's).
+    # "From " line (storage, not the message's), and after lines of white space that
+    # the damage made open the header block.
     after_mbox_line = raw.find(b"\n") + 1 if raw.startswith(b"From ") else 0
-    assert b"X-Test: yes" in (result.message[:11], result.message[after_mbox_line:][:11])
+    heads = {_past_continuations(raw, start, len(raw)) for start in (0, after_mbox_line)}
+    assert any(result.message[head:].startswith(b"X-Test: yes") for head in heads)
     assert len(result.message) > len(raw) or result.warned
 
 

@@ -191,7 +191,10 @@ def rewrite(
     eol = _eol(raw, top, len(raw), b"\r\n")
     fields = b"".join(folded_field(name, value, eol) for name, value in headers if value)
     if fields:
-        edits.append((top, top, fields))
+        # After lines of white space that open the header block: in front of them, the
+        # added fields would take them in as continuation lines.
+        head = _past_continuations(raw, top, len(raw))
+        edits.append((head, head, fields))
     warned = 0
     if warning is not None:
         entity = _entity(raw, top, len(raw), eol)

@@ -185,9 +185,12 @@ pub fn rewrite<E: WarningEncoder>(
         }
     }
     if !fields.is_empty() {
+        // After lines of white space that open the header block: in front of them, the
+        // added fields would take them in as continuation lines.
+        let head = header::past_continuations(raw, top, raw.len());
         edits.push(Edit {
-            start: top,
-            end: top,
+            start: head,
+            end: head,
             data: fields,
         });
     }
