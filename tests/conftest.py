@@ -101,7 +101,7 @@ def policy_engine(
 # run of .ci/test_wheel.py, whose venv has no test-services extra.)
 SERVICE_MODULES = frozenset(
     {
-        "test_dask_s3.py",
+        "test_dask_object_storage.py",
         "test_dask_scan.py",
         "test_deployment.py",
         "test_exim.py",
