@@ -294,30 +294,20 @@ def test_sighup_with_a_good_and_a_broken_policy(lab: Lab) -> None:
         lab.policy_path.write_text(
             '[verdicts]\ndeceptive = "reject"\n# fromguard-policy: end\n', encoding="utf-8"
         )
-        lab.serve.process.send_signal(signal.SIGHUP)
-        _wait_for_reload(lab, 1)
+        lab.serve.signal(signal.SIGHUP)
+        assert lab.serve.wait_for("reload", 1)[-1]["result"] == "ok"
         result = lab.exim.swaks(message(deceptive)[0])
         assert result.status == 26, result
         assert "550 5.7.1 Message not accepted" in result.output
 
         lab.policy_path.write_text("[verdicts\n# fromguard-policy: end\n", encoding="utf-8")
-        lab.serve.process.send_signal(signal.SIGHUP)
-        assert _wait_for_reload(lab, 2)[-1]["result"] == "failed"
+        lab.serve.signal(signal.SIGHUP)
+        assert lab.serve.wait_for("reload", 2)[-1]["result"] == "failed"
         assert lab.exim.swaks(message(deceptive)[0]).status == 26  # the old policy
     finally:
         lab.policy_path.write_text(POLICY, encoding="utf-8")
-        lab.serve.process.send_signal(signal.SIGHUP)
-        _wait_for_reload(lab, 3)
-
-
-def _wait_for_reload(lab: Lab, count: int) -> list:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        reloads = [e for e in lab.serve.log() if e["event"] == "reload"]
-        if len(reloads) >= count:
-            return reloads
-        time.sleep(0.02)
-    raise AssertionError("no reload logged")
+        lab.serve.signal(signal.SIGHUP)
+        assert lab.serve.wait_for("reload", 3)[-1]["result"] == "ok"
 
 
 # -- Load -------------------------------------------------------------------------------
