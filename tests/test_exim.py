@@ -22,6 +22,7 @@ import pytest
 
 from exim_lab import Exim, missing_tools, readme_macros, without_received
 from fromguard import Action, Policy
+from lab_fixture import running_lab
 from postfix_lab import send_concurrently
 from serve_client import RunningServe
 from test_postfix import LONG_BODY, MESSAGES, POLICY, message
@@ -66,12 +67,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the Exim tests need {', '.join(missing)} (.ci/run installs them)")
-    running = Lab()
-    yield running
-    running.close()
+    yield from running_lab(Lab, missing_tools(), "Exim")
 
 
 def policy_result(lab: Lab, sent: bytes) -> bytes:

@@ -21,6 +21,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 from fromguard import Action, Policy
+from lab_fixture import running_lab
 from milter_client import RunningMilter
 from postfix_lab import (
     OpenSession,
@@ -88,12 +89,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the Postfix tests need {', '.join(missing)} (.ci/run installs them)")
-    running = Lab()
-    yield running
-    running.close()
+    yield from running_lab(Lab, missing_tools(), "Postfix")
 
 
 def message(

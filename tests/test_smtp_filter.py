@@ -24,6 +24,7 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 
 from fromguard import Action, Policy
+from lab_fixture import running_lab
 from milter_client import RunningFilter, free_port
 from postfix_lab import (
     DOMAIN,
@@ -85,12 +86,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the Postfix tests need {', '.join(missing)} (.ci/run installs them)")
-    running = Lab()
-    yield running
-    running.close()
+    yield from running_lab(Lab, missing_tools(), "Postfix")
 
 
 def wait_queued(lab: Lab, token: bytes, text: str, timeout: float = 30) -> str:
