@@ -78,19 +78,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def main(argv: Sequence[str] = ()) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def load_options(doc: str) -> argparse.ArgumentParser:
+    """The options of a throughput bench (``doc`` its module's docstring): the load sent
+    and the policy applied."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--flagged", type=float, default=0.5)
     parser.add_argument(
         "--policy", type=Path, default=ROOT / "examples" / "policies" / "exchange.toml"
     )
-    parser.add_argument("--tcp", action="store_true", help="the milter on TCP, not a unix socket")
-    args = parser.parse_args(argv or None)
+    return parser
+
+
+def require_lab() -> None:
+    """Stop with what the Postfix lab needs and this machine lacks, if anything."""
     missing = missing_tools()
     if missing:
         raise SystemExit(f"needs {', '.join(missing)}")
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    parser = load_options(__doc__)
+    parser.add_argument("--tcp", action="store_true", help="the milter on TCP, not a unix socket")
+    args = parser.parse_args(argv or None)
+    require_lab()
 
     postfix = Postfix()
     milter = None

@@ -14,7 +14,6 @@ their ratio to Postfix alone and the filter's CPU time per message.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import List, Sequence, Tuple
@@ -22,24 +21,21 @@ from typing import List, Sequence, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from milter_throughput import cpu_seconds, messages, timed_run  # noqa: E402
+from milter_throughput import (  # noqa: E402
+    cpu_seconds,
+    load_options,
+    messages,
+    require_lab,
+    timed_run,
+)
 
 from milter_client import RunningFilter, free_port  # noqa: E402
-from postfix_lab import Postfix, content_filter_blocks, missing_tools  # noqa: E402
+from postfix_lab import Postfix, content_filter_blocks  # noqa: E402
 
 
 def main(argv: Sequence[str] = ()) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--senders", type=int, default=8)
-    parser.add_argument("--flagged", type=float, default=0.5)
-    parser.add_argument(
-        "--policy", type=Path, default=ROOT / "examples" / "policies" / "exchange.toml"
-    )
-    args = parser.parse_args(argv or None)
-    missing = missing_tools()
-    if missing:
-        raise SystemExit(f"needs {', '.join(missing)}")
+    args = load_options(__doc__).parse_args(argv or None)
+    require_lab()
 
     postfix = Postfix()
     running = None

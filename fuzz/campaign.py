@@ -41,6 +41,7 @@ HOME = FUZZ / "campaign"
 STATE = HOME / "state.json"
 PID = HOME / "campaign.pid"
 LOGS = HOME / "logs"
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program SIGPIPE ends
 POLICY = "policy"
 
 DEFAULT_GOAL = 30_000_000
@@ -411,16 +412,24 @@ def main() -> None:
     parser.add_argument("--clear", metavar="TARGET", help="let a stopped target run again")
     parser.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.summary:
-        summary(args)
-    elif args.stop:
-        stop_campaign()
-    elif args.clear:
-        clear(args.clear)
-    elif args.foreground:
-        run(args)
-    else:
-        start(args)
+    try:
+        if args.summary:
+            summary(args)
+        elif args.stop:
+            stop_campaign()
+        elif args.clear:
+            clear(args.clear)
+        elif args.foreground:
+            run(args)
+        else:
+            start(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``--summary | head``): nothing more can be written, not
+        # even what is buffered, so stdout goes to /dev/null lest the flush at exit raise
+        # again; the status is a shell's for a program SIGPIPE ends, as fromguard's own.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 
 from milter_client import free_port
 from postfix_lab import TOOLS as POSTFIX_TOOLS
-from postfix_lab import Sent, swaks
+from postfix_lab import MailServer, header_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRATION = ROOT / "integrations" / "exim"
@@ -65,7 +65,7 @@ def readme_macros(readme: str) -> str:
     return str(block)
 
 
-class Exim:
+class Exim(MailServer):
     """One private Exim: ``start()``, ``stop()``, mail in, mail delivered or frozen."""
 
     def __init__(self, macros: str, serve_socket: Path, extra_macros: str = "") -> None:
@@ -73,6 +73,7 @@ class Exim:
         self.base.chmod(0o755)
         self.port = free_port()
         self.maildir = self.base / "mail" / "inbox"
+        self.log_path = self.base / "log" / "mainlog"
         exim_user = pwd.getpwnam("Debian-exim")
         for directory in ("spool", "log", "mail"):
             (self.base / directory).mkdir()
@@ -163,26 +164,8 @@ begin retry
     def remove(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def swaks(self, message: bytes) -> Sent:
-        return swaks(self.port, message)
-
-    def log(self) -> str:
-        path = self.base / "log" / "mainlog"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def delivered(self) -> Dict[str, bytes]:
-        new = self.maildir / "new"
-        return {p.name: p.read_bytes() for p in (new.iterdir() if new.exists() else ())}
-
-    def wait_delivered(self, token: bytes, timeout: float = 30) -> bytes:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [raw for raw in self.delivered().values() if token in raw]
-            if found:
-                (raw,) = found
-                return raw
-            time.sleep(0.05)
-        raise AssertionError(f"{token!r} was not delivered; exim's log:\n{self.log()[-3000:]}")
+    def as_sent(self, delivered: bytes) -> bytes:
+        return without_received(delivered)
 
     def _exim(self, *arguments: str) -> str:
         command = [str(EXIM), "-C", str(self.config), *arguments]
@@ -208,13 +191,7 @@ begin retry
 
 def without_received(delivered: bytes) -> bytes:
     """A delivered message without the Received field this Exim added."""
-    head, separator, body = delivered.partition(b"\n\n")
-    fields: List[bytes] = []
-    for line in head.split(b"\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\n" + line
-        else:
-            fields.append(line)
+    fields, separator, body = header_fields(delivered)
     ours = f"by {HOSTNAME} with esmtp (Exim".encode()
     kept = [f for f in fields if not (f.lower().startswith(b"received:") and ours in f)]
     return b"\n".join(kept) + separator + body

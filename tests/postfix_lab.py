@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -75,7 +76,63 @@ class Sent(NamedTuple):
     output: str
 
 
-class Postfix:
+class MailServer(ABC):
+    """What the labs' mail servers share (this Postfix, and Exim in ``exim_lab.py``):
+    mail in over SMTP on 127.0.0.1:``port``, mail out into the Maildir ``maildir``, a log
+    at ``log_path``."""
+
+    port: int
+    maildir: Path
+    log_path: Path
+
+    @abstractmethod
+    def as_sent(self, delivered: bytes) -> bytes:
+        """A delivered message without the fields this server put in front of the
+        sender's (one hop)."""
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- Mail in --
+
+    def swaks(self, message: bytes, sender: str = "sender@example.org") -> Sent:
+        """Send ``message`` (LF or CRLF) with swaks; its exit status and output."""
+        return swaks(self.port, message, sender)
+
+    # -- Mail out --
+
+    def delivered(self) -> Dict[str, bytes]:
+        """Every message in the Maildir, by file name."""
+        new = self.maildir / "new"
+        if not new.exists():
+            return {}
+        return {path.name: path.read_bytes() for path in new.iterdir()}
+
+    def wait_delivered(self, token: bytes, timeout: float = 30) -> bytes:
+        """The one delivered message that contains ``token`` (a unique Message-ID)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [raw for raw in self.delivered().values() if token in raw]
+            if found:
+                assert len(found) == 1, f"{len(found)} messages hold {token!r}"
+                return found[0]
+            if time.monotonic() > deadline:
+                log = self.log()[-3000:]
+                raise AssertionError(f"not delivered within {timeout} s: {token!r}; log:\n{log}")
+            time.sleep(0.05)
+
+    def count_delivered(self) -> int:
+        new = self.maildir / "new"
+        return sum(1 for _ in new.iterdir()) if new.exists() else 0
+
+    def wait_count(self, count: int, timeout: float) -> None:
+        """Wait until the Maildir holds ``count`` messages (or ``timeout`` passed)."""
+        deadline = time.monotonic() + timeout
+        while self.count_delivered() < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+class Postfix(MailServer):
     """One private Postfix instance: ``start()``, ``stop()``, settings, mail."""
 
     def __init__(self, milter_socket: Optional[Path] = None) -> None:
@@ -214,14 +271,10 @@ class Postfix:
             raise RuntimeError(f"{' '.join(command)}: {done.stderr.decode(errors='replace')}")
         return done.stdout.decode(errors="replace")
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def as_sent(self, delivered: bytes) -> bytes:
+        return without_trace(delivered)
 
     # -- Mail in --
-
-    def swaks(self, message: bytes, sender: str = "sender@example.org") -> Sent:
-        """Send ``message`` (LF or CRLF) with swaks; its exit status and output."""
-        return swaks(self.port, message, sender)
 
     def sendmail(self, message: bytes, sender: str = "root@localhost") -> int:
         """Submit ``message`` locally (sendmail, postdrop, pickup: ``non_smtpd_milters``)."""
@@ -235,35 +288,6 @@ class Postfix:
         return done.returncode
 
     # -- Mail out --
-
-    def delivered(self) -> Dict[str, bytes]:
-        """Every message in the Maildir, by file name."""
-        new = self.maildir / "new"
-        if not new.exists():
-            return {}
-        return {path.name: path.read_bytes() for path in new.iterdir()}
-
-    def wait_delivered(self, token: bytes, timeout: float = 30) -> bytes:
-        """The one delivered message that contains ``token`` (a unique Message-ID)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [raw for raw in self.delivered().values() if token in raw]
-            if found:
-                assert len(found) == 1, f"{len(found)} messages hold {token!r}"
-                return found[0]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not delivered within {timeout} s: {token!r}")
-            time.sleep(0.05)
-
-    def count_delivered(self) -> int:
-        new = self.maildir / "new"
-        return sum(1 for _ in new.iterdir()) if new.exists() else 0
-
-    def wait_count(self, count: int, timeout: float) -> None:
-        """Wait until the Maildir holds ``count`` messages (or ``timeout`` passed)."""
-        deadline = time.monotonic() + timeout
-        while self.count_delivered() < count and time.monotonic() < deadline:
-            time.sleep(0.2)
 
     def held(self) -> Dict[str, bytes]:
         """The hold queue: queue id -> the message (header and body) as postcat shows it."""
@@ -421,13 +445,7 @@ def without_trace(delivered: bytes, hops: int = 1) -> bytes:
     """A delivered message without what this Postfix added in front of the sender's:
     Return-Path, X-Original-To, Delivered-To and its own Received fields, the top
     ``hops`` of them (two when a content filter re-injected the message)."""
-    head, separator, body = delivered.partition(b"\n\n")
-    fields: List[bytes] = []
-    for line in head.split(b"\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\n" + line
-        else:
-            fields.append(line)
+    fields, separator, body = header_fields(delivered)
     ours_seen = 0
     kept: List[bytes] = []
     for field in fields:
@@ -440,3 +458,16 @@ def without_trace(delivered: bytes, hops: int = 1) -> bytes:
             continue
         kept.append(field)
     return b"\n".join(kept) + separator + body
+
+
+def header_fields(message: bytes) -> Tuple[List[bytes], bytes, bytes]:
+    """A message (LF line ends) as its header fields, each with its folds, the empty line
+    after them, and the body: ``b"\\n".join(fields) + separator + body`` is the message."""
+    head, separator, body = message.partition(b"\n\n")
+    fields: List[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\n" + line
+        else:
+            fields.append(line)
+    return fields, separator, body

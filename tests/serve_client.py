@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from milter_client import free_port
+from milter_client import RunningProcess, free_port
 
 SHIM = Path(__file__).with_name("serve_shim.py")
 
@@ -33,7 +29,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(str(self.path))
 
 
-class RunningServe:
+class RunningServe(RunningProcess):
     """``fromguard serve`` through ``serve_shim.py``, on ``serve.sock`` and a free port of
     127.0.0.1, logging to ``serve.log``, both in a directory under ``workdir``: ``home``,
     or a new one (short: a unix socket's path must fit in 108 bytes)."""
@@ -46,10 +42,10 @@ class RunningServe:
         directory.mkdir(exist_ok=True)
         directory.chmod(0o755)  # the mail programs' users reach the socket through it
         self.socket_path = directory / "serve.sock"
-        self.log_path = directory / "serve.log"
-        self.log_path.unlink(missing_ok=True)  # this run's lines only
+        log_path = directory / "serve.log"
+        log_path.unlink(missing_ok=True)  # this run's lines only
         self.port = port or free_port()
-        self.metrics_port = free_port()
+        metrics_port = free_port()
         command = [
             sys.executable,
             str(SHIM),
@@ -60,46 +56,21 @@ class RunningServe:
             "--listen",
             f"127.0.0.1:{self.port}",
             "--metrics-port",
-            str(self.metrics_port),
+            str(metrics_port),
             "--log",
-            str(self.log_path),
+            str(log_path),
             *options,
         ]
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while not any(entry["event"] == "start" for entry in self.log()):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("serve did not start listening")
-            time.sleep(0.02)
+        super().__init__(command, log_path, metrics_port)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/check"
 
-    def log(self) -> List[Dict[str, Any]]:
-        if not self.log_path.exists():
-            return []
-        lines = self.log_path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.endswith("}")]
-
-    def messages(self) -> List[Dict[str, Any]]:
-        return [entry for entry in self.log() if entry["event"] == "message"]
-
-    def request(
-        self,
-        body: bytes,
-        *,
-        path: str = "/check",
-        method: str = "POST",
-        headers: Optional[Dict[str, str]] = None,
-        unix: bool = True,
-    ) -> Tuple[int, Dict[str, Any]]:
-        """The status and the JSON answer of one request."""
-        status, body = self.send(body, path=path, method=method, headers=headers, unix=unix)
-        return status, json.loads(body)
+    def request(self, body: bytes, **options: Any) -> Tuple[int, Dict[str, Any]]:
+        """The status and the JSON answer of one request (``options``: ``send``'s)."""
+        status, answer = self.send(body, **options)
+        return status, json.loads(answer)
 
     def send(
         self,
@@ -122,17 +93,3 @@ class RunningServe:
             return response.status, response.read()
         finally:
             connection.close()
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return str(response.read().decode())
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()

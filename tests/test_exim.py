@@ -2,29 +2,36 @@
 privately on 127.0.0.1 (``exim_lab.py``), asking a real ``fromguard serve`` (marked
 ``exim``).
 
-The messages and expectations of ``test_postfix.py``: swaks sends each case; what
-reached the Maildir (without Exim's Received field) is byte for byte the sent message
-where the policy accepts, and ``Policy.process``'s own result where it tags or warns;
-reject and tempfail answer with the policy's reply; quarantine freezes the message.
+The messages and expectations of ``test_postfix.py``, the cases that do not depend on
+the mail server run here too (``mta_cases.py``): swaks sends each case; what reached the
+Maildir (without Exim's Received field) is byte for byte the sent message where the
+policy accepts, and ``Policy.process``'s own result where it tags or warns; reject and
+tempfail answer with the policy's reply; quarantine freezes the message.
 """
 
 from __future__ import annotations
 
 import shutil
-import signal
 import tempfile
-import time
-import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from exim_lab import Exim, missing_tools, readme_macros, without_received
-from fromguard import Action, Policy
-from postfix_lab import send_concurrently
+from fromguard import Policy
+from lab_fixture import running_lab
+from milter_client import RunningProcess
+from mta_cases import *  # noqa: F403  (its __all__: the shared tests, run against this lab)
+from mta_cases import (
+    MONITOR_CASES,
+    POLICY,
+    check_monitor_mode,
+    check_none_lost,
+    message,
+    policy_result,
+)
 from serve_client import RunningServe
-from test_postfix import LONG_BODY, MESSAGES, POLICY, message
 
 pytestmark = pytest.mark.exim
 
@@ -43,7 +50,12 @@ class Lab:
         self.serve = self.start_serve()
         self.macros = readme_macros(README.read_text(encoding="utf-8"))
         self.exim = Exim(self.macros, self.serve.socket_path)
+        self.mta = self.exim  # the name the shared tests know it by
         self.exim.start()
+
+    @property
+    def fromguard(self) -> RunningProcess:
+        return self.serve
 
     def start_serve(self, *options: str) -> RunningServe:
         return RunningServe(
@@ -66,47 +78,10 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the Exim tests need {', '.join(missing)} (.ci/run installs them)")
-    running = Lab()
-    yield running
-    running.close()
+    yield from running_lab(Lab, missing_tools(), "Exim")
 
 
-def policy_result(lab: Lab, sent: bytes) -> bytes:
-    """What the policy itself makes of the message, with LF line ends."""
-    return lab.policy.process(sent.replace(b"\n", b"\r\n")).message.replace(b"\r\n", b"\n")
-
-
-# -- Accepted byte for byte ------------------------------------------------------------
-
-
-@pytest.mark.parametrize("body", [b"Hello.\n", LONG_BODY], ids=["short", "over-64-KiB"])
-def test_a_clean_message_arrives_byte_for_byte(lab: Lab, body: bytes) -> None:
-    sent, token = message(b"From: Alice Example <alice@example.org>", body)
-    result = lab.exim.swaks(sent)
-    assert result.status == 0, result
-    assert without_received(lab.exim.wait_delivered(token)) == sent
-
-
-# -- Each attack class of the header block ----------------------------------------------
-
-
-def test_two_from_fields_are_rejected_with_the_policy_reply(lab: Lab) -> None:
-    sent, token = message(b"From: <m@mallory.example>\nFrom: <ceo@bank.example>")
-    result = lab.exim.swaks(sent)
-    assert result.status == 26, result
-    assert "550 5.7.1 Two From fields are not accepted (100% sure)" in result.output
-    assert not [raw for raw in lab.exim.delivered().values() if token in raw]
-
-
-def test_several_authors_without_sender_are_tempfailed(lab: Lab) -> None:
-    sent, token = message(b"From: <m@mallory.example>, <ceo@bank.example>")
-    result = lab.exim.swaks(sent)
-    assert result.status == 26, result
-    assert "451 4.7.1 Several authors and no Sender, try again later" in result.output
-    assert not [raw for raw in lab.exim.delivered().values() if token in raw]
+# -- Each attack class of the header block (the others in mta_cases.py) -----------------
 
 
 def test_text_after_the_angle_addr_is_frozen_unchanged(lab: Lab) -> None:
@@ -119,60 +94,6 @@ def test_text_after_the_angle_addr_is_frozen_unchanged(lab: Lab) -> None:
     assert b"X-Fromguard" not in frozen and frozen.endswith(b"\nHello.\n")
     assert "frozen by ACL" in lab.exim.log()
     assert not [raw for raw in lab.exim.delivered().values() if token in raw]
-
-
-def test_a_missing_from_is_tagged(lab: Lab) -> None:
-    sent, token = message(b"")
-    result = lab.exim.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_received(lab.exim.wait_delivered(token))
-    assert delivered.startswith(b"X-Fromguard-Verdict: invalid\nX-Fromguard-Findings: no-from\n")
-    assert delivered == policy_result(lab, sent)
-
-
-def test_an_encoded_word_display_name_gets_the_warning(lab: Lab) -> None:
-    sent, token = message(b"From: =?utf-8?q?ceo=40bank=2Eexample?= <m@mallory.example>")
-    result = lab.exim.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_received(lab.exim.wait_delivered(token))
-    assert lab.policy.process(sent).action is Action.WARN
-    assert delivered == policy_result(lab, sent)
-    assert b"Caution: the sender's address" in delivered
-    assert b"\nThe address it was sent from: <m@mallory.example>\n\nHello.\n" in delivered
-
-
-def test_the_warning_names_a_hostile_sender_escaped(lab: Lab) -> None:
-    sent, token = message('From: "ceo@bank.example" <"m\u202e\u2028Safe"@mallory.example>'.encode())
-    result = lab.exim.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_received(lab.exim.wait_delivered(token))
-    assert delivered == policy_result(lab, sent)
-    body = delivered.split(b"\n\n", 1)[1]
-    assert body.startswith(
-        b"Caution: the sender's address of this message could not be verified as shown.\n"
-        b"The address it was sent from: <m\\u202e\\u2028Safe@mallory.example>\n\n"
-    )
-
-
-@pytest.mark.parametrize("name", ["alternative.eml", "quoted-printable.eml", "mixed.eml"])
-def test_mime_messages_get_the_policy_s_warning(lab: Lab, name: str) -> None:
-    original = (MESSAGES / name).read_bytes()
-    token = f"<{uuid.uuid4().hex}@example.org>".encode()
-    sent = b"Message-ID: " + token + b"\n" + original
-    result = lab.exim.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_received(lab.exim.wait_delivered(token))
-    assert delivered == policy_result(lab, sent)
-    assert delivered != sent
-
-
-def test_a_warning_in_a_body_over_64_kib(lab: Lab) -> None:
-    sent, token = message(b'From: "ceo@bank.example" <m@mallory.example>', LONG_BODY)
-    result = lab.exim.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_received(lab.exim.wait_delivered(token))
-    assert delivered == policy_result(lab, sent)
-    assert delivered.endswith(LONG_BODY)
 
 
 def test_the_log_lines_carry_exim_s_message_id(lab: Lab) -> None:
@@ -192,19 +113,11 @@ def test_monitor_mode_delivers_everything_unchanged_and_logs_the_decision(lab: L
     lab.serve.stop()
     lab.serve = lab.start_serve("--mode", "monitor")
     try:
-        cases = {
-            "warn": b'From: "ceo@bank.example" <m@mallory.example>',
-            "reject": b"From: <m@mallory.example>\nFrom: <ceo@bank.example>",
-            "quarantine": b"From: Bank <ceo@bank.example> <m@mallory.example>",
-        }
-        for policy_action, from_field in cases.items():
-            sent, token = message(from_field)
-            assert lab.exim.swaks(sent).status == 0
-            assert without_received(lab.exim.wait_delivered(token)) == sent
-            entry = lab.serve.messages()[-1]
-            assert (entry["mode"], entry["action"]) == ("monitor", "accept")
-            assert entry["policy_action"] == policy_action
-            assert f"answer=accept action={policy_action}" in lab.exim.log()
+        logged_before = len(lab.exim.log())
+        check_monitor_mode(lab.exim, lab.serve)
+        logged = lab.exim.log()[logged_before:]
+        for policy_action in MONITOR_CASES:
+            assert f"answer=accept action={policy_action}" in logged
     finally:
         lab.serve.stop()
         lab.serve = lab.start_serve()
@@ -278,46 +191,11 @@ def test_fromguard_down_at_delivery_defers_the_warned_message(lab: Lab) -> None:
         lab.serve = lab.start_serve()
         queue_only.run_queue(force=True)
         delivered = without_received(queue_only.wait_delivered(token))
-        assert delivered == policy_result(lab, sent)
+        assert delivered == policy_result(lab.policy, sent)
     finally:
         queue_only.stop()
         queue_only.remove()
         lab.exim.start()
-
-
-# -- Reload ------------------------------------------------------------------------------
-
-
-def test_sighup_with_a_good_and_a_broken_policy(lab: Lab) -> None:
-    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
-    try:
-        lab.policy_path.write_text(
-            '[verdicts]\ndeceptive = "reject"\n# fromguard-policy: end\n', encoding="utf-8"
-        )
-        lab.serve.process.send_signal(signal.SIGHUP)
-        _wait_for_reload(lab, 1)
-        result = lab.exim.swaks(message(deceptive)[0])
-        assert result.status == 26, result
-        assert "550 5.7.1 Message not accepted" in result.output
-
-        lab.policy_path.write_text("[verdicts\n# fromguard-policy: end\n", encoding="utf-8")
-        lab.serve.process.send_signal(signal.SIGHUP)
-        assert _wait_for_reload(lab, 2)[-1]["result"] == "failed"
-        assert lab.exim.swaks(message(deceptive)[0]).status == 26  # the old policy
-    finally:
-        lab.policy_path.write_text(POLICY, encoding="utf-8")
-        lab.serve.process.send_signal(signal.SIGHUP)
-        _wait_for_reload(lab, 3)
-
-
-def _wait_for_reload(lab: Lab, count: int) -> list:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        reloads = [e for e in lab.serve.log() if e["event"] == "reload"]
-        if len(reloads) >= count:
-            return reloads
-        time.sleep(0.02)
-    raise AssertionError("no reload logged")
 
 
 # -- Load -------------------------------------------------------------------------------
@@ -327,31 +205,4 @@ PER_SENDER = 100
 
 
 def test_4_concurrent_senders_100_messages_each_none_lost(lab: Lab) -> None:
-    logged_before = len(lab.serve.messages())
-    run = uuid.uuid4().hex.encode()
-    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
-    batches = [
-        [
-            message(deceptive if index % 2 else b"From: Alice <alice@example.org>",
-                    b"load %s %d %d\n" % (run, sender, index))[0].replace(b"\n", b"\r\n")
-            for index in range(PER_SENDER)
-        ]
-        for sender in range(SENDERS)
-    ]  # fmt: skip
-    assert send_concurrently(lab.exim.port, batches) == []
-
-    total = SENDERS * PER_SENDER
-    deadline = time.monotonic() + 180
-    delivered = []
-    while time.monotonic() < deadline:
-        delivered = [raw for raw in lab.exim.delivered().values() if run in raw]
-        if len(delivered) >= total:
-            break
-        time.sleep(0.2)
-    assert len(delivered) == total
-    warned = [raw for raw in delivered if b"X-Fromguard-Verdict: deceptive" in raw]
-    assert len(warned) == total // 2
-    assert all(b"\nCaution: the sender's address" in raw for raw in warned)
-    logged = lab.serve.messages()[logged_before:]
-    assert len(logged) == total
-    assert len({entry["queue_id"] for entry in logged}) == total
+    check_none_lost(lab.exim, lab.serve, SENDERS, PER_SENDER, timeout=180)

@@ -5,7 +5,9 @@ milter (through ``milter_shim.py``, so a message can ask to be slow); swaks send
 case. The tests assert swaks' exit status, and what reached the Maildir or the hold
 queue: byte for byte the sent message where the policy accepts or quarantines, and byte
 for byte ``Policy.process`` 's own result where it tags or warns (Postfix's trace fields
-removed). Without Postfix, swaks or root these tests fail: ``.ci/run`` installs them.
+removed). The cases that do not depend on the mail server are in ``mta_cases.py``, shared
+with ``test_exim.py``. Without Postfix, swaks or root these tests fail: ``.ci/run``
+installs them.
 """
 
 from __future__ import annotations
@@ -16,12 +18,23 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, List
 
 import pytest
 
-from fromguard import Action, Policy
-from milter_client import RunningMilter
+from fromguard import Policy
+from lab_fixture import running_lab
+from milter_client import RunningMilter, RunningProcess
+from mta_cases import *  # noqa: F403  (its __all__: the shared tests, run against this lab)
+from mta_cases import (
+    DECEPTIVE,
+    POLICY,
+    check_monitor_mode,
+    check_none_lost,
+    load_batches,
+    message,
+    policy_result,
+)
 from postfix_lab import (
     OpenSession,
     Postfix,
@@ -32,20 +45,6 @@ from postfix_lab import (
 )
 
 pytestmark = pytest.mark.postfix
-
-MESSAGES = Path(__file__).parent / "data" / "messages"
-
-POLICY = """
-[verdicts]
-deceptive = "warn"
-invalid = "tag"
-
-[codes]
-text-after-address = "quarantine"
-several-from-fields = { action = "reject", code = 550, enhanced = "5.7.1", text = "Two From fields are not accepted (100% sure)" }
-several-authors-without-sender = { action = "reject", code = 451, enhanced = "4.7.1", text = "Several authors and no Sender, try again later" }
-# fromguard-policy: end
-"""
 
 WATCHDOG = "2"
 MILTER = {
@@ -61,12 +60,17 @@ class Lab:
 
     def __init__(self) -> None:
         self.postfix = Postfix()
+        self.mta = self.postfix  # the name the shared tests know it by
         self.policy_path = self.postfix.base / "policy.toml"
         self.policy_path.write_text(POLICY, encoding="utf-8")
         self.policy = Policy.from_toml(self.policy_path)
         self.milter = self.start_milter()
         self.postfix.use_milter(**MILTER)
         self.postfix.start()
+
+    @property
+    def fromguard(self) -> RunningProcess:
+        return self.milter
 
     def start_milter(self) -> RunningMilter:
         # A log of its own: a restarted milter counts as started once it logs its start.
@@ -88,69 +92,10 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the Postfix tests need {', '.join(missing)} (.ci/run installs them)")
-    running = Lab()
-    yield running
-    running.close()
+    yield from running_lab(Lab, missing_tools(), "Postfix")
 
 
-def message(
-    from_field: bytes, body: bytes = b"Hello.\n", *, extra: bytes = b""
-) -> Tuple[bytes, bytes]:
-    """A message (LF line ends, as swaks reads a file) and its unique Message-ID."""
-    token = f"<{uuid.uuid4().hex}@example.org>".encode()
-    header = (
-        (from_field + b"\n" if from_field else b"")
-        + b"To: user@fromguard.test\n"
-        + b"Subject: fromguard end-to-end\n"
-        + b"Date: Sun, 29 Nov 2026 10:00:00 +0000\n"
-        + b"Message-ID: "
-        + token
-        + b"\n"
-        + extra
-    )
-    return header + b"\n" + body, token
-
-
-def policy_result(lab: Lab, sent: bytes) -> bytes:
-    """What the policy itself makes of the message, with Postfix's line ends (LF)."""
-    crlf = sent.replace(b"\n", b"\r\n")
-    return lab.policy.process(crlf).message.replace(b"\r\n", b"\n")
-
-
-LONG_BODY = b"".join(b"line %05d: a body longer than 64 KiB in all\n" % n for n in range(2000))
-
-# -- Accepted byte for byte ------------------------------------------------------------
-
-
-@pytest.mark.parametrize("body", [b"Hello.\n", LONG_BODY], ids=["short", "over-64-KiB"])
-def test_a_clean_message_arrives_byte_for_byte(lab: Lab, body: bytes) -> None:
-    sent, token = message(b"From: Alice Example <alice@example.org>", body)
-    result = lab.postfix.swaks(sent)
-    assert result.status == 0, result
-    assert without_trace(lab.postfix.wait_delivered(token)) == sent
-
-
-# -- Each attack class of the header block ----------------------------------------------
-
-
-def test_two_from_fields_are_rejected_with_the_policy_reply(lab: Lab) -> None:
-    sent, token = message(b"From: <m@mallory.example>\nFrom: <ceo@bank.example>")
-    result = lab.postfix.swaks(sent)
-    assert result.status == 26, result
-    # The reply as the policy wrote it, "%" included (Postfix reads the text as a format).
-    assert "550 5.7.1 Two From fields are not accepted (100% sure)" in result.output
-    assert not [raw for raw in lab.postfix.delivered().values() if token in raw]
-
-
-def test_several_authors_without_sender_are_tempfailed(lab: Lab) -> None:
-    sent, token = message(b"From: <m@mallory.example>, <ceo@bank.example>")
-    result = lab.postfix.swaks(sent)
-    assert result.status == 26, result
-    assert "451 4.7.1 Several authors and no Sender, try again later" in result.output
-    assert not [raw for raw in lab.postfix.delivered().values() if token in raw]
+# -- Each attack class of the header block (the others in mta_cases.py) -----------------
 
 
 def test_text_after_the_angle_addr_is_held_unchanged(lab: Lab) -> None:
@@ -166,69 +111,11 @@ def test_text_after_the_angle_addr_is_held_unchanged(lab: Lab) -> None:
     lab.postfix.clear_hold()
 
 
-def test_a_missing_from_is_tagged(lab: Lab) -> None:
-    sent, token = message(b"")
-    result = lab.postfix.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_trace(lab.postfix.wait_delivered(token))
-    assert delivered.startswith(b"X-Fromguard-Verdict: invalid\nX-Fromguard-Findings: no-from\n")
-    assert delivered == policy_result(lab, sent)
-
-
-def test_an_encoded_word_display_name_gets_the_warning(lab: Lab) -> None:
-    sent, token = message(b"From: =?utf-8?q?ceo=40bank=2Eexample?= <m@mallory.example>")
-    result = lab.postfix.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_trace(lab.postfix.wait_delivered(token))
-    assert lab.policy.process(sent).action is Action.WARN
-    assert delivered == policy_result(lab, sent)
-    assert b"Caution: the sender's address" in delivered
-    assert b"\nThe address it was sent from: <m@mallory.example>\n\nHello.\n" in delivered
-
-
-def test_the_warning_names_a_hostile_sender_escaped(lab: Lab) -> None:
-    """An address with a bidi override (U+202E) and a line separator (U+2028) in its
-    quoted local part: the warning shows both as escapes, on one line."""
-    sent, token = message('From: "ceo@bank.example" <"m\u202e\u2028Safe"@mallory.example>'.encode())
-    result = lab.postfix.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_trace(lab.postfix.wait_delivered(token))
-    assert delivered == policy_result(lab, sent)
-    body = delivered.split(b"\n\n", 1)[1]
-    assert body.startswith(
-        b"Caution: the sender's address of this message could not be verified as shown.\n"
-        b"The address it was sent from: <m\\u202e\\u2028Safe@mallory.example>\n\n"
-    )
-    assert not {"\u202e", "\u2028"} & set(body.decode())
-
-
-@pytest.mark.parametrize("name", ["alternative.eml", "quoted-printable.eml", "mixed.eml"])
-def test_mime_messages_get_the_policy_s_warning(lab: Lab, name: str) -> None:
-    original = (MESSAGES / name).read_bytes()
-    token = f"<{uuid.uuid4().hex}@example.org>".encode()
-    sent = b"Message-ID: " + token + b"\n" + original
-    result = lab.postfix.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_trace(lab.postfix.wait_delivered(token))
-    assert delivered == policy_result(lab, sent)
-    assert delivered != sent
-
-
-def test_a_warning_in_a_body_over_64_kib(lab: Lab) -> None:
-    sent, token = message(b'From: "ceo@bank.example" <m@mallory.example>', LONG_BODY)
-    assert len(LONG_BODY) > 65536
-    result = lab.postfix.swaks(sent)
-    assert result.status == 0, result
-    delivered = without_trace(lab.postfix.wait_delivered(token))
-    assert delivered == policy_result(lab, sent)
-    assert delivered.endswith(LONG_BODY)
-
-
 def test_local_submission_through_sendmail(lab: Lab) -> None:
     sent, token = message(b'From: "ceo@bank.example" <m@mallory.example>')
     assert lab.postfix.sendmail(sent) == 0
     delivered = without_trace(lab.postfix.wait_delivered(token))
-    assert delivered == policy_result(lab, sent)
+    assert delivered == policy_result(lab.policy, sent)
     assert delivered.startswith(b"X-Fromguard-Verdict: deceptive\n")
 
 
@@ -263,18 +150,7 @@ def test_monitor_mode_delivers_everything_unchanged_and_logs_the_decision(lab: L
     monitor = RunningMilter(lab.policy_path, lab.postfix.base / "monitor.sock", "--mode", "monitor")
     lab.postfix.use_milter(socket_path=monitor.socket_path, **MILTER)
     try:
-        cases = {
-            "warn": b'From: "ceo@bank.example" <m@mallory.example>',
-            "reject": b"From: <m@mallory.example>\nFrom: <ceo@bank.example>",
-            "quarantine": b"From: Bank <ceo@bank.example> <m@mallory.example>",
-        }
-        for policy_action, from_field in cases.items():
-            sent, token = message(from_field)
-            assert lab.postfix.swaks(sent).status == 0
-            assert without_trace(lab.postfix.wait_delivered(token)) == sent
-            entry = monitor.messages()[-1]
-            assert (entry["mode"], entry["action"]) == ("monitor", "accept")
-            assert entry["policy_action"] == policy_action
+        check_monitor_mode(lab.postfix, monitor)
     finally:
         lab.postfix.use_milter(**MILTER)
         assert monitor.stop() == 0
@@ -327,36 +203,6 @@ def test_a_milter_slower_than_postfix_s_timeout(lab: Lab) -> None:
         lab.postfix.use_milter(**MILTER)
 
 
-# -- Reload ------------------------------------------------------------------------------
-
-
-def test_sighup_with_a_good_and_a_broken_policy(lab: Lab) -> None:
-    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
-    reloads = len(lab.milter.wait_for("reload", 0))
-    try:
-        lab.policy_path.write_text(
-            '[verdicts]\ndeceptive = "reject"\n# fromguard-policy: end\n', encoding="utf-8"
-        )
-        lab.milter.signal(signal.SIGHUP)
-        assert lab.milter.wait_for("reload", reloads + 1)[-1]["result"] == "ok"
-        result = lab.postfix.swaks(message(deceptive)[0])
-        assert result.status == 26, result
-        assert "550 5.7.1 Message not accepted" in result.output
-
-        lab.policy_path.write_text("[verdicts\n# fromguard-policy: end\n", encoding="utf-8")
-        lab.milter.signal(signal.SIGHUP)
-        assert lab.milter.wait_for("reload", reloads + 2)[-1]["result"] == "failed"
-        result = lab.postfix.swaks(message(deceptive)[0])
-        assert result.status == 26, result  # the good policy is still in force
-    finally:
-        lab.policy_path.write_text(POLICY, encoding="utf-8")
-        lab.milter.signal(signal.SIGHUP)
-        assert lab.milter.wait_for("reload", reloads + 3)[-1]["result"] == "ok"
-    sent, token = message(deceptive)
-    assert lab.postfix.swaks(sent).status == 0
-    assert without_trace(lab.postfix.wait_delivered(token)) == policy_result(lab, sent)
-
-
 # -- Load -------------------------------------------------------------------------------
 
 SENDERS = 8
@@ -364,30 +210,7 @@ PER_SENDER = 500
 
 
 def test_8_concurrent_senders_500_messages_each_none_lost(lab: Lab) -> None:
-    before = lab.postfix.count_delivered()
-    logged_before = len(lab.milter.messages())
-    run = uuid.uuid4().hex.encode()
-    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
-    batches = [
-        [
-            message(deceptive if index % 2 else b"From: Alice <alice@example.org>",
-                    b"load %s %d %d\n" % (run, sender, index))[0].replace(b"\n", b"\r\n")
-            for index in range(PER_SENDER)
-        ]
-        for sender in range(SENDERS)
-    ]  # fmt: skip
-    assert send_concurrently(lab.postfix.port, batches) == []
-
-    total = SENDERS * PER_SENDER
-    lab.postfix.wait_count(before + total, timeout=180)
-    assert lab.postfix.count_delivered() == before + total
-    delivered = [raw for raw in lab.postfix.delivered().values() if run in raw]
-    assert len(delivered) == total
-    warned = [raw for raw in delivered if b"X-Fromguard-Verdict: deceptive" in raw]
-    assert len(warned) == total // 2
-    logged = lab.milter.messages()[logged_before:]
-    assert len(logged) == total
-    assert len({entry["queue_id"] for entry in logged}) == total
+    check_none_lost(lab.postfix, lab.milter, SENDERS, PER_SENDER, timeout=180)
     assert lab.postfix.queued() == [] and lab.postfix.held() == {}
 
 
@@ -395,7 +218,6 @@ def test_8_concurrent_senders_500_messages_each_none_lost(lab: Lab) -> None:
 
 TAGGING = POLICY.replace('deceptive = "warn"', 'deceptive = "tag"')
 REJECTING = POLICY.replace('deceptive = "warn"', 'deceptive = "reject"')
-DECEPTIVE = b'From: "ceo@bank.example" <m@mallory.example>'
 
 
 def write_policy(lab: Lab, text: str) -> None:
@@ -435,14 +257,7 @@ def test_a_burst_of_1000_sighups_under_load_none_lost(lab: Lab) -> None:
     logged_before = len(lab.milter.messages())
     reloads_before = len(lab.milter.wait_for("reload", 0))
     run = uuid.uuid4().hex.encode()
-    batches = [
-        [
-            message(DECEPTIVE if index % 2 else b"From: Alice <alice@example.org>",
-                    b"burst %s %d %d\n" % (run, sender, index))[0].replace(b"\n", b"\r\n")
-            for index in range(100)
-        ]
-        for sender in range(8)
-    ]  # fmt: skip
+    batches = load_batches(run, 8, 100)
     failures: List[str] = []
     sending = threading.Thread(
         target=lambda: failures.extend(send_concurrently(lab.postfix.port, batches))

@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from fromguard import Policy, Verdict
+from lab_fixture import running_lab
 from rspamd_lab import Rspamd, missing_tools
 from serve_client import RunningServe
 
@@ -53,12 +54,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the rspamd tests need {', '.join(missing)} (.ci/run installs them)")
-    running = Lab()
-    yield running
-    running.close()
+    yield from running_lab(Lab, missing_tools(), "rspamd")
 
 
 def fromguard_symbols(answer: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:

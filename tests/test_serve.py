@@ -199,12 +199,12 @@ def test_sighup_reloads_and_a_broken_policy_keeps_the_old_one(workdir: Path) -> 
         policy.write_text(
             '[verdicts]\nlegacy = "accept"\n# fromguard-policy: end\n', encoding="utf-8"
         )
-        running.process.send_signal(signal.SIGHUP)
-        _wait_for_reloads(running, 1)
+        running.signal(signal.SIGHUP)
+        assert len(running.wait_for("reload", 1)) == 1
         assert running.request(CASES["legacy"])[1]["answer"] == "accept"
         policy.write_text("[verdicts\n# fromguard-policy: end\n", encoding="utf-8")
-        running.process.send_signal(signal.SIGHUP)
-        reloads = _wait_for_reloads(running, 2)
+        running.signal(signal.SIGHUP)
+        reloads = running.wait_for("reload", 2)
         assert [r["result"] for r in reloads] == ["ok", "failed"]
         assert running.request(CASES["legacy"])[1]["answer"] == "accept"
         assert 'fromguard_serve_reloads_total{result="failed"} 1.0' in running.metrics()
@@ -212,15 +212,6 @@ def test_sighup_reloads_and_a_broken_policy_keeps_the_old_one(workdir: Path) -> 
         assert running.stop() == 0
     assert not running.socket_path.exists()
     assert [entry["event"] for entry in running.log()][-2:] == ["stop", "exit"]
-
-
-def _wait_for_reloads(running: RunningServe, count: int) -> list:  # type: ignore[type-arg]
-    for _ in range(500):
-        reloads = [entry for entry in running.log() if entry["event"] == "reload"]
-        if len(reloads) >= count:
-            return reloads
-        subprocess.run(["sleep", "0.02"], check=True)
-    raise AssertionError("no reload logged")
 
 
 def test_every_message_is_logged_with_its_queue_id(server: RunningServe) -> None:

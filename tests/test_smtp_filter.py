@@ -6,7 +6,7 @@ process (through ``milter_shim.py``, so a message can ask to be slow) and swaks.
 arrives is compared with ``Policy.process``'s own result, byte for byte, once Postfix's
 trace fields are removed (two Received fields: the message was queued twice); held,
 bounced and deferred messages are read from the queue and the log. The policy and the
-message cases are the milter's (``test_postfix.py``). The README's before-queue lines and
+message cases are the milter's tests' (``mta_cases.py``). The README's before-queue lines and
 its Python snippet run in the same lab.
 """
 
@@ -24,17 +24,17 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 
 from fromguard import Action, Policy
+from lab_fixture import running_lab
 from milter_client import RunningFilter, free_port
+from mta_cases import LONG_BODY, MESSAGES, POLICY, check_none_lost, message, policy_result
 from postfix_lab import (
     DOMAIN,
     Postfix,
     content_filter_blocks,
     missing_tools,
     readme_block,
-    send_concurrently,
     without_trace,
 )
-from test_postfix import LONG_BODY, MESSAGES, POLICY, message, policy_result
 
 pytestmark = pytest.mark.postfix
 
@@ -85,12 +85,7 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    missing = missing_tools()
-    if missing:
-        pytest.fail(f"the Postfix tests need {', '.join(missing)} (.ci/run installs them)")
-    running = Lab()
-    yield running
-    running.close()
+    yield from running_lab(Lab, missing_tools(), "Postfix")
 
 
 def wait_queued(lab: Lab, token: bytes, text: str, timeout: float = 30) -> str:
@@ -138,7 +133,7 @@ def expect(lab: Lab, sent: bytes, token: bytes, queued: Optional[bytes] = None) 
     action = outcome.action
     if action in (Action.ACCEPT, Action.TAG, Action.WARN):
         delivered = without_trace(lab.postfix.wait_delivered(token), HOPS)
-        assert delivered == policy_result(lab, judged)
+        assert delivered == policy_result(lab.policy, judged)
     elif action is Action.QUARANTINE:
         held = wait_held(lab, token)
         assert without_trace(held, HOPS) == judged
@@ -540,7 +535,7 @@ def test_the_readme_s_python_gateway_as_pasted(lab: Lab) -> None:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
             smtp.sendmail(SENDER, [f"user@{DOMAIN}"], sent.replace(b"\n", b"\r\n"))
         delivered = without_trace(lab.postfix.wait_delivered(token), 1)  # queued once
-        assert delivered == policy_result(lab, sent)
+        assert delivered == policy_result(lab.policy, sent)
     finally:
         controller.stop()  # type: ignore[attr-defined]
 
@@ -552,27 +547,8 @@ PER_SENDER = 100
 
 
 def test_8_concurrent_senders_none_lost(lab: Lab) -> None:
-    before = lab.postfix.count_delivered()
-    logged_before = len(lab.filter.messages())
-    run = uuid.uuid4().hex.encode()
-    deceptive = b'From: "ceo@bank.example" <m@mallory.example>'
-    batches = [
-        [
-            message(deceptive if index % 2 else b"From: Alice <alice@example.org>",
-                    b"load %s %d %d\n" % (run, sender, index))[0].replace(b"\n", b"\r\n")
-            for index in range(PER_SENDER)
-        ]
-        for sender in range(SENDERS)
-    ]  # fmt: skip
     started = time.monotonic()
-    assert send_concurrently(lab.postfix.port, batches) == []
-    total = SENDERS * PER_SENDER
-    lab.postfix.wait_count(before + total, timeout=300)
+    check_none_lost(lab.postfix, lab.filter, SENDERS, PER_SENDER, timeout=300)
     seconds = time.monotonic() - started
-    delivered = [raw for raw in lab.postfix.delivered().values() if run in raw]
-    assert len(delivered) == total
-    warned = [raw for raw in delivered if b"X-Fromguard-Verdict: deceptive" in raw]
-    assert len(warned) == total // 2
-    assert len(lab.filter.messages()[logged_before:]) == total
     assert lab.postfix.queued() == [] and lab.postfix.held() == {}
-    print(f"\n{total} messages through the content filter in {seconds:.1f} s")
+    print(f"\n{SENDERS * PER_SENDER} messages through the content filter in {seconds:.1f} s")
