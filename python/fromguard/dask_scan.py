@@ -9,9 +9,10 @@ that size (``scan._mbox_range``: a range holds the messages that start in it, so
 message is split or read twice). Each task runs ``scan.py``'s own per-message code.
 ``run`` has the workers write the report's rows too, with ``scan.py``'s writers (and
 the HTML report's rows, ``report.HtmlReport``, when one is asked for): a task of whole
-files checks and writes at once; an mbox range is checked, and written once the
-messages of the ranges before it are counted (its messages are numbered after them),
-the counts passed from task to task on the workers. The driver only submits the tasks
+files checks and writes at once; an mbox range is read in one task, and checked and
+written in another once the messages of the ranges before it are counted (its messages
+are numbered after them), the counts passed from task to task on the workers. The
+driver only submits the tasks
 and joins their text, tallies and pages in the order of a local scan (file, then
 message); ``results`` brings the ``Evidence`` and ``Skipped`` records themselves to the
 driver, in the same order. A worker that dies loses nothing: the scheduler runs its
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import io
 import itertools
 import pickle
@@ -63,7 +63,8 @@ __all__ = ["CHUNK_BYTES", "READ_BLOCK", "SNIFF_BATCH", "connect", "results", "ru
 CHUNK_BYTES = 4 * 1024 * 1024  # a task's mail at most: about a second of checking
 _LEAST_CHUNK_BYTES = 64 * 1024  # below this, a task's overhead (about 1 ms) starts to show
 _TASKS_PER_THREAD = 8  # a smaller scan is cut finer, so that every thread has work to the end
-SNIFF_BATCH = 256  # files sniffed by one task
+SNIFF_BATCH = 256  # files sniffed by one task at least
+_SNIFFS_PER_THREAD = 4  # a task's overhead is that of sniffing about 100 local files
 _IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead of the one the driver waits for
 READ_BLOCK = 1024 * 1024
 """What an fsspec file is read in (from object storage: one request a block). Its own
@@ -151,7 +152,7 @@ def _sniff_all(found: bytes) -> bytes:
 
 
 def _check_all(part: bytes, policy: Optional[Policy]) -> List[List[scan._Step]]:
-    """A worker's task: every message of each of the pickled pieces checked."""
+    """Every message of each of the pickled pieces (whole files) checked."""
     return [list(scan._steps(policy, piece.source, piece.span)) for piece in pickle.loads(part)]
 
 
@@ -160,15 +161,52 @@ def _records(part: bytes, policy: Optional[Policy]) -> bytes:
     return _pickle(_check_all(part, policy))
 
 
-def _last_number(steps: List[scan._Step]) -> int:
-    """The highest message number of a piece's steps (0: none)."""
-    return max((r.number or 0 for step in steps for r in step.results), default=0)
+# An mbox range is read in one task and checked in another, once the messages of the
+# ranges before it are counted (its messages are numbered after them): the reads are
+# raw mail, which moves between workers at the cost of a copy where checked evidence
+# costs as much to pickle as to check.
 
 
-def _numbered_after(checked: List[List[scan._Step]], before: int) -> int:
+def _read_range(part: bytes) -> List[scan._Read]:
+    """A worker's task: the messages of the pickled mbox range (a piece alone), read."""
+    (piece,) = pickle.loads(part)
+    return list(scan._read(piece.source, piece.span))
+
+
+def _numbered_after(reads: List[scan._Read], before: int) -> int:
     """A worker's task: how many messages of its mbox come before the range after an
-    mbox range's (``checked``), given how many come before this one."""
-    return before + _last_number(checked[0])
+    mbox range (its messages ``reads``), given how many come before this one."""
+    return before + max((r.message.number or 0 for r in reads if r.message), default=0)
+
+
+def _check_range(
+    reads: List[scan._Read], name: str, policy: Optional[Policy], before: int
+) -> List[List[scan._Step]]:
+    """The messages of an mbox range of the file ``name`` checked, numbered after the
+    ``before`` of the ranges before it (a list of the one piece's steps)."""
+    return [list(scan._checked(policy, name, (_renumbered(read, before) for read in reads)))]
+
+
+def _renumbered(read: scan._Read, offset: int) -> scan._Read:
+    """A read of an mbox range's message numbered in the whole file."""
+    if not offset:
+        return read
+    skipped = tuple(item._replace(number=_shifted(item.number, offset)) for item in read.skipped)
+    message = read.message
+    if message is not None:
+        message = message._replace(number=_shifted(message.number, offset))
+    return scan._Read(skipped, message)
+
+
+def _shifted(number: Optional[int], offset: int) -> Optional[int]:
+    return None if number is None else number + offset
+
+
+def _range_records(
+    reads: List[scan._Read], name: str, policy: Optional[Policy], before: int
+) -> bytes:
+    """A worker's task: ``_check_range``'s steps, pickled for the driver."""
+    return _pickle(_check_range(reads, name, policy, before))
 
 
 class _Part(NamedTuple):
@@ -191,9 +229,8 @@ class _Writing(NamedTuple):
     page: bool  # whether to collect the HTML report's rows
 
 
-def _write_all(checked: List[List[scan._Step]], before: int, writing: _Writing) -> bytes:
-    """A worker's task: the report of checked pieces (a pickled ``_Part``), the
-    messages of an mbox range numbered after the ``before`` of the ranges before it."""
+def _write_all(checked: List[List[scan._Step]], writing: _Writing) -> bytes:
+    """The report of checked pieces (a pickled ``_Part``)."""
     out, err = io.StringIO(), io.StringIO()
     rows = scan._Rows(writing.writer_for(out, False), out, err, writing.only_flagged)
     if writing.page:
@@ -203,7 +240,7 @@ def _write_all(checked: List[List[scan._Step]], before: int, writing: _Writing) 
     sizes: List[int] = []
     for steps in checked:
         for step in steps:
-            rows.add(_renumbered(step, before))
+            rows.add(step)
             if step.size is not None:
                 sizes.append(step.size)
     part = _Part(
@@ -215,22 +252,15 @@ def _write_all(checked: List[List[scan._Step]], before: int, writing: _Writing) 
 def _report_all(part: bytes, policy: Optional[Policy], writing: _Writing) -> bytes:
     """A worker's task: the report of whole files (a pickled ``_Part``), checked and
     written in one go: their messages are numbered from 1 each."""
-    return _write_all(_check_all(part, policy), 0, writing)
+    return _write_all(_check_all(part, policy), writing)
 
 
-def _renumbered(step: scan._Step, offset: int) -> scan._Step:
-    """A step of an mbox range's message numbered in the whole file."""
-    if not offset:
-        return step
-    return step._replace(results=tuple(_shifted(result, offset) for result in step.results))
-
-
-def _shifted(result: Union[Skipped, Evidence], offset: int) -> Union[Skipped, Evidence]:
-    if result.number is None:
-        return result
-    if isinstance(result, Skipped):
-        return result._replace(number=result.number + offset)
-    return dataclasses.replace(result, number=result.number + offset)
+def _report_range(
+    reads: List[scan._Read], name: str, policy: Optional[Policy], before: int, writing: _Writing
+) -> bytes:
+    """A worker's task: the report of an mbox range (a pickled ``_Part``), see
+    ``_check_range``."""
+    return _write_all(_check_range(reads, name, policy, before), writing)
 
 
 class _Scan(NamedTuple):
@@ -254,13 +284,14 @@ def _scan(
 ) -> _Scan:
     listed, status = scan._listing(paths, err, _files_for)
     found = [item for item in listed if isinstance(item, scan._Found)]
-    batches = [found[i : i + SNIFF_BATCH] for i in range(0, len(found), SNIFF_BATCH)]
+    threads = max(sum(client.nthreads().values()), 1)
+    batch = max(SNIFF_BATCH, -(-len(found) // (threads * _SNIFFS_PER_THREAD)))
+    batches = [found[i : i + batch] for i in range(0, len(found), batch)]
     done = client.gather(client.map(_sniff_all, list(map(_pickle, batches)), pure=False))
     sniffed: Iterator[scan._Sniffed] = itertools.chain.from_iterable(map(pickle.loads, done))
     merged = [item if isinstance(item, Skipped) else next(sniffed) for item in listed]
     sources = [item for item in merged if isinstance(item, scan._Source)]
     skipped = [item for item in merged if isinstance(item, Skipped)]
-    threads = max(sum(client.nthreads().values()), 1)
     if chunk_bytes is None:
         share = sum(source.size for source in sources) // (threads * _TASKS_PER_THREAD)
         chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
@@ -277,45 +308,41 @@ def _in_order(found: _Scan, tasks: Iterator[Future[bytes]]) -> Iterator[bytes]:
         in_flight.extend(itertools.islice(tasks, 1))
 
 
-def _steps(found: _Scan) -> Iterator[scan._Step]:
-    """Every step, in order, numbered in its file: the records come to the driver."""
+def _tasks(
+    found: _Scan, whole: Callable[..., bytes], ranged: Callable[..., bytes], *extra: Any
+) -> Iterator[Future[bytes]]:
+    """A task for each group of whole files and for each mbox range, in order, submitted
+    as they are taken: ``whole(part, policy, *extra)`` for pickled whole files, and
+    ``ranged(reads, name, policy, before, *extra)`` for an mbox range, once it is read
+    and the messages of its file's ranges before it are counted (``before``), on the
+    workers: the driver never waits on a count."""
     client = found.client
     policy = client.scatter(found.policy, broadcast=True, hash=False)
-    parts = list(_pieces(found.sources, found.chunk_bytes))
-    tasks = (client.submit(_records, _pickle(part), policy, pure=False) for part in parts)
-    before = 0
-    for part, done in zip(parts, _in_order(found, tasks)):
-        for piece, steps in zip(part, pickle.loads(done)):
-            if piece.span is None or piece.span[0] == 0:
-                before = 0
-            for step in steps:
-                yield _renumbered(step, before)
-            before += _last_number(steps)
+    before: Union[int, Future[int]] = 0  # messages of the mbox before the next range
+    for part in _pieces(found.sources, found.chunk_bytes):
+        span = part[0].span
+        if span is None:
+            yield client.submit(whole, _pickle(part), policy, *extra, pure=False)
+            continue
+        reads = client.submit(_read_range, _pickle(part), pure=False)
+        if span[0] == 0:
+            before = 0
+        name = scan.show_path(part[0].source.path)
+        yield client.submit(ranged, reads, name, policy, before, *extra, pure=False)
+        before = client.submit(_numbered_after, reads, before, pure=False)
+
+
+def _steps(found: _Scan) -> Iterator[scan._Step]:
+    """Every step, in order, numbered in its file: the records come to the driver."""
+    for done in _in_order(found, _tasks(found, _records, _range_records)):
+        for steps in pickle.loads(done):
+            yield from steps
 
 
 def _parts(found: _Scan, writing: _Writing) -> Iterator[_Part]:
-    """The report of every task, in order, written on the workers. A task of whole files
-    is checked and written at once; an mbox range is checked, then written once the
-    messages of the ranges before it are counted, on the workers too: the driver only
+    """The report of every task, in order, written on the workers: the driver only
     submits and takes the reports."""
-    client = found.client
-    policy = client.scatter(found.policy, broadcast=True, hash=False)
-    shared_writing = client.scatter(writing, broadcast=True, hash=False)
-
-    def tasks() -> Iterator[Future[bytes]]:
-        before: Union[int, Future[int]] = 0  # messages of the mbox before the next range
-        for part in _pieces(found.sources, found.chunk_bytes):
-            span = part[0].span
-            if span is None:
-                yield client.submit(_report_all, _pickle(part), policy, shared_writing, pure=False)
-                continue
-            checked = client.submit(_check_all, _pickle(part), policy, pure=False)
-            if span[0] == 0:
-                before = 0
-            yield client.submit(_write_all, checked, before, shared_writing, pure=False)
-            before = client.submit(_numbered_after, checked, before, pure=False)
-
-    for done in _in_order(found, tasks()):
+    for done in _in_order(found, _tasks(found, _report_all, _report_range, writing)):
         yield pickle.loads(done)
 
 
