@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import io
 import itertools
 import pickle
@@ -40,6 +41,7 @@ from typing import (
     Callable,
     Deque,
     Dict,
+    Iterable,
     Iterator,
     List,
     NamedTuple,
@@ -115,7 +117,7 @@ class _Piece(NamedTuple):
     span: Optional[Tuple[int, int]]
 
 
-def _pieces(sources: Sequence[scan._Source], chunk_bytes: int) -> Iterator[List[_Piece]]:
+def _pieces(sources: Iterable[scan._Source], chunk_bytes: int) -> Iterator[List[_Piece]]:
     """The sources as tasks of about ``chunk_bytes`` each, in order."""
     part: List[_Piece] = []
     size = 0
@@ -124,8 +126,12 @@ def _pieces(sources: Sequence[scan._Source], chunk_bytes: int) -> Iterator[List[
             if part:
                 yield part
                 part, size = [], 0
-            for start in range(0, source.size, chunk_bytes):
-                yield [_Piece(source, (start, start + chunk_bytes))]
+            # Ranges of one size: a last range of a few messages would cost a task's
+            # overhead for little work.
+            ranges = -(-source.size // chunk_bytes)
+            cuts = [source.size * index // ranges for index in range(ranges + 1)]
+            for start, end in zip(cuts, cuts[1:]):
+                yield [_Piece(source, (start, end))]
             continue
         part.append(_Piece(source, None))
         size += source.size
@@ -263,46 +269,62 @@ def _report_range(
     return _write_all(_check_range(reads, name, policy, before), writing)
 
 
-class _Scan(NamedTuple):
-    """The files found, sniffed on the workers (``status``: the walk's)."""
+class _Scan:
+    """The files found (``status``: the walk's), sniffed on the workers: ``sniffed``
+    waits for every file, ``sources`` yields the mail as the first files are sniffed, so
+    that their tasks start while the rest are sniffed."""
 
-    client: Client
-    sources: List[scan._Source]
-    skipped: List[Skipped]
-    status: int
-    policy: Optional[Policy]
-    chunk_bytes: int
-    window: int  # tasks in flight
+    def __init__(
+        self,
+        client: Client,
+        paths: Sequence[scan._Location],
+        policy: Optional[Policy],
+        err: IO[str],
+        chunk_bytes: Optional[int],
+    ) -> None:
+        self.client = client
+        listed, self.status = scan._listing(paths, err, _files_for)
+        found = [item for item in listed if isinstance(item, scan._Found)]
+        threads = max(sum(client.nthreads().values()), 1)
+        batch = max(SNIFF_BATCH, -(-len(found) // (threads * _SNIFFS_PER_THREAD)))
+        batches = [_pickle(found[i : i + batch]) for i in range(0, len(found), batch)]
+        # Sniffed first: the report starts with what was skipped.
+        sniffing = client.map(_sniff_all, batches, pure=False, priority=1)
+        self.policy = client.scatter(policy, broadcast=True, hash=False)
+        if chunk_bytes is None:  # from the sizes listed: the mail's are not known yet
+            share = sum(item.entry.size for item in found) // (threads * _TASKS_PER_THREAD)
+            chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
+        self.chunk_bytes = chunk_bytes
+        self.window = threads * _IN_FLIGHT_PER_THREAD  # tasks in flight
+        self._for_tasks, self._for_report = itertools.tee(_merged(listed, sniffing))
+
+    def sources(self) -> Iterator[scan._Source]:
+        """The files of mail, in order, as they are sniffed."""
+        return (item for item in self._for_tasks if isinstance(item, scan._Source))
+
+    @functools.cached_property
+    def sniffed(self) -> List[scan._Sniffed]:
+        """Every file, what it holds or why it was skipped, in order."""
+        return list(self._for_report)
 
 
-def _scan(
-    client: Client,
-    paths: Sequence[scan._Location],
-    policy: Optional[Policy],
-    err: IO[str],
-    chunk_bytes: Optional[int],
-) -> _Scan:
-    listed, status = scan._listing(paths, err, _files_for)
-    found = [item for item in listed if isinstance(item, scan._Found)]
-    threads = max(sum(client.nthreads().values()), 1)
-    batch = max(SNIFF_BATCH, -(-len(found) // (threads * _SNIFFS_PER_THREAD)))
-    batches = [found[i : i + batch] for i in range(0, len(found), batch)]
-    done = client.gather(client.map(_sniff_all, list(map(_pickle, batches)), pure=False))
-    sniffed: Iterator[scan._Sniffed] = itertools.chain.from_iterable(map(pickle.loads, done))
-    merged = [item if isinstance(item, Skipped) else next(sniffed) for item in listed]
-    sources = [item for item in merged if isinstance(item, scan._Source)]
-    skipped = [item for item in merged if isinstance(item, Skipped)]
-    if chunk_bytes is None:
-        share = sum(source.size for source in sources) // (threads * _TASKS_PER_THREAD)
-        chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
-    window = threads * _IN_FLIGHT_PER_THREAD
-    return _Scan(client, sources, skipped, status, policy, chunk_bytes, window)
+def _merged(listed: List[scan._Listed], sniffing: List[Future[bytes]]) -> Iterator[scan._Sniffed]:
+    """What was skipped while walking, and each file found as it was sniffed, in order."""
+    batches = (pickle.loads(future.result()) for future in sniffing)
+    sniffed: Iterator[scan._Sniffed] = itertools.chain.from_iterable(batches)
+    for item in listed:
+        yield item if isinstance(item, Skipped) else next(sniffed)
 
 
 def _in_order(found: _Scan, tasks: Iterator[Future[bytes]]) -> Iterator[bytes]:
-    """The results of ``tasks``, in order, ``found.window`` of them submitted ahead of
-    the one taken (those done wait on the workers)."""
+    """The results of ``tasks``, in order: ``found.window`` of them submitted at once,
+    before the first is taken, and then one more as each is taken (those done wait on
+    the workers)."""
     in_flight: Deque[Future[bytes]] = collections.deque(itertools.islice(tasks, found.window))
+    return _taken(in_flight, tasks)
+
+
+def _taken(in_flight: Deque[Future[bytes]], tasks: Iterator[Future[bytes]]) -> Iterator[bytes]:
     while in_flight:
         yield in_flight.popleft().result()
         in_flight.extend(itertools.islice(tasks, 1))
@@ -316,10 +338,9 @@ def _tasks(
     ``ranged(reads, name, policy, before, *extra)`` for an mbox range, once it is read
     and the messages of its file's ranges before it are counted (``before``), on the
     workers: the driver never waits on a count."""
-    client = found.client
-    policy = client.scatter(found.policy, broadcast=True, hash=False)
+    client, policy = found.client, found.policy
     before: Union[int, Future[int]] = 0  # messages of the mbox before the next range
-    for part in _pieces(found.sources, found.chunk_bytes):
+    for part in _pieces(found.sources(), found.chunk_bytes):
         span = part[0].span
         if span is None:
             yield client.submit(whole, _pickle(part), policy, *extra, pure=False)
@@ -330,20 +351,6 @@ def _tasks(
         name = scan.show_path(part[0].source.path)
         yield client.submit(ranged, reads, name, policy, before, *extra, pure=False)
         before = client.submit(_numbered_after, reads, before, pure=False)
-
-
-def _steps(found: _Scan) -> Iterator[scan._Step]:
-    """Every step, in order, numbered in its file: the records come to the driver."""
-    for done in _in_order(found, _tasks(found, _records, _range_records)):
-        for steps in pickle.loads(done):
-            yield from steps
-
-
-def _parts(found: _Scan, writing: _Writing) -> Iterator[_Part]:
-    """The report of every task, in order, written on the workers: the driver only
-    submits and takes the reports."""
-    for done in _in_order(found, _tasks(found, _report_all, _report_range, writing)):
-        yield pickle.loads(done)
 
 
 def results(
@@ -357,10 +364,13 @@ def results(
     """Every record of a scan of ``paths`` on ``client``'s cluster, in the order of a
     local scan: what the walk skipped, then each message's (its skipped records first).
     A PATH that cannot be read is reported on ``err`` (standard error by default)."""
-    found = _scan(client, paths, policy, sys.stderr if err is None else err, chunk_bytes)
-    yield from found.skipped
-    for step in _steps(found):
-        yield from step.results
+    found = _Scan(client, paths, policy, sys.stderr if err is None else err, chunk_bytes)
+    done = _in_order(found, _tasks(found, _records, _range_records))
+    yield from (item for item in found.sniffed if isinstance(item, Skipped))
+    for checked in map(pickle.loads, done):
+        for steps in checked:
+            for step in steps:
+                yield from step.results
 
 
 def run(
@@ -385,19 +395,25 @@ def run(
     CHUNK_BYTES, or less when every worker thread would get fewer than about 8 tasks."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    found = _scan(client, paths, policy, err, chunk_bytes)
-    writer_for = scan._writer_for(fmt, width, found.sources)
+    found = _Scan(client, paths, policy, err, chunk_bytes)
+    # Only the table's column width needs every file sniffed before the first task.
+    widest = found.sniffed if fmt == "table" else []
+    writer_for = scan._writer_for(fmt, width, [s for s in widest if isinstance(s, scan._Source)])
+    writing = _Writing(writer_for, only_flagged, html is not None)
+    parts = map(pickle.loads, _in_order(found, _tasks(found, _report_all, _report_range, writing)))
+    sources = [item for item in found.sniffed if isinstance(item, scan._Source)]
     rows = scan._Rows(writer_for(out, True), out, err, only_flagged)
     if html is not None:
         from .report import HtmlReport
 
         rows.page, rows.page_out = HtmlReport(only_flagged), html
         rows.paths = [scan.show_path(path) for path in paths]
-    for item in found.skipped:  # found while walking
-        rows.skip(item)
+    for item in found.sniffed:
+        if isinstance(item, Skipped):  # found while walking
+            rows.skip(item)
     if err.isatty():
-        rows.progress = scan._Progress(err, sum(source.size for source in found.sources))
-    for part in _parts(found, _Writing(writer_for, only_flagged, html is not None)):
+        rows.progress = scan._Progress(err, sum(source.size for source in sources))
+    for part in parts:
         if rows.progress is not None:
             for size in part.sizes:
                 rows.progress.advance(size)
@@ -411,9 +427,7 @@ def run(
             rows.page.merge(part.page)
     policy_given = policy is not None
     status = found.status
-    return scan._finish(
-        rows, len(found.sources), policy_given, fmt, out, err, status, fail_on_skipped
-    )
+    return scan._finish(rows, len(sources), policy_given, fmt, out, err, status, fail_on_skipped)
 
 
 @contextlib.contextmanager
