@@ -151,15 +151,33 @@ def _pickle(value: object) -> bytes:
     return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
 
+# The driver sends files and pieces as plain tuples: a NamedTuple pickles through a
+# Python call (``__getnewargs__``), which took the driver four times as long.
+
+
+def _pickle_found(batch: List[scan._Found]) -> bytes:
+    return _pickle([(item.files, tuple(item.entry), item.in_maildir) for item in batch])
+
+
+def _pickle_part(part: List[_Piece]) -> bytes:
+    return _pickle([(tuple(piece.source), piece.span) for piece in part])
+
+
+def _unpickle_part(part: bytes) -> List[_Piece]:
+    return [_Piece(scan._Source(*source), span) for source, span in pickle.loads(part)]
+
+
 def _sniff_all(found: bytes) -> bytes:
-    """A worker's task: what each of the pickled ``_Found`` holds (a pickled list of
-    ``_Sniffed``)."""
-    return _pickle([scan._sniff(item) for item in pickle.loads(found)])
+    """A worker's task: what each of the files of ``_pickle_found`` holds (a pickled
+    list of ``_Sniffed``)."""
+    batch = pickle.loads(found)
+    return _pickle([scan._sniff(scan._Found(f, scan._Entry(*e), m)) for f, e, m in batch])
 
 
 def _check_all(part: bytes, policy: Optional[Policy]) -> List[List[scan._Step]]:
-    """Every message of each of the pickled pieces (whole files) checked."""
-    return [list(scan._steps(policy, piece.source, piece.span)) for piece in pickle.loads(part)]
+    """Every message of each of the pieces of ``_pickle_part`` (whole files) checked."""
+    pieces = _unpickle_part(part)
+    return [list(scan._steps(policy, piece.source, piece.span)) for piece in pieces]
 
 
 def _records(part: bytes, policy: Optional[Policy]) -> bytes:
@@ -174,8 +192,9 @@ def _records(part: bytes, policy: Optional[Policy]) -> bytes:
 
 
 def _read_range(part: bytes) -> List[scan._Read]:
-    """A worker's task: the messages of the pickled mbox range (a piece alone), read."""
-    (piece,) = pickle.loads(part)
+    """A worker's task: the messages of an mbox range (a piece alone, of
+    ``_pickle_part``), read."""
+    (piece,) = _unpickle_part(part)
     return list(scan._read(piece.source, piece.span))
 
 
@@ -287,7 +306,7 @@ class _Scan:
         found = [item for item in listed if isinstance(item, scan._Found)]
         threads = max(sum(client.nthreads().values()), 1)
         batch = max(SNIFF_BATCH, -(-len(found) // (threads * _SNIFFS_PER_THREAD)))
-        batches = [_pickle(found[i : i + batch]) for i in range(0, len(found), batch)]
+        batches = [_pickle_found(found[i : i + batch]) for i in range(0, len(found), batch)]
         # Sniffed first: the report starts with what was skipped.
         sniffing = client.map(_sniff_all, batches, pure=False, priority=1)
         self.policy = client.scatter(policy, broadcast=True, hash=False)
@@ -343,9 +362,9 @@ def _tasks(
     for part in _pieces(found.sources(), found.chunk_bytes):
         span = part[0].span
         if span is None:
-            yield client.submit(whole, _pickle(part), policy, *extra, pure=False)
+            yield client.submit(whole, _pickle_part(part), policy, *extra, pure=False)
             continue
-        reads = client.submit(_read_range, _pickle(part), pure=False)
+        reads = client.submit(_read_range, _pickle_part(part), pure=False)
         if span[0] == 0:
             before = 0
         name = scan.show_path(part[0].source.path)
