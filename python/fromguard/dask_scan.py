@@ -3,9 +3,10 @@
 
 The driver lists the files (local paths, which every worker must see at the same place,
 or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them, a batch of
-files per task, and then check the mail: small files grouped into tasks of about
-``chunk_bytes``, and an uncompressed mbox larger than that split into byte ranges of
-that size (``scan._mbox_range``: a range holds the messages that start in it, so no
+files per task, and check the mail, the first tasks while the last files are sniffed:
+small files grouped into tasks of about ``chunk_bytes``, and an uncompressed mbox larger
+than that split into byte ranges of one size, at most that (``scan._mbox_range``: a
+range holds the messages that start in it, so no
 message is split or read twice). Each task runs ``scan.py``'s own per-message code.
 ``run`` has the workers write the report's rows too, with ``scan.py``'s writers (and
 the HTML report's rows, ``report.HtmlReport``, when one is asked for): a task of whole
