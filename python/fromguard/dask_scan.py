@@ -3,15 +3,17 @@
 
 The driver lists the files (local paths, which every worker must see at the same place,
 or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them, a batch of
-files per task, and then check the mail: small files grouped into tasks of about
-``chunk_bytes``, and an uncompressed mbox larger than that split into byte ranges of
-that size (``scan._mbox_range``: a range holds the messages that start in it, so no
+files per task, and check the mail, the first tasks while the last files are sniffed:
+small files grouped into tasks of about ``chunk_bytes``, and an uncompressed mbox larger
+than that split into byte ranges of one size, at most that (``scan._mbox_range``: a
+range holds the messages that start in it, so no
 message is split or read twice). Each task runs ``scan.py``'s own per-message code.
 ``run`` has the workers write the report's rows too, with ``scan.py``'s writers (and
 the HTML report's rows, ``report.HtmlReport``, when one is asked for): a task of whole
-files checks and writes at once; an mbox range is checked, and written once the
-messages of the ranges before it are counted (its messages are numbered after them),
-the counts passed from task to task on the workers. The driver only submits the tasks
+files checks and writes at once; an mbox range is read in one task, and checked and
+written in another once the messages of the ranges before it are counted (its messages
+are numbered after them), the counts passed from task to task on the workers. The
+driver only submits the tasks
 and joins their text, tallies and pages in the order of a local scan (file, then
 message); ``results`` brings the ``Evidence`` and ``Skipped`` records themselves to the
 driver, in the same order. A worker that dies loses nothing: the scheduler runs its
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
+import functools
 import io
 import itertools
 import pickle
@@ -40,6 +42,7 @@ from typing import (
     Callable,
     Deque,
     Dict,
+    Iterable,
     Iterator,
     List,
     NamedTuple,
@@ -63,7 +66,8 @@ __all__ = ["CHUNK_BYTES", "READ_BLOCK", "SNIFF_BATCH", "connect", "results", "ru
 CHUNK_BYTES = 4 * 1024 * 1024  # a task's mail at most: about a second of checking
 _LEAST_CHUNK_BYTES = 64 * 1024  # below this, a task's overhead (about 1 ms) starts to show
 _TASKS_PER_THREAD = 8  # a smaller scan is cut finer, so that every thread has work to the end
-SNIFF_BATCH = 256  # files sniffed by one task
+SNIFF_BATCH = 256  # files sniffed by one task at least
+_SNIFFS_PER_THREAD = 4  # a task's overhead is that of sniffing about 100 local files
 _IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead of the one the driver waits for
 READ_BLOCK = 1024 * 1024
 """What an fsspec file is read in (from object storage: one request a block). Its own
@@ -114,7 +118,7 @@ class _Piece(NamedTuple):
     span: Optional[Tuple[int, int]]
 
 
-def _pieces(sources: Sequence[scan._Source], chunk_bytes: int) -> Iterator[List[_Piece]]:
+def _pieces(sources: Iterable[scan._Source], chunk_bytes: int) -> Iterator[List[_Piece]]:
     """The sources as tasks of about ``chunk_bytes`` each, in order."""
     part: List[_Piece] = []
     size = 0
@@ -123,8 +127,12 @@ def _pieces(sources: Sequence[scan._Source], chunk_bytes: int) -> Iterator[List[
             if part:
                 yield part
                 part, size = [], 0
-            for start in range(0, source.size, chunk_bytes):
-                yield [_Piece(source, (start, start + chunk_bytes))]
+            # Ranges of one size: a last range of a few messages would cost a task's
+            # overhead for little work.
+            ranges = -(-source.size // chunk_bytes)
+            cuts = [source.size * index // ranges for index in range(ranges + 1)]
+            for start, end in zip(cuts, cuts[1:]):
+                yield [_Piece(source, (start, end))]
             continue
         part.append(_Piece(source, None))
         size += source.size
@@ -144,15 +152,33 @@ def _pickle(value: object) -> bytes:
     return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
 
+# The driver sends files and pieces as plain tuples: a NamedTuple pickles through a
+# Python call (``__getnewargs__``), which took the driver four times as long.
+
+
+def _pickle_found(batch: List[scan._Found]) -> bytes:
+    return _pickle([(item.files, tuple(item.entry), item.in_maildir) for item in batch])
+
+
+def _pickle_part(part: List[_Piece]) -> bytes:
+    return _pickle([(tuple(piece.source), piece.span) for piece in part])
+
+
+def _unpickle_part(part: bytes) -> List[_Piece]:
+    return [_Piece(scan._Source(*source), span) for source, span in pickle.loads(part)]
+
+
 def _sniff_all(found: bytes) -> bytes:
-    """A worker's task: what each of the pickled ``_Found`` holds (a pickled list of
-    ``_Sniffed``)."""
-    return _pickle([scan._sniff(item) for item in pickle.loads(found)])
+    """A worker's task: what each of the files of ``_pickle_found`` holds (a pickled
+    list of ``_Sniffed``)."""
+    batch = pickle.loads(found)
+    return _pickle([scan._sniff(scan._Found(f, scan._Entry(*e), m)) for f, e, m in batch])
 
 
 def _check_all(part: bytes, policy: Optional[Policy]) -> List[List[scan._Step]]:
-    """A worker's task: every message of each of the pickled pieces checked."""
-    return [list(scan._steps(policy, piece.source, piece.span)) for piece in pickle.loads(part)]
+    """Every message of each of the pieces of ``_pickle_part`` (whole files) checked."""
+    pieces = _unpickle_part(part)
+    return [list(scan._steps(policy, piece.source, piece.span)) for piece in pieces]
 
 
 def _records(part: bytes, policy: Optional[Policy]) -> bytes:
@@ -160,15 +186,53 @@ def _records(part: bytes, policy: Optional[Policy]) -> bytes:
     return _pickle(_check_all(part, policy))
 
 
-def _last_number(steps: List[scan._Step]) -> int:
-    """The highest message number of a piece's steps (0: none)."""
-    return max((r.number or 0 for step in steps for r in step.results), default=0)
+# An mbox range is read in one task and checked in another, once the messages of the
+# ranges before it are counted (its messages are numbered after them): the reads are
+# raw mail, which moves between workers at the cost of a copy where checked evidence
+# costs as much to pickle as to check.
 
 
-def _numbered_after(checked: List[List[scan._Step]], before: int) -> int:
+def _read_range(part: bytes) -> List[scan._Read]:
+    """A worker's task: the messages of an mbox range (a piece alone, of
+    ``_pickle_part``), read."""
+    (piece,) = _unpickle_part(part)
+    return list(scan._read(piece.source, piece.span))
+
+
+def _numbered_after(reads: List[scan._Read], before: int) -> int:
     """A worker's task: how many messages of its mbox come before the range after an
-    mbox range's (``checked``), given how many come before this one."""
-    return before + _last_number(checked[0])
+    mbox range (its messages ``reads``), given how many come before this one."""
+    return before + max((r.message.number or 0 for r in reads if r.message), default=0)
+
+
+def _check_range(
+    reads: List[scan._Read], name: str, policy: Optional[Policy], before: int
+) -> List[List[scan._Step]]:
+    """The messages of an mbox range of the file ``name`` checked, numbered after the
+    ``before`` of the ranges before it (a list of the one piece's steps)."""
+    return [list(scan._checked(policy, name, (_renumbered(read, before) for read in reads)))]
+
+
+def _renumbered(read: scan._Read, offset: int) -> scan._Read:
+    """A read of an mbox range's message numbered in the whole file."""
+    if not offset:
+        return read
+    skipped = tuple(item._replace(number=_shifted(item.number, offset)) for item in read.skipped)
+    message = read.message
+    if message is not None:
+        message = message._replace(number=_shifted(message.number, offset))
+    return scan._Read(skipped, message)
+
+
+def _shifted(number: Optional[int], offset: int) -> Optional[int]:
+    return None if number is None else number + offset
+
+
+def _range_records(
+    reads: List[scan._Read], name: str, policy: Optional[Policy], before: int
+) -> bytes:
+    """A worker's task: ``_check_range``'s steps, pickled for the driver."""
+    return _pickle(_check_range(reads, name, policy, before))
 
 
 class _Part(NamedTuple):
@@ -191,9 +255,8 @@ class _Writing(NamedTuple):
     page: bool  # whether to collect the HTML report's rows
 
 
-def _write_all(checked: List[List[scan._Step]], before: int, writing: _Writing) -> bytes:
-    """A worker's task: the report of checked pieces (a pickled ``_Part``), the
-    messages of an mbox range numbered after the ``before`` of the ranges before it."""
+def _write_all(checked: List[List[scan._Step]], writing: _Writing) -> bytes:
+    """The report of checked pieces (a pickled ``_Part``)."""
     out, err = io.StringIO(), io.StringIO()
     rows = scan._Rows(writing.writer_for(out, False), out, err, writing.only_flagged)
     if writing.page:
@@ -203,7 +266,7 @@ def _write_all(checked: List[List[scan._Step]], before: int, writing: _Writing) 
     sizes: List[int] = []
     for steps in checked:
         for step in steps:
-            rows.add(_renumbered(step, before))
+            rows.add(step)
             if step.size is not None:
                 sizes.append(step.size)
     part = _Part(
@@ -215,108 +278,99 @@ def _write_all(checked: List[List[scan._Step]], before: int, writing: _Writing) 
 def _report_all(part: bytes, policy: Optional[Policy], writing: _Writing) -> bytes:
     """A worker's task: the report of whole files (a pickled ``_Part``), checked and
     written in one go: their messages are numbered from 1 each."""
-    return _write_all(_check_all(part, policy), 0, writing)
+    return _write_all(_check_all(part, policy), writing)
 
 
-def _renumbered(step: scan._Step, offset: int) -> scan._Step:
-    """A step of an mbox range's message numbered in the whole file."""
-    if not offset:
-        return step
-    return step._replace(results=tuple(_shifted(result, offset) for result in step.results))
+def _report_range(
+    reads: List[scan._Read], name: str, policy: Optional[Policy], before: int, writing: _Writing
+) -> bytes:
+    """A worker's task: the report of an mbox range (a pickled ``_Part``), see
+    ``_check_range``."""
+    return _write_all(_check_range(reads, name, policy, before), writing)
 
 
-def _shifted(result: Union[Skipped, Evidence], offset: int) -> Union[Skipped, Evidence]:
-    if result.number is None:
-        return result
-    if isinstance(result, Skipped):
-        return result._replace(number=result.number + offset)
-    return dataclasses.replace(result, number=result.number + offset)
+class _Scan:
+    """The files found (``status``: the walk's), sniffed on the workers: ``sniffed``
+    waits for every file, ``sources`` yields the mail as the first files are sniffed, so
+    that their tasks start while the rest are sniffed."""
+
+    def __init__(
+        self,
+        client: Client,
+        paths: Sequence[scan._Location],
+        policy: Optional[Policy],
+        err: IO[str],
+        chunk_bytes: Optional[int],
+    ) -> None:
+        self.client = client
+        listed, self.status = scan._listing(paths, err, _files_for)
+        found = [item for item in listed if isinstance(item, scan._Found)]
+        threads = max(sum(client.nthreads().values()), 1)
+        batch = max(SNIFF_BATCH, -(-len(found) // (threads * _SNIFFS_PER_THREAD)))
+        batches = [_pickle_found(found[i : i + batch]) for i in range(0, len(found), batch)]
+        # Sniffed first: the report starts with what was skipped.
+        sniffing = client.map(_sniff_all, batches, pure=False, priority=1)
+        self.policy = client.scatter(policy, broadcast=True, hash=False)
+        if chunk_bytes is None:  # from the sizes listed: the mail's are not known yet
+            share = sum(item.entry.size for item in found) // (threads * _TASKS_PER_THREAD)
+            chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
+        self.chunk_bytes = chunk_bytes
+        self.window = threads * _IN_FLIGHT_PER_THREAD  # tasks in flight
+        self._for_tasks, self._for_report = itertools.tee(_merged(listed, sniffing))
+
+    def sources(self) -> Iterator[scan._Source]:
+        """The files of mail, in order, as they are sniffed."""
+        return (item for item in self._for_tasks if isinstance(item, scan._Source))
+
+    @functools.cached_property
+    def sniffed(self) -> List[scan._Sniffed]:
+        """Every file, what it holds or why it was skipped, in order."""
+        return list(self._for_report)
 
 
-class _Scan(NamedTuple):
-    """The files found, sniffed on the workers (``status``: the walk's)."""
-
-    client: Client
-    sources: List[scan._Source]
-    skipped: List[Skipped]
-    status: int
-    policy: Optional[Policy]
-    chunk_bytes: int
-    window: int  # tasks in flight
-
-
-def _scan(
-    client: Client,
-    paths: Sequence[scan._Location],
-    policy: Optional[Policy],
-    err: IO[str],
-    chunk_bytes: Optional[int],
-) -> _Scan:
-    listed, status = scan._listing(paths, err, _files_for)
-    found = [item for item in listed if isinstance(item, scan._Found)]
-    batches = [found[i : i + SNIFF_BATCH] for i in range(0, len(found), SNIFF_BATCH)]
-    done = client.gather(client.map(_sniff_all, list(map(_pickle, batches)), pure=False))
-    sniffed: Iterator[scan._Sniffed] = itertools.chain.from_iterable(map(pickle.loads, done))
-    merged = [item if isinstance(item, Skipped) else next(sniffed) for item in listed]
-    sources = [item for item in merged if isinstance(item, scan._Source)]
-    skipped = [item for item in merged if isinstance(item, Skipped)]
-    threads = max(sum(client.nthreads().values()), 1)
-    if chunk_bytes is None:
-        share = sum(source.size for source in sources) // (threads * _TASKS_PER_THREAD)
-        chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
-    window = threads * _IN_FLIGHT_PER_THREAD
-    return _Scan(client, sources, skipped, status, policy, chunk_bytes, window)
+def _merged(listed: List[scan._Listed], sniffing: List[Future[bytes]]) -> Iterator[scan._Sniffed]:
+    """What was skipped while walking, and each file found as it was sniffed, in order."""
+    batches = (pickle.loads(future.result()) for future in sniffing)
+    sniffed: Iterator[scan._Sniffed] = itertools.chain.from_iterable(batches)
+    for item in listed:
+        yield item if isinstance(item, Skipped) else next(sniffed)
 
 
 def _in_order(found: _Scan, tasks: Iterator[Future[bytes]]) -> Iterator[bytes]:
-    """The results of ``tasks``, in order, ``found.window`` of them submitted ahead of
-    the one taken (those done wait on the workers)."""
+    """The results of ``tasks``, in order: ``found.window`` of them submitted at once,
+    before the first is taken, and then one more as each is taken (those done wait on
+    the workers)."""
     in_flight: Deque[Future[bytes]] = collections.deque(itertools.islice(tasks, found.window))
+    return _taken(in_flight, tasks)
+
+
+def _taken(in_flight: Deque[Future[bytes]], tasks: Iterator[Future[bytes]]) -> Iterator[bytes]:
     while in_flight:
         yield in_flight.popleft().result()
         in_flight.extend(itertools.islice(tasks, 1))
 
 
-def _steps(found: _Scan) -> Iterator[scan._Step]:
-    """Every step, in order, numbered in its file: the records come to the driver."""
-    client = found.client
-    policy = client.scatter(found.policy, broadcast=True, hash=False)
-    parts = list(_pieces(found.sources, found.chunk_bytes))
-    tasks = (client.submit(_records, _pickle(part), policy, pure=False) for part in parts)
-    before = 0
-    for part, done in zip(parts, _in_order(found, tasks)):
-        for piece, steps in zip(part, pickle.loads(done)):
-            if piece.span is None or piece.span[0] == 0:
-                before = 0
-            for step in steps:
-                yield _renumbered(step, before)
-            before += _last_number(steps)
-
-
-def _parts(found: _Scan, writing: _Writing) -> Iterator[_Part]:
-    """The report of every task, in order, written on the workers. A task of whole files
-    is checked and written at once; an mbox range is checked, then written once the
-    messages of the ranges before it are counted, on the workers too: the driver only
-    submits and takes the reports."""
-    client = found.client
-    policy = client.scatter(found.policy, broadcast=True, hash=False)
-    shared_writing = client.scatter(writing, broadcast=True, hash=False)
-
-    def tasks() -> Iterator[Future[bytes]]:
-        before: Union[int, Future[int]] = 0  # messages of the mbox before the next range
-        for part in _pieces(found.sources, found.chunk_bytes):
-            span = part[0].span
-            if span is None:
-                yield client.submit(_report_all, _pickle(part), policy, shared_writing, pure=False)
-                continue
-            checked = client.submit(_check_all, _pickle(part), policy, pure=False)
-            if span[0] == 0:
-                before = 0
-            yield client.submit(_write_all, checked, before, shared_writing, pure=False)
-            before = client.submit(_numbered_after, checked, before, pure=False)
-
-    for done in _in_order(found, tasks()):
-        yield pickle.loads(done)
+def _tasks(
+    found: _Scan, whole: Callable[..., bytes], ranged: Callable[..., bytes], *extra: Any
+) -> Iterator[Future[bytes]]:
+    """A task for each group of whole files and for each mbox range, in order, submitted
+    as they are taken: ``whole(part, policy, *extra)`` for pickled whole files, and
+    ``ranged(reads, name, policy, before, *extra)`` for an mbox range, once it is read
+    and the messages of its file's ranges before it are counted (``before``), on the
+    workers: the driver never waits on a count."""
+    client, policy = found.client, found.policy
+    before: Union[int, Future[int]] = 0  # messages of the mbox before the next range
+    for part in _pieces(found.sources(), found.chunk_bytes):
+        span = part[0].span
+        if span is None:
+            yield client.submit(whole, _pickle_part(part), policy, *extra, pure=False)
+            continue
+        reads = client.submit(_read_range, _pickle_part(part), pure=False)
+        if span[0] == 0:
+            before = 0
+        name = scan.show_path(part[0].source.path)
+        yield client.submit(ranged, reads, name, policy, before, *extra, pure=False)
+        before = client.submit(_numbered_after, reads, before, pure=False)
 
 
 def results(
@@ -330,10 +384,13 @@ def results(
     """Every record of a scan of ``paths`` on ``client``'s cluster, in the order of a
     local scan: what the walk skipped, then each message's (its skipped records first).
     A PATH that cannot be read is reported on ``err`` (standard error by default)."""
-    found = _scan(client, paths, policy, sys.stderr if err is None else err, chunk_bytes)
-    yield from found.skipped
-    for step in _steps(found):
-        yield from step.results
+    found = _Scan(client, paths, policy, sys.stderr if err is None else err, chunk_bytes)
+    done = _in_order(found, _tasks(found, _records, _range_records))
+    yield from (item for item in found.sniffed if isinstance(item, Skipped))
+    for checked in map(pickle.loads, done):
+        for steps in checked:
+            for step in steps:
+                yield from step.results
 
 
 def run(
@@ -358,19 +415,25 @@ def run(
     CHUNK_BYTES, or less when every worker thread would get fewer than about 8 tasks."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    found = _scan(client, paths, policy, err, chunk_bytes)
-    writer_for = scan._writer_for(fmt, width, found.sources)
+    found = _Scan(client, paths, policy, err, chunk_bytes)
+    # Only the table's column width needs every file sniffed before the first task.
+    widest = found.sniffed if fmt == "table" else []
+    writer_for = scan._writer_for(fmt, width, [s for s in widest if isinstance(s, scan._Source)])
+    writing = _Writing(writer_for, only_flagged, html is not None)
+    parts = map(pickle.loads, _in_order(found, _tasks(found, _report_all, _report_range, writing)))
+    sources = [item for item in found.sniffed if isinstance(item, scan._Source)]
     rows = scan._Rows(writer_for(out, True), out, err, only_flagged)
     if html is not None:
         from .report import HtmlReport
 
         rows.page, rows.page_out = HtmlReport(only_flagged), html
         rows.paths = [scan.show_path(path) for path in paths]
-    for item in found.skipped:  # found while walking
-        rows.skip(item)
+    for item in found.sniffed:
+        if isinstance(item, Skipped):  # found while walking
+            rows.skip(item)
     if err.isatty():
-        rows.progress = scan._Progress(err, sum(source.size for source in found.sources))
-    for part in _parts(found, _Writing(writer_for, only_flagged, html is not None)):
+        rows.progress = scan._Progress(err, sum(source.size for source in sources))
+    for part in parts:
         if rows.progress is not None:
             for size in part.sizes:
                 rows.progress.advance(size)
@@ -384,9 +447,7 @@ def run(
             rows.page.merge(part.page)
     policy_given = policy is not None
     status = found.status
-    return scan._finish(
-        rows, len(found.sources), policy_given, fmt, out, err, status, fail_on_skipped
-    )
+    return scan._finish(rows, len(sources), policy_given, fmt, out, err, status, fail_on_skipped)
 
 
 @contextlib.contextmanager

@@ -1200,11 +1200,37 @@ def _steps(
     policy: Optional[Policy], source: _Source, span: Optional[Tuple[int, int]] = None
 ) -> Iterator[_Step]:
     """Every message of a file (or of an mbox's byte range, see ``_messages``) checked."""
-    name = show_path(source.path)
+    return _checked(policy, show_path(source.path), _read(source, span))
+
+
+class _Read(NamedTuple):
+    """A message read (None after the last message of a file), after the records of
+    what was skipped before it."""
+
+    skipped: Tuple[Skipped, ...]
+    message: Optional[_Message]
+
+
+def _read(source: _Source, span: Optional[Tuple[int, int]] = None) -> Iterator[_Read]:
+    """Every message of a file (or of an mbox's byte range), not yet checked: a scan on
+    Dask reads an mbox range in one task and checks it in another, and raw mail is far
+    cheaper to move between workers than evidence."""
     skipped: List[Skipped] = []
     for message in _messages(source, skipped, span):
-        results: List[Union[Skipped, Evidence]] = list(skipped)
+        read = _Read(tuple(skipped), message)
         skipped.clear()
+        yield read
+    if skipped:  # the file could not be read (further)
+        yield _Read(tuple(skipped), None)
+
+
+def _checked(policy: Optional[Policy], name: str, reads: Iterable[_Read]) -> Iterator[_Step]:
+    """The messages read from the file ``name`` checked."""
+    for skipped, message in reads:
+        results: List[Union[Skipped, Evidence]] = list(skipped)
+        if message is None:
+            yield _Step(None, tuple(results))
+            continue
         if message.raw:
             try:
                 results.append(check(policy, name, message.number, message.raw))
@@ -1212,8 +1238,6 @@ def _steps(
                 failure = Failure.of(error)
                 results.append(Skipped(name, message.number, failure.kind, failure.text))
         yield _Step(message.size, tuple(results))
-    if skipped:  # the file could not be read (further)
-        yield _Step(None, tuple(skipped))
 
 
 def _failed(item: Skipped) -> bool:
