@@ -706,6 +706,19 @@ def test_a_header_block_ended_early_is_wrapped_not_warned_in_place(
     )
 
 
+def test_an_mbox_line_ends_at_a_bare_cr_as_the_email_package_ends_it(rewrite: Rewriter) -> None:
+    """A leading mbox line with a bare CR: the email package ends the line there and the
+    header block at what follows (no field). The added fields and the wrapping go after
+    the CR, where it reads them (fuzz/regressions/policy/bare-cr-in-an-mbox-line)."""
+    mbox_line = b"From mallory@evil.example Mon Nov  4 09:00:00 2024\r"
+    raw = mbox_line + b"m\r\nFrom: a@x.example\r\nContent-Type: text/plain\r\n\r\nPay now.\r\n"
+    result = rewrite(raw, HEADERS, DEFAULT)
+    assert result.message.startswith(mbox_line + b"X-Test: yes\r\n")
+    check_warning_part_first(result.message)
+    read = email.message_from_bytes(result.message, policy=email.policy.compat32)
+    assert read["X-Test"] == "yes"
+
+
 @pytest.mark.parametrize("subtype", [b"mixed", b"alternative"])
 def test_a_text_part_whose_header_block_ends_early_gets_no_warning_in_place(
     subtype: bytes, rewrite: Rewriter

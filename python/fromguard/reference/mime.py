@@ -260,10 +260,11 @@ def _apply(raw: bytes, edits: List[Edit]) -> bytes:
 
 def _top_start(raw: bytes) -> int:
     """Where the header block starts: after a leading mbox ``From `` line (the same test
-    as the header check), which is storage, not part of the message."""
+    as the header check), which is storage, not part of the message. The line ends as
+    the email package ends it, at a bare CR too: fields written after a CR inside it
+    would be body to that reader (fuzz/regressions/policy/bare-cr-in-an-mbox-line)."""
     if raw.startswith(b"From ") and _MBOX_FROM_FIELD.match(raw) is None:
-        newline = raw.find(b"\n")
-        return len(raw) if newline < 0 else newline + 1
+        return _line_end(raw, 0, len(raw))
     return 0
 
 

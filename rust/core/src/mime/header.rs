@@ -100,7 +100,7 @@ pub(super) fn past_continuations(raw: &[u8], start: usize, end: usize) -> usize 
 }
 
 /// The end of the line at `position` (after its CRLF, CR or LF), at most `end`.
-fn line_end(raw: &[u8], position: usize, end: usize) -> usize {
+pub(super) fn line_end(raw: &[u8], position: usize, end: usize) -> usize {
     let text_end =
         position + memchr::memchr2(b'\r', b'\n', &raw[position..end]).unwrap_or(end - position);
     if text_end == end {

@@ -311,7 +311,9 @@ fn top_start(raw: &[u8]) -> usize {
     if rest.get(after_space) == Some(&b':') {
         return 0;
     }
-    memchr::memchr(b'\n', raw).map_or(raw.len(), |newline| newline + 1)
+    // The line ends as the email package ends it, at a bare CR too: fields written after
+    // a CR inside it would be body to that reader.
+    header::line_end(raw, 0, raw.len())
 }
 
 /// Where the message's body starts: after the empty line that ends its header block
