@@ -49,6 +49,23 @@ def imported_modules(done: subprocess.CompletedProcess[str]) -> list[str]:
     return modules
 
 
+def services_imported(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [m for m in imported_modules(done) if m.rpartition(".")[2] in SERVICE_MODULES]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``fromguard.cli.main(args)`` without the extras; it prints ``status N``, N what
+    ``main`` returned or the code it exited with."""
+    return run_without_extras(
+        "from fromguard.cli import main\n"
+        "try:\n"
+        f"    status = main({list(args)!r})\n"
+        "except SystemExit as exit:\n"
+        "    status = exit.code\n"
+        "print('status', status)\n"
+    )
+
+
 def test_the_blocked_modules_really_cannot_be_imported() -> None:
     names = ", ".join(MISSING)
     done = run_without_extras(
@@ -67,58 +84,37 @@ def test_the_blocked_modules_really_cannot_be_imported() -> None:
 def test_import_fromguard_and_its_cli() -> None:
     done = run_without_extras("import fromguard, fromguard.cli, fromguard.scan\n")
     assert done.returncode == 0, done.stderr
-    modules = imported_modules(done)
-    assert "fromguard.cli" in modules
-    assert not [m for m in modules if m.rpartition(".")[2] in SERVICE_MODULES], modules
+    assert "fromguard.cli" in imported_modules(done)
+    assert not services_imported(done), imported_modules(done)
 
 
 def test_check() -> None:
-    done = run_without_extras(
-        "from fromguard.cli import main\n"
-        "status = main(['check', 'Jane Doe <jane@example.org>'])\n"
-        "print('status', status)\n"
-    )
+    done = run_cli("check", "Jane Doe <jane@example.org>")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "verdict:   VALID"
     assert "status 0" in lines
-    assert not [m for m in imported_modules(done) if m.rpartition(".")[2] in SERVICE_MODULES]
+    assert not services_imported(done)
 
 
 def test_scan() -> None:
-    done = run_without_extras(
-        "from fromguard.cli import main\n"
-        f"status = main(['scan', '--format', 'jsonl', {str(SAMPLE)!r}])\n"
-        "print('status', status)\n"
-    )
+    done = run_cli("scan", "--format", "jsonl", str(SAMPLE))
     assert done.returncode == 0, done.stderr
     assert "status 1" in done.stdout.splitlines()  # the sample holds flagged messages
-    assert not [m for m in imported_modules(done) if m.rpartition(".")[2] in SERVICE_MODULES]
+    assert not services_imported(done)
 
 
 def test_help_lists_the_services_without_importing_them() -> None:
-    done = run_without_extras(
-        "from fromguard.cli import main\n"
-        "try:\n"
-        "    main(['--help'])\n"
-        "except SystemExit as exit:\n"
-        "    print('status', exit.code)\n"
-    )
+    done = run_cli("--help")
     assert done.returncode == 0, done.stderr
     assert "status 0" in done.stdout.splitlines()
     for command in ("check", "scan", "milter", "serve", "smtp-filter"):
         assert f"    {command} " in done.stdout or f"    {command}\n" in done.stdout, command
-    assert not [m for m in imported_modules(done) if m.rpartition(".")[2] in SERVICE_MODULES]
+    assert not services_imported(done)
 
 
 def test_a_service_that_cannot_import_is_a_usage_error() -> None:
-    done = run_without_extras(
-        "from fromguard.cli import main\n"
-        "try:\n"
-        "    main(['milter', '--policy', 'policy.toml'])\n"
-        "except SystemExit as exit:\n"
-        "    print('status', exit.code)\n"
-    )
+    done = run_cli("milter", "--policy", "policy.toml")
     assert done.returncode == 0, done.stderr
     assert "status 2" in done.stdout.splitlines()
     assert done.stderr.splitlines()[-1].startswith(
