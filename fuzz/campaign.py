@@ -8,7 +8,8 @@
 Targets: every ``[[bin]]`` of fuzz/Cargo.toml (a target added there joins the campaign
 the next time it starts), and ``policy`` (fuzz/policy_fuzz.py, atheris) when the
 ``--python`` interpreter can import atheris. Runs are slices of ``--slice`` seconds,
-round-robin over the targets below their goal, one process at a time under ``nice -n 19``
+round-robin over the targets below their goal, ``--jobs`` processes at a time (one by
+default; never two of one target, whose corpus one process owns) under ``nice -n 19``
 (the machine is shared): ``cargo fuzz run -O -s none`` (release, no debug assertions,
 overflow checks on, no sanitizer: see fuzz/README.md; with ``--no-trace-compares``, without
 the comparison tracing that takes two thirds of a run's time once the corpus covers what
@@ -192,21 +193,56 @@ def targets_of(args: argparse.Namespace) -> List[str]:
     return targets
 
 
+class Slice:
+    """One target's run under way: its process, log and start."""
+
+    def __init__(self, target: str, log: Path, args: argparse.Namespace) -> None:
+        self.target = target
+        self.log = log
+        self.start = time.time()
+        env = (
+            python_env()
+            if target == POLICY
+            else dict(os.environ, RUSTC_BOOTSTRAP="1", CARGO_BUILD_JOBS="1")
+        )
+        with log.open("wb") as out:
+            self.child = subprocess.Popen(
+                slice_command(target, args, args.slice),
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+
+    def interrupt(self) -> None:
+        """End the run early; libFuzzer prints its stats on SIGINT."""
+        if self.child.poll() is not None:
+            return
+        os.killpg(self.child.pid, signal.SIGINT)
+        try:
+            self.child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.child.pid, signal.SIGKILL)
+            self.child.wait()
+
+
 def run(args: argparse.Namespace) -> None:
-    """The campaign loop (in the background process)."""
+    """The campaign loop (in the background process): up to ``--jobs`` targets at once,
+    each in its own slice."""
     LOGS.mkdir(parents=True, exist_ok=True)
     state = load_state()
     state["settings"] = {
         "goal": args.goal,
         "policy_goal": args.policy_goal,
         "no_trace_compares": args.no_trace_compares,
+        "jobs": args.jobs,
     }
-    current = state.get("current")
-    if current:  # a slice cut short: count what its log shows
+    for current in current_slices(state):  # slices cut short: count what their logs show
         credit(state, current["target"], Path(current["log"]), time.time() - current["start"])
-        state["current"] = None
-        save_state(state)
-    # Set by SIGTERM (--stop): the slice under way ends and is counted. (Only the
+    state["current"] = []
+    save_state(state)
+    # Set by SIGTERM (--stop): the slices under way end and are counted. (Only the
     # handler sets it; the loop reads it without a lock.)
     stopping = threading.Event()
 
@@ -214,8 +250,34 @@ def run(args: argparse.Namespace) -> None:
         stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
-    env = dict(os.environ, RUSTC_BOOTSTRAP="1", CARGO_BUILD_JOBS="1")
-    while not stopping.is_set():
+    running: Dict[str, Slice] = {}
+    # A target whose run failed without a saved input (a build that fails, a crash before
+    # any input ran) waits a minute before its next turn, not hammering a shared machine.
+    not_before: Dict[str, float] = {}
+
+    def record() -> None:
+        state["current"] = [
+            {"target": under_way.target, "log": str(under_way.log), "start": under_way.start}
+            for under_way in running.values()
+        ]
+        save_state(state)
+
+    while True:
+        for target, under_way in list(running.items()):
+            if stopping.is_set():
+                under_way.interrupt()
+            if under_way.child.poll() is None:
+                continue
+            del running[target]
+            credit(state, target, under_way.log, time.time() - under_way.start)
+            if under_way.child.returncode != 0 and not artifacts(target) and not stopping.is_set():
+                entry = target_state(state, target)
+                entry["errors"] = entry.get("errors", 0) + 1
+                entry["last_error"] = str(under_way.log)
+                not_before[target] = time.time() + 60
+            record()
+        if stopping.is_set():
+            break
         pending = []
         for target in targets_of(args):
             entry = target_state(state, target)
@@ -225,54 +287,28 @@ def run(args: argparse.Namespace) -> None:
                 entry["stopped"] = "goal reached"
             if entry["stopped"] is None:
                 pending.append(target)
-        save_state(state)
-        if not pending:
+        if not pending and not running:
             break
         # Fewest slices first: the rotation goes on where it was after a restart.
         pending.sort(key=lambda target: int(target_state(state, target)["slices"]))
         for target in pending:
-            if stopping.is_set():
+            if len(running) >= args.jobs:
                 break
+            if target in running or not_before.get(target, 0) > time.time():
+                continue
             ensure_corpus(target)
             entry = target_state(state, target)
-            log = LOGS / f"{target}-{entry['slices'] + 1:04d}.log"
-            start = time.time()
-            state["current"] = {"target": target, "log": str(log), "start": start}
-            save_state(state)
-            with log.open("wb") as out:
-                child = subprocess.Popen(
-                    slice_command(target, args, args.slice),
-                    cwd=ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=python_env() if target == POLICY else env,
-                    start_new_session=True,
-                )
-                while child.poll() is None:
-                    if stopping.is_set():
-                        os.killpg(child.pid, signal.SIGINT)  # libFuzzer prints its stats
-                        try:
-                            child.wait(timeout=30)
-                        except subprocess.TimeoutExpired:
-                            os.killpg(child.pid, signal.SIGKILL)
-                            child.wait()
-                        break
-                    time.sleep(1)
-            credit(state, target, log, time.time() - start)
-            state["current"] = None
-            if (
-                child.returncode not in (0, None)
-                and not artifacts(target)
-                and not stopping.is_set()
-            ):
-                # A build that fails, or a crash before any input ran: wait and retry,
-                # without hammering a shared machine.
-                entry["errors"] = entry.get("errors", 0) + 1
-                entry["last_error"] = str(log)
-                save_state(state)
-                time.sleep(60)
-            save_state(state)
+            running[target] = Slice(target, LOGS / f"{target}-{entry['slices'] + 1:04d}.log", args)
+            record()
+        time.sleep(1)
+    record()
     PID.unlink(missing_ok=True)
+
+
+def current_slices(state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The slices under way as the state records them (one mapping before ``--jobs``)."""
+    current = state.get("current") or []
+    return [current] if isinstance(current, dict) else list(current)
 
 
 def running_pid() -> Optional[int]:
@@ -299,6 +335,7 @@ def start(args: argparse.Namespace) -> None:
         command.append(f"--targets={args.targets}")
     if args.no_trace_compares:
         command.append("--no-trace-compares")
+    command.append(f"--jobs={args.jobs}")
     with (HOME / "campaign.log").open("ab") as out:
         child = subprocess.Popen(
             ["nohup", "nice", "-n", "19", *command],
@@ -334,11 +371,11 @@ def summary(args: argparse.Namespace) -> None:
     state = load_state()
     vars(args).update(state.get("settings", {}))  # the goals the campaign runs with
     pid = running_pid()
-    current = state.get("current")
+    current = {slice_["target"]: slice_ for slice_ in current_slices(state)}
     if pid is None:
         print("campaign: not running")
     else:
-        doing = f", now {current['target']} ({current['log']})" if current else ""
+        doing = "".join(f", now {c['target']} ({c['log']})" for c in current.values())
         tracing = ", without comparison tracing" if args.no_trace_compares else ""
         print(f"campaign: running (pid {pid}){doing}{tracing}")
     header = ("target", "executions", "goal", "edges", "features", "corpus", "failures",
@@ -348,13 +385,12 @@ def summary(args: argparse.Namespace) -> None:
     for target in names:
         entry = target_state(state, target)
         executions = entry["executions"]
-        if current and current["target"] == target:  # the slice under way so far
-            executions += read_log(Path(current["log"]))["executions"] or 0
+        if target in current:  # the slice under way so far
+            executions += read_log(Path(current[target]["log"]))["executions"] or 0
         corpus = FUZZ / "corpus" / target
         failures = artifacts(target)
         kinds = [sum(p.name.startswith(kind + "-") for p in failures) for kind in FAILURE_KINDS]
-        status = entry["stopped"] or ("running" if current and current["target"] == target
-                                      else "pending")  # fmt: skip
+        status = entry["stopped"] or ("running" if target in current else "pending")
         elapsed = entry["elapsed"]
         rows.append((
             target,
@@ -407,6 +443,8 @@ def main() -> None:
     parser.add_argument("--no-trace-compares", action="store_true",
                         help="build the cargo-fuzz targets without comparison tracing: about"
                         " 3x the executions once coverage has levelled off")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="targets run at once, each in one process (default 1)")  # fmt: skip
     parser.add_argument("--summary", action="store_true", help="print where each stands")
     parser.add_argument("--stop", action="store_true", help="stop the running campaign")
     parser.add_argument("--clear", metavar="TARGET", help="let a stopped target run again")
