@@ -7,6 +7,7 @@ values with pyarrow.dataset and with Dask DataFrame."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 import signal
@@ -95,6 +96,52 @@ def test_every_range_split_gives_each_message_once(tmp_path: Path, name: str) ->
         assert messages_in_ranges(path, [0, cut, size]) == whole, cut
     for chunk in (1, 2, 3, 7, 64, 333, 1000):  # and into many ranges
         assert messages_in_ranges(path, [*range(0, size, chunk), size]) == whole, chunk
+
+
+def test_tasks_shrink_to_the_end_and_a_large_compressed_mbox_starts_early() -> None:
+    """The default cut: every file once and in order, each mbox's ranges end to end;
+    tasks that shrink from at most CHUNK_BYTES to about 1/16 of a thread's share; a
+    compressed mbox larger than its task's share alone in a task that starts early."""
+    mib = 1024 * 1024
+
+    def source(name: str, size: int, mbox: bool = False, compression: Optional[str] = None):
+        return scan._Source(scan._LOCAL, name, mbox, compression, size)
+
+    sources = [source(f"maildir/{i}", 4000) for i in range(3000)]  # 12 MB of files
+    sources += [source("big.mbox", 40 * mib, mbox=True), source("small.mbox", 900_000, True)]
+    sources += [source(f"export/{i}", 3000) for i in range(500)]
+    sources += [source("old.mbox.gz", 2 * mib, True, "gzip")]  # about 8 MiB of mail
+    sources += [source(f"tail/{i}", 2000) for i in range(2000)]
+    total, threads = sum(item.size for item in sources), 4
+    budget = functools.partial(dask_scan._guided, total=total, threads=threads)
+    chunks = list(dask_scan._pieces(sources, budget))
+
+    pieces = [piece for chunk in chunks for piece in chunk.pieces]
+    assert [piece.source for piece in pieces if piece.span is None] == [
+        item for item in sources if item.path != "big.mbox"
+    ]
+    spans = [piece.span for piece in pieces if piece.source.path == "big.mbox"]
+    assert len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == 40 * mib
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert len({end - start for start, end in spans}) <= 2  # one size, give or take a byte
+
+    def mail(chunk: dask_scan._Chunk) -> int:
+        return sum(
+            dask_scan._work(p.source) if p.span is None else p.span[1] - p.span[0]
+            for p in chunk.pieces
+        )
+
+    early = [chunk for chunk in chunks if chunk.early]
+    assert [[piece.source.path for piece in chunk.pieces] for chunk in early] == [["old.mbox.gz"]]
+    ordinary = [mail(chunk) for chunk in chunks if not chunk.early]
+    assert max(ordinary) <= dask_scan.CHUNK_BYTES
+    least = total // (threads * dask_scan._TAIL_SHARES)
+    assert ordinary[0] > 4 * least  # large tasks first
+    assert all(least - 4000 <= size <= 2 * least for size in ordinary[-5:-1])  # small ones last
+    assert len(chunks) < 2 * total // least  # and not a crowd of them
+
+    fixed = list(dask_scan._pieces(sources, functools.partial(dask_scan._fixed, mib)))
+    assert all(mail(chunk) <= mib for chunk in fixed if not chunk.early)
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,14 @@
 The driver lists the files (local paths, which every worker must see at the same place,
 or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them, a batch of
 files per task, and check the mail, the first tasks while the last files are sniffed:
-small files grouped into tasks of about ``chunk_bytes``, and an uncompressed mbox larger
-than that split into byte ranges of one size, at most that (``scan._mbox_range``: a
-range holds the messages that start in it, so no
-message is split or read twice). Each task runs ``scan.py``'s own per-message code.
+small files grouped into tasks, and an uncompressed mbox larger than a task split into
+byte ranges of one size (``scan._mbox_range``: a range holds the messages that start in
+it, so no message is split or read twice). A task's mail is ``chunk_bytes`` when given;
+by default each task takes half a worker thread's share of the mail not yet in a task
+(at most ``CHUNK_BYTES``, at least 1/16 of a thread's share of the whole): large tasks
+first, few in all, and smaller ones to the end, so that the workers end together. A
+compressed mbox, which cannot be cut, larger than its task's share starts before the
+tasks already queued, lest it end the scan alone. Each task runs ``scan.py``'s own per-message code.
 ``run`` has the workers write the report's rows too, with ``scan.py``'s writers (and
 the HTML report's rows, ``report.HtmlReport``, when one is asked for): a task of whole
 files checks and writes at once; an mbox range is read in one task, and checked and
@@ -20,7 +24,7 @@ driver, in the same order. A worker that dies loses nothing: the scheduler runs 
 tasks again elsewhere, and their results are what they would have been.
 
 Files are read as streams (an mbox line by line, a range from its offset); only the
-reports of the tasks in flight, about four per worker thread, wait on the workers for
+reports of the tasks in flight, about eight per worker thread, wait on the workers for
 the driver.
 """
 
@@ -65,10 +69,15 @@ __all__ = ["CHUNK_BYTES", "READ_BLOCK", "SNIFF_BATCH", "connect", "results", "ru
 
 CHUNK_BYTES = 4 * 1024 * 1024  # a task's mail at most: about a second of checking
 _LEAST_CHUNK_BYTES = 64 * 1024  # below this, a task's overhead (about 1 ms) starts to show
-_TASKS_PER_THREAD = 8  # a smaller scan is cut finer, so that every thread has work to the end
+_SHARES = 2  # a task's mail: 1/(_SHARES x threads) of the mail not yet in a task,
+_TAIL_SHARES = 16  # and not less than 1/(_TAIL_SHARES x threads) of the whole
 SNIFF_BATCH = 256  # files sniffed by one task at least
 _SNIFFS_PER_THREAD = 4  # a task's overhead is that of sniffing about 100 local files
-_IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead of the one the driver waits for
+_IN_FLIGHT_PER_THREAD = 8  # tasks submitted ahead of the one the driver waits for
+# A compressed file's mail against its size (mail compresses about 4 to 5 times with gzip
+# or xz): a compressed mbox cannot be cut into ranges, so its task is the one that ends
+# a scan alone if it is not started early (see ``_tasks``).
+_COMPRESSED_MAIL = 4
 READ_BLOCK = 1024 * 1024
 """What an fsspec file is read in (from object storage: one request a block). Its own
 default can be far more (s3fs: 50 MiB), read whole to sniff a file or to check a range
@@ -118,29 +127,58 @@ class _Piece(NamedTuple):
     span: Optional[Tuple[int, int]]
 
 
-def _pieces(sources: Iterable[scan._Source], chunk_bytes: int) -> Iterator[List[_Piece]]:
-    """The sources as tasks of about ``chunk_bytes`` each, in order."""
+def _work(source: scan._Source) -> int:
+    """A file's mail in bytes, as far as its listing tells: a compressed file's as if it
+    held ``_COMPRESSED_MAIL`` times its size."""
+    return source.size * (_COMPRESSED_MAIL if source.compression else 1)
+
+
+class _Chunk(NamedTuple):
+    """The pieces of one task; ``early``: a file more than a task's share of mail."""
+
+    pieces: List[_Piece]
+    early: bool
+
+
+def _guided(given: int, total: int, threads: int) -> int:
+    """A task's mail when ``given`` of the ``total`` bytes are in tasks already."""
+    least = min(CHUNK_BYTES, max(_LEAST_CHUNK_BYTES, total // (threads * _TAIL_SHARES)))
+    return max(least, min(CHUNK_BYTES, (total - given) // (threads * _SHARES)))
+
+
+def _fixed(chunk_bytes: int, given: int) -> int:
+    return chunk_bytes
+
+
+def _pieces(sources: Iterable[scan._Source], budget: Callable[[int], int]) -> Iterator[_Chunk]:
+    """The sources as tasks, in order, each of about ``budget(given)`` bytes of mail,
+    ``given`` the bytes stored in the tasks before it."""
     part: List[_Piece] = []
-    size = 0
+    size = given = 0
     for source in sources:
-        if source.mbox and source.compression is None and source.size > chunk_bytes:
+        chunk = budget(given)
+        given += source.size
+        if source.mbox and source.compression is None and source.size > chunk:
             if part:
-                yield part
+                yield _Chunk(part, False)
                 part, size = [], 0
             # Ranges of one size: a last range of a few messages would cost a task's
             # overhead for little work.
-            ranges = -(-source.size // chunk_bytes)
+            ranges = -(-source.size // chunk)
             cuts = [source.size * index // ranges for index in range(ranges + 1)]
             for start, end in zip(cuts, cuts[1:]):
-                yield [_Piece(source, (start, end))]
+                yield _Chunk([_Piece(source, (start, end))], False)
             continue
+        if part and size + _work(source) > chunk:
+            yield _Chunk(part, False)
+            part, size = [], 0
         part.append(_Piece(source, None))
-        size += source.size
-        if size >= chunk_bytes:
-            yield part
+        size += _work(source)
+        if size > chunk:  # a compressed file, which cannot be cut
+            yield _Chunk(part, len(part) == 1)
             part, size = [], 0
     if part:
-        yield part
+        yield _Chunk(part, False)
 
 
 # Files and records cross between the driver and the workers pickled in one piece:
@@ -312,9 +350,10 @@ class _Scan:
         sniffing = client.map(_sniff_all, batches, pure=False, priority=1)
         self.policy = client.scatter(policy, broadcast=True, hash=False)
         if chunk_bytes is None:  # from the sizes listed: the mail's are not known yet
-            share = sum(item.entry.size for item in found) // (threads * _TASKS_PER_THREAD)
-            chunk_bytes = max(_LEAST_CHUNK_BYTES, min(CHUNK_BYTES, share))
-        self.chunk_bytes = chunk_bytes
+            total = sum(item.entry.size for item in found)
+            self.budget = functools.partial(_guided, total=total, threads=threads)
+        else:
+            self.budget = functools.partial(_fixed, chunk_bytes)
         self.window = threads * _IN_FLIGHT_PER_THREAD  # tasks in flight
         self._for_tasks, self._for_report = itertools.tee(_merged(listed, sniffing))
 
@@ -360,10 +399,14 @@ def _tasks(
     workers: the driver never waits on a count."""
     client, policy = found.client, found.policy
     before: Union[int, Future[int]] = 0  # messages of the mbox before the next range
-    for part in _pieces(found.sources(), found.chunk_bytes):
+    for part, early in _pieces(found.sources(), found.budget):
         span = part[0].span
         if span is None:
-            yield client.submit(whole, _pickle_part(part), policy, *extra, pure=False)
+            # A file more than a task's share of mail starts before the tasks already
+            # queued, lest it run on alone at the end.
+            yield client.submit(
+                whole, _pickle_part(part), policy, *extra, pure=False, priority=int(early)
+            )
             continue
         reads = client.submit(_read_range, _pickle_part(part), pure=False)
         if span[0] == 0:
@@ -412,7 +455,7 @@ def run(
     the two interleaved by task rather than by message), and the same HTML report on
     ``html`` (the workers send its rows). ``paths`` may be fsspec URLs too.
     ``chunk_bytes``: the mail of one task (an mbox range, or files together); None:
-    CHUNK_BYTES, or less when every worker thread would get fewer than about 8 tasks."""
+    tasks that shrink as the scan goes on (see the module's description)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     found = _Scan(client, paths, policy, err, chunk_bytes)
