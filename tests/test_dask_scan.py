@@ -104,7 +104,9 @@ def test_tasks_shrink_to_the_end_and_a_large_compressed_mbox_starts_early() -> N
     compressed mbox larger than its task's share alone in a task that starts early."""
     mib = 1024 * 1024
 
-    def source(name: str, size: int, mbox: bool = False, compression: Optional[str] = None):
+    def source(
+        name: str, size: int, mbox: bool = False, compression: Optional[str] = None
+    ) -> scan._Source:
         return scan._Source(scan._LOCAL, name, mbox, compression, size)
 
     sources = [source(f"maildir/{i}", 4000) for i in range(3000)]  # 12 MB of files
@@ -120,7 +122,7 @@ def test_tasks_shrink_to_the_end_and_a_large_compressed_mbox_starts_early() -> N
     assert [piece.source for piece in pieces if piece.span is None] == [
         item for item in sources if item.path != "big.mbox"
     ]
-    spans = [piece.span for piece in pieces if piece.source.path == "big.mbox"]
+    spans = [piece.span for piece in pieces if piece.source.path == "big.mbox" and piece.span]
     assert len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == 40 * mib
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
     assert len({end - start for start, end in spans}) <= 2  # one size, give or take a byte
@@ -179,6 +181,41 @@ def test_a_tree_of_every_layout_gives_what_a_local_scan_gives(client: Client, tr
     assert len(found) == len(expected)
     for index, (got, want) in enumerate(zip(found, expected)):
         assert got == want, index
+
+
+def test_files_are_sniffed_as_they_are_listed(
+    client: Client, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first sniffing tasks go out while the walk goes on, of SNIFF_BATCH files each
+    until every worker thread has one, then twice as many each round, up to 16 times."""
+    listed, _ = scan._listing([tree], io.StringIO(), lambda path: scan._LOCAL)
+    files = sum(isinstance(item, scan._Found) for item in listed)
+    walked = 0
+    batches: List[Tuple[int, int]] = []  # (files in the batch, files the walk had found)
+    walk = scan._Listing.__iter__
+    sniffed = dask_scan._sniffed
+
+    def counted(listing: scan._Listing) -> Iterator[scan._Listed]:
+        nonlocal walked
+        for item in walk(listing):
+            walked += 1
+            yield item
+
+    def recorded(client: Client, batch: List[scan._Found]) -> Any:
+        batches.append((len(batch), walked))
+        return sniffed(client, batch)
+
+    monkeypatch.setattr(scan._Listing, "__iter__", counted)
+    monkeypatch.setattr(dask_scan, "_sniffed", recorded)
+    found = list(dask_scan.results(client, [tree]))
+
+    assert sum(size for size, _ in batches) == files > 6000
+    threads = sum(client.nthreads().values())
+    doubled = [dask_scan.SNIFF_BATCH << min(n // threads, 4) for n in range(len(batches) - 1)]
+    assert [size for size, _ in batches[:-1]] == doubled
+    assert doubled[:4] == [256, 256, 512, 512] and batches[-1][0] <= doubled[-1] * 2
+    assert batches[0][1] < files / 10  # the first went out early in the walk
+    assert found == local_records([tree], None)
 
 
 @pytest.mark.slow

@@ -2,8 +2,9 @@
 (``pip install fromguard[dask]``).
 
 The driver lists the files (local paths, which every worker must see at the same place,
-or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them, a batch of
-files per task, and check the mail, the first tasks while the last files are sniffed:
+or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them as they
+are listed, a batch of files per task, and check the mail, the first tasks while the
+last files are sniffed:
 small files grouped into tasks, and an uncompressed mbox larger than a task split into
 byte ranges of one size (``scan._mbox_range``: a range holds the messages that start in
 it, so no message is split or read twice). A task's mail is ``chunk_bytes`` when given;
@@ -72,7 +73,7 @@ _LEAST_CHUNK_BYTES = 64 * 1024  # below this, a task's overhead (about 1 ms) sta
 _SHARES = 2  # a task's mail: 1/(_SHARES x threads) of the mail not yet in a task,
 _TAIL_SHARES = 16  # and not less than 1/(_TAIL_SHARES x threads) of the whole
 SNIFF_BATCH = 256  # files sniffed by one task at least
-_SNIFFS_PER_THREAD = 4  # a task's overhead is that of sniffing about 100 local files
+_SNIFF_DOUBLINGS = 4  # to 4,096 files: a task's overhead is that of sniffing about 100
 _IN_FLIGHT_PER_THREAD = 8  # tasks submitted ahead of the one the driver waits for
 # A compressed file's mail against its size (mail compresses about 4 to 5 times with gzip
 # or xz): a compressed mbox cannot be cut into ranges, so its task is the one that ends
@@ -341,16 +342,25 @@ class _Scan:
         chunk_bytes: Optional[int],
     ) -> None:
         self.client = client
-        listed, self.status = scan._listing(paths, err, _files_for)
-        found = [item for item in listed if isinstance(item, scan._Found)]
-        threads = max(sum(client.nthreads().values()), 1)
-        batch = max(SNIFF_BATCH, -(-len(found) // (threads * _SNIFFS_PER_THREAD)))
-        batches = [_pickle_found(found[i : i + batch]) for i in range(0, len(found), batch)]
-        # Sniffed first: the report starts with what was skipped.
-        sniffing = client.map(_sniff_all, batches, pure=False, priority=1)
         self.policy = client.scatter(policy, broadcast=True, hash=False)
+        threads = max(sum(client.nthreads().values()), 1)
+        listing = scan._Listing(paths, err, _files_for)
+        listed: List[scan._Listed] = []
+        sniffing: List[Future[bytes]] = []
+        batch: List[scan._Found] = []
+        total = 0
+        for item in listing:  # sniffed while the walk goes on
+            listed.append(item)
+            if isinstance(item, scan._Found):
+                batch.append(item)
+                total += item.entry.size
+                if len(batch) >= _sniff_batch(len(sniffing), threads):
+                    sniffing.append(_sniffed(client, batch))
+                    batch = []
+        if batch:
+            sniffing.append(_sniffed(client, batch))
+        self.status = listing.status
         if chunk_bytes is None:  # from the sizes listed: the mail's are not known yet
-            total = sum(item.entry.size for item in found)
             self.budget = functools.partial(_guided, total=total, threads=threads)
         else:
             self.budget = functools.partial(_fixed, chunk_bytes)
@@ -365,6 +375,17 @@ class _Scan:
     def sniffed(self) -> List[scan._Sniffed]:
         """Every file, what it holds or why it was skipped, in order."""
         return list(self._for_report)
+
+
+def _sniff_batch(submitted: int, threads: int) -> int:
+    """The files of the next sniffing task: SNIFF_BATCH until every worker thread has
+    had one, then twice as many each round of threads, _SNIFF_DOUBLINGS times at most."""
+    return SNIFF_BATCH << min(submitted // threads, _SNIFF_DOUBLINGS)
+
+
+def _sniffed(client: Client, batch: List[scan._Found]) -> Future[bytes]:
+    # First in line: the report starts with what was skipped.
+    return client.submit(_sniff_all, _pickle_found(batch), pure=False, priority=1)
 
 
 def _merged(listed: List[scan._Listed], sniffing: List[Future[bytes]]) -> Iterator[scan._Sniffed]:

@@ -612,26 +612,41 @@ def _walk(files: _Files, path: _Location, in_maildir: bool = False) -> Iterator[
             yield Skipped(show_path(entry.location), None, "not-mail", "not a regular file")
 
 
+class _Listing:
+    """The files under ``paths`` as the walk finds them, and what it skipped, in order
+    (a Dask scan sniffs the first while the walk goes on). PATH arguments that cannot be
+    read are reported on ``err``; ``status`` is then EXIT_ERROR, once the walk is done."""
+
+    def __init__(
+        self,
+        paths: Sequence[_Location],
+        err: IO[str],
+        files_for: Callable[[_Location], _Files],
+    ) -> None:
+        self.paths, self.err, self.files_for = paths, err, files_for
+        self.status = EXIT_CLEAN
+
+    def __iter__(self) -> Iterator[_Listed]:
+        for path in self.paths:
+            files = self.files_for(path)
+            try:
+                top = files.entry(path)
+            except OSError as error:
+                self.err.write(f"fromguard scan: {visible(show_path(path))}: {_reason(error)}\n")
+                self.status = EXIT_ERROR
+                continue
+            if top.kind == "dir":
+                yield from _walk(files, path)
+            else:
+                yield _Found(files, top, False)
+
+
 def _listing(
     paths: Sequence[_Location], err: IO[str], files_for: Callable[[_Location], _Files]
 ) -> Tuple[List[_Listed], int]:
-    """The files under ``paths`` (PATH arguments that cannot be read reported on ``err``:
-    status EXIT_ERROR), and what was skipped while walking, in order."""
-    status = EXIT_CLEAN
-    listed: List[_Listed] = []
-    for path in paths:
-        files = files_for(path)
-        try:
-            top = files.entry(path)
-        except OSError as error:
-            err.write(f"fromguard scan: {visible(show_path(path))}: {_reason(error)}\n")
-            status = EXIT_ERROR
-            continue
-        if top.kind == "dir":
-            listed += _walk(files, path)
-        else:
-            listed.append(_Found(files, top, False))
-    return listed, status
+    """Every file of ``_Listing``, and its status."""
+    listing = _Listing(paths, err, files_for)
+    return list(listing), listing.status
 
 
 def _reason(error: BaseException) -> str:
