@@ -250,6 +250,7 @@ def run(args: argparse.Namespace) -> None:
         stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
+    targets = targets_of(args)  # once: the loop polls every second
     running: Dict[str, Slice] = {}
     # A target whose run failed without a saved input (a build that fails, a crash before
     # any input ran) waits a minute before its next turn, not hammering a shared machine.
@@ -279,7 +280,7 @@ def run(args: argparse.Namespace) -> None:
         if stopping.is_set():
             break
         pending = []
-        for target in targets_of(args):
+        for target in targets:
             entry = target_state(state, target)
             if entry["stopped"] is None and artifacts(target):
                 entry["stopped"] = "failure: " + ", ".join(p.name for p in artifacts(target))

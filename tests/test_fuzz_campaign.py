@@ -58,6 +58,7 @@ def load_campaign(home: Path, monkeypatch: pytest.MonkeyPatch, targets: List[str
     fuzz = home / "fuzz"
     for target in targets:
         (fuzz / "corpus" / target).mkdir(parents=True)
+    (fuzz / "policy_fuzz.py").write_text("")  # found, and its interpreter probed for atheris
     fake = home / "fake_fuzzer.py"
     fake.write_text(FAKE_FUZZER)
     runs = home / "runs.txt"
@@ -107,7 +108,10 @@ def test_two_jobs_run_two_targets_at_once_to_their_goals(
 ) -> None:
     targets = ["parse", "rules", "crashes"]
     campaign = load_campaign(tmp_path, monkeypatch, targets)
+    probes: List[str] = []  # the targets are found once a campaign (a probe is a process)
+    monkeypatch.setattr(campaign, "has_atheris", lambda python: bool(probes.append(python)))
     campaign.run(options(jobs=2, goal=3 * PER_SLICE))
+    assert probes == [sys.executable]
 
     state = json.loads(campaign.STATE.read_text())
     assert state["current"] == [] and state["settings"]["jobs"] == 2
