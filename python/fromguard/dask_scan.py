@@ -4,25 +4,24 @@
 The driver lists the files (local paths, which every worker must see at the same place,
 or fsspec URLs: ``s3://``, ``gs://``, ``file://``, ...); the workers sniff them as they
 are listed, a batch of files per task, and check the mail, the first tasks while the
-last files are sniffed:
-small files grouped into tasks, and an uncompressed mbox larger than a task split into
-byte ranges of one size (``scan._mbox_range``: a range holds the messages that start in
-it, so no message is split or read twice). A task's mail is ``chunk_bytes`` when given;
-by default each task takes half a worker thread's share of the mail not yet in a task
-(at most ``CHUNK_BYTES``, at least 1/16 of a thread's share of the whole): large tasks
-first, few in all, and smaller ones to the end, so that the workers end together. A
-compressed mbox, which cannot be cut, larger than its task's share starts before the
-tasks already queued, lest it end the scan alone. Each task runs ``scan.py``'s own per-message code.
-``run`` has the workers write the report's rows too, with ``scan.py``'s writers (and
-the HTML report's rows, ``report.HtmlReport``, when one is asked for): a task of whole
-files checks and writes at once; an mbox range is read in one task, and checked and
-written in another once the messages of the ranges before it are counted (its messages
-are numbered after them), the counts passed from task to task on the workers. The
-driver only submits the tasks
-and joins their text, tallies and pages in the order of a local scan (file, then
-message); ``results`` brings the ``Evidence`` and ``Skipped`` records themselves to the
-driver, in the same order. A worker that dies loses nothing: the scheduler runs its
-tasks again elsewhere, and their results are what they would have been.
+last files are sniffed: small files grouped into tasks, and an uncompressed mbox larger
+than a task split into byte ranges of one size (``scan._mbox_range``: a range holds the
+messages that start in it, so no message is split or read twice). A task's mail is
+``chunk_bytes`` when given; by default each task takes half a worker thread's share of
+the mail not yet in a task (at most ``CHUNK_BYTES``, at least 1/16 of a thread's share
+of the whole): large tasks first, few in all, and smaller ones to the end, so that the
+workers end together. A file that cannot be cut (a compressed mbox) larger than its
+task's share starts before the tasks already queued, lest it end the scan alone. Each
+task runs ``scan.py``'s own per-message code. ``run`` has the workers write the report's
+rows too, with ``scan.py``'s writers (and the HTML report's rows, ``report.HtmlReport``,
+when one is asked for): a task of whole files checks and writes at once; an mbox range
+is read in one task, and checked and written in another once the messages of the ranges
+before it are counted (its messages are numbered after them), the counts passed from
+task to task on the workers. The driver only submits the tasks and joins their text,
+tallies and pages in the order of a local scan (file, then message); ``results`` brings
+the ``Evidence`` and ``Skipped`` records themselves to the driver, in the same order. A
+worker that dies loses nothing: the scheduler runs its tasks again elsewhere, and their
+results are what they would have been.
 
 Files are read as streams (an mbox line by line, a range from its offset); only the
 reports of the tasks in flight, about eight per worker thread, wait on the workers for
@@ -175,8 +174,8 @@ def _pieces(sources: Iterable[scan._Source], budget: Callable[[int], int]) -> It
             part, size = [], 0
         part.append(_Piece(source, None))
         size += _work(source)
-        if size > chunk:  # a compressed file, which cannot be cut
-            yield _Chunk(part, len(part) == 1)
+        if size > chunk:  # one file, which cannot be cut
+            yield _Chunk(part, True)
             part, size = [], 0
     if part:
         yield _Chunk(part, False)
