@@ -3,6 +3,8 @@
     python fuzz/seed.py           # writes fuzz/corpus/<target>/ (not in git)
     python fuzz/seed.py --pack    # fuzz/corpus/<target>/ -> fuzz/corpus.tar.gz (in git),
                                   # the inputs under 1 KiB
+    python fuzz/seed.py --pack DIR   # DIR/<target>/ instead (a merge made beside a
+                                     # campaign that still uses fuzz/corpus/)
 
 Seeds:
 
@@ -124,14 +126,14 @@ def packed(target: str) -> List[bytes]:
     return found
 
 
-def pack() -> None:
-    """The inputs under PACK_MAX_BYTES of fuzz/corpus/<target>/ into one archive (the
+def pack(corpora: Path) -> None:
+    """The inputs under PACK_MAX_BYTES of ``corpora``/<target>/ into one archive (the
     larger ones add little coverage but most of the size and the test time)."""
     with tarfile.open(PACKED, "w:gz", compresslevel=9) as archive:
         for target in TARGETS:
             paths = sorted(
                 path
-                for path in (FUZZ / "corpus" / target).iterdir()
+                for path in (corpora / target).iterdir()
                 if path.stat().st_size < PACK_MAX_BYTES
             )
             for path in paths:
@@ -159,8 +161,8 @@ def write(target: str, inputs: List[bytes]) -> int:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--pack"]:
-        pack()
+    if sys.argv[1:2] == ["--pack"] and len(sys.argv) <= 3:
+        pack(Path(sys.argv[2]) if len(sys.argv) == 3 else FUZZ / "corpus")
         return
     values = from_values()
     found = messages(values)
