@@ -9,13 +9,16 @@ Targets: every ``[[bin]]`` of fuzz/Cargo.toml (a target added there joins the ca
 the next time it starts), and ``policy`` (fuzz/policy_fuzz.py, atheris) when the
 ``--python`` interpreter can import atheris. Runs are slices of ``--slice`` seconds,
 round-robin over the targets below their goal, ``--jobs`` processes at a time (one by
-default; never two of one target, whose corpus one process owns) under ``nice -n 19``
+default) under ``nice -n 19``
 (the machine is shared): ``cargo fuzz run -O -s none`` (release, no debug assertions,
 overflow checks on, no sanitizer: see fuzz/README.md; with ``--no-trace-compares``, without
 the comparison tracing that takes two thirds of a run's time once the corpus covers what
 it can: for the long haul to the goal, after the coverage has levelled off; a switch
 rebuilds the targets) on fuzz/corpus/<target>/, which
-each slice resumes from and adds to. State and logs live in fuzz/campaign/ (not in git):
+each slice resumes from and adds to. A target's corpus has one owner: with more jobs than
+targets below their goal, a target's further runs read its corpus and write what they find
+to a directory of their own (fuzz/campaign/extra/<target>-NNNN/), moved into the corpus when
+the run ends. State and logs live in fuzz/campaign/ (not in git):
 ``state.json`` holds each target's executions, edges, features and elapsed time, written
 after every slice; a slice cut short by ``--stop`` or a reboot is counted from its log
 when the campaign starts again. A target stops at its goal or at its first crash,
@@ -42,6 +45,7 @@ HOME = FUZZ / "campaign"
 STATE = HOME / "state.json"
 PID = HOME / "campaign.pid"
 LOGS = HOME / "logs"
+EXTRA = HOME / "extra"
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program SIGPIPE ends
 POLICY = "policy"
 
@@ -150,23 +154,26 @@ def artifacts(target: str) -> List[Path]:
     )
 
 
-def slice_command(target: str, args: argparse.Namespace, seconds: int) -> List[str]:
-    corpus = FUZZ / "corpus" / target
+def slice_command(
+    target: str, args: argparse.Namespace, seconds: int, corpora: List[Path]
+) -> List[str]:
+    """The run of one slice; ``corpora``: the directory its finds go to, then any read."""
     artifact_prefix = f"{FUZZ / 'artifacts' / target}/"
     options = [
         f"-max_total_time={seconds}",
         f"-timeout={TIMEOUT}",
         f"-artifact_prefix={artifact_prefix}",
         "-print_final_stats=1",
-        "-reload=0",  # one process: no corpus written by others to re-read (10,000+ files)
+        # libFuzzer re-reads only the directory it writes to, which no other run writes.
+        "-reload=0",
         f"-max_len={MAX_LEN.get(target, DEFAULT_MAX_LEN)}",
     ]
     nice = ["nice", "-n", "19"]
     if target == POLICY:
-        return [*nice, args.python, str(FUZZ / "policy_fuzz.py"), str(corpus), *options]
+        return [*nice, args.python, str(FUZZ / "policy_fuzz.py"), *map(str, corpora), *options]
     build = ["--no-trace-compares"] if args.no_trace_compares else []
-    return [*nice, "cargo", "fuzz", "run", "-O", "-s", "none", *build, target, str(corpus),
-            "--", *options]  # fmt: skip
+    return [*nice, "cargo", "fuzz", "run", "-O", "-s", "none", *build, target,
+            *map(str, corpora), "--", *options]  # fmt: skip
 
 
 def ensure_corpus(target: str) -> None:
@@ -193,13 +200,31 @@ def targets_of(args: argparse.Namespace) -> List[str]:
     return targets
 
 
-class Slice:
-    """One target's run under way: its process, log and start."""
+def fold(extra: Path) -> None:
+    """Move what a further run of a target found into the target's corpus (libFuzzer
+    names an input by its hash: a name already there is the same input)."""
+    corpus = FUZZ / "corpus" / extra.name.rsplit("-", 1)[0]
+    for found in extra.iterdir():
+        if (corpus / found.name).exists():
+            found.unlink()
+        else:
+            found.replace(corpus / found.name)
+    extra.rmdir()
 
-    def __init__(self, target: str, log: Path, args: argparse.Namespace) -> None:
+
+class Slice:
+    """One target's run under way: its process, log, start, and, for a further run of a
+    target whose corpus another run owns, the directory its finds go to."""
+
+    def __init__(self, target: str, log: Path, args: argparse.Namespace, owner: bool) -> None:
         self.target = target
         self.log = log
         self.start = time.time()
+        corpus = FUZZ / "corpus" / target
+        self.extra = None if owner else EXTRA / log.stem
+        if self.extra is not None:
+            self.extra.mkdir(parents=True, exist_ok=True)
+        corpora = [corpus] if self.extra is None else [self.extra, corpus]
         env = (
             python_env()
             if target == POLICY
@@ -207,7 +232,7 @@ class Slice:
         )
         with log.open("wb") as out:
             self.child = subprocess.Popen(
-                slice_command(target, args, args.slice),
+                slice_command(target, args, args.slice, corpora),
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -228,8 +253,8 @@ class Slice:
 
 
 def run(args: argparse.Namespace) -> None:
-    """The campaign loop (in the background process): up to ``--jobs`` targets at once,
-    each in its own slice."""
+    """The campaign loop (in the background process): up to ``--jobs`` slices at once,
+    of as many targets as are below their goal."""
     LOGS.mkdir(parents=True, exist_ok=True)
     state = load_state()
     state["settings"] = {
@@ -240,6 +265,8 @@ def run(args: argparse.Namespace) -> None:
     }
     for current in current_slices(state):  # slices cut short: count what their logs show
         credit(state, current["target"], Path(current["log"]), time.time() - current["start"])
+    for extra in sorted(EXTRA.iterdir()) if EXTRA.is_dir() else []:
+        fold(extra)
     state["current"] = []
     save_state(state)
     # Set by SIGTERM (--stop): the slices under way end and are counted. (Only the
@@ -251,26 +278,40 @@ def run(args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     targets = targets_of(args)  # once: the loop polls every second
-    running: Dict[str, Slice] = {}
+    running: List[Slice] = []
     # A target whose run failed without a saved input (a build that fails, a crash before
     # any input ran) waits a minute before its next turn, not hammering a shared machine.
     not_before: Dict[str, float] = {}
 
+    def runs(target: str) -> List[Slice]:
+        return [under_way for under_way in running if under_way.target == target]
+
+    def needs_another(target: str) -> bool:
+        """Whether a run more of the target would be needed if its runs under way each
+        did as many executions as its slices have on average."""
+        entry = target_state(state, target)
+        executions, slices = int(entry["executions"]), int(entry["slices"])
+        per_slice = executions / slices if slices else 0
+        return goal_of(target, args) - executions > len(runs(target)) * per_slice
+
     def record() -> None:
         state["current"] = [
             {"target": under_way.target, "log": str(under_way.log), "start": under_way.start}
-            for under_way in running.values()
+            for under_way in running
         ]
         save_state(state)
 
     while True:
-        for target, under_way in list(running.items()):
+        for under_way in list(running):
             if stopping.is_set():
                 under_way.interrupt()
             if under_way.child.poll() is None:
                 continue
-            del running[target]
+            running.remove(under_way)
+            target = under_way.target
             credit(state, target, under_way.log, time.time() - under_way.start)
+            if under_way.extra is not None:
+                fold(under_way.extra)
             if under_way.child.returncode != 0 and not artifacts(target) and not stopping.is_set():
                 entry = target_state(state, target)
                 entry["errors"] = entry.get("errors", 0) + 1
@@ -290,16 +331,18 @@ def run(args: argparse.Namespace) -> None:
                 pending.append(target)
         if not pending and not running:
             break
-        # Fewest slices first: the rotation goes on where it was after a restart.
-        pending.sort(key=lambda target: int(target_state(state, target)["slices"]))
-        for target in pending:
-            if len(running) >= args.jobs:
+        ready = [target for target in pending if not_before.get(target, 0) <= time.time()]
+        while len(running) < args.jobs:
+            ready = [target for target in ready if needs_another(target)]
+            if not ready:
                 break
-            if target in running or not_before.get(target, 0) > time.time():
-                continue
+            # Fewest runs under way, then fewest slices: every target runs before any runs
+            # twice, and the rotation goes on where it was after a restart.
+            target = min(ready, key=lambda t: (len(runs(t)), int(target_state(state, t)["slices"])))
             ensure_corpus(target)
-            entry = target_state(state, target)
-            running[target] = Slice(target, LOGS / f"{target}-{entry['slices'] + 1:04d}.log", args)
+            owned = any(under_way.extra is None for under_way in runs(target))
+            number = int(target_state(state, target)["slices"]) + len(runs(target)) + 1
+            running.append(Slice(target, LOGS / f"{target}-{number:04d}.log", args, not owned))
             record()
         time.sleep(1)
     record()
@@ -359,24 +402,24 @@ def stop_campaign() -> None:
     print(f"stopping the campaign (pid {pid}): the current slice ends within a minute")
 
 
-def _to_go(entry: Dict[str, Any], goal: int) -> str:
-    """Run time left to the goal at the rate so far (its own slices: the campaign takes
-    about that times the number of targets still running)."""
+def _to_go(entry: Dict[str, Any], goal: int, runs: int) -> str:
+    """Run time left to the goal at the rate so far of its own slices, ``runs`` at once
+    (the campaign takes about that times the targets still running per job)."""
     left = goal - entry["executions"]
     if left <= 0 or not entry["executions"]:
         return "-"
-    return f"{left / (entry['executions'] / entry['elapsed']) / 3600:.1f} h"
+    return f"{left / (entry['executions'] / entry['elapsed']) / max(1, runs) / 3600:.1f} h"
 
 
 def summary(args: argparse.Namespace) -> None:
     state = load_state()
     vars(args).update(state.get("settings", {}))  # the goals the campaign runs with
     pid = running_pid()
-    current = {slice_["target"]: slice_ for slice_ in current_slices(state)}
+    current = current_slices(state)
     if pid is None:
         print("campaign: not running")
     else:
-        doing = "".join(f", now {c['target']} ({c['log']})" for c in current.values())
+        doing = "".join(f", now {c['target']} ({c['log']})" for c in current)
         tracing = ", without comparison tracing" if args.no_trace_compares else ""
         print(f"campaign: running (pid {pid}){doing}{tracing}")
     header = ("target", "executions", "goal", "edges", "features", "corpus", "failures",
@@ -386,12 +429,16 @@ def summary(args: argparse.Namespace) -> None:
     for target in names:
         entry = target_state(state, target)
         executions = entry["executions"]
-        if target in current:  # the slice under way so far
-            executions += read_log(Path(current[target]["log"]))["executions"] or 0
+        under_way = [Path(c["log"]) for c in current if c["target"] == target]
+        for log in under_way:  # the slices under way so far
+            executions += read_log(log)["executions"] or 0
         corpus = FUZZ / "corpus" / target
         failures = artifacts(target)
         kinds = [sum(p.name.startswith(kind + "-") for p in failures) for kind in FAILURE_KINDS]
-        status = entry["stopped"] or ("running" if target in current else "pending")
+        times = f" x{len(under_way)}" if len(under_way) > 1 else ""
+        # A target left out of the run (--targets) is not stopped at its goal by the loop.
+        done = "goal reached" if executions >= goal_of(target, args) else "pending"
+        status = entry["stopped"] or (f"running{times}" if under_way else done)
         elapsed = entry["elapsed"]
         rows.append((
             target,
@@ -403,14 +450,15 @@ def summary(args: argparse.Namespace) -> None:
             "/".join(map(str, kinds[:3])),
             f"{elapsed / 3600:.1f} h",
             f"{entry['executions'] / elapsed:,.0f}" if elapsed else "-",
-            _to_go(entry, goal_of(target, args)),
+            _to_go(entry, goal_of(target, args), len(under_way)),
             status,
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     print("failures: crashes/timeouts/ooms, saved under fuzz/artifacts/<target>/;")
-    print("to go: run time to the goal at the rate so far, the target's own slices")
+    print("to go: run time to the goal at the rate so far of the target's own slices,")
+    print("       as many at once as are under way")
     for target in names:
         for path in artifacts(target):
             print(f"  {path.relative_to(ROOT)}")
@@ -445,7 +493,7 @@ def main() -> None:
                         help="build the cargo-fuzz targets without comparison tracing: about"
                         " 3x the executions once coverage has levelled off")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1,
-                        help="targets run at once, each in one process (default 1)")  # fmt: skip
+                        help="runs at once, one process each (default 1)")  # fmt: skip
     parser.add_argument("--summary", action="store_true", help="print where each stands")
     parser.add_argument("--stop", action="store_true", help="stop the running campaign")
     parser.add_argument("--clear", metavar="TARGET", help="let a stopped target run again")

@@ -1,8 +1,10 @@
 """``fuzz/campaign.py``'s loop, with a stand-in for ``cargo fuzz run`` that prints what
-libFuzzer prints: targets run to their goal in slices, ``--jobs`` of them at once but
-never two runs of one target, a target stops at its first saved failure, a slice cut
-short is counted from its log when the campaign starts again (its record as the
-campaign wrote it before ``--jobs`` too), and the summary shows each target's state."""
+libFuzzer prints: targets run to their goal in slices, ``--jobs`` of them at once, a
+target below its goal given the jobs no other target needs, its further runs writing to
+their own directories, moved into its corpus after; a target stops at its first saved
+failure, a slice cut short is counted from its log when the campaign starts again (its
+record as the campaign wrote it before ``--jobs`` too), and the summary shows each
+target's state."""
 
 from __future__ import annotations
 
@@ -20,22 +22,25 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Prints a status line and the final stats as libFuzzer does (PER_SLICE executions),
-# records when it ran, and a run begun while another of its target runs; ``crashing``
-# saves an input and fails.
+# records when it ran, writes a find (named by its content, as libFuzzer does) to the
+# first of its corpus directories, and records a run begun while another writes to the
+# same directory; ``crashing`` saves an input and fails.
 FAKE_FUZZER = """
 import os, sys, time
 from pathlib import Path
-target, runs, artifacts, executions, crashing = sys.argv[1:6]
-lock = Path(runs).with_name(target + ".lock")
+target, runs, artifacts, executions, crashing, *corpora = sys.argv[1:]
+lock = Path(corpora[0] + ".lock")
 try:
     os.close(os.open(lock, os.O_CREAT | os.O_EXCL))
-except FileExistsError:  # a second run of the target: noted, and done at once
+except FileExistsError:  # a second run writing to one directory: noted, and done at once
     with open(runs, "a") as out:
         out.write(f"overlap {target} {time.monotonic()}\\n")
     print(f"stat::number_of_executed_units: {executions}")
     sys.exit(0)
 with open(runs, "a") as out:
     out.write(f"start {target} {time.monotonic()}\\n")
+Path(corpora[0], f"find-{os.getpid()}").write_bytes(b"found")
+Path(corpora[0], "shared").write_bytes(b"found by every run")
 time.sleep(1.3)  # longer than the loop's poll, so a slice is seen running
 print(f"#{executions}\\tREDUCE cov: 17 ft: 40 corp: 9/1Kb exec/s: 1000", flush=True)
 with open(runs, "a") as out:
@@ -63,11 +68,13 @@ def load_campaign(home: Path, monkeypatch: pytest.MonkeyPatch, targets: List[str
     fake.write_text(FAKE_FUZZER)
     runs = home / "runs.txt"
 
-    def slice_command(target: str, args: argparse.Namespace, seconds: int) -> List[str]:
+    def slice_command(
+        target: str, args: argparse.Namespace, seconds: int, corpora: List[Path]
+    ) -> List[str]:
         crashing = "yes" if target == "crashes" else "no"
         artifacts = fuzz / "artifacts" / target
         return [sys.executable, str(fake), target, str(runs), str(artifacts), str(PER_SLICE),
-                crashing]  # fmt: skip
+                crashing, *map(str, corpora)]  # fmt: skip
 
     monkeypatch.setattr(campaign, "ROOT", home)
     monkeypatch.setattr(campaign, "FUZZ", fuzz)
@@ -75,6 +82,7 @@ def load_campaign(home: Path, monkeypatch: pytest.MonkeyPatch, targets: List[str
     monkeypatch.setattr(campaign, "STATE", fuzz / "campaign" / "state.json")
     monkeypatch.setattr(campaign, "PID", fuzz / "campaign" / "campaign.pid")
     monkeypatch.setattr(campaign, "LOGS", fuzz / "campaign" / "logs")
+    monkeypatch.setattr(campaign, "EXTRA", fuzz / "campaign" / "extra")
     monkeypatch.setattr(campaign, "cargo_targets", lambda: list(targets))
     monkeypatch.setattr(campaign, "has_atheris", lambda python: False)
     monkeypatch.setattr(campaign, "slice_command", slice_command)
@@ -89,13 +97,13 @@ def options(jobs: int, goal: int) -> argparse.Namespace:
 
 
 def runs_of(home: Path) -> List[Tuple[str, float, float]]:
-    """Each run of the stand-in: (target, start, end); none of a target while another of
-    it ran."""
+    """Each run of the stand-in: (target, start, end); none wrote to a directory while
+    another did."""
     starts: Dict[str, List[float]] = {}
     found = []
     for line in (home / "runs.txt").read_text().splitlines():
         event, target, when = line.split()
-        assert event != "overlap", f"two runs of {target} at once"
+        assert event != "overlap", f"two runs of {target} wrote to one directory at once"
         if event == "start":
             starts.setdefault(target, []).append(float(when))
         else:
@@ -141,13 +149,34 @@ def test_two_jobs_run_two_targets_at_once_to_their_goals(
     assert table.rstrip().endswith("fuzz/artifacts/crashes/crash-0123")
 
 
-def test_one_target_runs_once_at_a_time_whatever_the_jobs(
+def test_the_last_target_below_its_goal_takes_every_job_its_finds_moved_to_its_corpus(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     campaign = load_campaign(tmp_path, monkeypatch, ["parse"])
-    campaign.run(options(jobs=2, goal=2 * PER_SLICE))
-    assert len(runs_of(tmp_path)) == 2
-    assert json.loads(campaign.STATE.read_text())["targets"]["parse"]["slices"] == 2
+    campaign.run(options(jobs=2, goal=4 * PER_SLICE))
+    runs = runs_of(tmp_path)
+    assert len(runs) == 4
+    assert any(sa < eb and sb < ea for (_, sa, ea), (_, sb, eb) in zip(runs, runs[1:]))
+    entry = json.loads(campaign.STATE.read_text())["targets"]["parse"]
+    assert entry["slices"] == 4 and entry["executions"] == 4 * PER_SLICE
+    corpus = campaign.FUZZ / "corpus" / "parse"
+    finds = sorted(path.name for path in corpus.iterdir())
+    assert len(finds) == 5 and finds[-1] == "shared"  # four runs' own finds, one shared
+    assert not campaign.EXTRA.exists() or not list(campaign.EXTRA.iterdir())
+    logs = sorted(path.name for path in campaign.LOGS.iterdir())
+    assert logs == [f"parse-{n:04d}.log" for n in range(1, 5)]
+
+
+def test_a_further_run_cut_short_has_its_finds_moved_when_the_campaign_starts_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = load_campaign(tmp_path, monkeypatch, ["parse"])
+    left = campaign.EXTRA / "parse-0007"
+    left.mkdir(parents=True)
+    (left / "find-1").write_bytes(b"found")
+    campaign.run(options(jobs=1, goal=PER_SLICE))
+    assert (campaign.FUZZ / "corpus" / "parse" / "find-1").read_bytes() == b"found"
+    assert not left.exists()
 
 
 @pytest.mark.parametrize("record", ["one mapping", "a list"])
