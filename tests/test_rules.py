@@ -180,6 +180,25 @@ def test_policy_rules(tmp_path: Path) -> None:
     assert policy.process(b"From: a@b.example\r\nSubject: hi\r\n\r\n").action is Action.ACCEPT
 
 
+def test_patterns_too_big_together_name_the_largest() -> None:
+    """Each fits the size limit alone, not with the others: the error (and a policy's
+    key) is the largest pattern's, wherever its rule is among its target's."""
+    big, medium = "a{22000}", "b{16000}"  # 0.7 and 0.5 of the largest `a{n}` alone
+    RuleSet([("big", "domain", big)])
+    RuleSet([("medium", "domain", medium)])
+    for order in ([0, 1, 2], [2, 1, 0], [1, 0, 2]):
+        rules = [("big", "domain", big), ("medium", "domain", medium), ("small", "domain", "x")]
+        with pytest.raises(RuleError, match=r"^rule 'big': the patterns of target domain"):
+            RuleSet([rules[i] for i in order])
+    tables = {
+        name: {"target": "domain", "action": "tag", "pattern": pattern}
+        for name, pattern in (("small", "x"), ("big", big), ("medium", medium))
+    }
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_dict({"rules": tables})
+    assert caught.value.key == "rules.big.pattern"
+
+
 def test_policy_rules_from_dict() -> None:
     policy = Policy.from_dict(
         {"rules": {"x": {"target": "local-part", "pattern": "^support$", "action": "warn"}}}

@@ -13,6 +13,8 @@
 use std::fmt;
 
 use regex::bytes::{RegexBuilder, RegexSet, RegexSetBuilder};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::syntax;
 
 use crate::message::{MessageCheck, check_message};
 use crate::model::Profile;
@@ -94,6 +96,21 @@ fn reason(error: &regex::Error) -> String {
     }
 }
 
+/// The heap size of a pattern's NFA compiled as a byte-oriented set compiles it: the size
+/// the limit counts. Only for a pattern that compiled alone (so within the limit).
+fn nfa_size(pattern: &str) -> usize {
+    thompson::Compiler::new()
+        .syntax(syntax::Config::new().utf8(false).nest_limit(NEST_LIMIT))
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .which_captures(WhichCaptures::None)
+                .nfa_size_limit(Some(SIZE_LIMIT)),
+        )
+        .build(pattern)
+        .map_or(SIZE_LIMIT, |nfa| nfa.memory_usage())
+}
+
 /// The patterns of one target: the set and, for each of its patterns, the rule index.
 #[derive(Clone, Debug)]
 struct Group {
@@ -155,10 +172,13 @@ impl RuleSet {
                     .nest_limit(NEST_LIMIT)
                     .build()
                     .map_err(|e| RuleError {
-                        // The rule whose pattern made the target's set too big.
+                        // Every pattern fits alone: the rule named is the one whose pattern
+                        // takes most of the set (the last named is no more at fault than
+                        // the others, and a small one is no place to start).
                         rule: indices
-                            .last()
-                            .and_then(|&i| rules.get(i))
+                            .iter()
+                            .filter_map(|&i| rules.get(i))
+                            .max_by_key(|r| nfa_size(r.2.as_ref()))
                             .map_or_else(String::new, |r| r.0.as_ref().to_owned()),
                         reason: format!("the patterns of target {target} together: {}", reason(&e)),
                     })?;
@@ -309,6 +329,45 @@ mod tests {
         let huge = "a{1000}{1000}";
         let error = RuleSet::new(&[("huge", "domain", huge)]).unwrap_err();
         assert_eq!(error.rule, "huge");
+    }
+
+    /// Patterns that fit alone but not together: the error names the largest, wherever it
+    /// is in the target's rules (the `rules` fuzz target's first crash named a small one).
+    #[test]
+    fn a_set_over_the_limit_names_its_largest_pattern() {
+        let largest_alone = (1..=1 << 16)
+            .collect::<Vec<usize>>()
+            .partition_point(|&n| nfa_size(&format!("a{{{n}}}")) < SIZE_LIMIT);
+        let big = format!("a{{{}}}", largest_alone * 7 / 10);
+        let medium = format!("b{{{}}}", largest_alone / 2);
+        for rules in [
+            [
+                ("big", "domain", &*big),
+                ("medium", "domain", &*medium),
+                ("x", "domain", "x"),
+            ],
+            [
+                ("x", "domain", "x"),
+                ("medium", "domain", &*medium),
+                ("big", "domain", &*big),
+            ],
+        ] {
+            let error = RuleSet::new(&rules).unwrap_err();
+            assert_eq!(error.rule, "big", "{error}");
+            assert!(error.reason.contains("target domain together"), "{error}");
+        }
+        // fuzz/regressions/rules/set-over-the-limit-names-its-largest-pattern: within the
+        // limit alone, over it beside `^(support|admin|ceo)$`.
+        let pattern = String::from_utf8_lossy(
+            b"\x06[xp\xa3%\xd7\xff\xd7\xff\x80q#{2}]{2}]\n\r\r\nac|a|ac\xffm?{21110}:cc\r\r\
+              \x80q#{2}]{2}]\n\r\r\nac|c|ac\xffm?{21110}:cc\r\r\nu\n\n\xe7",
+        );
+        let error = RuleSet::new(&[
+            ("fuzzed", "local-part", &*pattern),
+            ("support", "local-part", "^(support|admin|ceo)$"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.rule, "fuzzed", "{error}");
     }
 
     #[test]
